@@ -1,0 +1,9 @@
+import { createContextKey } from "@connectrpc/connect";
+import type { Principal } from "./domain/principal.js";
+
+/** The socket peer address, set by the adapter from the Node request. */
+export const kClientIp = createContextKey<string>("", { description: "client ip" });
+/** Request id for logs, the audit log and the x-request-id response header. */
+export const kRequestId = createContextKey<string>("", { description: "request id" });
+/** The authenticated caller, when there is one. */
+export const kPrincipal = createContextKey<Principal | undefined>(undefined, { description: "principal" });

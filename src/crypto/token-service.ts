@@ -1,0 +1,91 @@
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import type { Clock } from "../clock.js";
+import { unauthenticated } from "../domain/errors.js";
+import type { KeyStore } from "./key-store.js";
+
+export type TokenType = "access" | "service_account";
+
+export interface TokenClaims {
+  sub: string;
+  sid: string;
+  tokenType: TokenType;
+  iat: number;
+  exp: number;
+  /** Seconds since epoch of the last MFA proof, when there was one. */
+  authTime?: number;
+  amr?: string[];
+}
+
+export interface TokenServiceOptions {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+}
+
+/** Headers that would let a token name its own verification key: never honoured, always refused. */
+const FORBIDDEN_HEADERS = ["jku", "jwk", "x5u", "x5c", "crit"];
+
+/** The one token service: signs and verifies Warden JWTs. */
+export class TokenService {
+  constructor(
+    private readonly keys: KeyStore,
+    private readonly clock: Clock,
+    private readonly opts: TokenServiceOptions,
+  ) {}
+
+  async issue(input: { sub: string; sid: string; tokenType: TokenType; ttlSeconds?: number; amr?: string[] }): Promise<{ token: string; expiresAt: Date }> {
+    const key = this.keys.signingKey();
+    const iat = Math.floor(this.clock.now().getTime() / 1000);
+    const exp = iat + (input.ttlSeconds ?? this.opts.accessTokenTtlSeconds);
+    const payload: JWTPayload = { sid: input.sid, token_type: input.tokenType };
+    if (input.amr) payload.amr = input.amr;
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: "JWT" })
+      .setSubject(input.sub)
+      .setIssuer(this.opts.issuer)
+      .setAudience(this.opts.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(key.privateKey);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  async verify(token: string, expectedType: TokenType): Promise<TokenClaims> {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw unauthenticated("TOKEN_MALFORMED", "malformed token");
+    }
+    if (header.alg !== this.keys.algorithm) throw unauthenticated("TOKEN_ALGORITHM", "token algorithm not accepted");
+    if (FORBIDDEN_HEADERS.some((h) => h in header)) throw unauthenticated("TOKEN_HEADER", "token header not accepted");
+    if (typeof header.kid !== "string") throw unauthenticated("TOKEN_KEY_UNKNOWN", "token key unknown");
+    const key = await this.keys.verificationKey(header.kid);
+    if (!key) throw unauthenticated("TOKEN_KEY_UNKNOWN", "token key unknown");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key.publicKey, {
+        algorithms: [this.keys.algorithm],
+        issuer: this.opts.issuer,
+        audience: this.opts.audience,
+        requiredClaims: ["sub", "sid", "iat", "exp"],
+        currentDate: this.clock.now(),
+        clockTolerance: 5,
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw unauthenticated("TOKEN_EXPIRED", "token expired");
+      throw unauthenticated("TOKEN_INVALID", "invalid token");
+    }
+    if (payload.token_type !== expectedType) throw unauthenticated("TOKEN_TYPE", "wrong token type");
+    if (typeof payload.sid !== "string" || typeof payload.sub !== "string") throw unauthenticated("TOKEN_INVALID", "invalid token");
+    if (payload.iat! > Math.floor(this.clock.now().getTime() / 1000) + 5) throw unauthenticated("TOKEN_NOT_YET_VALID", "token not yet valid");
+    return {
+      sub: payload.sub,
+      sid: payload.sid,
+      tokenType: expectedType,
+      iat: payload.iat!,
+      exp: payload.exp!,
+      amr: Array.isArray(payload.amr) ? (payload.amr as string[]) : undefined,
+    };
+  }
+}

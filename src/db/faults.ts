@@ -1,0 +1,25 @@
+/** Errors that mean "the database cannot be reached now", as opposed to a bad query. */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string") continue;
+    if (NETWORK_CODES.has(code)) return true;
+    // SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown), 53300 (too many connections).
+    if (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === "53300") return true;
+  }
+  return false;
+}

@@ -1,0 +1,93 @@
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import type { DbOrTx } from "../client.js";
+import { auditChainHead, auditEvents, type AuditRow } from "../schema/index.js";
+import { chainHash, GENESIS_HASH, type AuditEntry } from "../../domain/audit/audit-event.js";
+
+export interface AuditQuery {
+  start?: Date;
+  end?: Date;
+  eventTypes?: string[];
+  actorId?: string;
+  targetId?: string;
+  outcome?: string;
+  afterSequence?: number;
+  limit: number;
+}
+
+export class AuditRepository {
+  /** Appends one link; must run inside the transaction of the change it records. */
+  async append(tx: DbOrTx, entry: AuditEntry, occurredAt: Date): Promise<AuditRow> {
+    // Locking the head row serializes writers, so the chain never forks.
+    await tx.execute(sql`insert into audit_chain_head (id, sequence, hash) values (1, 0, ${GENESIS_HASH}) on conflict (id) do nothing`);
+    const [head] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, 1)).for("update");
+    const seqResult = await tx.execute(sql`select nextval(pg_get_serial_sequence('audit_events', 'sequence')) as seq`);
+    const sequence = Number(rowsOf<{ seq: string | number }>(seqResult)[0]!.seq);
+    const fields = {
+      sequence,
+      occurredAt,
+      eventType: entry.eventType,
+      outcome: entry.outcome,
+      actorType: entry.actorType,
+      actorId: entry.actorId,
+      targetType: entry.targetType ?? "",
+      targetId: entry.targetId ?? "",
+      clientIp: entry.clientIp ?? "",
+      requestId: entry.requestId ?? "",
+      details: entry.details ?? {},
+      prevHash: head!.hash,
+    };
+    const hash = chainHash(fields);
+    const [row] = await tx
+      .insert(auditEvents)
+      .values({ ...fields, hash })
+      .returning();
+    await tx.update(auditChainHead).set({ sequence, hash }).where(eq(auditChainHead.id, 1));
+    return row!;
+  }
+
+  async listNewestFirst(db: DbOrTx, limit: number, beforeSequence?: number): Promise<AuditRow[]> {
+    return db
+      .select()
+      .from(auditEvents)
+      .where(beforeSequence ? lt(auditEvents.sequence, beforeSequence) : undefined)
+      .orderBy(desc(auditEvents.sequence))
+      .limit(limit);
+  }
+
+  async query(db: DbOrTx, q: AuditQuery): Promise<AuditRow[]> {
+    const where: SQL[] = [];
+    if (q.start) where.push(gte(auditEvents.occurredAt, q.start));
+    if (q.end) where.push(lte(auditEvents.occurredAt, q.end));
+    if (q.eventTypes?.length) where.push(inArray(auditEvents.eventType, q.eventTypes));
+    if (q.actorId) where.push(eq(auditEvents.actorId, q.actorId));
+    if (q.targetId) where.push(eq(auditEvents.targetId, q.targetId));
+    if (q.outcome) where.push(eq(auditEvents.outcome, q.outcome));
+    if (q.afterSequence) where.push(gt(auditEvents.sequence, q.afterSequence));
+    return db
+      .select()
+      .from(auditEvents)
+      .where(and(...where))
+      .orderBy(asc(auditEvents.sequence))
+      .limit(q.limit);
+  }
+
+  async batchAfter(db: DbOrTx, afterSequence: number, limit: number): Promise<AuditRow[]> {
+    return db.select().from(auditEvents).where(gt(auditEvents.sequence, afterSequence)).orderBy(asc(auditEvents.sequence)).limit(limit);
+  }
+
+  async head(db: DbOrTx): Promise<{ sequence: number; hash: string } | undefined> {
+    const [head] = await db.select().from(auditChainHead).where(eq(auditChainHead.id, 1));
+    return head;
+  }
+
+  async count(db: DbOrTx): Promise<number> {
+    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(auditEvents);
+    return Number(row?.n ?? 0);
+  }
+}
+
+/** postgres.js returns an array; PGlite returns { rows }. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

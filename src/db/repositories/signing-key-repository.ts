@@ -1,0 +1,38 @@
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import type { DbOrTx } from "../client.js";
+import { signingKeys, type SigningKeyRow } from "../schema/index.js";
+
+export class SigningKeyRepository {
+  async all(db: DbOrTx): Promise<SigningKeyRow[]> {
+    return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
+  }
+
+  async current(db: DbOrTx, algorithm: string): Promise<SigningKeyRow | undefined> {
+    const [row] = await db
+      .select()
+      .from(signingKeys)
+      .where(and(isNull(signingKeys.retiredAt), eq(signingKeys.algorithm, algorithm)))
+      .orderBy(desc(signingKeys.createdAt))
+      .limit(1);
+    return row;
+  }
+
+  async insert(db: DbOrTx, row: Omit<SigningKeyRow, "retiredAt" | "verifyUntil">): Promise<void> {
+    await db.insert(signingKeys).values(row);
+  }
+
+  /** Retires every signing key of the algorithm except `keepKid`. */
+  async retireOthers(db: DbOrTx, algorithm: string, keepKid: string, now: Date, verifyUntil: Date): Promise<string[]> {
+    const rows = await db
+      .update(signingKeys)
+      .set({ retiredAt: now, verifyUntil })
+      .where(and(eq(signingKeys.algorithm, algorithm), isNull(signingKeys.retiredAt), sql`${signingKeys.kid} <> ${keepKid}`))
+      .returning({ kid: signingKeys.kid });
+    return rows.map((r) => r.kid);
+  }
+
+  /** Serializes rotation between instances for the rest of the transaction. */
+  async lockRotation(db: DbOrTx): Promise<void> {
+    await db.execute(sql`select pg_advisory_xact_lock(7345002)`);
+  }
+}

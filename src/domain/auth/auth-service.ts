@@ -1,0 +1,218 @@
+import type { Clock } from "../../clock.js";
+import type { PasswordHasher } from "../../crypto/password-hasher.js";
+import { randomToken, sha256Hex } from "../../crypto/random.js";
+import type { TokenService } from "../../crypto/token-service.js";
+import type { Db } from "../../db/client.js";
+import type { SessionRepository } from "../../db/repositories/session-repository.js";
+import type { UserRepository } from "../../db/repositories/user-repository.js";
+import type { SessionRow, UserRow } from "../../db/schema/index.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { DomainError, invalidArgument, invalidCredentials, unauthenticated } from "../errors.js";
+import type { UserPrincipal } from "../principal.js";
+import type { SessionManager } from "../session/session-manager.js";
+import { checkDisplayName, normalizeEmail } from "./email.js";
+import type { LoginLimiter } from "./login-limiter.js";
+import { checkPasswordLength, type PasswordPolicy } from "./password-policy.js";
+import type { RequestMeta } from "./request-meta.js";
+
+export interface AuthDeps {
+  db: Db;
+  clock: Clock;
+  users: UserRepository;
+  sessionRepo: SessionRepository;
+  sessions: SessionManager;
+  hasher: PasswordHasher;
+  policy: PasswordPolicy;
+  limiter: LoginLimiter;
+  tokens: TokenService;
+  audit: AuditLog;
+}
+
+export interface IssuedLogin {
+  accessToken: string;
+  refreshToken: string;
+  sessionBearer: string;
+  session: SessionRow;
+  expiresAt: Date;
+  user: UserRow;
+}
+
+const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Password sign-up and sign-in, refresh rotation and sign-out. */
+export class AuthService {
+  constructor(private readonly d: AuthDeps) {}
+
+  async register(input: { email: string; password: string; displayName: string }, meta: RequestMeta): Promise<UserRow> {
+    const email = normalizeEmail(input.email);
+    const displayName = checkDisplayName(input.displayName);
+    this.d.policy.check(input.password, [email, email.split("@")[0]!, displayName]);
+    const passwordHash = await this.d.hasher.hash(input.password);
+    return this.d.db.transaction(async (tx) => {
+      const user = await this.d.users.create(tx, { email, displayName, passwordHash }, this.d.clock.now());
+      if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
+      await this.d.audit.record(tx, { eventType: "auth.register", outcome: "success", actorType: "user", actorId: user.id, targetType: "user", targetId: user.id, ...metaOf(meta) });
+      return user;
+    });
+  }
+
+  /**
+   * Checks email and password with the same answer, message and cost for an unknown email
+   * and a wrong password. A point is taken from the account's failure budget first.
+   */
+  async checkPassword(rawEmail: string, password: string, eventType: string, meta: RequestMeta): Promise<UserRow> {
+    checkPasswordLength(password);
+    const email = normalizeEmail(rawEmail);
+    await this.d.limiter.take(email);
+    const user = await this.d.users.findByEmail(this.d.db, email);
+    let ok = false;
+    if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
+    else await this.d.hasher.verifyDummy(password);
+    const failure = !ok ? "bad_credentials" : user!.disabled ? "user_disabled" : undefined;
+    if (failure) {
+      await this.d.audit.recordAlone({
+        eventType,
+        outcome: "failure",
+        actorType: "user",
+        actorId: user?.id ?? "",
+        targetType: "user",
+        targetId: user?.id ?? "",
+        details: { reason: failure, email_sha256: sha256Hex(email).slice(0, 16) },
+        ...metaOf(meta),
+      });
+      throw invalidCredentials();
+    }
+    await this.d.limiter.succeeded(email);
+    return user!;
+  }
+
+  async login(email: string, password: string, meta: RequestMeta, authMethod = "password"): Promise<IssuedLogin> {
+    const user = await this.checkPassword(email, password, "auth.login", meta);
+    const created = await this.d.db.transaction(async (tx) => {
+      const c = await this.d.sessions.create(tx, { userId: user.id, authMethod, ...meta });
+      await this.d.audit.record(tx, {
+        eventType: "auth.login",
+        outcome: "success",
+        actorType: "user",
+        actorId: user.id,
+        targetType: "session",
+        targetId: c.session.id,
+        details: { method: authMethod },
+        ...metaOf(meta),
+      });
+      return c;
+    });
+    const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr: ["pwd"] });
+    return {
+      accessToken: access.token,
+      refreshToken: created.refreshToken,
+      sessionBearer: created.bearer,
+      session: created.session,
+      expiresAt: access.expiresAt,
+      user,
+    };
+  }
+
+  async verifyCredentials(email: string, password: string, meta: RequestMeta): Promise<UserRow> {
+    const user = await this.checkPassword(email, password, "auth.verify_credentials", meta);
+    await this.d.audit.recordAlone({ eventType: "auth.verify_credentials", outcome: "success", actorType: "user", actorId: user.id, targetType: "user", targetId: user.id, ...metaOf(meta) });
+    return user;
+  }
+
+  /**
+   * Rotates a refresh token. The old one is claimed in one statement; presenting a token that
+   * was already used revokes its whole session (RFC 9700 reuse detection).
+   */
+  async refresh(refreshToken: string, meta: RequestMeta): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date }> {
+    if (!REFRESH_TOKEN.test(refreshToken)) throw unauthenticated("REFRESH_TOKEN_INVALID", "invalid refresh token");
+    const hash = sha256Hex(refreshToken);
+    const outcome = await this.d.db.transaction(async (tx) => {
+      const now = this.d.clock.now();
+      const claimed = await this.d.sessionRepo.claimRefreshToken(tx, hash, now);
+      if (!claimed) {
+        const known = await this.d.sessionRepo.findRefreshToken(tx, hash);
+        if (!known) return { error: "REFRESH_TOKEN_INVALID" } as const;
+        const revoked = await this.d.sessionRepo.revoke(tx, known.sessionId, "refresh_token_reuse", now);
+        const session = revoked ?? (await this.d.sessionRepo.findById(tx, known.sessionId));
+        await this.d.audit.record(tx, {
+          eventType: "auth.refresh_reuse",
+          outcome: "failure",
+          actorType: "user",
+          actorId: session?.userId ?? "",
+          targetType: "session",
+          targetId: known.sessionId,
+          details: { action: "session_revoked" },
+          ...metaOf(meta),
+        });
+        return { error: "REFRESH_TOKEN_REUSED", revokedSession: known.sessionId } as const;
+      }
+      const session = await this.d.sessionRepo.findById(tx, claimed.sessionId);
+      const user = session && (await this.d.users.findById(tx, session.userId));
+      const dead = session ? this.d.sessions.deadReason(session, user) : "SESSION_NOT_FOUND";
+      if (dead) return { error: dead } as const;
+      const next = randomToken(32);
+      await this.d.sessionRepo.addRefreshToken(tx, sha256Hex(next), session!.id, claimed.generation + 1, now);
+      await this.d.sessionRepo.touch(tx, session!.id, now);
+      await this.d.audit.record(tx, {
+        eventType: "auth.refresh",
+        outcome: "success",
+        actorType: "user",
+        actorId: session!.userId,
+        targetType: "session",
+        targetId: session!.id,
+        details: { generation: String(claimed.generation + 1) },
+        ...metaOf(meta),
+      });
+      return { session: session!, next } as const;
+    });
+    if ("error" in outcome) {
+      if ("revokedSession" in outcome && outcome.revokedSession) await this.d.sessions.revoked([outcome.revokedSession]);
+      throw unauthenticated(outcome.error, outcome.error === "REFRESH_TOKEN_REUSED" ? "refresh token already used; the session was revoked" : "invalid refresh token");
+    }
+    const access = await this.d.tokens.issue({ sub: outcome.session.userId, sid: outcome.session.id, tokenType: "access", amr: ["pwd"] });
+    return { accessToken: access.token, refreshToken: outcome.next, expiresAt: access.expiresAt };
+  }
+
+  async logout(principal: UserPrincipal, meta: RequestMeta): Promise<void> {
+    await this.d.db.transaction(async (tx) => {
+      await this.d.sessionRepo.revoke(tx, principal.sessionId, "logout", this.d.clock.now());
+      await this.d.audit.record(tx, { eventType: "auth.logout", outcome: "success", actorType: "user", actorId: principal.userId, targetType: "session", targetId: principal.sessionId, ...metaOf(meta) });
+    });
+    await this.d.sessions.revoked([principal.sessionId]);
+  }
+
+  async changePassword(principal: UserPrincipal, current: string, next: string, meta: RequestMeta): Promise<number> {
+    checkPasswordLength(next, "new_password");
+    const user = await this.d.users.findById(this.d.db, principal.userId);
+    if (!user) throw unauthenticated();
+    await this.checkPassword(user.email, current, "auth.change_password", meta).catch((err) => {
+      if (err instanceof DomainError && err.reason === "INVALID_CREDENTIALS") throw invalidArgument("current_password", "is not correct", "CURRENT_PASSWORD_WRONG");
+      throw err;
+    });
+    if (current === next) throw invalidArgument("new_password", "must differ from the current password");
+    this.d.policy.check(next, [user.email, user.displayName], "new_password");
+    const hash = await this.d.hasher.hash(next);
+    const revoked = await this.d.db.transaction(async (tx) => {
+      const now = this.d.clock.now();
+      await this.d.users.update(tx, user.id, { passwordHash: hash, passwordChangedAt: now }, now);
+      const ids = await this.d.sessionRepo.revokeAllForUser(tx, user.id, "password_changed", now, principal.sessionId);
+      await this.d.audit.record(tx, {
+        eventType: "auth.change_password",
+        outcome: "success",
+        actorType: "user",
+        actorId: user.id,
+        targetType: "user",
+        targetId: user.id,
+        details: { revoked_sessions: String(ids.length) },
+        ...metaOf(meta),
+      });
+      return ids;
+    });
+    await this.d.sessions.revoked(revoked);
+    return revoked.length;
+  }
+}
+
+export function metaOf(meta: RequestMeta): { clientIp: string; requestId: string } {
+  return { clientIp: meta.clientIp, requestId: meta.requestId };
+}

@@ -1,0 +1,53 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
+import { DomainError } from "../domain/errors.js";
+import type { SessionManager } from "../domain/session/session-manager.js";
+import type { SessionQueries } from "../domain/session/session-queries.js";
+import type { Authenticator } from "../interceptors/authn.js";
+import { callerOf, metaOf } from "./call-context.js";
+import { sessionToProto } from "./converters.js";
+
+export function sessionHandlers(queries: SessionQueries, sessions: SessionManager, auth: Authenticator): ServiceImpl<typeof SessionService> {
+  return {
+    async validateSession(req, ctx) {
+      let principal = callerOf(ctx);
+      if (req.token) {
+        try {
+          principal = await auth.authenticate(req.token);
+        } catch (err) {
+          // An invalid token is an answer here, not an error; faults still fail closed.
+          if (err instanceof DomainError && err.kind === "unauthenticated") return { valid: false, userId: "" };
+          throw err;
+        }
+      }
+      const live = await sessions.requireLive(principal.sessionId);
+      return {
+        valid: true,
+        userId: principal.userId,
+        session: sessionToProto(live.session, true),
+        expiresAt: timestampFromDate(live.session.expiresAt),
+      };
+    },
+    async getSession(req, ctx) {
+      const s = await queries.get(callerOf(ctx), req.id);
+      return { session: sessionToProto(s, sessions.isActive(s)) };
+    },
+    async listSessions(req, ctx) {
+      const page = await queries.list(callerOf(ctx), req, false);
+      return { sessions: page.sessions.map((s) => sessionToProto(s, sessions.isActive(s))), nextPageToken: page.nextPageToken };
+    },
+    async listActiveSessions(req, ctx) {
+      const page = await queries.list(callerOf(ctx), req, true);
+      return { sessions: page.sessions.map((s) => sessionToProto(s, true)), nextPageToken: page.nextPageToken };
+    },
+    async revokeSession(req, ctx) {
+      await queries.revoke(callerOf(ctx), req.id, metaOf(ctx));
+      return {};
+    },
+    async revokeAllSessionsForUser(req, ctx) {
+      const revokedCount = await queries.revokeAll(callerOf(ctx), { userId: req.userId, keepCurrent: req.keepCurrent }, metaOf(ctx));
+      return { revokedCount };
+    },
+  };
+}

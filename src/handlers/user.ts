@@ -1,0 +1,38 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
+import type { UserAdmin } from "../domain/user/user-admin.js";
+import { callerOf, metaOf } from "./call-context.js";
+import { userToProto } from "./converters.js";
+
+export function userHandlers(users: UserAdmin): ServiceImpl<typeof UserService> {
+  return {
+    async getUser(req) {
+      return { user: userToProto(await users.get(req.id)) };
+    },
+    async getUserByEmail(req) {
+      return { user: userToProto(await users.getByEmail(req.email)) };
+    },
+    async listUsers(req) {
+      const page = await users.list({ pageSize: req.pageSize, pageToken: req.pageToken, emailPrefix: req.emailPrefix });
+      return { users: page.users.map(userToProto), nextPageToken: page.nextPageToken };
+    },
+    async createUser(req, ctx) {
+      const user = await users.create(callerOf(ctx), { email: req.email, password: req.password, displayName: req.displayName, roles: req.roles, admin: req.admin }, metaOf(ctx));
+      return { user: userToProto(user) };
+    },
+    async updateUser(req, ctx) {
+      const user = await users.update(callerOf(ctx), req.id, { displayName: req.displayName, admin: req.admin, roles: req.updateRoles ? req.roles : undefined }, metaOf(ctx));
+      return { user: userToProto(user) };
+    },
+    async deleteUser(req, ctx) {
+      await users.delete(callerOf(ctx), req.id, metaOf(ctx));
+      return {};
+    },
+    async disableUser(req, ctx) {
+      return { user: userToProto(await users.setDisabled(callerOf(ctx), req.id, true, metaOf(ctx))) };
+    },
+    async enableUser(req, ctx) {
+      return { user: userToProto(await users.setDisabled(callerOf(ctx), req.id, false, metaOf(ctx))) };
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { App } from "../app.js";
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** Plain HTTP beside the RPCs: health, readiness, JWKS, Prometheus metrics. */
+export function plainRoutes(app: App, isDraining: () => boolean): (req: Req, res: Res) => Promise<boolean> {
+  return async (req, res) => {
+    if (req.method !== "GET" && req.method !== "HEAD") return false;
+    const path = (req.url ?? "").split("?")[0];
+    switch (path) {
+      case "/healthz":
+        send(res, 200, "application/json", JSON.stringify({ status: "ok" }));
+        return true;
+      case "/readyz": {
+        const ok = !isDraining() && (await app.readiness.check());
+        send(res, ok ? 200 : 503, "application/json", JSON.stringify({ status: ok ? "ready" : "not_ready", database: ok ? "up" : isDraining() ? "draining" : "down" }));
+        return true;
+      }
+      case "/.well-known/jwks.json":
+        send(res, 200, "application/json", JSON.stringify(app.keys.jwks()), { "cache-control": "public, max-age=300" });
+        return true;
+      case "/metrics":
+        send(res, 200, app.metrics.registry.contentType, await app.metrics.registry.metrics());
+        return true;
+      default:
+        return false;
+    }
+  };
+}
+
+function send(res: Res, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  (res as ServerResponse).writeHead(status, { "content-type": type, "cache-control": "no-store", ...extra });
+  (res as ServerResponse).end(body);
+}

@@ -1,0 +1,76 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { kRequestId } from "../context.js";
+import { isDatabaseUnavailable } from "../db/faults.js";
+import { DomainError, type ErrorKind } from "../domain/errors.js";
+
+const CODES: Record<ErrorKind, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+  unimplemented: Code.Unimplemented,
+};
+
+export const ERROR_DOMAIN = "warden";
+
+/** Every error leaves with a canonical code and a google.rpc.ErrorInfo; faults never leak details. */
+export function errorsInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      throw toConnectError(err, log, req.contextValues.get(kRequestId));
+    }
+  };
+}
+
+export function toConnectError(err: unknown, log: Logger, requestId: string): ConnectError {
+  if (err instanceof DomainError) return fromDomainError(err);
+  if (err instanceof ConnectError) {
+    if (err.findDetails(ErrorInfoSchema).length > 0) return err;
+    const reason = err.code === Code.ResourceExhausted ? "MESSAGE_TOO_LARGE" : Code[err.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+    return new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(reason)], err.cause);
+  }
+  if (isDatabaseUnavailable(err)) {
+    log.warn({ request_id: requestId, err: describe(err) }, "database unavailable");
+    return new ConnectError("service temporarily unavailable", Code.Unavailable, undefined, [errorInfo("DATABASE_UNAVAILABLE")]);
+  }
+  log.error({ request_id: requestId, err: describe(err) }, "unexpected error");
+  return new ConnectError("internal error", Code.Internal, undefined, [errorInfo("INTERNAL")]);
+}
+
+type OutgoingDetail = ConstructorParameters<typeof ConnectError>[3] extends (infer D)[] | undefined ? D : never;
+
+export function errorInfo(reason: string, metadata: Record<string, string> = {}): OutgoingDetail {
+  return { desc: ErrorInfoSchema, value: { reason, domain: ERROR_DOMAIN, metadata } };
+}
+
+function fromDomainError(err: DomainError): ConnectError {
+  const details: OutgoingDetail[] = [errorInfo(err.reason, err.extra.metadata)];
+  const headers = new Headers();
+  if (err.extra.violations?.length)
+    details.push({ desc: BadRequestSchema, value: { fieldViolations: err.extra.violations.map((v) => ({ field: v.field, description: v.description })) } });
+  if (err.extra.retryAfterSeconds) {
+    details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(err.extra.retryAfterSeconds), nanos: 0 } } });
+    headers.set("retry-after", String(err.extra.retryAfterSeconds));
+  }
+  return new ConnectError(err.message, CODES[err.kind], headers, details);
+}
+
+/** Error name, code and message only: never parameters or connection strings. */
+function describe(err: unknown): Record<string, unknown> {
+  const e = err as { name?: string; code?: unknown; message?: string; cause?: unknown; stack?: string };
+  const cause = e?.cause as { code?: unknown; message?: string } | undefined;
+  return { name: e?.name, code: e?.code, message: redact(e?.message), cause: cause ? { code: cause.code, message: redact(cause.message) } : undefined, stack: e?.stack?.split("\n").slice(0, 6).join("\n") };
+}
+
+/** Drizzle puts bound parameters (which may be hashes or tokens) in its messages: drop them. */
+function redact(message: string | undefined): string | undefined {
+  return message?.replace(/params:[\s\S]*$/, "params: [redacted]").slice(0, 300);
+}

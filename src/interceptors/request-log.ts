@@ -1,0 +1,41 @@
+import { randomUUID } from "node:crypto";
+import type { Interceptor } from "@connectrpc/connect";
+import { ConnectError, Code } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { kClientIp, kPrincipal, kRequestId } from "../context.js";
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+/** Outermost: gives each call an id and writes one log line per call (never headers or bodies). */
+export function requestLogInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const given = req.header.get("x-request-id");
+    const requestId = given && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+    req.contextValues.set(kRequestId, requestId);
+    const started = performance.now();
+    const method = `${req.service.typeName}/${req.method.name}`;
+    try {
+      const res = await next(req);
+      res.header.set("x-request-id", requestId);
+      log.info({ request_id: requestId, method, code: "ok", ms: elapsed(started), peer: req.contextValues.get(kClientIp), principal: principalId(req.contextValues.get(kPrincipal)) }, "rpc");
+      return res;
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      const level = ce.code === Code.Internal || ce.code === Code.Unknown ? "error" : "info";
+      log[level](
+        { request_id: requestId, method, code: Code[ce.code], reason: ce.findDetails(ErrorInfoSchema)[0]?.reason, ms: elapsed(started), peer: req.contextValues.get(kClientIp), principal: principalId(req.contextValues.get(kPrincipal)) },
+        "rpc",
+      );
+      throw ce;
+    }
+  };
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+function principalId(p: { userId: string } | undefined): string | undefined {
+  return p?.userId;
+}

@@ -1,0 +1,44 @@
+import { createApp } from "./app.js";
+import { systemClock } from "./clock.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { openDatabase } from "./db/client.js";
+import { createLogger } from "./logger.js";
+import { startServer } from "./server.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`warden: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.log_level);
+  if (config.dev) log.warn("DEV MODE IS ON: development-only RPCs are enabled; never run this in production");
+  const database = await openDatabase({ databaseUrl: config.database_url, dataDir: config.data_dir + "/pglite" });
+  const app = await createApp({ config, database, clock: systemClock, log });
+  const server = await startServer(app);
+  log.info({ address: server.address, tls: server.tls, database: database.driver }, "warden listening");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "draining");
+    await server.drain();
+    await app.close();
+    await database.close().catch(() => {});
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err) => {
+  process.stderr.write(`warden: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

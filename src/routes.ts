@@ -1,0 +1,32 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { AdminService } from "../gen/warden/admin/v1/admin_service_pb.js";
+import { AuditService } from "../gen/warden/audit/v1/audit_service_pb.js";
+import { AuthService } from "../gen/warden/auth/v1/auth_service_pb.js";
+import { HealthService } from "../gen/warden/health/v1/health_service_pb.js";
+import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
+import { UserService } from "../gen/warden/user/v1/user_service_pb.js";
+import type { App } from "./app.js";
+import { adminHandlers } from "./handlers/admin.js";
+import { auditHandlers } from "./handlers/audit.js";
+import { authHandlers } from "./handlers/auth.js";
+import { grpcHealthHandlers, healthHandlers } from "./handlers/health.js";
+import { sessionHandlers } from "./handlers/session.js";
+import { userHandlers } from "./handlers/user.js";
+
+/** Every service the server serves; the policy check at start walks exactly this list. */
+export const SERVICES: DescService[] = [Health, HealthService, AuthService, SessionService, UserService, AuditService, AdminService];
+
+/** The single place where services are registered. */
+export function routes(app: App): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(Health, grpcHealthHandlers(app.readiness));
+    router.service(HealthService, healthHandlers(app.readiness));
+    router.service(AuthService, authHandlers(app.auth));
+    router.service(SessionService, sessionHandlers(app.sessionQueries, app.sessions, app.authenticator));
+    router.service(UserService, userHandlers(app.userAdmin));
+    router.service(AuditService, auditHandlers(app.database.db, app.auditRepo, app.audit));
+    router.service(AdminService, adminHandlers({ ...app.adminDeps }));
+  };
+}
