@@ -15,11 +15,24 @@ import { AuditLog } from "./domain/audit/audit-log.js";
 import { AuthService } from "./domain/auth/auth-service.js";
 import { LoginLimiter } from "./domain/auth/login-limiter.js";
 import { PasswordPolicy } from "./domain/auth/password-policy.js";
+import { OrgAccess } from "./domain/org/org-access.js";
+import { Organizations } from "./domain/org/organizations.js";
+import { RoleAdmin } from "./domain/rbac/role-admin.js";
+import { ApiKeys } from "./domain/apikey/api-keys.js";
+import { ApiKeySessions } from "./domain/apikey/api-key-sessions.js";
+import { ServiceAccounts } from "./domain/serviceaccount/service-accounts.js";
+import { NetworkLimiter } from "./domain/auth/network-limiter.js";
+import { ApiKeyRepository } from "./db/repositories/api-key-repository.js";
+import { ServiceAccountRepository } from "./db/repositories/service-account-repository.js";
+import { RoleRepository } from "./db/repositories/role-repository.js";
+import { OrganizationRepository } from "./db/repositories/organization-repository.js";
+import { InvalidationBus } from "./domain/invalidation.js";
 import { SessionManager, type SessionTimeouts } from "./domain/session/session-manager.js";
 import { SessionQueries } from "./domain/session/session-queries.js";
 import { UserAdmin } from "./domain/user/user-admin.js";
 import type { AdminDeps } from "./handlers/admin.js";
 import { authnInterceptor, createAuthenticator, type Authenticator } from "./interceptors/authn.js";
+import { deadlineInterceptor } from "./interceptors/deadline.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { metricsInterceptor } from "./interceptors/metrics.js";
 import { policyInterceptor } from "./interceptors/policy.js";
@@ -56,6 +69,12 @@ export interface App {
   userAdmin: UserAdmin;
   authenticator: Authenticator;
   limiter: LoginLimiter;
+  networkLimiter: NetworkLimiter;
+  organizations: Organizations;
+  roles: RoleAdmin;
+  apiKeys: ApiKeys;
+  apiKeySessions: ApiKeySessions;
+  serviceAccounts: ServiceAccounts;
   adminDeps: AdminDeps;
   interceptors: Interceptor[];
   routerOptions: ConnectRouterOptions;
@@ -90,16 +109,30 @@ export async function createApp(deps: AppDeps): Promise<App> {
   }, log);
   await keys.init();
   const tokens = new TokenService(keys, clock, { issuer: config.token_issuer, audience: config.token_audience, accessTokenTtlSeconds: config.access_token_ttl });
-  const sessions = new SessionManager(database, sessionRepo, users, clock, timeouts, log);
-  await sessions.start();
+  const bus = new InvalidationBus(database, log);
+  await bus.start();
+  const sessions = new SessionManager(database, bus, sessionRepo, users, clock, timeouts);
+  sessions.start();
   const hasher = deps.hasher ?? (await createArgon2Hasher());
   const policy = new PasswordPolicy(config.password_min_score);
   const limiter = new LoginLimiter(config.login_max_failures, config.login_failure_window);
+  const roles = new RoleAdmin(db, new RoleRepository(), audit, clock);
+  await roles.ensureBuiltins();
   const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit });
-  const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit });
+  const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit, roleExists: async (names) => (await roles.unknownRoles(names)).length === 0 });
   const sessionQueries = new SessionQueries({ db, clock, repo: sessionRepo, sessions, audit, timeouts });
-  const authenticator = createAuthenticator(tokens, sessions);
   const readiness = new Readiness(database, metrics);
+  const orgRepo = new OrganizationRepository();
+  const orgAccess = new OrgAccess(db, orgRepo);
+  const apiKeyRepo = new ApiKeyRepository();
+  const serviceAccountRepo = new ServiceAccountRepository();
+  const networkLimiter = new NetworkLimiter(config.network_max_failures, config.login_failure_window);
+  const organizations = new Organizations({ db, clock, orgs: orgRepo, users, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
+  const cacheTtlSeconds = config.session_cache_ttl;
+  const apiKeys = new ApiKeys({ db, clock, keys: apiKeyRepo, orgs: orgRepo, users, serviceAccounts: serviceAccountRepo, orgAccess, audit, bus, cacheTtlSeconds });
+  const apiKeySessions = new ApiKeySessions(db, sessions, tokens, audit);
+  const serviceAccounts = new ServiceAccounts({ db, clock, accounts: serviceAccountRepo, keys: apiKeyRepo, orgs: orgRepo, tokens, audit, bus, cacheTtlSeconds });
+  const authenticator = createAuthenticator({ tokens, sessions, apiKeys, serviceAccounts, networkLimiter });
 
   if (config.admin_email && config.admin_password) {
     const r = await userAdmin.ensureBootstrapAdmin(config.admin_email, config.admin_password);
@@ -111,8 +144,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     requestLogInterceptor(log),
     metricsInterceptor(metrics),
     errorsInterceptor(log),
+    deadlineInterceptor(),
     authnInterceptor(authenticator),
-    policyInterceptor({ dev: config.dev }),
+    policyInterceptor({ dev: config.dev, orgAccess }),
   ];
 
   const rotation = setInterval(() => {
@@ -138,6 +172,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
     userAdmin,
     authenticator,
     limiter,
+    networkLimiter,
+    organizations,
+    roles,
+    apiKeys,
+    apiKeySessions,
+    serviceAccounts,
     adminDeps: { database, clock, startedAt: clock.now(), users, sessions: sessionRepo, auditRepo, audit, keys, idleTimeoutSeconds: timeouts.idleSeconds },
     interceptors,
     routerOptions: { interceptors, readMaxBytes: config.max_message_bytes, writeMaxBytes: config.max_message_bytes },

@@ -56,6 +56,9 @@ export const configSchema = z
     login_max_failures: int(10, 1, 100),
     login_failure_window: seconds(15 * 60),
     password_min_score: int(3, 0, 4),
+    // Failed API-key and service-account-secret attempts per client address per login_failure_window.
+    network_max_failures: int(100, 1, 100_000),
+    max_organizations_per_user: int(10, 1, 10_000),
   })
   .superRefine((c, ctx) => {
     if (c.jwt_algorithm === "HS256" && !c.jwt_hs256_secret)

@@ -1,4 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
+import type { OrgGrant } from "./domain/org/org-access.js";
 import type { Principal } from "./domain/principal.js";
 
 /** The socket peer address, set by the adapter from the Node request. */
@@ -7,3 +8,5 @@ export const kClientIp = createContextKey<string>("", { description: "client ip"
 export const kRequestId = createContextKey<string>("", { description: "request id" });
 /** The authenticated caller, when there is one. */
 export const kPrincipal = createContextKey<Principal | undefined>(undefined, { description: "principal" });
+/** The organization an org-scoped call acts in and the caller's role there (set by the policy interceptor). */
+export const kOrgGrant = createContextKey<OrgGrant | undefined>(undefined, { description: "organization grant" });

@@ -7,7 +7,15 @@ import { AuthService } from "../gen/warden/auth/v1/auth_service_pb.js";
 import { HealthService } from "../gen/warden/health/v1/health_service_pb.js";
 import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../gen/warden/user/v1/user_service_pb.js";
+import { ApiKeyService } from "../gen/warden/apikey/v1/api_key_service_pb.js";
+import { MembershipService } from "../gen/warden/org/v1/membership_service_pb.js";
+import { OrganizationService } from "../gen/warden/org/v1/organization_service_pb.js";
+import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
+import { ServiceAccountService } from "../gen/warden/serviceaccount/v1/service_account_service_pb.js";
 import type { App } from "./app.js";
+import { apiKeyHandlers, serviceAccountHandlers } from "./handlers/machine-credentials.js";
+import { membershipHandlers, organizationHandlers } from "./handlers/organization.js";
+import { roleHandlers } from "./handlers/role.js";
 import { adminHandlers } from "./handlers/admin.js";
 import { auditHandlers } from "./handlers/audit.js";
 import { authHandlers } from "./handlers/auth.js";
@@ -16,7 +24,20 @@ import { sessionHandlers } from "./handlers/session.js";
 import { userHandlers } from "./handlers/user.js";
 
 /** Every service the server serves; the policy check at start walks exactly this list. */
-export const SERVICES: DescService[] = [Health, HealthService, AuthService, SessionService, UserService, AuditService, AdminService];
+export const SERVICES: DescService[] = [
+  Health,
+  HealthService,
+  AuthService,
+  SessionService,
+  UserService,
+  AuditService,
+  AdminService,
+  OrganizationService,
+  MembershipService,
+  RoleService,
+  ApiKeyService,
+  ServiceAccountService,
+];
 
 /** The single place where services are registered. */
 export function routes(app: App): (router: ConnectRouter) => void {
@@ -28,5 +49,10 @@ export function routes(app: App): (router: ConnectRouter) => void {
     router.service(UserService, userHandlers(app.userAdmin));
     router.service(AuditService, auditHandlers(app.database.db, app.auditRepo, app.audit));
     router.service(AdminService, adminHandlers({ ...app.adminDeps }));
+    router.service(OrganizationService, organizationHandlers(app.organizations));
+    router.service(MembershipService, membershipHandlers(app.organizations));
+    router.service(RoleService, roleHandlers(app.roles));
+    router.service(ApiKeyService, apiKeyHandlers(app.apiKeys, app.apiKeySessions, app.networkLimiter));
+    router.service(ServiceAccountService, serviceAccountHandlers(app.serviceAccounts, app.networkLimiter));
   };
 }

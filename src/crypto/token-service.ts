@@ -50,7 +50,8 @@ export class TokenService {
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
-  async verify(token: string, expectedType: TokenType): Promise<TokenClaims> {
+  async verify(token: string, expected: TokenType | TokenType[]): Promise<TokenClaims> {
+    const expectedTypes = Array.isArray(expected) ? expected : [expected];
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
@@ -76,13 +77,14 @@ export class TokenService {
       if (err instanceof joseErrors.JWTExpired) throw unauthenticated("TOKEN_EXPIRED", "token expired");
       throw unauthenticated("TOKEN_INVALID", "invalid token");
     }
-    if (payload.token_type !== expectedType) throw unauthenticated("TOKEN_TYPE", "wrong token type");
+    const tokenType = payload.token_type as TokenType;
+    if (!expectedTypes.includes(tokenType)) throw unauthenticated("TOKEN_TYPE", "wrong token type");
     if (typeof payload.sid !== "string" || typeof payload.sub !== "string") throw unauthenticated("TOKEN_INVALID", "invalid token");
     if (payload.iat! > Math.floor(this.clock.now().getTime() / 1000) + 5) throw unauthenticated("TOKEN_NOT_YET_VALID", "token not yet valid");
     return {
       sub: payload.sub,
       sid: payload.sid,
-      tokenType: expectedType,
+      tokenType,
       iat: payload.iat!,
       exp: payload.exp!,
       amr: Array.isArray(payload.amr) ? (payload.amr as string[]) : undefined,

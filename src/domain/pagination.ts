@@ -25,3 +25,20 @@ export function decodePageToken<T extends Record<string, string | number>>(token
     throw invalidArgument("page_token", "is not a token this server issued");
   }
 }
+
+/** Rows fetched with limit size + 1: the page, and a token when there is more. */
+export function pageOf<T>(rows: T[], size: number, cursorOf: (last: T) => Record<string, string | number>): { items: T[]; nextPageToken: string } {
+  const items = rows.slice(0, size);
+  const last = items[items.length - 1];
+  return { items, nextPageToken: rows.length > size && last ? encodePageToken(cursorOf(last)) : "" };
+}
+
+/** The common keyset cursor: creation time, then id. */
+export function decodeCreatedCursor(token: string): { createdAt: Date; id: string } | undefined {
+  const c = decodePageToken<{ t: string; id: string }>(token, ["t", "id"]);
+  return c ? { createdAt: new Date(c.t), id: c.id } : undefined;
+}
+
+export function createdCursorOf(row: { createdAt: Date; id: string }): { t: string; id: string } {
+  return { t: row.createdAt.toISOString(), id: row.id };
+}

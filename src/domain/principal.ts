@@ -10,4 +10,30 @@ export interface UserPrincipal {
   mfaAt?: Date;
 }
 
-export type Principal = UserPrincipal;
+export type ApiScope = "read" | "write" | "admin";
+
+/** A caller bound to one organization with scopes: an API key or a service account. */
+export interface MachinePrincipal {
+  kind: "api_key" | "service_account";
+  /** The key id or the service account id. */
+  id: string;
+  organizationId: string;
+  scopes: ApiScope[];
+  /** For user-owned API keys: the user whose organization role caps the key. */
+  ownerUserId?: string;
+  ownerServiceAccountId?: string;
+}
+
+export type Principal = UserPrincipal | MachinePrincipal;
+
+const SCOPE_RANK: Record<ApiScope, number> = { read: 1, write: 2, admin: 3 };
+
+/** Scopes are ordered: admin includes write, write includes read. */
+export function hasScope(granted: ApiScope[], needed: ApiScope): boolean {
+  return granted.some((g) => SCOPE_RANK[g] >= SCOPE_RANK[needed]);
+}
+
+/** A stable id of the caller for logs and the audit log. */
+export function principalLabel(p: Principal): { actorType: string; actorId: string } {
+  return p.kind === "user" ? { actorType: "user", actorId: p.userId } : { actorType: p.kind, actorId: p.id };
+}

@@ -1,8 +1,8 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import { kClientIp, kPrincipal, kRequestId } from "../context.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
-import { unauthenticated } from "../domain/errors.js";
-import type { UserPrincipal } from "../domain/principal.js";
+import { permissionDenied, unauthenticated } from "../domain/errors.js";
+import type { Principal, UserPrincipal } from "../domain/principal.js";
 
 export function metaOf(ctx: HandlerContext): RequestMeta {
   return {
@@ -13,8 +13,15 @@ export function metaOf(ctx: HandlerContext): RequestMeta {
 }
 
 /** The caller of an authenticated method; the policy interceptor has already required one. */
-export function callerOf(ctx: HandlerContext): UserPrincipal {
+export function principalOf(ctx: HandlerContext): Principal {
   const p = ctx.values.get(kPrincipal);
   if (!p) throw unauthenticated();
+  return p;
+}
+
+/** The caller, who must be a signed-in user (not an API key or service account). */
+export function callerOf(ctx: HandlerContext): UserPrincipal {
+  const p = principalOf(ctx);
+  if (p.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "this method needs a signed-in user, not a machine credential");
   return p;
 }

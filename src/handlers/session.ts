@@ -2,6 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { DomainError } from "../domain/errors.js";
+import type { Principal, UserPrincipal } from "../domain/principal.js";
 import type { SessionManager } from "../domain/session/session-manager.js";
 import type { SessionQueries } from "../domain/session/session-queries.js";
 import type { Authenticator } from "../interceptors/authn.js";
@@ -11,20 +12,21 @@ import { sessionToProto } from "./converters.js";
 export function sessionHandlers(queries: SessionQueries, sessions: SessionManager, auth: Authenticator): ServiceImpl<typeof SessionService> {
   return {
     async validateSession(req, ctx) {
-      let principal = callerOf(ctx);
+      let principal = req.token ? undefined : callerOf(ctx);
       if (req.token) {
         try {
-          principal = await auth.authenticate(req.token);
+          principal = toUserOrUndefined(await auth.authenticate(req.token));
         } catch (err) {
           // An invalid token is an answer here, not an error; faults still fail closed.
-          if (err instanceof DomainError && err.kind === "unauthenticated") return { valid: false, userId: "" };
-          throw err;
+          if (!(err instanceof DomainError && err.kind === "unauthenticated")) throw err;
         }
+        // Machine credentials are valid credentials, but not sessions.
+        if (!principal) return { valid: false, userId: "" };
       }
-      const live = await sessions.requireLive(principal.sessionId);
+      const live = await sessions.requireLive(principal!.sessionId);
       return {
         valid: true,
-        userId: principal.userId,
+        userId: principal!.userId,
         session: sessionToProto(live.session, true),
         expiresAt: timestampFromDate(live.session.expiresAt),
       };
@@ -50,4 +52,8 @@ export function sessionHandlers(queries: SessionQueries, sessions: SessionManage
       return { revokedCount };
     },
   };
+}
+
+function toUserOrUndefined(p: Principal): UserPrincipal | undefined {
+  return p.kind === "user" ? p : undefined;
 }

@@ -1,30 +1,54 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { kPrincipal } from "../context.js";
+import { kClientIp, kPrincipal } from "../context.js";
 import type { TokenService } from "../crypto/token-service.js";
-import { unauthenticated } from "../domain/errors.js";
-import type { UserPrincipal } from "../domain/principal.js";
+import type { ApiKeys } from "../domain/apikey/api-keys.js";
+import { API_KEY_PREFIX } from "../domain/apikey/api-key-format.js";
+import type { NetworkLimiter } from "../domain/auth/network-limiter.js";
+import { DomainError, unauthenticated } from "../domain/errors.js";
+import type { Principal, UserPrincipal } from "../domain/principal.js";
+import type { ServiceAccounts } from "../domain/serviceaccount/service-accounts.js";
 import type { LiveSession, SessionManager } from "../domain/session/session-manager.js";
 import { Access } from "../../gen/warden/options/v1/options_pb.js";
 import { policyOf } from "../policy.js";
 
 export interface Authenticator {
   /** Resolves a bearer credential to a principal, or throws UNAUTHENTICATED. */
-  authenticate(bearer: string): Promise<UserPrincipal>;
+  authenticate(bearer: string, clientIp?: string): Promise<Principal>;
 }
 
-export function createAuthenticator(tokens: TokenService, sessions: SessionManager): Authenticator {
+export interface AuthenticatorDeps {
+  tokens: TokenService;
+  sessions: SessionManager;
+  apiKeys: ApiKeys;
+  serviceAccounts: ServiceAccounts;
+  networkLimiter: NetworkLimiter;
+}
+
+/** One place that knows every bearer form: API key, session bearer, user or service-account JWT. */
+export function createAuthenticator(d: AuthenticatorDeps): Authenticator {
   return {
-    async authenticate(bearer) {
-      if (sessions.isSessionBearer(bearer)) return principalOf(await sessions.requireLiveBearer(bearer), "session");
-      const claims = await tokens.verify(bearer, "access");
-      const live = await sessions.requireLive(claims.sid);
+    async authenticate(bearer, clientIp = "") {
+      if (bearer.startsWith(API_KEY_PREFIX)) {
+        // Guessing keys costs the guesser's network budget; over it, no lookup at all.
+        await d.networkLimiter.check(clientIp);
+        try {
+          return (await d.apiKeys.authenticate(bearer)).principal;
+        } catch (err) {
+          if (err instanceof DomainError && err.kind === "unauthenticated") await d.networkLimiter.failed(clientIp);
+          throw err;
+        }
+      }
+      if (d.sessions.isSessionBearer(bearer)) return userPrincipalOf(await d.sessions.requireLiveBearer(bearer), "session");
+      const claims = await d.tokens.verify(bearer, ["access", "service_account"]);
+      if (claims.tokenType === "service_account") return d.serviceAccounts.principalFor(claims.sub);
+      const live = await d.sessions.requireLive(claims.sid);
       if (live.session.userId !== claims.sub) throw unauthenticated("TOKEN_INVALID", "invalid token");
-      return principalOf(live, "access_token");
+      return userPrincipalOf(live, "access_token");
     },
   };
 }
 
-function principalOf(live: LiveSession, credential: UserPrincipal["credential"]): UserPrincipal {
+function userPrincipalOf(live: LiveSession, credential: UserPrincipal["credential"]): UserPrincipal {
   return {
     kind: "user",
     userId: live.user.id,
@@ -55,7 +79,7 @@ export function authnInterceptor(auth: Authenticator): Interceptor {
     if (header) {
       const bearer = bearerOf(header);
       if (!bearer) throw unauthenticated("AUTHORIZATION_MALFORMED", "authorization header must be 'Bearer <token>'");
-      req.contextValues.set(kPrincipal, await auth.authenticate(bearer));
+      req.contextValues.set(kPrincipal, await auth.authenticate(bearer, req.contextValues.get(kClientIp)));
     }
     return next(req);
   };

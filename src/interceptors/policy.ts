@@ -1,32 +1,65 @@
-import type { Interceptor } from "@connectrpc/connect";
-import { kPrincipal } from "../context.js";
+import type { DescMessage } from "@bufbuild/protobuf";
+import type { Interceptor, UnaryRequest, StreamRequest } from "@connectrpc/connect";
+import { kOrgGrant, kPrincipal } from "../context.js";
 import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
-import { Access } from "../../gen/warden/options/v1/options_pb.js";
+import type { MemberRole } from "../domain/org/member-role.js";
+import type { OrgAccess } from "../domain/org/org-access.js";
+import { hasScope, type ApiScope, type Principal } from "../domain/principal.js";
+import { Access, OrgRole, Scope, type Policy } from "../../gen/warden/options/v1/options_pb.js";
 import { policyOf } from "../policy.js";
 
+const SCOPES: Partial<Record<Scope, ApiScope>> = { [Scope.READ]: "read", [Scope.WRITE]: "write", [Scope.ADMIN]: "admin" };
+const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
+  [OrgRole.VIEWER]: "viewer",
+  [OrgRole.MEMBER]: "member",
+  [OrgRole.ADMIN]: "admin",
+  [OrgRole.OWNER]: "owner",
+};
+
 /** Enforces the proto-declared policy; anything not explicitly allowed is refused. */
-export function policyInterceptor(opts: { dev: boolean }): Interceptor {
+export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess }): Interceptor {
   return (next) => async (req) => {
     const policy = policyOf(req.method);
     if (!policy) throw permissionDenied("NO_POLICY", "method has no access policy");
+    if (policy.access === Access.PUBLIC) return next(req);
+    if (policy.access === Access.DEV) {
+      if (!opts.dev) throw new DomainError("unimplemented", "DEV_MODE_OFF", "only available in dev mode");
+      return next(req);
+    }
     const principal = req.contextValues.get(kPrincipal);
+    if (!principal) throw unauthenticated();
+    checkScope(principal, policy);
     switch (policy.access) {
-      case Access.PUBLIC:
-        return next(req);
-      case Access.DEV:
-        if (!opts.dev) throw new DomainError("unimplemented", "DEV_MODE_OFF", "only available in dev mode");
-        return next(req);
       case Access.AUTHENTICATED:
-        if (!principal) throw unauthenticated();
         return next(req);
       case Access.ADMIN:
-        if (!principal) throw unauthenticated();
-        if (!principal.admin) throw permissionDenied("ADMIN_REQUIRED", "requires a system administrator");
+        if (principal.kind !== "user" || !principal.admin) throw permissionDenied("ADMIN_REQUIRED", "requires a system administrator");
         return next(req);
+      case Access.ORG_ADMIN:
+      case Access.ORG_MEMBER: {
+        const needed = ORG_ROLES[policy.minOrgRole] ?? (policy.access === Access.ORG_ADMIN ? "admin" : "viewer");
+        const grant = await opts.orgAccess.require(principal, orgIdOf(req, policy), needed);
+        req.contextValues.set(kOrgGrant, grant);
+        return next(req);
+      }
       default:
-        // Access kinds whose credentials this server does not yet accept fail closed.
-        if (!principal) throw unauthenticated();
+        // Access kinds whose credentials this server does not accept yet fail closed.
         throw permissionDenied("ACCESS_NOT_GRANTED", "caller may not use this method");
     }
   };
+}
+
+/** API keys and service accounts must hold the scope the method declares; none declared, no access. */
+function checkScope(p: Principal, policy: Policy): void {
+  if (p.kind === "user") return;
+  const needed = SCOPES[policy.scope];
+  if (!needed || !hasScope(p.scopes, needed)) throw permissionDenied("INSUFFICIENT_SCOPE", `the credential lacks the ${needed ?? "required"} scope`);
+}
+
+function orgIdOf(req: UnaryRequest | StreamRequest, policy: Policy): string {
+  if (req.stream) throw permissionDenied("NO_POLICY", "organization-scoped streams are not supported");
+  const field = (req.method.input as DescMessage).fields.find((f) => f.name === policy.orgField);
+  if (!field) throw permissionDenied("NO_POLICY", "policy names no organization field");
+  const value = (req.message as unknown as Record<string, unknown>)[field.localName];
+  return typeof value === "string" ? value : "";
 }

@@ -3,6 +3,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { principalLabel, type Principal } from "../domain/principal.js";
 import { kClientIp, kPrincipal, kRequestId } from "../context.js";
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
@@ -36,6 +37,6 @@ function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }
 
-function principalId(p: { userId: string } | undefined): string | undefined {
-  return p?.userId;
+function principalId(p: Principal | undefined): string | undefined {
+  return p ? principalLabel(p).actorId : undefined;
 }

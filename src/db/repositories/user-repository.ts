@@ -26,6 +26,11 @@ export class UserRepository {
     return row;
   }
 
+  /** Row lock on the user for the rest of the transaction (per-user limits). */
+  async lockForUpdate(db: DbOrTx, id: string): Promise<void> {
+    await db.select({ id: users.id }).from(users).where(eq(users.id, id)).for("update");
+  }
+
   async findByEmail(db: DbOrTx, email: string): Promise<UserRow | undefined> {
     const [row] = await db.select().from(users).where(and(eq(users.email, email), isNull(users.deletedAt)));
     return row;

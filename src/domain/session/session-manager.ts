@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
 import type { Database, DbOrTx } from "../../db/client.js";
@@ -6,6 +5,7 @@ import type { SessionRepository } from "../../db/repositories/session-repository
 import type { UserRepository } from "../../db/repositories/user-repository.js";
 import type { SessionRow, UserRow } from "../../db/schema/index.js";
 import { unauthenticated } from "../errors.js";
+import type { InvalidationBus } from "../invalidation.js";
 
 export interface SessionTimeouts {
   idleSeconds: number;
@@ -25,7 +25,6 @@ export interface CreatedSession {
   refreshToken: string;
 }
 
-const NOTIFY_CHANNEL = "warden_session_revoked";
 const SESSION_BEARER = /^wds_([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$/;
 /** lastSeen is written at most this often, so validation stays a read. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -39,18 +38,18 @@ export class SessionManager {
 
   constructor(
     private readonly database: Database,
+    private readonly bus: InvalidationBus,
     private readonly sessions: SessionRepository,
     private readonly users: UserRepository,
     private readonly clock: Clock,
     private readonly timeouts: SessionTimeouts,
-    private readonly log: Logger,
   ) {}
 
-  async start(): Promise<void> {
-    await this.database.listen(NOTIFY_CHANNEL, (payload) => this.forget(payload));
+  start(): void {
+    this.bus.subscribe((tag) => this.forget(tag));
   }
 
-  async create(tx: DbOrTx, input: { userId: string; authMethod: string; clientIp: string; userAgent: string }): Promise<CreatedSession> {
+  async create(tx: DbOrTx, input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number }): Promise<CreatedSession> {
     const now = this.clock.now();
     const id = randomHex(16);
     const secret = randomToken(32);
@@ -64,7 +63,7 @@ export class SessionManager {
         authMethod: input.authMethod,
         clientIp: input.clientIp,
         userAgent: input.userAgent.slice(0, 512),
-        expiresAt: new Date(now.getTime() + this.timeouts.absoluteSeconds * 1000),
+        expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.timeouts.absoluteSeconds) * 1000),
       },
       now,
     );
@@ -122,24 +121,19 @@ export class SessionManager {
 
   /** Call after the revoking transaction commits. */
   async revoked(sessionIds: string[]): Promise<void> {
-    for (const id of sessionIds) {
-      this.forget(id);
-      await this.database.notify(NOTIFY_CHANNEL, id).catch((err) => this.log.warn({ err }, "session revocation notify failed"));
-    }
+    await this.bus.publish(sessionIds.map((id) => `session:${id}`));
   }
 
   /** Call after a user's admin flag, roles or status changed, so the next call sees it. */
   async userChanged(userId: string): Promise<void> {
-    this.forget(`user:${userId}`);
-    await this.database.notify(NOTIFY_CHANNEL, `user:${userId}`).catch((err) => this.log.warn({ err }, "user change notify failed"));
+    await this.bus.publish([`user:${userId}`]);
   }
 
-  private forget(key: string): void {
-    if (!key.startsWith("user:")) {
-      this.cache.delete(key);
-      return;
+  private forget(tag: string): void {
+    if (tag.startsWith("session:")) this.cache.delete(tag.slice(8));
+    else if (tag.startsWith("user:")) {
+      const userId = tag.slice(5);
+      for (const [id, entry] of this.cache) if (entry.live.user.id === userId) this.cache.delete(id);
     }
-    const userId = key.slice(5);
-    for (const [id, entry] of this.cache) if (entry.live.user.id === userId) this.cache.delete(id);
   }
 }

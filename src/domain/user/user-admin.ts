@@ -22,6 +22,8 @@ export interface UserAdminDeps {
   hasher: PasswordHasher;
   policy: PasswordPolicy;
   audit: AuditLog;
+  /** True when every named RBAC role exists. */
+  roleExists(names: string[]): Promise<boolean>;
 }
 
 const ROLE_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
@@ -29,6 +31,12 @@ const ROLE_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
 /** Reads for any signed-in caller, changes by system admins, each change audited with it. */
 export class UserAdmin {
   constructor(private readonly d: UserAdminDeps) {}
+
+  private async checkRoles(roles: string[]): Promise<string[]> {
+    const names = checkRoleNames(roles);
+    if (!(await this.d.roleExists(names))) throw invalidArgument("roles", "names a role that does not exist", "ROLE_UNKNOWN");
+    return names;
+  }
 
   async get(id: string): Promise<UserRow> {
     const user = await this.d.users.findById(this.d.db, id);
@@ -70,7 +78,7 @@ export class UserAdmin {
   async create(actor: UserPrincipal, req: { email: string; password: string; displayName: string; roles: string[]; admin: boolean }, meta: RequestMeta): Promise<UserRow> {
     const email = normalizeEmail(req.email);
     const displayName = checkDisplayName(req.displayName);
-    const roles = checkRoles(req.roles);
+    const roles = await this.checkRoles(req.roles);
     let passwordHash: string | null = null;
     if (req.password) {
       this.d.policy.check(req.password, [email, displayName]);
@@ -87,7 +95,7 @@ export class UserAdmin {
   async update(actor: UserPrincipal, id: string, changes: { displayName?: string; admin?: boolean; roles?: string[] }, meta: RequestMeta): Promise<UserRow> {
     const set: { displayName?: string; admin?: boolean; roles?: string[] } = {};
     if (changes.displayName !== undefined) set.displayName = checkDisplayName(changes.displayName);
-    if (changes.roles !== undefined) set.roles = checkRoles(changes.roles);
+    if (changes.roles !== undefined) set.roles = await this.checkRoles(changes.roles);
     if (changes.admin !== undefined) {
       if (!changes.admin && id === actor.userId) throw new DomainError("failed_precondition", "CANNOT_DEMOTE_SELF", "an administrator cannot remove their own admin flag");
       set.admin = changes.admin;
@@ -132,7 +140,7 @@ export class UserAdmin {
   }
 }
 
-function checkRoles(roles: string[]): string[] {
+function checkRoleNames(roles: string[]): string[] {
   const unique = [...new Set(roles)];
   if (unique.length > 64) throw invalidArgument("roles", "at most 64 roles");
   for (const r of unique) if (!ROLE_NAME.test(r)) throw invalidArgument("roles", `"${r.slice(0, 64)}" is not a valid role name`);

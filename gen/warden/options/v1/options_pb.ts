@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/options/v1/options.proto.
  */
 export const file_warden_options_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Ch93YXJkZW4vb3B0aW9ucy92MS9vcHRpb25zLnByb3RvEhF3YXJkZW4ub3B0aW9ucy52MSLLAQoGUG9saWN5EikKBmFjY2VzcxgBIAEoDjIZLndhcmRlbi5vcHRpb25zLnYxLkFjY2VzcxInCgVzY29wZRgCIAEoDjIYLndhcmRlbi5vcHRpb25zLnYxLlNjb3BlEjAKCnJhdGVfY2xhc3MYAyABKA4yHC53YXJkZW4ub3B0aW9ucy52MS5SYXRlQ2xhc3MSGQoRZnJlc2hfbWZhX21pbnV0ZXMYBCABKA0SDQoFYXVkaXQYBSABKAkSEQoJb3JnX2ZpZWxkGAYgASgJKq8BCgZBY2Nlc3MSFgoSQUNDRVNTX1VOU1BFQ0lGSUVEEAASEQoNQUNDRVNTX1BVQkxJQxABEhgKFEFDQ0VTU19BVVRIRU5USUNBVEVEEAISFAoQQUNDRVNTX09SR19BRE1JThADEhAKDEFDQ0VTU19BRE1JThAEEhAKDEFDQ0VTU19BR0VOVBAFEhYKEkFDQ0VTU19CQUNLQ0hBTk5FTBAGEg4KCkFDQ0VTU19ERVYQBypQCgVTY29wZRIVChFTQ09QRV9VTlNQRUNJRklFRBAAEg4KClNDT1BFX1JFQUQQARIPCgtTQ09QRV9XUklURRACEg8KC1NDT1BFX0FETUlOEAMqrgIKCVJhdGVDbGFzcxIaChZSQVRFX0NMQVNTX1VOU1BFQ0lGSUVEEAASFwoTUkFURV9DTEFTU19QQVNTV09SRBABEhwKGFJBVEVfQ0xBU1NfUkVGUkVTSF9UT0tFThACEhIKDlJBVEVfQ0xBU1NfT1RQEAMSHAoYUkFURV9DTEFTU19SRUNPVkVSWV9DT0RFEAQSFgoSUkFURV9DTEFTU19QQVNTS0VZEAUSFgoSUkFURV9DTEFTU19BUElfS0VZEAYSHgoaUkFURV9DTEFTU19TRVJWSUNFX0FDQ09VTlQQBxIZChVSQVRFX0NMQVNTX0pPSU5fVE9LRU4QCBIaChZSQVRFX0NMQVNTX0JBQ0tDSEFOTkVMEAkSFQoRUkFURV9DTEFTU19TSUdOVVAQCjpTCgZwb2xpY3kSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMhkud2FyZGVuLm9wdGlvbnMudjEuUG9saWN5UgZwb2xpY3liBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("Ch93YXJkZW4vb3B0aW9ucy92MS9vcHRpb25zLnByb3RvEhF3YXJkZW4ub3B0aW9ucy52MSL9AQoGUG9saWN5EikKBmFjY2VzcxgBIAEoDjIZLndhcmRlbi5vcHRpb25zLnYxLkFjY2VzcxInCgVzY29wZRgCIAEoDjIYLndhcmRlbi5vcHRpb25zLnYxLlNjb3BlEjAKCnJhdGVfY2xhc3MYAyABKA4yHC53YXJkZW4ub3B0aW9ucy52MS5SYXRlQ2xhc3MSGQoRZnJlc2hfbWZhX21pbnV0ZXMYBCABKA0SDQoFYXVkaXQYBSABKAkSEQoJb3JnX2ZpZWxkGAYgASgJEjAKDG1pbl9vcmdfcm9sZRgHIAEoDjIaLndhcmRlbi5vcHRpb25zLnYxLk9yZ1JvbGUqxgEKBkFjY2VzcxIWChJBQ0NFU1NfVU5TUEVDSUZJRUQQABIRCg1BQ0NFU1NfUFVCTElDEAESGAoUQUNDRVNTX0FVVEhFTlRJQ0FURUQQAhIUChBBQ0NFU1NfT1JHX0FETUlOEAMSEAoMQUNDRVNTX0FETUlOEAQSEAoMQUNDRVNTX0FHRU5UEAUSFgoSQUNDRVNTX0JBQ0tDSEFOTkVMEAYSDgoKQUNDRVNTX0RFVhAHEhUKEUFDQ0VTU19PUkdfTUVNQkVSEAgqdQoHT3JnUm9sZRIYChRPUkdfUk9MRV9VTlNQRUNJRklFRBAAEhMKD09SR19ST0xFX1ZJRVdFUhABEhMKD09SR19ST0xFX01FTUJFUhACEhIKDk9SR19ST0xFX0FETUlOEAMSEgoOT1JHX1JPTEVfT1dORVIQBCpQCgVTY29wZRIVChFTQ09QRV9VTlNQRUNJRklFRBAAEg4KClNDT1BFX1JFQUQQARIPCgtTQ09QRV9XUklURRACEg8KC1NDT1BFX0FETUlOEAMqrgIKCVJhdGVDbGFzcxIaChZSQVRFX0NMQVNTX1VOU1BFQ0lGSUVEEAASFwoTUkFURV9DTEFTU19QQVNTV09SRBABEhwKGFJBVEVfQ0xBU1NfUkVGUkVTSF9UT0tFThACEhIKDlJBVEVfQ0xBU1NfT1RQEAMSHAoYUkFURV9DTEFTU19SRUNPVkVSWV9DT0RFEAQSFgoSUkFURV9DTEFTU19QQVNTS0VZEAUSFgoSUkFURV9DTEFTU19BUElfS0VZEAYSHgoaUkFURV9DTEFTU19TRVJWSUNFX0FDQ09VTlQQBxIZChVSQVRFX0NMQVNTX0pPSU5fVE9LRU4QCBIaChZSQVRFX0NMQVNTX0JBQ0tDSEFOTkVMEAkSFQoRUkFURV9DTEFTU19TSUdOVVAQCjpTCgZwb2xpY3kSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMhkud2FyZGVuLm9wdGlvbnMudjEuUG9saWN5UgZwb2xpY3liBnByb3RvMw", [file_google_protobuf_descriptor]);
 
 /**
  * @generated from message warden.options.v1.Policy
@@ -50,11 +50,18 @@ export type Policy = Message<"warden.options.v1.Policy"> & {
   audit: string;
 
   /**
-   * For ACCESS_ORG_ADMIN: the request field that names the organization.
+   * For ACCESS_ORG_ADMIN and ACCESS_ORG_MEMBER: the request field that names the organization.
    *
    * @generated from field: string org_field = 6;
    */
   orgField: string;
+
+  /**
+   * Raises the organization role the RPC needs (e.g. OWNER to delete an organization).
+   *
+   * @generated from field: warden.options.v1.OrgRole min_org_role = 7;
+   */
+  minOrgRole: OrgRole;
 };
 
 /**
@@ -124,6 +131,13 @@ export enum Access {
    * @generated from enum value: ACCESS_DEV = 7;
    */
   DEV = 7,
+
+  /**
+   * Any member (viewer or above) of the organization named by Policy.org_field, or a system admin.
+   *
+   * @generated from enum value: ACCESS_ORG_MEMBER = 8;
+   */
+  ORG_MEMBER = 8,
 }
 
 /**
@@ -131,6 +145,45 @@ export enum Access {
  */
 export const AccessSchema: GenEnum<Access> = /*@__PURE__*/
   enumDesc(file_warden_options_v1_options, 0);
+
+/**
+ * The least organization role an org-scoped RPC needs (ACCESS_ORG_ADMIN implies ADMIN,
+ * ACCESS_ORG_MEMBER implies VIEWER, unless this raises it).
+ *
+ * @generated from enum warden.options.v1.OrgRole
+ */
+export enum OrgRole {
+  /**
+   * @generated from enum value: ORG_ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ORG_ROLE_VIEWER = 1;
+   */
+  VIEWER = 1,
+
+  /**
+   * @generated from enum value: ORG_ROLE_MEMBER = 2;
+   */
+  MEMBER = 2,
+
+  /**
+   * @generated from enum value: ORG_ROLE_ADMIN = 3;
+   */
+  ADMIN = 3,
+
+  /**
+   * @generated from enum value: ORG_ROLE_OWNER = 4;
+   */
+  OWNER = 4,
+}
+
+/**
+ * Describes the enum warden.options.v1.OrgRole.
+ */
+export const OrgRoleSchema: GenEnum<OrgRole> = /*@__PURE__*/
+  enumDesc(file_warden_options_v1_options, 1);
 
 /**
  * The API-key scope an RPC needs.
@@ -163,7 +216,7 @@ export enum Scope {
  * Describes the enum warden.options.v1.Scope.
  */
 export const ScopeSchema: GenEnum<Scope> = /*@__PURE__*/
-  enumDesc(file_warden_options_v1_options, 1);
+  enumDesc(file_warden_options_v1_options, 2);
 
 /**
  * Which brute-force bucket guards a credential path.
@@ -233,7 +286,7 @@ export enum RateClass {
  * Describes the enum warden.options.v1.RateClass.
  */
 export const RateClassSchema: GenEnum<RateClass> = /*@__PURE__*/
-  enumDesc(file_warden_options_v1_options, 2);
+  enumDesc(file_warden_options_v1_options, 3);
 
 /**
  * @generated from extension: warden.options.v1.Policy policy = 51000;

@@ -1,0 +1,207 @@
+import type { Clock } from "../../clock.js";
+import { constantTimeEqual, sha256Hex } from "../../crypto/random.js";
+import type { Db } from "../../db/client.js";
+import type { ApiKeyRepository } from "../../db/repositories/api-key-repository.js";
+import type { OrganizationRepository } from "../../db/repositories/organization-repository.js";
+import type { ServiceAccountRepository } from "../../db/repositories/service-account-repository.js";
+import type { UserRepository } from "../../db/repositories/user-repository.js";
+import { isUuid } from "../../db/repositories/user-repository.js";
+import type { ApiKeyRow } from "../../db/schema/index.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { RequestMeta } from "../auth/request-meta.js";
+import { DomainError, invalidArgument, notFound, permissionDenied, unauthenticated } from "../errors.js";
+import type { InvalidationBus } from "../invalidation.js";
+import { roleAtLeast } from "../org/member-role.js";
+import type { OrgAccess, OrgGrant } from "../org/org-access.js";
+import { auditActor } from "../org/organizations.js";
+import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
+import type { ApiScope, MachinePrincipal, Principal } from "../principal.js";
+import { displayPrefix, isApiKeyFormat, newApiKey } from "./api-key-format.js";
+
+export interface ApiKeyDeps {
+  db: Db;
+  clock: Clock;
+  keys: ApiKeyRepository;
+  orgs: OrganizationRepository;
+  users: UserRepository;
+  serviceAccounts: ServiceAccountRepository;
+  orgAccess: OrgAccess;
+  audit: AuditLog;
+  bus: InvalidationBus;
+  cacheTtlSeconds: number;
+}
+
+const MAX_OVERLAP_SECONDS = 86_400;
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * API keys: created once and shown once, stored as SHA-256, bound to one organization and an
+ * owner. Validation results are cached briefly and dropped on any change through the bus.
+ */
+export class ApiKeys {
+  private readonly cache = new Map<string, { principal: MachinePrincipal; row: ApiKeyRow; tags: string[]; at: number }>();
+  private readonly touched = new Map<string, number>();
+
+  constructor(private readonly d: ApiKeyDeps) {
+    d.bus.subscribe((tag) => {
+      for (const [hash, entry] of this.cache) if (entry.tags.includes(tag)) this.cache.delete(hash);
+    });
+  }
+
+  async create(caller: Principal, grant: OrgGrant, req: { name: string; scopes: ApiScope[]; expiresAt?: Date; serviceAccountId: string }, meta: RequestMeta): Promise<{ row: ApiKeyRow; secret: string }> {
+    const name = req.name.trim();
+    if (!name || name.length > 100) throw invalidArgument("name", "is required, at most 100 characters");
+    const scopes = checkScopes(req.scopes);
+    const now = this.d.clock.now();
+    if (req.expiresAt && req.expiresAt <= now) throw invalidArgument("expires_at", "must be in the future");
+    let ownerUserId: string | null = null;
+    let ownerServiceAccountId: string | null = null;
+    if (req.serviceAccountId) {
+      if (!roleAtLeast(grant.role, "admin") && !(caller.kind === "user" && caller.admin))
+        throw permissionDenied("ORGANIZATION_ROLE_REQUIRED", "only organization admins create keys for service accounts");
+      const sa = isUuid(req.serviceAccountId) ? await this.d.serviceAccounts.findById(this.d.db, req.serviceAccountId) : undefined;
+      if (!sa || sa.organizationId !== grant.organization.id) throw notFound("service account");
+      ownerServiceAccountId = sa.id;
+    } else if (caller.kind === "user") {
+      ownerUserId = caller.userId;
+    } else {
+      // A machine credential mints keys only for itself: never more than it has.
+      ownerUserId = caller.ownerUserId ?? null;
+      ownerServiceAccountId = caller.ownerServiceAccountId ?? (caller.kind === "service_account" ? caller.id : null);
+      if (!scopes.every((s) => caller.scopes.includes(s) || caller.scopes.includes("admin"))) throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
+    }
+    const secret = newApiKey();
+    const row = await this.d.db.transaction(async (tx) => {
+      const created = await this.d.keys.create(
+        tx,
+        { organizationId: grant.organization.id, name, keyHash: sha256Hex(secret), prefix: displayPrefix(secret), scopes, ownerUserId, ownerServiceAccountId, expiresAt: req.expiresAt ?? null },
+        now,
+      );
+      await this.d.audit.record(tx, { eventType: "api_key.create", outcome: "success", ...auditActor(caller, meta), targetType: "api_key", targetId: created.id, details: { organization_id: grant.organization.id, scopes: scopes.join(",") } });
+      return created;
+    });
+    return { row, secret };
+  }
+
+  /** The principal for a presented key, or UNAUTHENTICATED; faults propagate (UNAVAILABLE). */
+  async authenticate(key: string): Promise<{ principal: MachinePrincipal; row: ApiKeyRow }> {
+    if (!isApiKeyFormat(key)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
+    const hash = sha256Hex(key);
+    const nowMs = this.d.clock.now().getTime();
+    const hit = this.cache.get(hash);
+    if (hit && nowMs - hit.at < this.d.cacheTtlSeconds * 1000 && this.liveReason(hit.row) === undefined) return hit;
+    this.cache.delete(hash);
+    const row = await this.d.keys.findByHash(this.d.db, hash);
+    if (!row || !constantTimeEqual(row.keyHash, hash)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
+    const dead = this.liveReason(row) ?? (await this.ownerDeadReason(row));
+    if (dead) throw unauthenticated(dead, "API key is no longer valid");
+    const principal: MachinePrincipal = {
+      kind: "api_key",
+      id: row.id,
+      organizationId: row.organizationId,
+      scopes: row.scopes as ApiScope[],
+      ownerUserId: row.ownerUserId ?? undefined,
+      ownerServiceAccountId: row.ownerServiceAccountId ?? undefined,
+    };
+    const tags = [`api_key:${row.id}`, `org:${row.organizationId}`];
+    if (row.ownerUserId) tags.push(`user:${row.ownerUserId}`);
+    if (row.ownerServiceAccountId) tags.push(`service_account:${row.ownerServiceAccountId}`);
+    this.cache.set(hash, { principal, row, tags, at: nowMs });
+    await this.touch(row.id);
+    return { principal, row };
+  }
+
+  async revoke(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
+    const row = await this.authorizedKey(caller, id);
+    await this.d.db.transaction(async (tx) => {
+      const revoked = await this.d.keys.revoke(tx, row.id, this.d.clock.now());
+      if (!revoked) throw new DomainError("failed_precondition", "API_KEY_REVOKED", "the key is already revoked");
+      await this.d.audit.record(tx, { eventType: "api_key.revoke", outcome: "success", ...auditActor(caller, meta), targetType: "api_key", targetId: row.id });
+    });
+    await this.d.bus.publish([`api_key:${row.id}`]);
+  }
+
+  /** Issues the replacement and schedules the old key's end in one transaction. */
+  async rotate(caller: Principal, id: string, overlapSeconds: number, meta: RequestMeta): Promise<{ row: ApiKeyRow; secret: string }> {
+    if (overlapSeconds < 0 || overlapSeconds > MAX_OVERLAP_SECONDS) throw invalidArgument("overlap_seconds", `must be 0 to ${MAX_OVERLAP_SECONDS}`);
+    const old = await this.authorizedKey(caller, id);
+    const secret = newApiKey();
+    const now = this.d.clock.now();
+    const row = await this.d.db.transaction(async (tx) => {
+      const created = await this.d.keys.create(
+        tx,
+        { organizationId: old.organizationId, name: old.name, keyHash: sha256Hex(secret), prefix: displayPrefix(secret), scopes: old.scopes, ownerUserId: old.ownerUserId, ownerServiceAccountId: old.ownerServiceAccountId, expiresAt: old.expiresAt },
+        now,
+      );
+      const claimed = await this.d.keys.claimForRotation(tx, old.id, created.id, new Date(now.getTime() + overlapSeconds * 1000));
+      if (!claimed) throw new DomainError("failed_precondition", "API_KEY_ALREADY_ROTATED", "the key was already rotated or revoked");
+      await this.d.audit.record(tx, { eventType: "api_key.rotate", outcome: "success", ...auditActor(caller, meta), targetType: "api_key", targetId: old.id, details: { new_key_id: created.id, overlap_seconds: String(overlapSeconds) } });
+      return created;
+    });
+    await this.d.bus.publish([`api_key:${old.id}`]);
+    return { row, secret };
+  }
+
+  async list(caller: Principal, grant: OrgGrant, req: { pageSize: number; pageToken: string }): Promise<{ items: ApiKeyRow[]; nextPageToken: string }> {
+    const size = pageSize(req.pageSize);
+    const seesAll = roleAtLeast(grant.role, "admin") || (caller.kind === "user" && caller.admin);
+    const ownerUserId = seesAll ? undefined : caller.kind === "user" ? caller.userId : (caller.ownerUserId ?? "00000000-0000-0000-0000-000000000000");
+    const rows = await this.d.keys.list(this.d.db, grant.organization.id, size + 1, { ownerUserId, cursor: decodeCreatedCursor(req.pageToken) });
+    return pageOf(rows, size, createdCursorOf);
+  }
+
+  /**
+   * The key if the caller may manage it: its owner, or an admin of its organization. Anyone else
+   * hears PERMISSION_DENIED, whether or not the id exists.
+   */
+  private async authorizedKey(caller: Principal, id: string): Promise<ApiKeyRow> {
+    const row = isUuid(id) ? await this.d.keys.findById(this.d.db, id) : undefined;
+    const denied = () => permissionDenied("API_KEY_ACCESS_DENIED", "not allowed to manage this key");
+    if (!row) {
+      if (caller.kind === "user" && caller.admin) throw notFound("api key");
+      throw denied();
+    }
+    const ownKey = caller.kind === "user" ? row.ownerUserId === caller.userId : caller.kind === "api_key" && caller.id === row.id;
+    if (ownKey) return row;
+    if (caller.kind === "user" && caller.admin) return row;
+    const grant = await this.d.orgAccess.require(caller, row.organizationId, "admin").catch(() => undefined);
+    if (!grant) throw denied();
+    return row;
+  }
+
+  liveReason(row: ApiKeyRow): string | undefined {
+    const now = this.d.clock.now();
+    if (row.revokedAt && row.revokedAt <= now) return "API_KEY_REVOKED";
+    if (row.expiresAt && row.expiresAt <= now) return "API_KEY_EXPIRED";
+    return undefined;
+  }
+
+  private async ownerDeadReason(row: ApiKeyRow): Promise<string | undefined> {
+    const org = await this.d.orgs.findById(this.d.db, row.organizationId);
+    if (!org) return "ORGANIZATION_DELETED";
+    if (org.suspended) return "ORGANIZATION_SUSPENDED";
+    if (row.ownerUserId) {
+      const user = await this.d.users.findById(this.d.db, row.ownerUserId);
+      if (!user || user.disabled) return "OWNER_DISABLED";
+      if (!(await this.d.orgs.membership(this.d.db, row.organizationId, row.ownerUserId))) return "OWNER_NOT_MEMBER";
+    }
+    if (row.ownerServiceAccountId) {
+      const sa = await this.d.serviceAccounts.findById(this.d.db, row.ownerServiceAccountId);
+      if (!sa || sa.disabled) return "OWNER_DISABLED";
+    }
+    return undefined;
+  }
+
+  private async touch(id: string): Promise<void> {
+    const now = this.d.clock.now();
+    if (now.getTime() - (this.touched.get(id) ?? 0) < TOUCH_INTERVAL_MS) return;
+    this.touched.set(id, now.getTime());
+    await this.d.keys.touch(this.d.db, id, now);
+  }
+}
+
+export function checkScopes(scopes: ApiScope[]): ApiScope[] {
+  const unique = [...new Set(scopes)];
+  if (unique.length === 0) throw invalidArgument("scopes", "at least one scope is required");
+  return unique;
+}

@@ -1,0 +1,96 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ApiKeyService } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
+import { ServiceAccountService } from "../../gen/warden/serviceaccount/v1/service_account_service_pb.js";
+import type { ApiKeys } from "../domain/apikey/api-keys.js";
+import type { NetworkLimiter } from "../domain/auth/network-limiter.js";
+import { DomainError } from "../domain/errors.js";
+import type { ServiceAccounts } from "../domain/serviceaccount/service-accounts.js";
+import type { ApiKeySessions } from "../domain/apikey/api-key-sessions.js";
+import { kClientIp } from "../context.js";
+import { metaOf, principalOf } from "./call-context.js";
+import { grantOf } from "./organization.js";
+import { apiKeyToProto, optionalDate, scopesFromProto, serviceAccountToProto } from "./tenancy-converters.js";
+
+export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions, limiter: NetworkLimiter): ServiceImpl<typeof ApiKeyService> {
+  return {
+    async createApiKey(req, ctx) {
+      const r = await keys.create(principalOf(ctx), grantOf(ctx), { name: req.name, scopes: scopesFromProto(req.scopes), expiresAt: optionalDate(req.expiresAt), serviceAccountId: req.serviceAccountId }, metaOf(ctx));
+      return { apiKey: apiKeyToProto(r.row), secret: r.secret };
+    },
+    async validateApiKey(req, ctx) {
+      const ip = ctx.values.get(kClientIp);
+      await limiter.check(ip);
+      let validated;
+      try {
+        validated = await keys.authenticate(req.key);
+      } catch (err) {
+        // "Not valid" is an answer here; faults still fail closed.
+        if (!(err instanceof DomainError && err.kind === "unauthenticated")) throw err;
+        await limiter.failed(ip);
+        return { valid: false, scopes: [], organizationId: "" };
+      }
+      const { row } = validated;
+      const session = req.issueSessionToken ? await sessions.issue(row, metaOf(ctx)) : undefined;
+      return {
+        valid: true,
+        apiKey: apiKeyToProto(row),
+        organizationId: row.organizationId,
+        scopes: apiKeyToProto(row).scopes,
+        sessionToken: session?.token ?? "",
+        sessionTokenExpiresAt: session ? timestampFromDate(session.expiresAt) : undefined,
+      };
+    },
+    async revokeApiKey(req, ctx) {
+      await keys.revoke(principalOf(ctx), req.id, metaOf(ctx));
+      return {};
+    },
+    async listApiKeys(req, ctx) {
+      const page = await keys.list(principalOf(ctx), grantOf(ctx), req);
+      return { apiKeys: page.items.map(apiKeyToProto), nextPageToken: page.nextPageToken };
+    },
+    async rotateApiKey(req, ctx) {
+      const r = await keys.rotate(principalOf(ctx), req.id, req.overlapSeconds, metaOf(ctx));
+      return { apiKey: apiKeyToProto(r.row), secret: r.secret };
+    },
+  };
+}
+
+export function serviceAccountHandlers(accounts: ServiceAccounts, limiter: NetworkLimiter): ServiceImpl<typeof ServiceAccountService> {
+  return {
+    async createServiceAccount(req, ctx) {
+      const r = await accounts.create(principalOf(ctx), grantOf(ctx), { name: req.name, scopes: scopesFromProto(req.scopes) }, metaOf(ctx));
+      return { serviceAccount: serviceAccountToProto(r.row), clientSecret: r.secret };
+    },
+    async authenticateServiceAccount(req, ctx) {
+      const meta = metaOf(ctx);
+      await limiter.check(meta.clientIp);
+      try {
+        const r = await accounts.authenticate(req.clientId, req.clientSecret, meta);
+        return { accessToken: r.token, expiresAt: timestampFromDate(r.expiresAt) };
+      } catch (err) {
+        if (err instanceof DomainError && err.kind === "unauthenticated") await limiter.failed(meta.clientIp);
+        throw err;
+      }
+    },
+    async getServiceAccount(req, ctx) {
+      return { serviceAccount: serviceAccountToProto(await accounts.get(grantOf(ctx), req.id)) };
+    },
+    async updateServiceAccount(req, ctx) {
+      const row = await accounts.update(principalOf(ctx), grantOf(ctx), req.id, { name: req.name, scopes: req.updateScopes ? scopesFromProto(req.scopes) : undefined, disabled: req.disabled }, metaOf(ctx));
+      return { serviceAccount: serviceAccountToProto(row) };
+    },
+    async deleteServiceAccount(req, ctx) {
+      await accounts.delete(principalOf(ctx), grantOf(ctx), req.id, metaOf(ctx));
+      return {};
+    },
+    async listServiceAccounts(req, ctx) {
+      const page = await accounts.list(grantOf(ctx), req);
+      return { serviceAccounts: page.items.map(serviceAccountToProto), nextPageToken: page.nextPageToken };
+    },
+    async rotateServiceAccountSecret(req, ctx) {
+      const r = await accounts.rotateSecret(principalOf(ctx), grantOf(ctx), req.id, metaOf(ctx));
+      return { serviceAccount: serviceAccountToProto(r.row), clientSecret: r.secret };
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { MembershipService } from "../../gen/warden/org/v1/membership_service_pb.js";
+import { OrganizationService } from "../../gen/warden/org/v1/organization_service_pb.js";
+import { kOrgGrant } from "../context.js";
+import { permissionDenied } from "../domain/errors.js";
+import type { OrgGrant } from "../domain/org/org-access.js";
+import type { Organizations } from "../domain/org/organizations.js";
+import { callerOf, metaOf, principalOf } from "./call-context.js";
+import { memberToProto, organizationToProto, roleFromProto, tierFromProto } from "./tenancy-converters.js";
+
+/** The organization the policy interceptor resolved for this org-scoped call. */
+export function grantOf(ctx: HandlerContext): OrgGrant {
+  const grant = ctx.values.get(kOrgGrant);
+  if (!grant) throw permissionDenied("NO_POLICY", "organization access was not established");
+  return grant;
+}
+
+export function organizationHandlers(orgs: Organizations): ServiceImpl<typeof OrganizationService> {
+  return {
+    async createOrganization(req, ctx) {
+      return { organization: organizationToProto(await orgs.create(callerOf(ctx), req.name, tierFromProto(req.tier), metaOf(ctx))) };
+    },
+    async getOrganization(_req, ctx) {
+      const grant = grantOf(ctx);
+      return { organization: organizationToProto({ ...grant.organization, callerRole: grant.role }) };
+    },
+    async updateOrganization(req, ctx) {
+      return { organization: organizationToProto(await orgs.update(principalOf(ctx), grantOf(ctx), req.name, metaOf(ctx))) };
+    },
+    async deleteOrganization(_req, ctx) {
+      await orgs.delete(principalOf(ctx), grantOf(ctx), metaOf(ctx));
+      return {};
+    },
+    async listOrganizations(req, ctx) {
+      const page = await orgs.list(callerOf(ctx), req);
+      return { organizations: page.items.map(organizationToProto), nextPageToken: page.nextPageToken };
+    },
+    async suspendOrganization(req, ctx) {
+      return { organization: organizationToProto(await orgs.setSuspended(callerOf(ctx), req.id, req.suspended, metaOf(ctx))) };
+    },
+  };
+}
+
+export function membershipHandlers(orgs: Organizations): ServiceImpl<typeof MembershipService> {
+  return {
+    async addMember(req, ctx) {
+      return { member: memberToProto(await orgs.addMember(principalOf(ctx), grantOf(ctx), req.userId, roleFromProto(req.role), metaOf(ctx))) };
+    },
+    async removeMember(req, ctx) {
+      await orgs.removeMember(principalOf(ctx), grantOf(ctx), req.userId, metaOf(ctx));
+      return {};
+    },
+    async updateMemberRole(req, ctx) {
+      return { member: memberToProto(await orgs.updateMemberRole(principalOf(ctx), grantOf(ctx), req.userId, roleFromProto(req.role), metaOf(ctx))) };
+    },
+    async listMembers(req, ctx) {
+      const page = await orgs.listMembers(grantOf(ctx), req);
+      return { members: page.items.map(memberToProto), nextPageToken: page.nextPageToken };
+    },
+  };
+}
