@@ -13,6 +13,8 @@ import { SigningKeyRepository } from "./db/repositories/signing-key-repository.j
 import { UserRepository } from "./db/repositories/user-repository.js";
 import { AuditLog } from "./domain/audit/audit-log.js";
 import { AuthService } from "./domain/auth/auth-service.js";
+import { SignIn } from "./domain/auth/sign-in.js";
+import { MfaRepository } from "./db/repositories/mfa-repository.js";
 import { LoginLimiter } from "./domain/auth/login-limiter.js";
 import { PasswordPolicy } from "./domain/auth/password-policy.js";
 import { OrgAccess } from "./domain/org/org-access.js";
@@ -66,6 +68,8 @@ export interface App {
   sessions: SessionManager;
   sessionQueries: SessionQueries;
   auth: AuthService;
+  signIn: SignIn;
+  mfaRepo: MfaRepository;
   userAdmin: UserAdmin;
   authenticator: Authenticator;
   limiter: LoginLimiter;
@@ -118,7 +122,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const limiter = new LoginLimiter(config.login_max_failures, config.login_failure_window);
   const roles = new RoleAdmin(db, new RoleRepository(), audit, clock);
   await roles.ensureBuiltins();
-  const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit });
+  const mfaRepo = new MfaRepository();
+  const signIn = new SignIn({ db, clock, sessions, tokens, audit, mfa: mfaRepo });
+  const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit, signIn });
   const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit, roleExists: async (names) => (await roles.unknownRoles(names)).length === 0 });
   const sessionQueries = new SessionQueries({ db, clock, repo: sessionRepo, sessions, audit, timeouts });
   const readiness = new Readiness(database, metrics);
@@ -169,6 +175,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     sessions,
     sessionQueries,
     auth,
+    signIn,
+    mfaRepo,
     userAdmin,
     authenticator,
     limiter,

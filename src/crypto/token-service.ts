@@ -33,12 +33,14 @@ export class TokenService {
     private readonly opts: TokenServiceOptions,
   ) {}
 
-  async issue(input: { sub: string; sid: string; tokenType: TokenType; ttlSeconds?: number; amr?: string[] }): Promise<{ token: string; expiresAt: Date }> {
+  async issue(input: { sub: string; sid: string; tokenType: TokenType; ttlSeconds?: number; amr?: string[]; authTime?: Date }): Promise<{ token: string; expiresAt: Date }> {
     const key = this.keys.signingKey();
     const iat = Math.floor(this.clock.now().getTime() / 1000);
     const exp = iat + (input.ttlSeconds ?? this.opts.accessTokenTtlSeconds);
     const payload: JWTPayload = { sid: input.sid, token_type: input.tokenType };
     if (input.amr) payload.amr = input.amr;
+    // auth_time: when the user last proved a second factor (OIDC's meaning, used for step-up).
+    if (input.authTime) payload.auth_time = Math.floor(input.authTime.getTime() / 1000);
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: "JWT" })
       .setSubject(input.sub)
@@ -88,6 +90,7 @@ export class TokenService {
       iat: payload.iat!,
       exp: payload.exp!,
       amr: Array.isArray(payload.amr) ? (payload.amr as string[]) : undefined,
+      authTime: typeof payload.auth_time === "number" ? payload.auth_time : undefined,
     };
   }
 }

@@ -3,7 +3,15 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import type { AuthService as Auth } from "../domain/auth/auth-service.js";
 import { callerOf, metaOf } from "./call-context.js";
+import { DomainError } from "../domain/errors.js";
+import type { SignInResult } from "../domain/auth/sign-in.js";
 import { userToProto } from "./converters.js";
+
+/** Tokens, or the MFA challenge that replaces them. */
+export function signInResponse(r: SignInResult) {
+  if (r.kind === "mfa") return { mfaRequired: true, challengeId: r.challengeId, mfaMethods: r.methods, user: userToProto(r.user) };
+  return { accessToken: r.accessToken, refreshToken: r.refreshToken, sessionId: r.session.id, expiresAt: timestampFromDate(r.expiresAt), user: userToProto(r.user) };
+}
 
 export function authHandlers(auth: Auth): Partial<ServiceImpl<typeof AuthService>> {
   return {
@@ -12,11 +20,12 @@ export function authHandlers(auth: Auth): Partial<ServiceImpl<typeof AuthService
       return { user: userToProto(user) };
     },
     async login(req, ctx) {
-      const r = await auth.login(req.email, req.password, metaOf(ctx));
-      return { accessToken: r.accessToken, refreshToken: r.refreshToken, sessionId: r.session.id, expiresAt: timestampFromDate(r.expiresAt), user: userToProto(r.user) };
+      return signInResponse(await auth.login(req.email, req.password, metaOf(ctx)));
     },
     async authenticateLocal(req, ctx) {
       const r = await auth.login(req.username, req.password, metaOf(ctx), "password_local");
+      // One opaque credential cannot carry a challenge: the error names it instead.
+      if (r.kind === "mfa") throw new DomainError("failed_precondition", "MFA_REQUIRED", "a second factor is required; complete it with VerifyMFA", { metadata: { challenge_id: r.challengeId } });
       return { sessionId: r.sessionBearer, expiresAt: timestampFromDate(r.session.expiresAt) };
     },
     async verifyCredentials(req, ctx) {

@@ -10,6 +10,7 @@ export interface NewSession {
   clientIp: string;
   userAgent: string;
   expiresAt: Date;
+  mfaAt?: Date;
 }
 
 export interface SessionPageCursor {
@@ -43,6 +44,10 @@ export class SessionRepository {
       .where(and(...conditions))
       .orderBy(desc(sessions.createdAt), desc(sessions.id))
       .limit(limit);
+  }
+
+  async setMfaAt(db: DbOrTx, id: string, at: Date): Promise<void> {
+    await db.update(sessions).set({ mfaAt: at }).where(eq(sessions.id, id));
   }
 
   async touch(db: DbOrTx, id: string, now: Date): Promise<void> {

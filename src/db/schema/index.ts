@@ -5,3 +5,5 @@ export * from "./audit.js";
 export * from "./organizations.js";
 export * from "./roles.js";
 export * from "./machine-credentials.js";
+export * from "./mfa.js";
+export * from "./federation.js";

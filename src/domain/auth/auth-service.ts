@@ -5,7 +5,7 @@ import type { TokenService } from "../../crypto/token-service.js";
 import type { Db } from "../../db/client.js";
 import type { SessionRepository } from "../../db/repositories/session-repository.js";
 import type { UserRepository } from "../../db/repositories/user-repository.js";
-import type { SessionRow, UserRow } from "../../db/schema/index.js";
+import type { UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { DomainError, invalidArgument, invalidCredentials, unauthenticated } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
@@ -14,6 +14,7 @@ import { checkDisplayName, normalizeEmail } from "./email.js";
 import type { LoginLimiter } from "./login-limiter.js";
 import { checkPasswordLength, type PasswordPolicy } from "./password-policy.js";
 import type { RequestMeta } from "./request-meta.js";
+import type { SignIn, SignInResult } from "./sign-in.js";
 
 export interface AuthDeps {
   db: Db;
@@ -26,15 +27,7 @@ export interface AuthDeps {
   limiter: LoginLimiter;
   tokens: TokenService;
   audit: AuditLog;
-}
-
-export interface IssuedLogin {
-  accessToken: string;
-  refreshToken: string;
-  sessionBearer: string;
-  session: SessionRow;
-  expiresAt: Date;
-  user: UserRow;
+  signIn: SignIn;
 }
 
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -86,31 +79,10 @@ export class AuthService {
     return user!;
   }
 
-  async login(email: string, password: string, meta: RequestMeta, authMethod = "password"): Promise<IssuedLogin> {
+  /** Password sign-in: tokens, or an MFA challenge for a user with a second factor. */
+  async login(email: string, password: string, meta: RequestMeta, authMethod = "password"): Promise<SignInResult> {
     const user = await this.checkPassword(email, password, "auth.login", meta);
-    const created = await this.d.db.transaction(async (tx) => {
-      const c = await this.d.sessions.create(tx, { userId: user.id, authMethod, ...meta });
-      await this.d.audit.record(tx, {
-        eventType: "auth.login",
-        outcome: "success",
-        actorType: "user",
-        actorId: user.id,
-        targetType: "session",
-        targetId: c.session.id,
-        details: { method: authMethod },
-        ...metaOf(meta),
-      });
-      return c;
-    });
-    const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr: ["pwd"] });
-    return {
-      accessToken: access.token,
-      refreshToken: created.refreshToken,
-      sessionBearer: created.bearer,
-      session: created.session,
-      expiresAt: access.expiresAt,
-      user,
-    };
+    return this.d.signIn.start(user, authMethod, meta, { amr: ["pwd"], mfaSatisfied: false });
   }
 
   async verifyCredentials(email: string, password: string, meta: RequestMeta): Promise<UserRow> {
@@ -169,7 +141,8 @@ export class AuthService {
       if ("revokedSession" in outcome && outcome.revokedSession) await this.d.sessions.revoked([outcome.revokedSession]);
       throw unauthenticated(outcome.error, outcome.error === "REFRESH_TOKEN_REUSED" ? "refresh token already used; the session was revoked" : "invalid refresh token");
     }
-    const access = await this.d.tokens.issue({ sub: outcome.session.userId, sid: outcome.session.id, tokenType: "access", amr: ["pwd"] });
+    const amr = outcome.session.mfaAt ? ["pwd", "mfa"] : ["pwd"];
+    const access = await this.d.tokens.issue({ sub: outcome.session.userId, sid: outcome.session.id, tokenType: "access", amr, authTime: outcome.session.mfaAt ?? undefined });
     return { accessToken: access.token, refreshToken: outcome.next, expiresAt: access.expiresAt };
   }
 

@@ -49,7 +49,7 @@ export class SessionManager {
     this.bus.subscribe((tag) => this.forget(tag));
   }
 
-  async create(tx: DbOrTx, input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number }): Promise<CreatedSession> {
+  async create(tx: DbOrTx, input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date }): Promise<CreatedSession> {
     const now = this.clock.now();
     const id = randomHex(16);
     const secret = randomToken(32);
@@ -64,6 +64,7 @@ export class SessionManager {
         clientIp: input.clientIp,
         userAgent: input.userAgent.slice(0, 512),
         expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.timeouts.absoluteSeconds) * 1000),
+        mfaAt: input.mfaAt,
       },
       now,
     );

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/auth/v1/auth_service.proto.
  */
 export const file_warden_auth_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiF3YXJkZW4vYXV0aC92MS9hdXRoX3NlcnZpY2UucHJvdG8SDndhcmRlbi5hdXRoLnYxIkgKD1JlZ2lzdGVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkiNgoQUmVnaXN0ZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlciIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkipAEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgR1c2VyGAUgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlciI+ChhBdXRoZW50aWNhdGVMb2NhbFJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiXwoZQXV0aGVudGljYXRlTG9jYWxSZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjsKGFZlcmlmeUNyZWRlbnRpYWxzUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIsChlWZXJpZnlDcmVkZW50aWFsc1Jlc3BvbnNlEg8KB3VzZXJfaWQYASABKAkiJwoOUmVmcmVzaFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJuCg9SZWZyZXNoUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSJHChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSGAoQY3VycmVudF9wYXNzd29yZBgBIAEoCRIUCgxuZXdfcGFzc3dvcmQYAiABKAkiMgoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZRIYChByZXZva2VkX3Nlc3Npb25zGAEgASgFMqIGCgtBdXRoU2VydmljZRJmCghSZWdpc3RlchIfLndhcmRlbi5hdXRoLnYxLlJlZ2lzdGVyUmVxdWVzdBogLndhcmRlbi5hdXRoLnYxLlJlZ2lzdGVyUmVzcG9uc2UiF8LzGBMIARgKKg1hdXRoLnJlZ2lzdGVyEloKBUxvZ2luEhwud2FyZGVuLmF1dGgudjEuTG9naW5SZXF1ZXN0Gh0ud2FyZGVuLmF1dGgudjEuTG9naW5SZXNwb25zZSIUwvMYEAgBGAEqCmF1dGgubG9naW4SfgoRQXV0aGVudGljYXRlTG9jYWwSKC53YXJkZW4uYXV0aC52MS5BdXRoZW50aWNhdGVMb2NhbFJlcXVlc3QaKS53YXJkZW4uYXV0aC52MS5BdXRoZW50aWNhdGVMb2NhbFJlc3BvbnNlIhTC8xgQCAEYASoKYXV0aC5sb2dpbhKLAQoRVmVyaWZ5Q3JlZGVudGlhbHMSKC53YXJkZW4uYXV0aC52MS5WZXJpZnlDcmVkZW50aWFsc1JlcXVlc3QaKS53YXJkZW4uYXV0aC52MS5WZXJpZnlDcmVkZW50aWFsc1Jlc3BvbnNlIiHC8xgdCAEYASoXYXV0aC52ZXJpZnlfY3JlZGVudGlhbHMSYgoHUmVmcmVzaBIeLndhcmRlbi5hdXRoLnYxLlJlZnJlc2hSZXF1ZXN0Gh8ud2FyZGVuLmF1dGgudjEuUmVmcmVzaFJlc3BvbnNlIhbC8xgSCAEYAioMYXV0aC5yZWZyZXNoElwKBkxvZ291dBIdLndhcmRlbi5hdXRoLnYxLkxvZ291dFJlcXVlc3QaHi53YXJkZW4uYXV0aC52MS5Mb2dvdXRSZXNwb25zZSITwvMYDwgCKgthdXRoLmxvZ291dBJ/Cg5DaGFuZ2VQYXNzd29yZBIlLndhcmRlbi5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdBomLndhcmRlbi5hdXRoLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiHsLzGBoIAhgBKhRhdXRoLmNoYW5nZV9wYXNzd29yZGIGcHJvdG8z", [file_google_protobuf_timestamp, file_warden_options_v1_options, file_warden_user_v1_user]);
+  fileDesc("CiF3YXJkZW4vYXV0aC92MS9hdXRoX3NlcnZpY2UucHJvdG8SDndhcmRlbi5hdXRoLnYxIkgKD1JlZ2lzdGVyUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkiNgoQUmVnaXN0ZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlciIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAki5QEKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgR1c2VyGAUgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlchIUCgxtZmFfcmVxdWlyZWQYBiABKAgSFAoMY2hhbGxlbmdlX2lkGAcgASgJEhMKC21mYV9tZXRob2RzGAggAygJIjYKEFZlcmlmeU1GQVJlcXVlc3QSFAoMY2hhbGxlbmdlX2lkGAEgASgJEgwKBGNvZGUYAiABKAkiqAEKEVZlcmlmeU1GQVJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhIKCnNlc3Npb25faWQYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoEdXNlchgFIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIiRgofU3VibWl0UGhvbmVBbmRSZXF1ZXN0TUZBUmVxdWVzdBIUCgxjaGFsbGVuZ2VfaWQYASABKAkSDQoFcGhvbmUYAiABKAkiUgogU3VibWl0UGhvbmVBbmRSZXF1ZXN0TUZBUmVzcG9uc2USLgoKZXhwaXJlc19hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQQoXVmVyaWZ5T0F1dGhUb2tlblJlcXVlc3QSEAoIaWRfdG9rZW4YASABKAkSFAoMY29ubmVjdG9yX2lkGAIgASgJIuwBChhWZXJpZnlPQXV0aFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIiCgR1c2VyGAUgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlchIPCgdjcmVhdGVkGAYgASgIEhQKDG1mYV9yZXF1aXJlZBgHIAEoCBIUCgxjaGFsbGVuZ2VfaWQYCCABKAkiPQoTTGlua0lkZW50aXR5UmVxdWVzdBIQCghpZF90b2tlbhgBIAEoCRIUCgxjb25uZWN0b3JfaWQYAiABKAkiNwoUTGlua0lkZW50aXR5UmVzcG9uc2USDgoGaXNzdWVyGAEgASgJEg8KB3N1YmplY3QYAiABKAkiPgoYQXV0aGVudGljYXRlTG9jYWxSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIl8KGUF1dGhlbnRpY2F0ZUxvY2FsUmVzcG9uc2USEgoKc2Vzc2lvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7ChhWZXJpZnlDcmVkZW50aWFsc1JlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiLAoZVmVyaWZ5Q3JlZGVudGlhbHNSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJIicKDlJlZnJlc2hSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkibgoPUmVmcmVzaFJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIg8KDUxvZ291dFJlcXVlc3QiEAoOTG9nb3V0UmVzcG9uc2UiRwoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EhgKEGN1cnJlbnRfcGFzc3dvcmQYASABKAkSFAoMbmV3X3Bhc3N3b3JkGAIgASgJIjIKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USGAoQcmV2b2tlZF9zZXNzaW9ucxgBIAEoBTKpCgoLQXV0aFNlcnZpY2USZgoIUmVnaXN0ZXISHy53YXJkZW4uYXV0aC52MS5SZWdpc3RlclJlcXVlc3QaIC53YXJkZW4uYXV0aC52MS5SZWdpc3RlclJlc3BvbnNlIhfC8xgTCAEYCioNYXV0aC5yZWdpc3RlchJaCgVMb2dpbhIcLndhcmRlbi5hdXRoLnYxLkxvZ2luUmVxdWVzdBodLndhcmRlbi5hdXRoLnYxLkxvZ2luUmVzcG9uc2UiFMLzGBAIARgBKgphdXRoLmxvZ2luEn4KEUF1dGhlbnRpY2F0ZUxvY2FsEigud2FyZGVuLmF1dGgudjEuQXV0aGVudGljYXRlTG9jYWxSZXF1ZXN0Gikud2FyZGVuLmF1dGgudjEuQXV0aGVudGljYXRlTG9jYWxSZXNwb25zZSIUwvMYEAgBGAEqCmF1dGgubG9naW4SiwEKEVZlcmlmeUNyZWRlbnRpYWxzEigud2FyZGVuLmF1dGgudjEuVmVyaWZ5Q3JlZGVudGlhbHNSZXF1ZXN0Gikud2FyZGVuLmF1dGgudjEuVmVyaWZ5Q3JlZGVudGlhbHNSZXNwb25zZSIhwvMYHQgBGAEqF2F1dGgudmVyaWZ5X2NyZWRlbnRpYWxzEmsKCVZlcmlmeU1GQRIgLndhcmRlbi5hdXRoLnYxLlZlcmlmeU1GQVJlcXVlc3QaIS53YXJkZW4uYXV0aC52MS5WZXJpZnlNRkFSZXNwb25zZSIZwvMYFQgBGAMqD2F1dGgudmVyaWZ5X21mYRKcAQoYU3VibWl0UGhvbmVBbmRSZXF1ZXN0TUZBEi8ud2FyZGVuLmF1dGgudjEuU3VibWl0UGhvbmVBbmRSZXF1ZXN0TUZBUmVxdWVzdBowLndhcmRlbi5hdXRoLnYxLlN1Ym1pdFBob25lQW5kUmVxdWVzdE1GQVJlc3BvbnNlIh3C8xgZCAEYAyoTYXV0aC5waG9uZV9vdHBfc2VudBKBAQoQVmVyaWZ5T0F1dGhUb2tlbhInLndhcmRlbi5hdXRoLnYxLlZlcmlmeU9BdXRoVG9rZW5SZXF1ZXN0Gigud2FyZGVuLmF1dGgudjEuVmVyaWZ5T0F1dGhUb2tlblJlc3BvbnNlIhrC8xgWCAEYASoQYXV0aC5vYXV0aF9sb2dpbhJ1CgxMaW5rSWRlbnRpdHkSIy53YXJkZW4uYXV0aC52MS5MaW5rSWRlbnRpdHlSZXF1ZXN0GiQud2FyZGVuLmF1dGgudjEuTGlua0lkZW50aXR5UmVzcG9uc2UiGsLzGBYIAioSYXV0aC5saW5rX2lkZW50aXR5EmIKB1JlZnJlc2gSHi53YXJkZW4uYXV0aC52MS5SZWZyZXNoUmVxdWVzdBofLndhcmRlbi5hdXRoLnYxLlJlZnJlc2hSZXNwb25zZSIWwvMYEggBGAIqDGF1dGgucmVmcmVzaBJcCgZMb2dvdXQSHS53YXJkZW4uYXV0aC52MS5Mb2dvdXRSZXF1ZXN0Gh4ud2FyZGVuLmF1dGgudjEuTG9nb3V0UmVzcG9uc2UiE8LzGA8IAioLYXV0aC5sb2dvdXQSfwoOQ2hhbmdlUGFzc3dvcmQSJS53YXJkZW4uYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaJi53YXJkZW4uYXV0aC52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlIh7C8xgaCAIYASoUYXV0aC5jaGFuZ2VfcGFzc3dvcmRiBnByb3RvMw", [file_google_protobuf_timestamp, file_warden_options_v1_options, file_warden_user_v1_user]);
 
 /**
  * @generated from message warden.auth.v1.RegisterRequest
@@ -111,6 +111,25 @@ export type LoginResponse = Message<"warden.auth.v1.LoginResponse"> & {
    * @generated from field: warden.user.v1.User user = 5;
    */
   user?: User | undefined;
+
+  /**
+   * True when a second factor is needed: no tokens then; finish with VerifyMFA(challenge_id).
+   *
+   * @generated from field: bool mfa_required = 6;
+   */
+  mfaRequired: boolean;
+
+  /**
+   * @generated from field: string challenge_id = 7;
+   */
+  challengeId: string;
+
+  /**
+   * The factor kinds the user can answer the challenge with: "totp", "recovery_code", "phone".
+   *
+   * @generated from field: repeated string mfa_methods = 8;
+   */
+  mfaMethods: string[];
 };
 
 /**
@@ -119,6 +138,230 @@ export type LoginResponse = Message<"warden.auth.v1.LoginResponse"> & {
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
   messageDesc(file_warden_auth_v1_auth_service, 3);
+
+/**
+ * @generated from message warden.auth.v1.VerifyMFARequest
+ */
+export type VerifyMFARequest = Message<"warden.auth.v1.VerifyMFARequest"> & {
+  /**
+   * @generated from field: string challenge_id = 1;
+   */
+  challengeId: string;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message warden.auth.v1.VerifyMFARequest.
+ * Use `create(VerifyMFARequestSchema)` to create a new message.
+ */
+export const VerifyMFARequestSchema: GenMessage<VerifyMFARequest> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 4);
+
+/**
+ * @generated from message warden.auth.v1.VerifyMFAResponse
+ */
+export type VerifyMFAResponse = Message<"warden.auth.v1.VerifyMFAResponse"> & {
+  /**
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * @generated from field: string refresh_token = 2;
+   */
+  refreshToken: string;
+
+  /**
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: warden.user.v1.User user = 5;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message warden.auth.v1.VerifyMFAResponse.
+ * Use `create(VerifyMFAResponseSchema)` to create a new message.
+ */
+export const VerifyMFAResponseSchema: GenMessage<VerifyMFAResponse> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 5);
+
+/**
+ * @generated from message warden.auth.v1.SubmitPhoneAndRequestMFARequest
+ */
+export type SubmitPhoneAndRequestMFARequest = Message<"warden.auth.v1.SubmitPhoneAndRequestMFARequest"> & {
+  /**
+   * @generated from field: string challenge_id = 1;
+   */
+  challengeId: string;
+
+  /**
+   * E.164, e.g. +14155550123.
+   *
+   * @generated from field: string phone = 2;
+   */
+  phone: string;
+};
+
+/**
+ * Describes the message warden.auth.v1.SubmitPhoneAndRequestMFARequest.
+ * Use `create(SubmitPhoneAndRequestMFARequestSchema)` to create a new message.
+ */
+export const SubmitPhoneAndRequestMFARequestSchema: GenMessage<SubmitPhoneAndRequestMFARequest> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 6);
+
+/**
+ * @generated from message warden.auth.v1.SubmitPhoneAndRequestMFAResponse
+ */
+export type SubmitPhoneAndRequestMFAResponse = Message<"warden.auth.v1.SubmitPhoneAndRequestMFAResponse"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 1;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warden.auth.v1.SubmitPhoneAndRequestMFAResponse.
+ * Use `create(SubmitPhoneAndRequestMFAResponseSchema)` to create a new message.
+ */
+export const SubmitPhoneAndRequestMFAResponseSchema: GenMessage<SubmitPhoneAndRequestMFAResponse> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 7);
+
+/**
+ * @generated from message warden.auth.v1.VerifyOAuthTokenRequest
+ */
+export type VerifyOAuthTokenRequest = Message<"warden.auth.v1.VerifyOAuthTokenRequest"> & {
+  /**
+   * The provider's ID token (JWT).
+   *
+   * @generated from field: string id_token = 1;
+   */
+  idToken: string;
+
+  /**
+   * The connector that issued it; empty means the built-in Google connector.
+   *
+   * @generated from field: string connector_id = 2;
+   */
+  connectorId: string;
+};
+
+/**
+ * Describes the message warden.auth.v1.VerifyOAuthTokenRequest.
+ * Use `create(VerifyOAuthTokenRequestSchema)` to create a new message.
+ */
+export const VerifyOAuthTokenRequestSchema: GenMessage<VerifyOAuthTokenRequest> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 8);
+
+/**
+ * @generated from message warden.auth.v1.VerifyOAuthTokenResponse
+ */
+export type VerifyOAuthTokenResponse = Message<"warden.auth.v1.VerifyOAuthTokenResponse"> & {
+  /**
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * @generated from field: string refresh_token = 2;
+   */
+  refreshToken: string;
+
+  /**
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: warden.user.v1.User user = 5;
+   */
+  user?: User | undefined;
+
+  /**
+   * True when this sign-in created the account.
+   *
+   * @generated from field: bool created = 6;
+   */
+  created: boolean;
+
+  /**
+   * @generated from field: bool mfa_required = 7;
+   */
+  mfaRequired: boolean;
+
+  /**
+   * @generated from field: string challenge_id = 8;
+   */
+  challengeId: string;
+};
+
+/**
+ * Describes the message warden.auth.v1.VerifyOAuthTokenResponse.
+ * Use `create(VerifyOAuthTokenResponseSchema)` to create a new message.
+ */
+export const VerifyOAuthTokenResponseSchema: GenMessage<VerifyOAuthTokenResponse> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 9);
+
+/**
+ * @generated from message warden.auth.v1.LinkIdentityRequest
+ */
+export type LinkIdentityRequest = Message<"warden.auth.v1.LinkIdentityRequest"> & {
+  /**
+   * @generated from field: string id_token = 1;
+   */
+  idToken: string;
+
+  /**
+   * @generated from field: string connector_id = 2;
+   */
+  connectorId: string;
+};
+
+/**
+ * Describes the message warden.auth.v1.LinkIdentityRequest.
+ * Use `create(LinkIdentityRequestSchema)` to create a new message.
+ */
+export const LinkIdentityRequestSchema: GenMessage<LinkIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 10);
+
+/**
+ * @generated from message warden.auth.v1.LinkIdentityResponse
+ */
+export type LinkIdentityResponse = Message<"warden.auth.v1.LinkIdentityResponse"> & {
+  /**
+   * @generated from field: string issuer = 1;
+   */
+  issuer: string;
+
+  /**
+   * @generated from field: string subject = 2;
+   */
+  subject: string;
+};
+
+/**
+ * Describes the message warden.auth.v1.LinkIdentityResponse.
+ * Use `create(LinkIdentityResponseSchema)` to create a new message.
+ */
+export const LinkIdentityResponseSchema: GenMessage<LinkIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_warden_auth_v1_auth_service, 11);
 
 /**
  * @generated from message warden.auth.v1.AuthenticateLocalRequest
@@ -142,7 +385,7 @@ export type AuthenticateLocalRequest = Message<"warden.auth.v1.AuthenticateLocal
  * Use `create(AuthenticateLocalRequestSchema)` to create a new message.
  */
 export const AuthenticateLocalRequestSchema: GenMessage<AuthenticateLocalRequest> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 4);
+  messageDesc(file_warden_auth_v1_auth_service, 12);
 
 /**
  * @generated from message warden.auth.v1.AuthenticateLocalResponse
@@ -166,7 +409,7 @@ export type AuthenticateLocalResponse = Message<"warden.auth.v1.AuthenticateLoca
  * Use `create(AuthenticateLocalResponseSchema)` to create a new message.
  */
 export const AuthenticateLocalResponseSchema: GenMessage<AuthenticateLocalResponse> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 5);
+  messageDesc(file_warden_auth_v1_auth_service, 13);
 
 /**
  * @generated from message warden.auth.v1.VerifyCredentialsRequest
@@ -188,7 +431,7 @@ export type VerifyCredentialsRequest = Message<"warden.auth.v1.VerifyCredentials
  * Use `create(VerifyCredentialsRequestSchema)` to create a new message.
  */
 export const VerifyCredentialsRequestSchema: GenMessage<VerifyCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 6);
+  messageDesc(file_warden_auth_v1_auth_service, 14);
 
 /**
  * @generated from message warden.auth.v1.VerifyCredentialsResponse
@@ -205,7 +448,7 @@ export type VerifyCredentialsResponse = Message<"warden.auth.v1.VerifyCredential
  * Use `create(VerifyCredentialsResponseSchema)` to create a new message.
  */
 export const VerifyCredentialsResponseSchema: GenMessage<VerifyCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 7);
+  messageDesc(file_warden_auth_v1_auth_service, 15);
 
 /**
  * @generated from message warden.auth.v1.RefreshRequest
@@ -222,7 +465,7 @@ export type RefreshRequest = Message<"warden.auth.v1.RefreshRequest"> & {
  * Use `create(RefreshRequestSchema)` to create a new message.
  */
 export const RefreshRequestSchema: GenMessage<RefreshRequest> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 8);
+  messageDesc(file_warden_auth_v1_auth_service, 16);
 
 /**
  * @generated from message warden.auth.v1.RefreshResponse
@@ -249,7 +492,7 @@ export type RefreshResponse = Message<"warden.auth.v1.RefreshResponse"> & {
  * Use `create(RefreshResponseSchema)` to create a new message.
  */
 export const RefreshResponseSchema: GenMessage<RefreshResponse> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 9);
+  messageDesc(file_warden_auth_v1_auth_service, 17);
 
 /**
  * @generated from message warden.auth.v1.LogoutRequest
@@ -262,7 +505,7 @@ export type LogoutRequest = Message<"warden.auth.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 10);
+  messageDesc(file_warden_auth_v1_auth_service, 18);
 
 /**
  * @generated from message warden.auth.v1.LogoutResponse
@@ -275,7 +518,7 @@ export type LogoutResponse = Message<"warden.auth.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 11);
+  messageDesc(file_warden_auth_v1_auth_service, 19);
 
 /**
  * @generated from message warden.auth.v1.ChangePasswordRequest
@@ -297,7 +540,7 @@ export type ChangePasswordRequest = Message<"warden.auth.v1.ChangePasswordReques
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 12);
+  messageDesc(file_warden_auth_v1_auth_service, 20);
 
 /**
  * @generated from message warden.auth.v1.ChangePasswordResponse
@@ -316,7 +559,7 @@ export type ChangePasswordResponse = Message<"warden.auth.v1.ChangePasswordRespo
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_warden_auth_v1_auth_service, 13);
+  messageDesc(file_warden_auth_v1_auth_service, 21);
 
 /**
  * Password sign-up and sign-in, token refresh and sign-out.
@@ -359,6 +602,46 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof VerifyCredentialsRequestSchema;
     output: typeof VerifyCredentialsResponseSchema;
+  },
+  /**
+   * Completes a sign-in that answered mfa_required, with a TOTP, recovery or phone code.
+   *
+   * @generated from rpc warden.auth.v1.AuthService.VerifyMFA
+   */
+  verifyMFA: {
+    methodKind: "unary";
+    input: typeof VerifyMFARequestSchema;
+    output: typeof VerifyMFAResponseSchema;
+  },
+  /**
+   * Sends a one-time code by SMS for a pending MFA challenge.
+   *
+   * @generated from rpc warden.auth.v1.AuthService.SubmitPhoneAndRequestMFA
+   */
+  submitPhoneAndRequestMFA: {
+    methodKind: "unary";
+    input: typeof SubmitPhoneAndRequestMFARequestSchema;
+    output: typeof SubmitPhoneAndRequestMFAResponseSchema;
+  },
+  /**
+   * Signs in (or up) with an ID token from Google or a configured OIDC connector.
+   *
+   * @generated from rpc warden.auth.v1.AuthService.VerifyOAuthToken
+   */
+  verifyOAuthToken: {
+    methodKind: "unary";
+    input: typeof VerifyOAuthTokenRequestSchema;
+    output: typeof VerifyOAuthTokenResponseSchema;
+  },
+  /**
+   * Links another provider's identity (by its ID token) to the signed-in user.
+   *
+   * @generated from rpc warden.auth.v1.AuthService.LinkIdentity
+   */
+  linkIdentity: {
+    methodKind: "unary";
+    input: typeof LinkIdentityRequestSchema;
+    output: typeof LinkIdentityResponseSchema;
   },
   /**
    * @generated from rpc warden.auth.v1.AuthService.Refresh

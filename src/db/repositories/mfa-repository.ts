@@ -1,0 +1,122 @@
+import { and, eq, gt, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import type { DbOrTx } from "../client.js";
+import { mfaChallenges, mfaFactors, recoveryCodes, type MfaChallengeRow, type MfaFactorRow } from "../schema/index.js";
+
+export class MfaRepository {
+  async createFactor(db: DbOrTx, f: { userId: string; type: string; secretEncrypted: string }, now: Date): Promise<MfaFactorRow> {
+    const [row] = await db
+      .insert(mfaFactors)
+      .values({ ...f, createdAt: now })
+      .returning();
+    return row!;
+  }
+
+  async factors(db: DbOrTx, userId: string): Promise<MfaFactorRow[]> {
+    return db.select().from(mfaFactors).where(eq(mfaFactors.userId, userId));
+  }
+
+  async confirmedFactors(db: DbOrTx, userId: string, type?: string): Promise<MfaFactorRow[]> {
+    const conditions = [eq(mfaFactors.userId, userId), isNotNull(mfaFactors.confirmedAt)];
+    if (type) conditions.push(eq(mfaFactors.type, type));
+    return db
+      .select()
+      .from(mfaFactors)
+      .where(and(...conditions));
+  }
+
+  async findFactor(db: DbOrTx, id: string): Promise<MfaFactorRow | undefined> {
+    const [row] = await db.select().from(mfaFactors).where(eq(mfaFactors.id, id));
+    return row;
+  }
+
+  /** Accepts a time step only if it is newer than every step accepted before (one statement). */
+  async claimStep(db: DbOrTx, factorId: string, step: number, now: Date, confirm: boolean): Promise<MfaFactorRow | undefined> {
+    const [row] = await db
+      .update(mfaFactors)
+      .set({ lastUsedStep: step, lastUsedAt: now, ...(confirm ? { confirmedAt: sql`coalesce(${mfaFactors.confirmedAt}, ${now})` } : {}) })
+      .where(and(eq(mfaFactors.id, factorId), lt(mfaFactors.lastUsedStep, step)))
+      .returning();
+    return row;
+  }
+
+  async deleteFactor(db: DbOrTx, id: string, userId: string): Promise<MfaFactorRow | undefined> {
+    const [row] = await db
+      .delete(mfaFactors)
+      .where(and(eq(mfaFactors.id, id), eq(mfaFactors.userId, userId)))
+      .returning();
+    return row;
+  }
+
+  async replaceRecoveryCodes(db: DbOrTx, userId: string, hashes: string[], now: Date): Promise<void> {
+    await db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+    await db.insert(recoveryCodes).values(hashes.map((codeHash) => ({ userId, codeHash, createdAt: now })));
+  }
+
+  /** Uses a recovery code: of two parallel uses, exactly one matches the unused row. */
+  async useRecoveryCode(db: DbOrTx, userId: string, codeHash: string, now: Date): Promise<boolean> {
+    const rows = await db
+      .update(recoveryCodes)
+      .set({ usedAt: now })
+      .where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt)))
+      .returning({ id: recoveryCodes.id });
+    return rows.length === 1;
+  }
+
+  async remainingRecoveryCodes(db: DbOrTx, userId: string): Promise<number> {
+    const [row] = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(recoveryCodes)
+      .where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
+    return Number(row?.n ?? 0);
+  }
+
+  async deleteRecoveryCodes(db: DbOrTx, userId: string): Promise<void> {
+    await db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+  }
+
+  async createChallenge(db: DbOrTx, c: Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt">): Promise<MfaChallengeRow> {
+    const [row] = await db.insert(mfaChallenges).values(c).returning();
+    return row!;
+  }
+
+  async findPendingChallenge(db: DbOrTx, id: string, now: Date): Promise<MfaChallengeRow | undefined> {
+    const [row] = await db
+      .select()
+      .from(mfaChallenges)
+      .where(and(eq(mfaChallenges.id, id), isNull(mfaChallenges.usedAt), gt(mfaChallenges.expiresAt, now)));
+    return row;
+  }
+
+  /** Claims a pending challenge once: of two parallel completions, one wins. */
+  async claimChallenge(db: DbOrTx, id: string, now: Date): Promise<MfaChallengeRow | undefined> {
+    const [row] = await db
+      .update(mfaChallenges)
+      .set({ usedAt: now })
+      .where(and(eq(mfaChallenges.id, id), isNull(mfaChallenges.usedAt), gt(mfaChallenges.expiresAt, now)))
+      .returning();
+    return row;
+  }
+
+  async countFailure(db: DbOrTx, id: string): Promise<number> {
+    const [row] = await db
+      .update(mfaChallenges)
+      .set({ failedAttempts: sql`${mfaChallenges.failedAttempts} + 1` })
+      .where(eq(mfaChallenges.id, id))
+      .returning({ n: mfaChallenges.failedAttempts });
+    return row?.n ?? 0;
+  }
+
+  async setPhoneCode(db: DbOrTx, id: string, phone: string, codeHash: string, expiresAt: Date): Promise<void> {
+    await db.update(mfaChallenges).set({ phone, phoneCodeHash: codeHash, phoneCodeExpiresAt: expiresAt }).where(eq(mfaChallenges.id, id));
+  }
+
+  /** Uses the challenge's phone code once. */
+  async usePhoneCode(db: DbOrTx, id: string, codeHash: string, now: Date): Promise<boolean> {
+    const rows = await db
+      .update(mfaChallenges)
+      .set({ phoneCodeHash: null })
+      .where(and(eq(mfaChallenges.id, id), eq(mfaChallenges.phoneCodeHash, codeHash), gt(mfaChallenges.phoneCodeExpiresAt, now)))
+      .returning({ id: mfaChallenges.id });
+    return rows.length === 1;
+  }
+}

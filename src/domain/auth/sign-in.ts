@@ -1,0 +1,91 @@
+import type { Clock } from "../../clock.js";
+import { randomToken } from "../../crypto/random.js";
+import type { TokenService } from "../../crypto/token-service.js";
+import type { Db } from "../../db/client.js";
+import type { MfaRepository } from "../../db/repositories/mfa-repository.js";
+import type { SessionRow, UserRow } from "../../db/schema/index.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { SessionManager } from "../session/session-manager.js";
+import type { RequestMeta } from "./request-meta.js";
+
+export const MFA_CHALLENGE_TTL_SECONDS = 300;
+
+export interface IssuedTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** `wds_<id>.<secret>` */
+  sessionBearer: string;
+  session: SessionRow;
+  expiresAt: Date;
+  user: UserRow;
+}
+
+export type SignInResult =
+  | ({ kind: "tokens" } & IssuedTokens)
+  | { kind: "mfa"; challengeId: string; methods: string[]; user: UserRow };
+
+export interface SignInDeps {
+  db: Db;
+  clock: Clock;
+  sessions: SessionManager;
+  tokens: TokenService;
+  audit: AuditLog;
+  mfa: MfaRepository;
+}
+
+/**
+ * The one way a verified first factor becomes a session: straight to tokens, or, for a user
+ * with a second factor, to an MFA challenge that VerifyMFA completes.
+ */
+export class SignIn {
+  constructor(private readonly d: SignInDeps) {}
+
+  async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean }): Promise<SignInResult> {
+    if (!opts.mfaSatisfied) {
+      const methods = await this.mfaMethods(user.id);
+      if (methods.length > 0) return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta), methods, user };
+    }
+    return { kind: "tokens", ...(await this.openSession(user, authMethod, meta, opts.amr, opts.mfaSatisfied ? this.d.clock.now() : undefined)) };
+  }
+
+  /** The kinds of second factor the user can answer with; empty means none is set up. */
+  async mfaMethods(userId: string): Promise<string[]> {
+    const factors = await this.d.mfa.confirmedFactors(this.d.db, userId);
+    const kinds = new Set(factors.map((f) => f.type));
+    const methods: string[] = [];
+    if (kinds.has("totp")) methods.push("totp");
+    if (kinds.has("phone")) methods.push("phone");
+    if (methods.length > 0 && (await this.d.mfa.remainingRecoveryCodes(this.d.db, userId)) > 0) methods.push("recovery_code");
+    return methods;
+  }
+
+  async openSession(user: UserRow, authMethod: string, meta: RequestMeta, amr: string[], mfaAt?: Date): Promise<IssuedTokens> {
+    const created = await this.d.db.transaction(async (tx) => {
+      const c = await this.d.sessions.create(tx, { userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt });
+      await this.d.audit.record(tx, {
+        eventType: "auth.login",
+        outcome: "success",
+        actorType: "user",
+        actorId: user.id,
+        targetType: "session",
+        targetId: c.session.id,
+        details: { method: authMethod, amr: amr.join(",") },
+        clientIp: meta.clientIp,
+        requestId: meta.requestId,
+      });
+      return c;
+    });
+    const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr, authTime: mfaAt });
+    return { accessToken: access.token, refreshToken: created.refreshToken, sessionBearer: created.bearer, session: created.session, expiresAt: access.expiresAt, user };
+  }
+
+  private async createChallenge(user: UserRow, authMethod: string, meta: RequestMeta): Promise<string> {
+    const now = this.d.clock.now();
+    const id = `mfa_${randomToken(24)}`;
+    await this.d.db.transaction(async (tx) => {
+      await this.d.mfa.createChallenge(tx, { id, userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent.slice(0, 512), createdAt: now, expiresAt: new Date(now.getTime() + MFA_CHALLENGE_TTL_SECONDS * 1000) });
+      await this.d.audit.record(tx, { eventType: "auth.mfa_challenge", outcome: "success", actorType: "user", actorId: user.id, targetType: "user", targetId: user.id, details: { method: authMethod }, clientIp: meta.clientIp, requestId: meta.requestId });
+    });
+    return id;
+  }
+}
