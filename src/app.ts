@@ -15,7 +15,8 @@ import { AuditLog } from "./domain/audit/audit-log.js";
 import { AuthService } from "./domain/auth/auth-service.js";
 import { SignIn } from "./domain/auth/sign-in.js";
 import { MfaRepository } from "./db/repositories/mfa-repository.js";
-import { LoginLimiter } from "./domain/auth/login-limiter.js";
+import { PasskeyRepository } from "./db/repositories/passkey-repository.js";
+import { decoyKeyFrom, Passkeys } from "./domain/passkey/passkeys.js";
 import { PasswordPolicy } from "./domain/auth/password-policy.js";
 import { OrgAccess } from "./domain/org/org-access.js";
 import { Organizations } from "./domain/org/organizations.js";
@@ -23,7 +24,9 @@ import { RoleAdmin } from "./domain/rbac/role-admin.js";
 import { ApiKeys } from "./domain/apikey/api-keys.js";
 import { ApiKeySessions } from "./domain/apikey/api-key-sessions.js";
 import { ServiceAccounts } from "./domain/serviceaccount/service-accounts.js";
-import { NetworkLimiter } from "./domain/auth/network-limiter.js";
+import { createBruteForce } from "./domain/ratelimit/create.js";
+import type { BruteForce } from "./domain/ratelimit/brute-force.js";
+import { rateLimitInterceptor } from "./interceptors/rate-limit.js";
 import { ApiKeyRepository } from "./db/repositories/api-key-repository.js";
 import { ServiceAccountRepository } from "./db/repositories/service-account-repository.js";
 import { RoleRepository } from "./db/repositories/role-repository.js";
@@ -70,10 +73,11 @@ export interface App {
   auth: AuthService;
   signIn: SignIn;
   mfaRepo: MfaRepository;
+  passkeys: Passkeys;
   userAdmin: UserAdmin;
   authenticator: Authenticator;
-  limiter: LoginLimiter;
-  networkLimiter: NetworkLimiter;
+  /** The brute-force engine (account, address and network budgets). */
+  limiter: BruteForce;
   organizations: Organizations;
   roles: RoleAdmin;
   apiKeys: ApiKeys;
@@ -104,7 +108,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     absoluteSeconds: config.session_absolute_timeout,
     cacheTtlSeconds: config.session_cache_ttl,
   };
-  const box = createSecretBox(resolveMasterKey(config.master_key, config.data_dir, log));
+  const masterKey = resolveMasterKey(config.master_key, config.data_dir, log);
+  const box = createSecretBox(masterKey);
   const keys = new KeyStore(db, new SigningKeyRepository(), box, clock, {
     algorithm: config.jwt_algorithm,
     hs256Secret: config.jwt_hs256_secret,
@@ -119,12 +124,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
   sessions.start();
   const hasher = deps.hasher ?? (await createArgon2Hasher());
   const policy = new PasswordPolicy(config.password_min_score);
-  const limiter = new LoginLimiter(config.login_max_failures, config.login_failure_window);
+  const { engine: limiter, redis } = createBruteForce(config);
   const roles = new RoleAdmin(db, new RoleRepository(), audit, clock);
   await roles.ensureBuiltins();
   const mfaRepo = new MfaRepository();
-  const signIn = new SignIn({ db, clock, sessions, tokens, audit, mfa: mfaRepo });
+  const signIn = new SignIn({ db, clock, sessions, tokens, audit, mfa: mfaRepo, limiter });
   const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit, signIn });
+  const passkeys = new Passkeys({
+    db, clock, repo: new PasskeyRepository(), users, audit, signIn,
+    settings: { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(masterKey) },
+  });
   const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit, roleExists: async (names) => (await roles.unknownRoles(names)).length === 0 });
   const sessionQueries = new SessionQueries({ db, clock, repo: sessionRepo, sessions, audit, timeouts });
   const readiness = new Readiness(database, metrics);
@@ -132,13 +141,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const orgAccess = new OrgAccess(db, orgRepo);
   const apiKeyRepo = new ApiKeyRepository();
   const serviceAccountRepo = new ServiceAccountRepository();
-  const networkLimiter = new NetworkLimiter(config.network_max_failures, config.login_failure_window);
   const organizations = new Organizations({ db, clock, orgs: orgRepo, users, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
   const cacheTtlSeconds = config.session_cache_ttl;
   const apiKeys = new ApiKeys({ db, clock, keys: apiKeyRepo, orgs: orgRepo, users, serviceAccounts: serviceAccountRepo, orgAccess, audit, bus, cacheTtlSeconds });
   const apiKeySessions = new ApiKeySessions(db, sessions, tokens, audit);
   const serviceAccounts = new ServiceAccounts({ db, clock, accounts: serviceAccountRepo, keys: apiKeyRepo, orgs: orgRepo, tokens, audit, bus, cacheTtlSeconds });
-  const authenticator = createAuthenticator({ tokens, sessions, apiKeys, serviceAccounts, networkLimiter });
+  const authenticator = createAuthenticator({ tokens, sessions, apiKeys, serviceAccounts, limiter });
 
   if (config.admin_email && config.admin_password) {
     const r = await userAdmin.ensureBootstrapAdmin(config.admin_email, config.admin_password);
@@ -177,10 +185,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     signIn,
     mfaRepo,
+    passkeys,
     userAdmin,
     authenticator,
     limiter,
-    networkLimiter,
     organizations,
     roles,
     apiKeys,
@@ -191,6 +199,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     routerOptions: { interceptors, readMaxBytes: config.max_message_bytes, writeMaxBytes: config.max_message_bytes },
     async close() {
       clearInterval(rotation);
+      redis?.disconnect();
     },
   };
 }

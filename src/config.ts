@@ -54,11 +54,29 @@ export const configSchema = z
     admin_password: z.string().optional(),
 
     login_max_failures: int(10, 1, 100),
-    login_failure_window: seconds(15 * 60),
+    // The window of every failure budget: 1 minute to 1 day.
+    login_failure_window: z.preprocess(parseDuration, z.number().int().min(60).max(86400)).default(15 * 60),
     password_min_score: int(3, 0, 4),
     // Failed API-key and service-account-secret attempts per client address per login_failure_window.
     network_max_failures: int(100, 1, 100_000),
+    // Failed credential attempts per /24 (IPv4) or /64 (IPv6) per window; ten times as many per day.
+    subnet_max_failures: int(1000, 1, 1_000_000),
+    signups_per_address_per_hour: int(20, 1, 100_000),
+    otp_sends_per_phone_per_hour: int(5, 1, 1000),
+    otp_sends_per_address_per_hour: int(30, 1, 100_000),
+    // Counters in Redis (shared by every instance) instead of in memory.
+    redis_url: z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional(),
+    // Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed.
+    trusted_proxies: z.string().default(""),
     max_organizations_per_user: int(10, 1, 10_000),
+
+    // WebAuthn relying party: a domain (no scheme or port), and the exact origins of the pages
+    // that may run passkey ceremonies (comma-separated), each on that domain or a subdomain.
+    webauthn_rp_id: z.string().regex(/^[a-z0-9.-]+$/i, "must be a domain name, without scheme or port").default("localhost"),
+    webauthn_rp_name: z.string().min(1).max(100).default("Warden"),
+    webauthn_origins: z
+      .preprocess((v) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v), z.array(z.string().refine(isOrigin, "each must be an origin such as https://example.com")).min(1))
+      .default(["http://localhost:8080"]),
   })
   .superRefine((c, ctx) => {
     if (c.jwt_algorithm === "HS256" && !c.jwt_hs256_secret)
@@ -69,8 +87,13 @@ export const configSchema = z
       ctx.addIssue({ code: "custom", path: ["tls_client_ca_file"], message: "is required when require_client_cert is on" });
     if ((c.tls_client_ca_file || c.require_client_cert) && !c.tls_cert_file)
       ctx.addIssue({ code: "custom", path: ["tls_cert_file"], message: "client certificates need TLS: set tls_cert_file and tls_key_file" });
+    for (const entry of listOf(c.trusted_proxies))
+      if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry) || isIP(entry.split("/")[0]!) === 0)
+        ctx.addIssue({ code: "custom", path: ["trusted_proxies"], message: `"${entry}" is not an address or CIDR` });
     if (!!c.admin_email !== !!c.admin_password)
       ctx.addIssue({ code: "custom", path: ["admin_password"], message: "admin_email and admin_password go together" });
+    for (const origin of c.webauthn_origins.filter((o) => !originOnRpId(o, c.webauthn_rp_id)))
+      ctx.addIssue({ code: "custom", path: ["webauthn_origins"], message: `${origin} is not on webauthn_rp_id ${c.webauthn_rp_id} or a subdomain of it` });
     if (!c.tls_cert_file && !c.tls_terminated_upstream && !isLoopback(hostOf(c.addr)))
       ctx.addIssue({
         code: "custom",
@@ -81,6 +104,14 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 
+/** A comma-separated setting as a list, blanks dropped. */
+export function listOf(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
 export function hostOf(addr: string): string {
   const i = addr.lastIndexOf(":");
   return addr.slice(0, i).replace(/^\[|\]$/g, "");
@@ -88,6 +119,21 @@ export function hostOf(addr: string): string {
 
 export function portOf(addr: string): number {
   return Number(addr.slice(addr.lastIndexOf(":") + 1));
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function originOnRpId(origin: string, rpId: string): boolean {
+  const host = new URL(origin).hostname.toLowerCase();
+  const id = rpId.toLowerCase();
+  return host === id || host.endsWith(`.${id}`);
 }
 
 function isLoopback(host: string): boolean {
@@ -98,7 +144,9 @@ function isLoopback(host: string): boolean {
 
 /** The environment variable for a setting: DATABASE_URL stays as the ecosystem knows it. */
 export function envNameOf(key: string): string {
-  return key === "database_url" ? "DATABASE_URL" : `WARDEN_${key.toUpperCase()}`;
+  if (key === "database_url") return "DATABASE_URL";
+  if (key === "redis_url") return "REDIS_URL";
+  return `WARDEN_${key.toUpperCase()}`;
 }
 
 export class ConfigError extends Error {}

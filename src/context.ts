@@ -10,3 +10,5 @@ export const kRequestId = createContextKey<string>("", { description: "request i
 export const kPrincipal = createContextKey<Principal | undefined>(undefined, { description: "principal" });
 /** The organization an org-scoped call acts in and the caller's role there (set by the policy interceptor). */
 export const kOrgGrant = createContextKey<OrgGrant | undefined>(undefined, { description: "organization grant" });
+/** Set by a handler that answered OK but judged the presented credential bad (ValidateApiKey). */
+export const kCredentialFailed = createContextKey<boolean>(false, { description: "credential failed" });

@@ -52,7 +52,7 @@ export function routes(app: App): (router: ConnectRouter) => void {
     router.service(OrganizationService, organizationHandlers(app.organizations));
     router.service(MembershipService, membershipHandlers(app.organizations));
     router.service(RoleService, roleHandlers(app.roles));
-    router.service(ApiKeyService, apiKeyHandlers(app.apiKeys, app.apiKeySessions, app.networkLimiter));
-    router.service(ServiceAccountService, serviceAccountHandlers(app.serviceAccounts, app.networkLimiter));
+    router.service(ApiKeyService, apiKeyHandlers(app.apiKeys, app.apiKeySessions));
+    router.service(ServiceAccountService, serviceAccountHandlers(app.serviceAccounts));
   };
 }

@@ -5,7 +5,8 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { App } from "./app.js";
-import { hostOf, portOf } from "./config.js";
+import { hostOf, listOf, portOf } from "./config.js";
+import { TrustedProxies } from "./domain/ratelimit/network.js";
 import { kClientIp } from "./context.js";
 import { plainRoutes } from "./http/plain-routes.js";
 import { routes } from "./routes.js";
@@ -30,13 +31,14 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
   const { config, log } = app;
   let draining = false;
   const shutdown = new AbortController();
+  const proxies = new TrustedProxies(listOf(config.trusted_proxies));
   const handler = connectNodeAdapter({
     routes: routes(app),
     ...app.routerOptions,
     shutdownSignal: shutdown.signal,
     contextValues: (req) => {
       const values = createContextValues();
-      values.set(kClientIp, normalizeIp(req.socket?.remoteAddress ?? ""));
+      values.set(kClientIp, proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]));
       return values;
     },
   });
@@ -139,7 +141,4 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
   };
 }
 
-function normalizeIp(ip: string): string {
-  return ip.startsWith("::ffff:") ? ip.slice(7) : ip;
-}
 

@@ -21,7 +21,7 @@ export class DomainError extends Error {
     /** Stable UPPER_SNAKE reason, sent as google.rpc.ErrorInfo.reason. */
     readonly reason: string,
     message: string,
-    readonly extra: { violations?: FieldViolation[]; retryAfterSeconds?: number; metadata?: Record<string, string> } = {},
+    readonly extra: { violations?: FieldViolation[]; retryAfterSeconds?: number; metadata?: Record<string, string>; cause?: unknown } = {},
   ) {
     super(message);
     this.name = "DomainError";

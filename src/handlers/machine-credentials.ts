@@ -3,31 +3,29 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ApiKeyService } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
 import { ServiceAccountService } from "../../gen/warden/serviceaccount/v1/service_account_service_pb.js";
 import type { ApiKeys } from "../domain/apikey/api-keys.js";
-import type { NetworkLimiter } from "../domain/auth/network-limiter.js";
 import { DomainError } from "../domain/errors.js";
 import type { ServiceAccounts } from "../domain/serviceaccount/service-accounts.js";
 import type { ApiKeySessions } from "../domain/apikey/api-key-sessions.js";
-import { kClientIp } from "../context.js";
+import { kCredentialFailed } from "../context.js";
 import { metaOf, principalOf } from "./call-context.js";
 import { grantOf } from "./organization.js";
 import { apiKeyToProto, optionalDate, scopesFromProto, serviceAccountToProto } from "./tenancy-converters.js";
 
-export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions, limiter: NetworkLimiter): ServiceImpl<typeof ApiKeyService> {
+export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions): ServiceImpl<typeof ApiKeyService> {
   return {
     async createApiKey(req, ctx) {
       const r = await keys.create(principalOf(ctx), grantOf(ctx), { name: req.name, scopes: scopesFromProto(req.scopes), expiresAt: optionalDate(req.expiresAt), serviceAccountId: req.serviceAccountId }, metaOf(ctx));
       return { apiKey: apiKeyToProto(r.row), secret: r.secret };
     },
     async validateApiKey(req, ctx) {
-      const ip = ctx.values.get(kClientIp);
-      await limiter.check(ip);
       let validated;
       try {
         validated = await keys.authenticate(req.key);
       } catch (err) {
         // "Not valid" is an answer here; faults still fail closed.
         if (!(err instanceof DomainError && err.kind === "unauthenticated")) throw err;
-        await limiter.failed(ip);
+        // The rate-limit interceptor keeps the network point for this answer.
+        ctx.values.set(kCredentialFailed, true);
         return { valid: false, scopes: [], organizationId: "" };
       }
       const { row } = validated;
@@ -56,22 +54,15 @@ export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions, limiter:
   };
 }
 
-export function serviceAccountHandlers(accounts: ServiceAccounts, limiter: NetworkLimiter): ServiceImpl<typeof ServiceAccountService> {
+export function serviceAccountHandlers(accounts: ServiceAccounts): ServiceImpl<typeof ServiceAccountService> {
   return {
     async createServiceAccount(req, ctx) {
       const r = await accounts.create(principalOf(ctx), grantOf(ctx), { name: req.name, scopes: scopesFromProto(req.scopes) }, metaOf(ctx));
       return { serviceAccount: serviceAccountToProto(r.row), clientSecret: r.secret };
     },
     async authenticateServiceAccount(req, ctx) {
-      const meta = metaOf(ctx);
-      await limiter.check(meta.clientIp);
-      try {
-        const r = await accounts.authenticate(req.clientId, req.clientSecret, meta);
-        return { accessToken: r.token, expiresAt: timestampFromDate(r.expiresAt) };
-      } catch (err) {
-        if (err instanceof DomainError && err.kind === "unauthenticated") await limiter.failed(meta.clientIp);
-        throw err;
-      }
+      const r = await accounts.authenticate(req.clientId, req.clientSecret, metaOf(ctx));
+      return { accessToken: r.token, expiresAt: timestampFromDate(r.expiresAt) };
     },
     async getServiceAccount(req, ctx) {
       return { serviceAccount: serviceAccountToProto(await accounts.get(grantOf(ctx), req.id)) };

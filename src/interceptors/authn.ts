@@ -3,7 +3,7 @@ import { kClientIp, kPrincipal } from "../context.js";
 import type { TokenService } from "../crypto/token-service.js";
 import type { ApiKeys } from "../domain/apikey/api-keys.js";
 import { API_KEY_PREFIX } from "../domain/apikey/api-key-format.js";
-import type { NetworkLimiter } from "../domain/auth/network-limiter.js";
+import type { BruteForce } from "../domain/ratelimit/brute-force.js";
 import { DomainError, unauthenticated } from "../domain/errors.js";
 import type { Principal, UserPrincipal } from "../domain/principal.js";
 import type { ServiceAccounts } from "../domain/serviceaccount/service-accounts.js";
@@ -21,7 +21,7 @@ export interface AuthenticatorDeps {
   sessions: SessionManager;
   apiKeys: ApiKeys;
   serviceAccounts: ServiceAccounts;
-  networkLimiter: NetworkLimiter;
+  limiter: BruteForce;
 }
 
 /** One place that knows every bearer form: API key, session bearer, user or service-account JWT. */
@@ -30,11 +30,11 @@ export function createAuthenticator(d: AuthenticatorDeps): Authenticator {
     async authenticate(bearer, clientIp = "") {
       if (bearer.startsWith(API_KEY_PREFIX)) {
         // Guessing keys costs the guesser's network budget; over it, no lookup at all.
-        await d.networkLimiter.check(clientIp);
+        await d.limiter.checkNetwork(clientIp);
         try {
           return (await d.apiKeys.authenticate(bearer)).principal;
         } catch (err) {
-          if (err instanceof DomainError && err.kind === "unauthenticated") await d.networkLimiter.failed(clientIp);
+          if (err instanceof DomainError && err.kind === "unauthenticated") await d.limiter.networkFailed(clientIp);
           throw err;
         }
       }

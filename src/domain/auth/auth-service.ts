@@ -11,7 +11,7 @@ import { DomainError, invalidArgument, invalidCredentials, unauthenticated } fro
 import type { UserPrincipal } from "../principal.js";
 import type { SessionManager } from "../session/session-manager.js";
 import { checkDisplayName, normalizeEmail } from "./email.js";
-import type { LoginLimiter } from "./login-limiter.js";
+import type { BruteForce } from "../ratelimit/brute-force.js";
 import { checkPasswordLength, type PasswordPolicy } from "./password-policy.js";
 import type { RequestMeta } from "./request-meta.js";
 import type { SignIn, SignInResult } from "./sign-in.js";
@@ -24,7 +24,7 @@ export interface AuthDeps {
   sessions: SessionManager;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
-  limiter: LoginLimiter;
+  limiter: BruteForce;
   tokens: TokenService;
   audit: AuditLog;
   signIn: SignIn;
@@ -56,7 +56,7 @@ export class AuthService {
   async checkPassword(rawEmail: string, password: string, eventType: string, meta: RequestMeta): Promise<UserRow> {
     checkPasswordLength(password);
     const email = normalizeEmail(rawEmail);
-    await this.d.limiter.take(email);
+    await this.d.limiter.takeAccount(email);
     const user = await this.d.users.findByEmail(this.d.db, email);
     let ok = false;
     if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
@@ -75,7 +75,7 @@ export class AuthService {
       });
       throw invalidCredentials();
     }
-    await this.d.limiter.succeeded(email);
+    await this.d.limiter.accountSucceeded(email);
     return user!;
   }
 

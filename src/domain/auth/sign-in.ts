@@ -6,6 +6,8 @@ import type { MfaRepository } from "../../db/repositories/mfa-repository.js";
 import type { SessionRow, UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { SessionManager } from "../session/session-manager.js";
+import { invalidCredentials } from "../errors.js";
+import { ACCOUNT_LOCKED, type BruteForce } from "../ratelimit/brute-force.js";
 import type { RequestMeta } from "./request-meta.js";
 
 export const MFA_CHALLENGE_TTL_SECONDS = 300;
@@ -31,6 +33,7 @@ export interface SignInDeps {
   tokens: TokenService;
   audit: AuditLog;
   mfa: MfaRepository;
+  limiter: BruteForce;
 }
 
 /**
@@ -41,6 +44,9 @@ export class SignIn {
   constructor(private readonly d: SignInDeps) {}
 
   async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean }): Promise<SignInResult> {
+    // Disabled or locked out by failed attempts: no token from any path.
+    if (user.disabled || user.deletedAt) throw invalidCredentials();
+    if (await this.d.limiter.accountLocked(user.email)) throw ACCOUNT_LOCKED();
     if (!opts.mfaSatisfied) {
       const methods = await this.mfaMethods(user.id);
       if (methods.length > 0) return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta), methods, user };

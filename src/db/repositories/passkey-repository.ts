@@ -1,0 +1,77 @@
+import { and, asc, eq, gt, isNull, lt, sql } from "drizzle-orm";
+import type { DbOrTx } from "../client.js";
+import { passkeys, webauthnChallenges, type PasskeyRow, type WebauthnChallengeRow } from "../schema/index.js";
+
+export type ChallengeKind = "registration" | "authentication";
+
+export type NewPasskey = Omit<PasskeyRow, "id" | "lastUsedAt">;
+
+export class PasskeyRepository {
+  async createChallenge(db: DbOrTx, c: Omit<WebauthnChallengeRow, "usedAt">): Promise<void> {
+    await db.insert(webauthnChallenges).values(c);
+  }
+
+  /**
+   * Uses a pending challenge once, in one statement: of two parallel completions exactly one
+   * gets the row. A registration challenge is only usable by the user it was issued to.
+   */
+  async claimChallenge(db: DbOrTx, id: string, kind: ChallengeKind, now: Date, userId?: string): Promise<WebauthnChallengeRow | undefined> {
+    const conditions = [eq(webauthnChallenges.id, id), eq(webauthnChallenges.kind, kind), isNull(webauthnChallenges.usedAt), gt(webauthnChallenges.expiresAt, now)];
+    if (userId) conditions.push(eq(webauthnChallenges.userId, userId));
+    const [row] = await db
+      .update(webauthnChallenges)
+      .set({ usedAt: now })
+      .where(and(...conditions))
+      .returning();
+    return row;
+  }
+
+  async deleteChallengesExpiredBefore(db: DbOrTx, before: Date): Promise<void> {
+    await db.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, before));
+  }
+
+  async insert(db: DbOrTx, p: NewPasskey): Promise<PasskeyRow | undefined> {
+    const [row] = await db.insert(passkeys).values(p).onConflictDoNothing({ target: passkeys.credentialId }).returning();
+    return row;
+  }
+
+  async listForUser(db: DbOrTx, userId: string): Promise<PasskeyRow[]> {
+    return db.select().from(passkeys).where(eq(passkeys.userId, userId)).orderBy(asc(passkeys.createdAt), asc(passkeys.id));
+  }
+
+  async countForUser(db: DbOrTx, userId: string): Promise<number> {
+    const [row] = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(passkeys)
+      .where(eq(passkeys.userId, userId));
+    return Number(row?.n ?? 0);
+  }
+
+  async findByCredentialId(db: DbOrTx, credentialId: string): Promise<PasskeyRow | undefined> {
+    const [row] = await db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId));
+    return row;
+  }
+
+  /**
+   * Stores the counter of an accepted assertion, only if it grew (or both it and the stored one
+   * are zero: an authenticator without a counter). One statement, so two parallel assertions
+   * carrying the same counter cannot both pass. Undefined means the counter did not grow.
+   */
+  async recordAssertion(db: DbOrTx, id: string, counter: number, backedUp: boolean, now: Date): Promise<PasskeyRow | undefined> {
+    const grew = counter > 0 ? lt(passkeys.signCount, counter) : eq(passkeys.signCount, 0);
+    const [row] = await db
+      .update(passkeys)
+      .set({ signCount: counter, backedUp, lastUsedAt: now })
+      .where(and(eq(passkeys.id, id), grew))
+      .returning();
+    return row;
+  }
+
+  async deleteOwn(db: DbOrTx, id: string, userId: string): Promise<PasskeyRow | undefined> {
+    const [row] = await db
+      .delete(passkeys)
+      .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+      .returning();
+    return row;
+  }
+}

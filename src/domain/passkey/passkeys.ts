@@ -1,0 +1,335 @@
+import { createHash, createHmac } from "node:crypto";
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticatorTransportFuture,
+} from "@simplewebauthn/server";
+import type { Clock } from "../../clock.js";
+import { randomToken } from "../../crypto/random.js";
+import type { Db } from "../../db/client.js";
+import type { PasskeyRepository } from "../../db/repositories/passkey-repository.js";
+import { isUuid, type UserRepository } from "../../db/repositories/user-repository.js";
+import type { PasskeyRow, UserRow, WebauthnChallengeRow } from "../../db/schema/index.js";
+import type { AuditEntry } from "../audit/audit-event.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { metaOf } from "../auth/auth-service.js";
+import { normalizeEmail } from "../auth/email.js";
+import type { RequestMeta } from "../auth/request-meta.js";
+import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
+import { DomainError, invalidArgument, permissionDenied, unauthenticated } from "../errors.js";
+import type { UserPrincipal } from "../principal.js";
+import { parseAuthenticationResponse, parseRegistrationResponse } from "./webauthn-json.js";
+
+export const CHALLENGE_TTL_SECONDS = 600;
+export const MAX_PASSKEYS_PER_USER = 20;
+const MAX_NAME_CHARS = 64;
+const DEFAULT_NAME = "Passkey";
+/** How long the browser ceremony may take; well inside the challenge's life. */
+const CEREMONY_TIMEOUT_MS = 5 * 60 * 1000;
+const PURGE_INTERVAL_MS = 60 * 1000;
+const CHALLENGE_ID = /^wac_[A-Za-z0-9_-]{32}$/;
+// EdDSA, ES256, RS256.
+const SUPPORTED_ALGORITHMS = [-8, -7, -257];
+const TRANSPORTS = new Set(["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"]);
+
+/**
+ * User verification is "required", not "preferred": a passkey sign-in goes straight to tokens
+ * with MFA satisfied (amr hwk + user), which is only true when the authenticator checked the
+ * user (PIN or biometric) as well as holding the key. A "preferred" ceremony would let an
+ * authenticator without UV, e.g. a bare security key, pass as two factors with one.
+ */
+const USER_VERIFICATION = "required" as const;
+
+export interface WebAuthnSettings {
+  rpId: string;
+  rpName: string;
+  /** Exact origins (scheme://host[:port]) allowed to run the ceremonies. */
+  origins: string[];
+  /** Keys the decoy credential ids offered for an email without passkeys. */
+  decoyKey: Buffer;
+}
+
+export interface PasskeyDeps {
+  db: Db;
+  clock: Clock;
+  repo: PasskeyRepository;
+  users: UserRepository;
+  audit: AuditLog;
+  signIn: SignIn;
+  settings: WebAuthnSettings;
+}
+
+export interface StartedCeremony {
+  challengeId: string;
+  optionsJson: string;
+}
+
+type Outcome<T> = { ok: T } | { error: DomainError; audit?: AuditEntry };
+
+/** Passkeys: registration for a signed-in user, and sign-in with a passkey as a full session. */
+export class Passkeys {
+  private lastPurge = 0;
+
+  constructor(private readonly d: PasskeyDeps) {}
+
+  async startRegistration(caller: UserPrincipal, rawName: string): Promise<StartedCeremony> {
+    const name = checkName(rawName);
+    const user = await this.requireUser(caller);
+    const existing = await this.d.repo.listForUser(this.d.db, user.id);
+    if (existing.length >= MAX_PASSKEYS_PER_USER) throw tooManyPasskeys();
+    const options = await generateRegistrationOptions({
+      rpName: this.d.settings.rpName,
+      rpID: this.d.settings.rpId,
+      userName: user.email,
+      userID: userHandleOf(user.id),
+      userDisplayName: user.displayName || user.email,
+      timeout: CEREMONY_TIMEOUT_MS,
+      attestationType: "none",
+      excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransportFuture[] })),
+      authenticatorSelection: { residentKey: "required", userVerification: USER_VERIFICATION },
+      supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
+    });
+    const challengeId = await this.storeChallenge("registration", options.challenge, user.id, name);
+    return { challengeId, optionsJson: JSON.stringify(options) };
+  }
+
+  async completeRegistration(caller: UserPrincipal, challengeId: string, responseJson: string, meta: RequestMeta): Promise<PasskeyRow> {
+    checkChallengeId(challengeId);
+    const response = parseRegistrationResponse(responseJson);
+    // The challenge is spent before the response is looked at: one try per challenge.
+    const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "registration", this.d.clock.now(), caller.userId);
+    const refuse = (reason: string, error = invalidArgument("response_json", "the passkey could not be verified", "PASSKEY_REGISTRATION_INVALID")) =>
+      this.refuse("passkey.register", reason, meta, { userId: caller.userId, error });
+    if (!challenge) throw await refuse("challenge_invalid", new DomainError("failed_precondition", "PASSKEY_CHALLENGE_INVALID", "the registration challenge is unknown, used or expired; start again"));
+
+    let info;
+    try {
+      const v = await verifyRegistrationResponse({
+        response,
+        expectedChallenge: challenge.challenge,
+        expectedOrigin: this.d.settings.origins,
+        expectedRPID: this.d.settings.rpId,
+        requireUserVerification: true,
+        supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
+      });
+      if (!v.verified) throw new Error("attestation not verified");
+      info = v.registrationInfo;
+    } catch {
+      throw await refuse("verification_failed");
+    }
+    if (info.credential.id !== response.id) throw await refuse("credential_id_mismatch");
+
+    const outcome = await this.d.db.transaction(async (tx): Promise<Outcome<PasskeyRow>> => {
+      await this.d.users.lockForUpdate(tx, caller.userId);
+      if ((await this.d.repo.countForUser(tx, caller.userId)) >= MAX_PASSKEYS_PER_USER) return { error: tooManyPasskeys() };
+      const row = await this.d.repo.insert(tx, {
+        credentialId: info.credential.id,
+        userId: caller.userId,
+        name: challenge.name ?? DEFAULT_NAME,
+        publicKey: Buffer.from(info.credential.publicKey).toString("base64url"),
+        signCount: info.credential.counter,
+        transports: (response.response.transports ?? []).filter((t) => TRANSPORTS.has(t)),
+        deviceType: info.credentialDeviceType,
+        backedUp: info.credentialBackedUp,
+        createdAt: this.d.clock.now(),
+      });
+      if (!row) return { error: new DomainError("already_exists", "PASSKEY_ALREADY_REGISTERED", "this passkey is already registered") };
+      await this.d.audit.record(tx, { eventType: "passkey.register", outcome: "success", ...actor(caller.userId, meta), targetType: "passkey", targetId: row.id, details: { device_type: row.deviceType } });
+      return { ok: row };
+    });
+    if ("error" in outcome) throw outcome.error;
+    return outcome.ok;
+  }
+
+  /**
+   * Options for a sign-in. With an email, allowCredentials lists that account's passkeys; an
+   * email with no usable account gets a decoy credential (stable per email) instead of an empty
+   * list, so that the answer does not tell which emails have accounts.
+   */
+  async startAuthentication(rawEmail: string): Promise<StartedCeremony> {
+    let userId: string | null = null;
+    let allowCredentials: { id: string; transports?: AuthenticatorTransportFuture[] }[] | undefined;
+    if (rawEmail.trim() !== "") {
+      const email = normalizeEmail(rawEmail);
+      const user = await this.d.users.findByEmail(this.d.db, email);
+      const own = user && !user.disabled ? await this.d.repo.listForUser(this.d.db, user.id) : [];
+      if (own.length > 0) userId = user!.id;
+      allowCredentials = own.length > 0 ? own.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransportFuture[] })) : [{ id: this.decoyCredentialId(email), transports: ["internal", "hybrid"] }];
+    }
+    const options = await generateAuthenticationOptions({
+      rpID: this.d.settings.rpId,
+      allowCredentials,
+      timeout: CEREMONY_TIMEOUT_MS,
+      userVerification: USER_VERIFICATION,
+    });
+    const challengeId = await this.storeChallenge("authentication", options.challenge, userId, null);
+    return { challengeId, optionsJson: JSON.stringify(options) };
+  }
+
+  /**
+   * Verifies an assertion and opens a session exactly as password sign-in does. The challenge is
+   * claimed first (single use, whatever the outcome); the counter is stored after every verified
+   * assertion and must grow, or the assertion is refused and audited as a possible clone.
+   */
+  async completeAuthentication(challengeId: string, responseJson: string, meta: RequestMeta): Promise<IssuedTokens> {
+    checkChallengeId(challengeId);
+    const response = parseAuthenticationResponse(responseJson);
+    const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "authentication", this.d.clock.now());
+    if (!challenge) throw await this.loginFailed("challenge_invalid", meta, { error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again") });
+
+    const passkey = await this.d.repo.findByCredentialId(this.d.db, response.id);
+    if (!passkey) throw await this.loginFailed("unknown_credential", meta);
+    const refuse = (reason: string) => this.loginFailed(reason, meta, { userId: passkey.userId, passkey });
+    if (challenge.userId && challenge.userId !== passkey.userId) throw await refuse("credential_not_allowed");
+    if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
+      throw await refuse("user_handle_mismatch");
+
+    const assertion = await this.verifyAssertion(response, challenge, passkey);
+    if (!assertion) throw await refuse("verification_failed");
+
+    const outcome = await this.d.db.transaction(async (tx): Promise<Outcome<UserRow>> => {
+      const now = this.d.clock.now();
+      const updated = await this.d.repo.recordAssertion(tx, passkey.id, assertion.newCounter, assertion.credentialBackedUp, now);
+      const target = { targetType: "passkey", targetId: passkey.id };
+      if (!updated) {
+        const current = await this.d.repo.findByCredentialId(tx, passkey.credentialId);
+        if (!current) return { error: authFailed() };
+        await this.d.audit.record(tx, {
+          eventType: "passkey.clone_suspected",
+          outcome: "failure",
+          ...actor(passkey.userId, meta),
+          ...target,
+          details: { stored_counter: String(current.signCount), presented_counter: String(assertion.newCounter) },
+        });
+        return { error: unauthenticated("PASSKEY_COUNTER_REGRESSED", "the passkey's signature counter did not increase; it may have been cloned") };
+      }
+      const user = await this.d.users.findById(tx, passkey.userId);
+      if (!user || user.disabled) {
+        await this.d.audit.record(tx, { eventType: "auth.passkey_login", outcome: "failure", ...actor(passkey.userId, meta), ...target, details: { reason: "user_disabled" } });
+        return { error: authFailed() };
+      }
+      await this.d.audit.record(tx, { eventType: "auth.passkey_login", outcome: "success", ...actor(user.id, meta), ...target, details: { counter: String(assertion.newCounter) } });
+      return { ok: user };
+    });
+    if ("error" in outcome) throw outcome.error;
+
+    const result = await this.d.signIn.start(outcome.ok, "passkey", meta, { amr: ["hwk", "user"], mfaSatisfied: true });
+    if (result.kind !== "tokens") throw new Error("passkey sign-in must not ask for a second factor");
+    return result;
+  }
+
+  async list(caller: UserPrincipal): Promise<PasskeyRow[]> {
+    return this.d.repo.listForUser(this.d.db, caller.userId);
+  }
+
+  /** Removes one of the caller's passkeys; someone else's and a missing one get the same answer. */
+  async remove(caller: UserPrincipal, id: string, meta: RequestMeta): Promise<void> {
+    if (id === "") throw invalidArgument("id", "is required");
+    const notYours = () => permissionDenied("PASSKEY_NOT_OWNED", "no such passkey among yours");
+    if (!isUuid(id)) throw notYours();
+    const removed = await this.d.db.transaction(async (tx) => {
+      const row = await this.d.repo.deleteOwn(tx, id, caller.userId);
+      if (row) await this.d.audit.record(tx, { eventType: "passkey.remove", outcome: "success", ...actor(caller.userId, meta), targetType: "passkey", targetId: row.id });
+      return row;
+    });
+    if (!removed) throw notYours();
+  }
+
+  /** The library's verdict, or undefined for any refusal (bad bytes, signature, origin, RP ID, flags). */
+  private async verifyAssertion(response: ReturnType<typeof parseAuthenticationResponse>, challenge: WebauthnChallengeRow, passkey: PasskeyRow) {
+    try {
+      const v = await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: challenge.challenge,
+        expectedOrigin: this.d.settings.origins,
+        expectedRPID: this.d.settings.rpId,
+        // Counter 0 turns off the library's own counter check, which runs before the signature
+        // check; ours runs after it, so only a correctly signed assertion can raise a clone alert.
+        credential: { id: passkey.credentialId, publicKey: new Uint8Array(Buffer.from(passkey.publicKey, "base64url")), counter: 0, transports: passkey.transports as AuthenticatorTransportFuture[] },
+        requireUserVerification: true,
+      });
+      return v.verified ? v.authenticationInfo : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async storeChallenge(kind: "registration" | "authentication", challenge: string, userId: string | null, name: string | null): Promise<string> {
+    const now = this.d.clock.now();
+    await this.purgeExpired(now);
+    const id = `wac_${randomToken(24)}`;
+    await this.d.repo.createChallenge(this.d.db, { id, kind, challenge, userId, name, createdAt: now, expiresAt: new Date(now.getTime() + CHALLENGE_TTL_SECONDS * 1000) });
+    return id;
+  }
+
+  /** Expired challenges are useless: they are swept now and then as new ones are made. */
+  private async purgeExpired(now: Date): Promise<void> {
+    if (now.getTime() - this.lastPurge < PURGE_INTERVAL_MS) return;
+    this.lastPurge = now.getTime();
+    await this.d.repo.deleteChallengesExpiredBefore(this.d.db, now);
+  }
+
+  private decoyCredentialId(email: string): string {
+    return createHmac("sha256", this.d.settings.decoyKey).update(`passkey-decoy:${email}`).digest("base64url");
+  }
+
+  private async requireUser(caller: UserPrincipal): Promise<UserRow> {
+    const user = await this.d.users.findById(this.d.db, caller.userId);
+    if (!user || user.disabled) throw unauthenticated();
+    return user;
+  }
+
+  /** Audits a refused ceremony on its own (a claimed challenge stays spent) and returns the error. */
+  private async refuse(eventType: string, reason: string, meta: RequestMeta, o: { error: DomainError; userId?: string; passkey?: PasskeyRow }): Promise<DomainError> {
+    await this.d.audit.recordAlone({
+      eventType,
+      outcome: "failure",
+      ...actor(o.userId ?? "", meta),
+      ...(o.passkey ? { targetType: "passkey", targetId: o.passkey.id } : {}),
+      details: { reason },
+    });
+    return o.error;
+  }
+
+  private loginFailed(reason: string, meta: RequestMeta, o: { error?: DomainError; userId?: string; passkey?: PasskeyRow } = {}): Promise<DomainError> {
+    return this.refuse("auth.passkey_login", reason, meta, { ...o, error: o.error ?? authFailed() });
+  }
+}
+
+/** The decoy key, derived from the master key so that every instance offers the same decoys. */
+export function decoyKeyFrom(masterKey: string): Buffer {
+  return createHash("sha256").update(`warden-passkey-decoy:${masterKey}`).digest();
+}
+
+/** One answer for every failed assertion, whatever part was wrong. */
+function authFailed(): DomainError {
+  return unauthenticated("PASSKEY_AUTHENTICATION_FAILED", "passkey sign-in failed");
+}
+
+function tooManyPasskeys(): DomainError {
+  return new DomainError("failed_precondition", "PASSKEY_LIMIT_REACHED", `at most ${MAX_PASSKEYS_PER_USER} passkeys per account; remove one first`);
+}
+
+function checkName(raw: string): string {
+  const name = raw.trim();
+  if (name === "") return DEFAULT_NAME;
+  if ([...name].length > MAX_NAME_CHARS) throw invalidArgument("name", `must be at most ${MAX_NAME_CHARS} characters`);
+  if (/\p{Cc}/u.test(name)) throw invalidArgument("name", "must not contain control characters");
+  return name;
+}
+
+function checkChallengeId(id: string): void {
+  if (id === "") throw invalidArgument("challenge_id", "is required");
+  if (!CHALLENGE_ID.test(id)) throw invalidArgument("challenge_id", "is not a challenge this server issued");
+}
+
+/** The WebAuthn user handle: the user's UUID as 16 bytes (no personal data). */
+function userHandleOf(userId: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(userId.replace(/-/g, ""), "hex"));
+}
+
+function actor(userId: string, meta: RequestMeta): Pick<AuditEntry, "actorType" | "actorId" | "clientIp" | "requestId"> {
+  return { actorType: "user", actorId: userId, ...metaOf(meta) };
+}

@@ -1,0 +1,36 @@
+import { Redis } from "ioredis";
+import type { Config } from "../../config.js";
+import { BruteForce } from "./brute-force.js";
+
+const DAY = 86_400;
+const HOUR = 3_600;
+
+/** The engine as configured: Redis when REDIS_URL is set, otherwise this process's memory. */
+export function createBruteForce(config: Config): { engine: BruteForce; redis?: Redis } {
+  const redis = config.redis_url
+    ? new Redis(config.redis_url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false })
+    : undefined;
+  // An unreachable Redis must not crash the process; calls fail closed while it is away.
+  redis?.on("error", () => {});
+  const window = config.login_failure_window;
+  const engine = new BruteForce(
+    {
+      account: { points: config.login_max_failures, durationSeconds: window },
+      address: [
+        { points: config.network_max_failures, durationSeconds: window },
+        { points: config.network_max_failures * 10, durationSeconds: DAY },
+      ],
+      subnet: [
+        { points: config.subnet_max_failures, durationSeconds: window },
+        { points: config.subnet_max_failures * 10, durationSeconds: DAY },
+      ],
+      quotas: {
+        signup: { points: config.signups_per_address_per_hour, durationSeconds: HOUR },
+        otp_phone: { points: config.otp_sends_per_phone_per_hour, durationSeconds: HOUR },
+        otp_address: { points: config.otp_sends_per_address_per_hour, durationSeconds: HOUR },
+      },
+    },
+    redis,
+  );
+  return { engine, redis };
+}

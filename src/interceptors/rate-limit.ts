@@ -1,0 +1,42 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { kClientIp, kCredentialFailed } from "../context.js";
+import { DomainError } from "../domain/errors.js";
+import type { BruteForce } from "../domain/ratelimit/brute-force.js";
+import { RateClass } from "../../gen/warden/options/v1/options_pb.js";
+import { policyOf } from "../policy.js";
+
+/**
+ * The network half of brute-force protection, by the policy's rate_class: a credential call
+ * takes a point from its client's address and network budgets before anything else runs and
+ * gets it back when the credential was good. Sign-ups count whatever their outcome.
+ */
+export function rateLimitInterceptor(engine: BruteForce): Interceptor {
+  return (next) => async (req) => {
+    const rateClass = policyOf(req.method)?.rateClass ?? RateClass.UNSPECIFIED;
+    if (rateClass === RateClass.UNSPECIFIED) return next(req);
+    const ip = req.contextValues.get(kClientIp);
+    if (rateClass === RateClass.SIGNUP) {
+      await engine.takeQuota("signup", ip || "unknown");
+      return next(req);
+    }
+    await engine.takeNetwork(ip);
+    let refund = false;
+    try {
+      const res = await next(req);
+      refund = !req.contextValues.get(kCredentialFailed);
+      return res;
+    } catch (err) {
+      // A fault says nothing about the credential: the point goes back.
+      refund = isFault(err);
+      throw err;
+    } finally {
+      if (refund) await engine.networkSucceeded(ip).catch(() => {});
+    }
+  };
+}
+
+function isFault(err: unknown): boolean {
+  if (err instanceof DomainError) return err.kind === "unavailable";
+  if (err instanceof ConnectError) return err.code === Code.Unavailable || err.code === Code.Internal || err.code === Code.DeadlineExceeded;
+  return true;
+}
