@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { providerUrlProblem } from "./domain/oidc/provider-url.js";
 
 /** "90", "90s", "15m", "12h", "30d" -> seconds. */
 export function parseDuration(value: unknown): unknown {
@@ -64,6 +65,11 @@ export const configSchema = z
     signups_per_address_per_hour: int(20, 1, 100_000),
     otp_sends_per_phone_per_hour: int(5, 1, 1000),
     otp_sends_per_address_per_hour: int(30, 1, 100_000),
+    // SMS codes go to this webhook as POST {to, text}; unset, they are only logged (the text in dev mode).
+    sms_webhook_url: z.string().url().optional(),
+    sms_webhook_token: z.string().optional(),
+    sms_webhook_timeout: seconds(5),
+    sms_webhook_retries: int(2, 0, 5),
     // Counters in Redis (shared by every instance) instead of in memory.
     redis_url: z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional(),
     // Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed.
@@ -77,6 +83,11 @@ export const configSchema = z
     webauthn_origins: z
       .preprocess((v) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v), z.array(z.string().refine(isOrigin, "each must be an origin such as https://example.com")).min(1))
       .default(["http://localhost:8080"]),
+
+    // Google sign-in: the OAuth client ids whose ID tokens are accepted (comma-separated; empty = off).
+    google_client_ids: z.preprocess((v) => (typeof v === "string" ? listOf(v) : v), z.array(z.string().min(1))).default([]),
+    google_issuer: z.string().default("https://accounts.google.com"),
+    google_jwks_url: z.string().default("https://www.googleapis.com/oauth2/v3/certs"),
   })
   .superRefine((c, ctx) => {
     if (c.jwt_algorithm === "HS256" && !c.jwt_hs256_secret)
@@ -94,6 +105,10 @@ export const configSchema = z
       ctx.addIssue({ code: "custom", path: ["admin_password"], message: "admin_email and admin_password go together" });
     for (const origin of c.webauthn_origins.filter((o) => !originOnRpId(o, c.webauthn_rp_id)))
       ctx.addIssue({ code: "custom", path: ["webauthn_origins"], message: `${origin} is not on webauthn_rp_id ${c.webauthn_rp_id} or a subdomain of it` });
+    for (const key of ["google_issuer", "google_jwks_url"] as const) {
+      const problem = providerUrlProblem(c[key]);
+      if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
+    }
     if (!c.tls_cert_file && !c.tls_terminated_upstream && !isLoopback(hostOf(c.addr)))
       ctx.addIssue({
         code: "custom",

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -44,4 +44,13 @@ export function resolveMasterKey(configured: string | undefined, dataDir: string
   writeFileSync(file, key + "\n", { mode: 0o600, flag: "wx" });
   log.warn({ file }, "generated a master key file in the data directory; set WARDEN_MASTER_KEY in production");
   return key;
+}
+
+/** HMAC-SHA256 under a key derived from the master key: for short codes (OTP, recovery
+ *  codes), a plain hash would be reversible by trying every code; this one needs the key. */
+export type KeyedHasher = (purpose: string, value: string) => string;
+
+export function createKeyedHasher(masterKey: string): KeyedHasher {
+  const key = createHash("sha256").update(`warden-hmac-key:${masterKey}`).digest();
+  return (purpose, value) => createHmac("sha256", key).update(`${purpose}\0${value}`).digest("hex");
 }

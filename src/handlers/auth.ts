@@ -5,6 +5,8 @@ import type { AuthService as Auth } from "../domain/auth/auth-service.js";
 import { callerOf, metaOf } from "./call-context.js";
 import { DomainError } from "../domain/errors.js";
 import type { SignInResult } from "../domain/auth/sign-in.js";
+import type { MfaVerification } from "../domain/mfa/mfa-verification.js";
+import type { FederatedSignIn } from "../domain/oidc/federated-sign-in.js";
 import { userToProto } from "./converters.js";
 
 /** Tokens, or the MFA challenge that replaces them. */
@@ -13,8 +15,14 @@ export function signInResponse(r: SignInResult) {
   return { accessToken: r.accessToken, refreshToken: r.refreshToken, sessionId: r.session.id, expiresAt: timestampFromDate(r.expiresAt), user: userToProto(r.user) };
 }
 
-export function authHandlers(auth: Auth): Partial<ServiceImpl<typeof AuthService>> {
+export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification): Partial<ServiceImpl<typeof AuthService>> {
   return {
+    async verifyMFA(req, ctx) {
+      return signInResponse({ kind: "tokens", ...(await mfa.verify(req.challengeId, req.code, metaOf(ctx))) });
+    },
+    async submitPhoneAndRequestMFA(req, ctx) {
+      return { expiresAt: timestampFromDate(await mfa.sendPhoneCode(req.challengeId, req.phone, metaOf(ctx))) };
+    },
     async register(req, ctx) {
       const user = await auth.register({ email: req.email, password: req.password, displayName: req.displayName }, metaOf(ctx));
       return { user: userToProto(user) };
@@ -43,6 +51,15 @@ export function authHandlers(auth: Auth): Partial<ServiceImpl<typeof AuthService
     async changePassword(req, ctx) {
       const revokedSessions = await auth.changePassword(callerOf(ctx), req.currentPassword, req.newPassword, metaOf(ctx));
       return { revokedSessions };
+    },
+    async verifyOAuthToken(req, ctx) {
+      const { result: r, created } = await federated.signIn(req.idToken, req.connectorId, metaOf(ctx));
+      if (r.kind === "mfa") return { mfaRequired: true, challengeId: r.challengeId, user: userToProto(r.user), created };
+      return { ...signInResponse(r), created };
+    },
+    async linkIdentity(req, ctx) {
+      const identity = await federated.link(callerOf(ctx), req.idToken, req.connectorId, metaOf(ctx));
+      return { issuer: identity.issuer, subject: identity.subject };
     },
   };
 }

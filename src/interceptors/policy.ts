@@ -1,5 +1,6 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { Interceptor, UnaryRequest, StreamRequest } from "@connectrpc/connect";
+import type { Clock } from "../clock.js";
 import { kOrgGrant, kPrincipal } from "../context.js";
 import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { MemberRole } from "../domain/org/member-role.js";
@@ -17,7 +18,7 @@ const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
 };
 
 /** Enforces the proto-declared policy; anything not explicitly allowed is refused. */
-export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess }): Interceptor {
+export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; clock: Clock }): Interceptor {
   return (next) => async (req) => {
     const policy = policyOf(req.method);
     if (!policy) throw permissionDenied("NO_POLICY", "method has no access policy");
@@ -29,6 +30,7 @@ export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess }):
     const principal = req.contextValues.get(kPrincipal);
     if (!principal) throw unauthenticated();
     checkScope(principal, policy);
+    checkFreshMfa(principal, policy, opts.clock);
     switch (policy.access) {
       case Access.AUTHENTICATED:
         return next(req);
@@ -54,6 +56,14 @@ function checkScope(p: Principal, policy: Policy): void {
   if (p.kind === "user") return;
   const needed = SCOPES[policy.scope];
   if (!needed || !hasScope(p.scopes, needed)) throw permissionDenied("INSUFFICIENT_SCOPE", `the credential lacks the ${needed ?? "required"} scope`);
+}
+
+/** Methods with fresh_mfa need a second-factor proof younger than that many minutes. */
+function checkFreshMfa(p: Principal, policy: Policy, clock: Clock): void {
+  if (!policy.freshMfaMinutes) return;
+  const mfaAt = p.kind === "user" ? p.mfaAt : undefined;
+  if (!mfaAt || clock.now().getTime() - mfaAt.getTime() > policy.freshMfaMinutes * 60_000)
+    throw new DomainError("failed_precondition", "MFA_REQUIRED", `needs a second-factor proof from the last ${policy.freshMfaMinutes} minutes (MfaService/ValidateTotp)`);
 }
 
 function orgIdOf(req: UnaryRequest | StreamRequest, policy: Policy): string {

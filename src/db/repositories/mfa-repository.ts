@@ -39,6 +39,20 @@ export class MfaRepository {
     return row;
   }
 
+  async setPendingCode(db: DbOrTx, factorId: string, codeHash: string, expiresAt: Date): Promise<void> {
+    await db.update(mfaFactors).set({ pendingCodeHash: codeHash, pendingCodeExpiresAt: expiresAt }).where(eq(mfaFactors.id, factorId));
+  }
+
+  /** Confirms a phone factor with its pending code, once. */
+  async confirmPendingCode(db: DbOrTx, factorId: string, codeHash: string, now: Date): Promise<MfaFactorRow | undefined> {
+    const [row] = await db
+      .update(mfaFactors)
+      .set({ confirmedAt: now, pendingCodeHash: null, pendingCodeExpiresAt: null })
+      .where(and(eq(mfaFactors.id, factorId), eq(mfaFactors.pendingCodeHash, codeHash), gt(mfaFactors.pendingCodeExpiresAt, now)))
+      .returning();
+    return row;
+  }
+
   async deleteFactor(db: DbOrTx, id: string, userId: string): Promise<MfaFactorRow | undefined> {
     const [row] = await db
       .delete(mfaFactors)

@@ -1,7 +1,7 @@
 import { bigint, index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import { users } from "./users.js";
 
-/** TOTP authenticators; the secret is sealed with the master key. */
+/** Second factors: TOTP authenticators and phones; the secret (or number) is sealed with the master key. */
 export const mfaFactors = pgTable(
   "mfa_factors",
   {
@@ -16,6 +16,9 @@ export const mfaFactors = pgTable(
     lastUsedStep: bigint("last_used_step", { mode: "number" }).notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
     lastUsedAt: timestamp("last_used_at", { withTimezone: true, mode: "date" }),
+    // Phone enrollment: the keyed hash of the code sent, until confirmed.
+    pendingCodeHash: text("pending_code_hash"),
+    pendingCodeExpiresAt: timestamp("pending_code_expires_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [index("mfa_factors_user_idx").on(t.userId)],
 );

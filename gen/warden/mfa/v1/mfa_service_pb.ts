@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/mfa/v1/mfa_service.proto.
  */
 export const file_warden_mfa_v1_mfa_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch93YXJkZW4vbWZhL3YxL21mYV9zZXJ2aWNlLnByb3RvEg13YXJkZW4ubWZhLnYxIs4BCgZGYWN0b3ISCgoCaWQYASABKAkSJwoEdHlwZRgCIAEoDjIZLndhcmRlbi5tZmEudjEuRmFjdG9yVHlwZRIRCgljb25maXJtZWQYAyABKAgSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9yZW1haW5pbmdfY29kZXMYBiABKAUiEwoRRW5yb2xsVG90cFJlcXVlc3QiTAoSRW5yb2xsVG90cFJlc3BvbnNlEhEKCWZhY3Rvcl9pZBgBIAEoCRIOCgZzZWNyZXQYAiABKAkSEwoLb3RwYXV0aF91cmkYAyABKAkiNQoSQ29uZmlybVRvdHBSZXF1ZXN0EhEKCWZhY3Rvcl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJIjwKE0NvbmZpcm1Ub3RwUmVzcG9uc2USJQoGZmFjdG9yGAEgASgLMhUud2FyZGVuLm1mYS52MS5GYWN0b3IiIwoTVmFsaWRhdGVUb3RwUmVxdWVzdBIMCgRjb2RlGAEgASgJIiUKFFZhbGlkYXRlVG90cFJlc3BvbnNlEg0KBXZhbGlkGAEgASgIIhQKEkxpc3RGYWN0b3JzUmVxdWVzdCI9ChNMaXN0RmFjdG9yc1Jlc3BvbnNlEiYKB2ZhY3RvcnMYASADKAsyFS53YXJkZW4ubWZhLnYxLkZhY3RvciIoChNSZW1vdmVGYWN0b3JSZXF1ZXN0EhEKCWZhY3Rvcl9pZBgBIAEoCSIWChRSZW1vdmVGYWN0b3JSZXNwb25zZSIeChxHZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXF1ZXN0Ii4KHUdlbmVyYXRlUmVjb3ZlcnlDb2Rlc1Jlc3BvbnNlEg0KBWNvZGVzGAEgAygJKl8KCkZhY3RvclR5cGUSGwoXRkFDVE9SX1RZUEVfVU5TUEVDSUZJRUQQABIUChBGQUNUT1JfVFlQRV9UT1RQEAESHgoaRkFDVE9SX1RZUEVfUkVDT1ZFUllfQ09ERVMQAjLHBQoKTWZhU2VydmljZRJqCgpFbnJvbGxUb3RwEiAud2FyZGVuLm1mYS52MS5FbnJvbGxUb3RwUmVxdWVzdBohLndhcmRlbi5tZmEudjEuRW5yb2xsVG90cFJlc3BvbnNlIhfC8xgTCAIqD21mYS50b3RwX2Vucm9sbBJwCgtDb25maXJtVG90cBIhLndhcmRlbi5tZmEudjEuQ29uZmlybVRvdHBSZXF1ZXN0GiIud2FyZGVuLm1mYS52MS5Db25maXJtVG90cFJlc3BvbnNlIhrC8xgWCAIYAyoQbWZhLnRvdHBfY29uZmlybRJ0CgxWYWxpZGF0ZVRvdHASIi53YXJkZW4ubWZhLnYxLlZhbGlkYXRlVG90cFJlcXVlc3QaIy53YXJkZW4ubWZhLnYxLlZhbGlkYXRlVG90cFJlc3BvbnNlIhvC8xgXCAIYAyoRbWZhLnRvdHBfdmFsaWRhdGUSXAoLTGlzdEZhY3RvcnMSIS53YXJkZW4ubWZhLnYxLkxpc3RGYWN0b3JzUmVxdWVzdBoiLndhcmRlbi5tZmEudjEuTGlzdEZhY3RvcnNSZXNwb25zZSIGwvMYAggCEnQKDFJlbW92ZUZhY3RvchIiLndhcmRlbi5tZmEudjEuUmVtb3ZlRmFjdG9yUmVxdWVzdBojLndhcmRlbi5tZmEudjEuUmVtb3ZlRmFjdG9yUmVzcG9uc2UiG8LzGBcIAiAKKhFtZmEuZmFjdG9yX3JlbW92ZRKQAQoVR2VuZXJhdGVSZWNvdmVyeUNvZGVzEisud2FyZGVuLm1mYS52MS5HZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXF1ZXN0Giwud2FyZGVuLm1mYS52MS5HZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXNwb25zZSIcwvMYGAgCIAoqEm1mYS5yZWNvdmVyeV9jb2Rlc2IGcHJvdG8z", [file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("Ch93YXJkZW4vbWZhL3YxL21mYV9zZXJ2aWNlLnByb3RvEg13YXJkZW4ubWZhLnYxIuQBCgZGYWN0b3ISCgoCaWQYASABKAkSJwoEdHlwZRgCIAEoDjIZLndhcmRlbi5tZmEudjEuRmFjdG9yVHlwZRIRCgljb25maXJtZWQYAyABKAgSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9yZW1haW5pbmdfY29kZXMYBiABKAUSFAoMbWFza2VkX3Bob25lGAcgASgJIiMKEkVucm9sbFBob25lUmVxdWVzdBINCgVwaG9uZRgBIAEoCSJdChNFbnJvbGxQaG9uZVJlc3BvbnNlEhEKCWZhY3Rvcl9pZBgBIAEoCRIzCg9jb2RlX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKE0NvbmZpcm1QaG9uZVJlcXVlc3QSEQoJZmFjdG9yX2lkGAEgASgJEgwKBGNvZGUYAiABKAkiPQoUQ29uZmlybVBob25lUmVzcG9uc2USJQoGZmFjdG9yGAEgASgLMhUud2FyZGVuLm1mYS52MS5GYWN0b3IiEwoRRW5yb2xsVG90cFJlcXVlc3QiTAoSRW5yb2xsVG90cFJlc3BvbnNlEhEKCWZhY3Rvcl9pZBgBIAEoCRIOCgZzZWNyZXQYAiABKAkSEwoLb3RwYXV0aF91cmkYAyABKAkiNQoSQ29uZmlybVRvdHBSZXF1ZXN0EhEKCWZhY3Rvcl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJIjwKE0NvbmZpcm1Ub3RwUmVzcG9uc2USJQoGZmFjdG9yGAEgASgLMhUud2FyZGVuLm1mYS52MS5GYWN0b3IiIwoTVmFsaWRhdGVUb3RwUmVxdWVzdBIMCgRjb2RlGAEgASgJIiUKFFZhbGlkYXRlVG90cFJlc3BvbnNlEg0KBXZhbGlkGAEgASgIIhQKEkxpc3RGYWN0b3JzUmVxdWVzdCI9ChNMaXN0RmFjdG9yc1Jlc3BvbnNlEiYKB2ZhY3RvcnMYASADKAsyFS53YXJkZW4ubWZhLnYxLkZhY3RvciIoChNSZW1vdmVGYWN0b3JSZXF1ZXN0EhEKCWZhY3Rvcl9pZBgBIAEoCSIWChRSZW1vdmVGYWN0b3JSZXNwb25zZSIeChxHZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXF1ZXN0Ii4KHUdlbmVyYXRlUmVjb3ZlcnlDb2Rlc1Jlc3BvbnNlEg0KBWNvZGVzGAEgAygJKnYKCkZhY3RvclR5cGUSGwoXRkFDVE9SX1RZUEVfVU5TUEVDSUZJRUQQABIUChBGQUNUT1JfVFlQRV9UT1RQEAESHgoaRkFDVE9SX1RZUEVfUkVDT1ZFUllfQ09ERVMQAhIVChFGQUNUT1JfVFlQRV9QSE9ORRADMq8HCgpNZmFTZXJ2aWNlEmoKCkVucm9sbFRvdHASIC53YXJkZW4ubWZhLnYxLkVucm9sbFRvdHBSZXF1ZXN0GiEud2FyZGVuLm1mYS52MS5FbnJvbGxUb3RwUmVzcG9uc2UiF8LzGBMIAioPbWZhLnRvdHBfZW5yb2xsEnAKC0NvbmZpcm1Ub3RwEiEud2FyZGVuLm1mYS52MS5Db25maXJtVG90cFJlcXVlc3QaIi53YXJkZW4ubWZhLnYxLkNvbmZpcm1Ub3RwUmVzcG9uc2UiGsLzGBYIAhgDKhBtZmEudG90cF9jb25maXJtEnQKDFZhbGlkYXRlVG90cBIiLndhcmRlbi5tZmEudjEuVmFsaWRhdGVUb3RwUmVxdWVzdBojLndhcmRlbi5tZmEudjEuVmFsaWRhdGVUb3RwUmVzcG9uc2UiG8LzGBcIAhgDKhFtZmEudG90cF92YWxpZGF0ZRJwCgtFbnJvbGxQaG9uZRIhLndhcmRlbi5tZmEudjEuRW5yb2xsUGhvbmVSZXF1ZXN0GiIud2FyZGVuLm1mYS52MS5FbnJvbGxQaG9uZVJlc3BvbnNlIhrC8xgWCAIYAyoQbWZhLnBob25lX2Vucm9sbBJ0CgxDb25maXJtUGhvbmUSIi53YXJkZW4ubWZhLnYxLkNvbmZpcm1QaG9uZVJlcXVlc3QaIy53YXJkZW4ubWZhLnYxLkNvbmZpcm1QaG9uZVJlc3BvbnNlIhvC8xgXCAIYAyoRbWZhLnBob25lX2NvbmZpcm0SXAoLTGlzdEZhY3RvcnMSIS53YXJkZW4ubWZhLnYxLkxpc3RGYWN0b3JzUmVxdWVzdBoiLndhcmRlbi5tZmEudjEuTGlzdEZhY3RvcnNSZXNwb25zZSIGwvMYAggCEnQKDFJlbW92ZUZhY3RvchIiLndhcmRlbi5tZmEudjEuUmVtb3ZlRmFjdG9yUmVxdWVzdBojLndhcmRlbi5tZmEudjEuUmVtb3ZlRmFjdG9yUmVzcG9uc2UiG8LzGBcIAiAKKhFtZmEuZmFjdG9yX3JlbW92ZRKQAQoVR2VuZXJhdGVSZWNvdmVyeUNvZGVzEisud2FyZGVuLm1mYS52MS5HZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXF1ZXN0Giwud2FyZGVuLm1mYS52MS5HZW5lcmF0ZVJlY292ZXJ5Q29kZXNSZXNwb25zZSIcwvMYGAgCIAoqEm1mYS5yZWNvdmVyeV9jb2Rlc2IGcHJvdG8z", [file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.mfa.v1.Factor
@@ -50,6 +50,13 @@ export type Factor = Message<"warden.mfa.v1.Factor"> & {
    * @generated from field: int32 remaining_codes = 6;
    */
   remainingCodes: number;
+
+  /**
+   * Phone: the number with all but the last digits hidden.
+   *
+   * @generated from field: string masked_phone = 7;
+   */
+  maskedPhone: string;
 };
 
 /**
@@ -58,6 +65,86 @@ export type Factor = Message<"warden.mfa.v1.Factor"> & {
  */
 export const FactorSchema: GenMessage<Factor> = /*@__PURE__*/
   messageDesc(file_warden_mfa_v1_mfa_service, 0);
+
+/**
+ * @generated from message warden.mfa.v1.EnrollPhoneRequest
+ */
+export type EnrollPhoneRequest = Message<"warden.mfa.v1.EnrollPhoneRequest"> & {
+  /**
+   * E.164, e.g. +14155550123.
+   *
+   * @generated from field: string phone = 1;
+   */
+  phone: string;
+};
+
+/**
+ * Describes the message warden.mfa.v1.EnrollPhoneRequest.
+ * Use `create(EnrollPhoneRequestSchema)` to create a new message.
+ */
+export const EnrollPhoneRequestSchema: GenMessage<EnrollPhoneRequest> = /*@__PURE__*/
+  messageDesc(file_warden_mfa_v1_mfa_service, 1);
+
+/**
+ * @generated from message warden.mfa.v1.EnrollPhoneResponse
+ */
+export type EnrollPhoneResponse = Message<"warden.mfa.v1.EnrollPhoneResponse"> & {
+  /**
+   * @generated from field: string factor_id = 1;
+   */
+  factorId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp code_expires_at = 2;
+   */
+  codeExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warden.mfa.v1.EnrollPhoneResponse.
+ * Use `create(EnrollPhoneResponseSchema)` to create a new message.
+ */
+export const EnrollPhoneResponseSchema: GenMessage<EnrollPhoneResponse> = /*@__PURE__*/
+  messageDesc(file_warden_mfa_v1_mfa_service, 2);
+
+/**
+ * @generated from message warden.mfa.v1.ConfirmPhoneRequest
+ */
+export type ConfirmPhoneRequest = Message<"warden.mfa.v1.ConfirmPhoneRequest"> & {
+  /**
+   * @generated from field: string factor_id = 1;
+   */
+  factorId: string;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message warden.mfa.v1.ConfirmPhoneRequest.
+ * Use `create(ConfirmPhoneRequestSchema)` to create a new message.
+ */
+export const ConfirmPhoneRequestSchema: GenMessage<ConfirmPhoneRequest> = /*@__PURE__*/
+  messageDesc(file_warden_mfa_v1_mfa_service, 3);
+
+/**
+ * @generated from message warden.mfa.v1.ConfirmPhoneResponse
+ */
+export type ConfirmPhoneResponse = Message<"warden.mfa.v1.ConfirmPhoneResponse"> & {
+  /**
+   * @generated from field: warden.mfa.v1.Factor factor = 1;
+   */
+  factor?: Factor | undefined;
+};
+
+/**
+ * Describes the message warden.mfa.v1.ConfirmPhoneResponse.
+ * Use `create(ConfirmPhoneResponseSchema)` to create a new message.
+ */
+export const ConfirmPhoneResponseSchema: GenMessage<ConfirmPhoneResponse> = /*@__PURE__*/
+  messageDesc(file_warden_mfa_v1_mfa_service, 4);
 
 /**
  * @generated from message warden.mfa.v1.EnrollTotpRequest
@@ -70,7 +157,7 @@ export type EnrollTotpRequest = Message<"warden.mfa.v1.EnrollTotpRequest"> & {
  * Use `create(EnrollTotpRequestSchema)` to create a new message.
  */
 export const EnrollTotpRequestSchema: GenMessage<EnrollTotpRequest> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 1);
+  messageDesc(file_warden_mfa_v1_mfa_service, 5);
 
 /**
  * @generated from message warden.mfa.v1.EnrollTotpResponse
@@ -99,7 +186,7 @@ export type EnrollTotpResponse = Message<"warden.mfa.v1.EnrollTotpResponse"> & {
  * Use `create(EnrollTotpResponseSchema)` to create a new message.
  */
 export const EnrollTotpResponseSchema: GenMessage<EnrollTotpResponse> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 2);
+  messageDesc(file_warden_mfa_v1_mfa_service, 6);
 
 /**
  * @generated from message warden.mfa.v1.ConfirmTotpRequest
@@ -121,7 +208,7 @@ export type ConfirmTotpRequest = Message<"warden.mfa.v1.ConfirmTotpRequest"> & {
  * Use `create(ConfirmTotpRequestSchema)` to create a new message.
  */
 export const ConfirmTotpRequestSchema: GenMessage<ConfirmTotpRequest> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 3);
+  messageDesc(file_warden_mfa_v1_mfa_service, 7);
 
 /**
  * @generated from message warden.mfa.v1.ConfirmTotpResponse
@@ -138,7 +225,7 @@ export type ConfirmTotpResponse = Message<"warden.mfa.v1.ConfirmTotpResponse"> &
  * Use `create(ConfirmTotpResponseSchema)` to create a new message.
  */
 export const ConfirmTotpResponseSchema: GenMessage<ConfirmTotpResponse> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 4);
+  messageDesc(file_warden_mfa_v1_mfa_service, 8);
 
 /**
  * @generated from message warden.mfa.v1.ValidateTotpRequest
@@ -155,7 +242,7 @@ export type ValidateTotpRequest = Message<"warden.mfa.v1.ValidateTotpRequest"> &
  * Use `create(ValidateTotpRequestSchema)` to create a new message.
  */
 export const ValidateTotpRequestSchema: GenMessage<ValidateTotpRequest> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 5);
+  messageDesc(file_warden_mfa_v1_mfa_service, 9);
 
 /**
  * @generated from message warden.mfa.v1.ValidateTotpResponse
@@ -172,7 +259,7 @@ export type ValidateTotpResponse = Message<"warden.mfa.v1.ValidateTotpResponse">
  * Use `create(ValidateTotpResponseSchema)` to create a new message.
  */
 export const ValidateTotpResponseSchema: GenMessage<ValidateTotpResponse> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 6);
+  messageDesc(file_warden_mfa_v1_mfa_service, 10);
 
 /**
  * @generated from message warden.mfa.v1.ListFactorsRequest
@@ -185,7 +272,7 @@ export type ListFactorsRequest = Message<"warden.mfa.v1.ListFactorsRequest"> & {
  * Use `create(ListFactorsRequestSchema)` to create a new message.
  */
 export const ListFactorsRequestSchema: GenMessage<ListFactorsRequest> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 7);
+  messageDesc(file_warden_mfa_v1_mfa_service, 11);
 
 /**
  * @generated from message warden.mfa.v1.ListFactorsResponse
@@ -202,7 +289,7 @@ export type ListFactorsResponse = Message<"warden.mfa.v1.ListFactorsResponse"> &
  * Use `create(ListFactorsResponseSchema)` to create a new message.
  */
 export const ListFactorsResponseSchema: GenMessage<ListFactorsResponse> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 8);
+  messageDesc(file_warden_mfa_v1_mfa_service, 12);
 
 /**
  * @generated from message warden.mfa.v1.RemoveFactorRequest
@@ -219,7 +306,7 @@ export type RemoveFactorRequest = Message<"warden.mfa.v1.RemoveFactorRequest"> &
  * Use `create(RemoveFactorRequestSchema)` to create a new message.
  */
 export const RemoveFactorRequestSchema: GenMessage<RemoveFactorRequest> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 9);
+  messageDesc(file_warden_mfa_v1_mfa_service, 13);
 
 /**
  * @generated from message warden.mfa.v1.RemoveFactorResponse
@@ -232,7 +319,7 @@ export type RemoveFactorResponse = Message<"warden.mfa.v1.RemoveFactorResponse">
  * Use `create(RemoveFactorResponseSchema)` to create a new message.
  */
 export const RemoveFactorResponseSchema: GenMessage<RemoveFactorResponse> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 10);
+  messageDesc(file_warden_mfa_v1_mfa_service, 14);
 
 /**
  * @generated from message warden.mfa.v1.GenerateRecoveryCodesRequest
@@ -245,7 +332,7 @@ export type GenerateRecoveryCodesRequest = Message<"warden.mfa.v1.GenerateRecove
  * Use `create(GenerateRecoveryCodesRequestSchema)` to create a new message.
  */
 export const GenerateRecoveryCodesRequestSchema: GenMessage<GenerateRecoveryCodesRequest> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 11);
+  messageDesc(file_warden_mfa_v1_mfa_service, 15);
 
 /**
  * @generated from message warden.mfa.v1.GenerateRecoveryCodesResponse
@@ -264,7 +351,7 @@ export type GenerateRecoveryCodesResponse = Message<"warden.mfa.v1.GenerateRecov
  * Use `create(GenerateRecoveryCodesResponseSchema)` to create a new message.
  */
 export const GenerateRecoveryCodesResponseSchema: GenMessage<GenerateRecoveryCodesResponse> = /*@__PURE__*/
-  messageDesc(file_warden_mfa_v1_mfa_service, 12);
+  messageDesc(file_warden_mfa_v1_mfa_service, 16);
 
 /**
  * @generated from enum warden.mfa.v1.FactorType
@@ -284,6 +371,11 @@ export enum FactorType {
    * @generated from enum value: FACTOR_TYPE_RECOVERY_CODES = 2;
    */
   RECOVERY_CODES = 2,
+
+  /**
+   * @generated from enum value: FACTOR_TYPE_PHONE = 3;
+   */
+  PHONE = 3,
 }
 
 /**
@@ -325,6 +417,24 @@ export const MfaService: GenService<{
     methodKind: "unary";
     input: typeof ValidateTotpRequestSchema;
     output: typeof ValidateTotpResponseSchema;
+  },
+  /**
+   * Registers a phone for SMS codes: sends a code that ConfirmPhone checks.
+   *
+   * @generated from rpc warden.mfa.v1.MfaService.EnrollPhone
+   */
+  enrollPhone: {
+    methodKind: "unary";
+    input: typeof EnrollPhoneRequestSchema;
+    output: typeof EnrollPhoneResponseSchema;
+  },
+  /**
+   * @generated from rpc warden.mfa.v1.MfaService.ConfirmPhone
+   */
+  confirmPhone: {
+    methodKind: "unary";
+    input: typeof ConfirmPhoneRequestSchema;
+    output: typeof ConfirmPhoneResponseSchema;
   },
   /**
    * @generated from rpc warden.mfa.v1.MfaService.ListFactors

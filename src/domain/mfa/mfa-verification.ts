@@ -1,0 +1,106 @@
+import type { Clock } from "../../clock.js";
+import type { SecretBox } from "../../crypto/master-key.js";
+import type { Db } from "../../db/client.js";
+import type { MfaRepository } from "../../db/repositories/mfa-repository.js";
+import type { UserRepository } from "../../db/repositories/user-repository.js";
+import type { MfaChallengeRow, UserRow } from "../../db/schema/index.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { RequestMeta } from "../auth/request-meta.js";
+import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
+import { DomainError, unauthenticated } from "../errors.js";
+import type { BruteForce } from "../ratelimit/brute-force.js";
+import { ACCOUNT_LOCKED } from "../ratelimit/brute-force.js";
+import { isRecoveryCodeShape, type MfaFactors } from "./mfa-factors.js";
+import { checkPhone, OTP_TTL_SECONDS, type OtpSender } from "./otp.js";
+
+export interface MfaVerificationDeps {
+  db: Db;
+  clock: Clock;
+  repo: MfaRepository;
+  users: UserRepository;
+  factors: MfaFactors;
+  otp: OtpSender;
+  box: SecretBox;
+  limiter: BruteForce;
+  signIn: SignIn;
+  audit: AuditLog;
+}
+
+/** Wrong codes a challenge survives before it dies. */
+export const MAX_CHALLENGE_FAILURES = 5;
+const CHALLENGE_ID = /^mfa_[A-Za-z0-9_-]{32}$/;
+
+/** The second step of a sign-in: VerifyMFA, and SMS codes for it. */
+export class MfaVerification {
+  constructor(private readonly d: MfaVerificationDeps) {}
+
+  async verify(challengeId: string, code: string, meta: RequestMeta): Promise<IssuedTokens> {
+    const { challenge, user } = await this.pending(challengeId);
+    // Each try costs the account a point: codes cannot be guessed faster than passwords.
+    await this.d.limiter.takeAccount(user.email);
+    const method = await this.check(user, challenge, code, meta);
+    if (!method) {
+      const failures = await this.d.repo.countFailure(this.d.db, challenge.id);
+      if (failures >= MAX_CHALLENGE_FAILURES) await this.d.repo.claimChallenge(this.d.db, challenge.id, this.d.clock.now());
+      await this.audit(user, challenge, "failure", { reason: "wrong_code", failures: String(failures) }, meta);
+      throw unauthenticated("MFA_CODE_INVALID", "invalid or expired code");
+    }
+    const claimed = await this.d.repo.claimChallenge(this.d.db, challenge.id, this.d.clock.now());
+    if (!claimed) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
+    await this.d.limiter.accountSucceeded(user.email);
+    await this.audit(user, challenge, "success", { method }, meta);
+    if (user.disabled) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
+    return this.d.signIn.openSession(user, challenge.authMethod, meta, [firstFactorAmr(challenge.authMethod), "mfa", method === "totp" ? "otp" : method === "phone" ? "sms" : "rec"], this.d.clock.now());
+  }
+
+  /**
+   * Sends an SMS code for a pending challenge, only to a phone the user confirmed before; any
+   * other number gets the same answer and no message, so numbers cannot be probed.
+   */
+  async sendPhoneCode(challengeId: string, rawPhone: string, meta: RequestMeta): Promise<Date> {
+    const phone = checkPhone(rawPhone);
+    const { challenge, user } = await this.pending(challengeId);
+    const expiresAt = new Date(this.d.clock.now().getTime() + OTP_TTL_SECONDS * 1000);
+    const phones = (await this.d.repo.confirmedFactors(this.d.db, user.id, "phone")).map((f) => this.d.box.open(f.secretEncrypted));
+    if (!phones.includes(phone)) {
+      await this.audit(user, challenge, "failure", { reason: "phone_not_enrolled" }, meta, "auth.phone_otp_sent");
+      return expiresAt;
+    }
+    const codeHash = await this.d.otp.send(phone, meta);
+    await this.d.repo.setPhoneCode(this.d.db, challenge.id, phone, codeHash, expiresAt);
+    await this.audit(user, challenge, "success", {}, meta, "auth.phone_otp_sent");
+    return expiresAt;
+  }
+
+  private async pending(challengeId: string): Promise<{ challenge: MfaChallengeRow; user: UserRow }> {
+    const challenge = CHALLENGE_ID.test(challengeId) ? await this.d.repo.findPendingChallenge(this.d.db, challengeId, this.d.clock.now()) : undefined;
+    const user = challenge && (await this.d.users.findById(this.d.db, challenge.userId));
+    if (!challenge || !user) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
+    if (await this.d.limiter.accountLocked(user.email)) throw ACCOUNT_LOCKED();
+    return { challenge, user };
+  }
+
+  /** Which kind of code this was, if it was right: TOTP, SMS, or a recovery code. */
+  private async check(user: UserRow, challenge: MfaChallengeRow, rawCode: string, meta: RequestMeta): Promise<"totp" | "phone" | "recovery_code" | undefined> {
+    const code = rawCode.trim();
+    if (/^\d{6}$/.test(code)) {
+      if (challenge.phone && (await this.d.repo.usePhoneCode(this.d.db, challenge.id, this.d.otp.codeHash(challenge.phone, code), this.d.clock.now()))) return "phone";
+      for (const f of await this.d.repo.confirmedFactors(this.d.db, user.id, "totp"))
+        if (await this.d.factors.matchTotp(user.id, f, code, meta)) return "totp";
+      return undefined;
+    }
+    if (isRecoveryCodeShape(code) && (await this.d.repo.useRecoveryCode(this.d.db, user.id, this.d.factors.recoveryHash(user.id, code), this.d.clock.now()))) return "recovery_code";
+    if (code.length === 0) throw new DomainError("invalid_argument", "INVALID_ARGUMENT", "code: is required", { violations: [{ field: "code", description: "is required" }] });
+    return undefined;
+  }
+
+  private async audit(user: UserRow, challenge: MfaChallengeRow, outcome: "success" | "failure", details: Record<string, string>, meta: RequestMeta, eventType = "auth.verify_mfa"): Promise<void> {
+    await this.d.audit.recordAlone({ eventType, outcome, actorType: "user", actorId: user.id, targetType: "mfa_challenge", targetId: challenge.id.slice(0, 12), details, clientIp: meta.clientIp, requestId: meta.requestId });
+  }
+}
+
+function firstFactorAmr(authMethod: string): string {
+  if (authMethod.startsWith("password")) return "pwd";
+  if (authMethod === "oidc") return "fed";
+  return authMethod;
+}

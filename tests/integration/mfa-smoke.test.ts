@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
+import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
+import { stepAt, totpCode } from "../../src/domain/mfa/totp.js";
+import { bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+
+describe("TOTP enrollment then MFA sign-in", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it("challenges a user with a confirmed authenticator and accepts each code once", async () => {
+    const auth = t.client(AuthService);
+    const mfa = t.client(MfaService);
+    await auth.register({ email: "tia@example.com", password: STRONG_PASSWORD });
+    const first = await auth.login({ email: "tia@example.com", password: STRONG_PASSWORD });
+    expect(first.mfaRequired).toBe(false);
+    const enrolled = await mfa.enrollTotp({}, bearer(first.accessToken));
+    expect(enrolled.otpauthUri).toMatch(/^otpauth:\/\/totp\//);
+    await mfa.confirmTotp({ factorId: enrolled.factorId, code: totpCode(enrolled.secret, stepAt(t.clock.now())) }, bearer(first.accessToken));
+
+    t.clock.advance(30);
+    const second = await auth.login({ email: "tia@example.com", password: STRONG_PASSWORD });
+    expect(second.mfaRequired).toBe(true);
+    expect(second.accessToken).toBe("");
+    const code = totpCode(enrolled.secret, stepAt(t.clock.now()));
+    const done = await auth.verifyMFA({ challengeId: second.challengeId, code });
+    expect(done.accessToken).not.toBe("");
+    const payload = JSON.parse(Buffer.from(done.accessToken.split(".")[1]!, "base64url").toString());
+    expect(payload.amr).toContain("mfa");
+    expect(typeof payload.auth_time).toBe("number");
+
+    const third = await auth.login({ email: "tia@example.com", password: STRONG_PASSWORD });
+    await expect(auth.verifyMFA({ challengeId: third.challengeId, code })).rejects.toThrow(/invalid or expired code/);
+  });
+});
