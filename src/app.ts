@@ -130,10 +130,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const mfaRepo = new MfaRepository();
   const signIn = new SignIn({ db, clock, sessions, tokens, audit, mfa: mfaRepo, limiter });
   const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit, signIn });
-  const passkeys = new Passkeys({
-    db, clock, repo: new PasskeyRepository(), users, audit, signIn,
-    settings: { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(masterKey) },
-  });
+  const webauthn = { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(masterKey) };
+  const passkeys = new Passkeys({ db, clock, repo: new PasskeyRepository(), users, audit, signIn, settings: webauthn });
   const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit, roleExists: async (names) => (await roles.unknownRoles(names)).length === 0 });
   const sessionQueries = new SessionQueries({ db, clock, repo: sessionRepo, sessions, audit, timeouts });
   const readiness = new Readiness(database, metrics);

@@ -81,7 +81,7 @@ export const configSchema = z
     webauthn_rp_id: z.string().regex(/^[a-z0-9.-]+$/i, "must be a domain name, without scheme or port").default("localhost"),
     webauthn_rp_name: z.string().min(1).max(100).default("Warden"),
     webauthn_origins: z
-      .preprocess((v) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v), z.array(z.string().refine(isOrigin, "each must be an origin such as https://example.com")).min(1))
+      .preprocess((v) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v), z.array(z.string().refine(isOrigin, "each must be an origin such as https://example.com")).min(1, "needs at least one origin"))
       .default(["http://localhost:8080"]),
 
     // Google sign-in: the OAuth client ids whose ID tokens are accepted (comma-separated; empty = off).

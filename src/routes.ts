@@ -12,6 +12,7 @@ import { MembershipService } from "../gen/warden/org/v1/membership_service_pb.js
 import { OrganizationService } from "../gen/warden/org/v1/organization_service_pb.js";
 import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountService } from "../gen/warden/serviceaccount/v1/service_account_service_pb.js";
+import { PasskeyService } from "../gen/warden/passkey/v1/passkey_service_pb.js";
 import type { App } from "./app.js";
 import { apiKeyHandlers, serviceAccountHandlers } from "./handlers/machine-credentials.js";
 import { membershipHandlers, organizationHandlers } from "./handlers/organization.js";
@@ -22,6 +23,7 @@ import { authHandlers } from "./handlers/auth.js";
 import { grpcHealthHandlers, healthHandlers } from "./handlers/health.js";
 import { sessionHandlers } from "./handlers/session.js";
 import { userHandlers } from "./handlers/user.js";
+import { passkeyHandlers } from "./handlers/passkey.js";
 
 /** Every service the server serves; the policy check at start walks exactly this list. */
 export const SERVICES: DescService[] = [
@@ -37,6 +39,7 @@ export const SERVICES: DescService[] = [
   RoleService,
   ApiKeyService,
   ServiceAccountService,
+  PasskeyService,
 ];
 
 /** The single place where services are registered. */
@@ -54,5 +57,6 @@ export function routes(app: App): (router: ConnectRouter) => void {
     router.service(RoleService, roleHandlers(app.roles));
     router.service(ApiKeyService, apiKeyHandlers(app.apiKeys, app.apiKeySessions));
     router.service(ServiceAccountService, serviceAccountHandlers(app.serviceAccounts));
+    router.service(PasskeyService, passkeyHandlers(app.passkeys));
   };
 }

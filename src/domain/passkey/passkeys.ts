@@ -4,7 +4,7 @@ import {
   generateRegistrationOptions,
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
-  type AuthenticatorTransportFuture,
+  type AuthenticatorTransport,
 } from "@simplewebauthn/server";
 import type { Clock } from "../../clock.js";
 import { randomToken } from "../../crypto/random.js";
@@ -66,7 +66,7 @@ export interface StartedCeremony {
   optionsJson: string;
 }
 
-type Outcome<T> = { ok: T } | { error: DomainError; audit?: AuditEntry };
+type Outcome<T> = { ok: T } | { error: DomainError };
 
 /** Passkeys: registration for a signed-in user, and sign-in with a passkey as a full session. */
 export class Passkeys {
@@ -87,7 +87,7 @@ export class Passkeys {
       userDisplayName: user.displayName || user.email,
       timeout: CEREMONY_TIMEOUT_MS,
       attestationType: "none",
-      excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransportFuture[] })),
+      excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransport[] })),
       authenticatorSelection: { residentKey: "required", userVerification: USER_VERIFICATION },
       supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
     });
@@ -101,7 +101,7 @@ export class Passkeys {
     // The challenge is spent before the response is looked at: one try per challenge.
     const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "registration", this.d.clock.now(), caller.userId);
     const refuse = (reason: string, error = invalidArgument("response_json", "the passkey could not be verified", "PASSKEY_REGISTRATION_INVALID")) =>
-      this.refuse("passkey.register", reason, meta, { userId: caller.userId, error });
+      this.refuse("passkey.register", reason, meta, { userId: caller.userId, challengeId, error });
     if (!challenge) throw await refuse("challenge_invalid", new DomainError("failed_precondition", "PASSKEY_CHALLENGE_INVALID", "the registration challenge is unknown, used or expired; start again"));
 
     let info;
@@ -150,13 +150,13 @@ export class Passkeys {
    */
   async startAuthentication(rawEmail: string): Promise<StartedCeremony> {
     let userId: string | null = null;
-    let allowCredentials: { id: string; transports?: AuthenticatorTransportFuture[] }[] | undefined;
+    let allowCredentials: { id: string; transports?: AuthenticatorTransport[] }[] | undefined;
     if (rawEmail.trim() !== "") {
       const email = normalizeEmail(rawEmail);
       const user = await this.d.users.findByEmail(this.d.db, email);
       const own = user && !user.disabled ? await this.d.repo.listForUser(this.d.db, user.id) : [];
       if (own.length > 0) userId = user!.id;
-      allowCredentials = own.length > 0 ? own.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransportFuture[] })) : [{ id: this.decoyCredentialId(email), transports: ["internal", "hybrid"] }];
+      allowCredentials = own.length > 0 ? own.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransport[] })) : [{ id: this.decoyCredentialId(email), transports: ["internal", "hybrid"] }];
     }
     const options = await generateAuthenticationOptions({
       rpID: this.d.settings.rpId,
@@ -177,17 +177,19 @@ export class Passkeys {
     checkChallengeId(challengeId);
     const response = parseAuthenticationResponse(responseJson);
     const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "authentication", this.d.clock.now());
-    if (!challenge) throw await this.loginFailed("challenge_invalid", meta, { error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again") });
+    // Each failure names its challenge, which it has spent: at most one failed assertion per challenge.
+    const refuse = (reason: string, o: { error?: DomainError; passkey?: PasskeyRow } = {}) =>
+      this.refuse("auth.passkey_login", reason, meta, { challengeId, userId: o.passkey?.userId, passkey: o.passkey, error: o.error ?? authFailed() });
+    if (!challenge) throw await refuse("challenge_invalid", { error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again") });
 
     const passkey = await this.d.repo.findByCredentialId(this.d.db, response.id);
-    if (!passkey) throw await this.loginFailed("unknown_credential", meta);
-    const refuse = (reason: string) => this.loginFailed(reason, meta, { userId: passkey.userId, passkey });
-    if (challenge.userId && challenge.userId !== passkey.userId) throw await refuse("credential_not_allowed");
+    if (!passkey) throw await refuse("unknown_credential");
+    if (challenge.userId && challenge.userId !== passkey.userId) throw await refuse("credential_not_allowed", { passkey });
     if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
-      throw await refuse("user_handle_mismatch");
+      throw await refuse("user_handle_mismatch", { passkey });
 
     const assertion = await this.verifyAssertion(response, challenge, passkey);
-    if (!assertion) throw await refuse("verification_failed");
+    if (!assertion) throw await refuse("verification_failed", { passkey });
 
     const outcome = await this.d.db.transaction(async (tx): Promise<Outcome<UserRow>> => {
       const now = this.d.clock.now();
@@ -247,7 +249,7 @@ export class Passkeys {
         expectedRPID: this.d.settings.rpId,
         // Counter 0 turns off the library's own counter check, which runs before the signature
         // check; ours runs after it, so only a correctly signed assertion can raise a clone alert.
-        credential: { id: passkey.credentialId, publicKey: new Uint8Array(Buffer.from(passkey.publicKey, "base64url")), counter: 0, transports: passkey.transports as AuthenticatorTransportFuture[] },
+        credential: { id: passkey.credentialId, publicKey: new Uint8Array(Buffer.from(passkey.publicKey, "base64url")), counter: 0, transports: passkey.transports as AuthenticatorTransport[] },
         requireUserVerification: true,
       });
       return v.verified ? v.authenticationInfo : undefined;
@@ -282,19 +284,15 @@ export class Passkeys {
   }
 
   /** Audits a refused ceremony on its own (a claimed challenge stays spent) and returns the error. */
-  private async refuse(eventType: string, reason: string, meta: RequestMeta, o: { error: DomainError; userId?: string; passkey?: PasskeyRow }): Promise<DomainError> {
+  private async refuse(eventType: string, reason: string, meta: RequestMeta, o: { error: DomainError; challengeId: string; userId?: string; passkey?: PasskeyRow }): Promise<DomainError> {
     await this.d.audit.recordAlone({
       eventType,
       outcome: "failure",
       ...actor(o.userId ?? "", meta),
       ...(o.passkey ? { targetType: "passkey", targetId: o.passkey.id } : {}),
-      details: { reason },
+      details: { reason, challenge_id: o.challengeId },
     });
     return o.error;
-  }
-
-  private loginFailed(reason: string, meta: RequestMeta, o: { error?: DomainError; userId?: string; passkey?: PasskeyRow } = {}): Promise<DomainError> {
-    return this.refuse("auth.passkey_login", reason, meta, { ...o, error: o.error ?? authFailed() });
   }
 }
 
