@@ -12,5 +12,7 @@ export function normalizeEmail(raw: string, field = "email"): string {
 
 export function checkDisplayName(name: string): string {
   if ([...name].length > 200) throw invalidArgument("display_name", "must be at most 200 characters");
+  // PostgreSQL text cannot hold NUL; every other character is stored as given.
+  if (name.includes("\u0000")) throw invalidArgument("display_name", "must not contain NUL characters");
   return name;
 }
