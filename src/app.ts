@@ -17,6 +17,11 @@ import { SignIn } from "./domain/auth/sign-in.js";
 import { MfaRepository } from "./db/repositories/mfa-repository.js";
 import { PasskeyRepository } from "./db/repositories/passkey-repository.js";
 import { decoyKeyFrom, Passkeys } from "./domain/passkey/passkeys.js";
+import { ConnectorRepository } from "./db/repositories/connector-repository.js";
+import { IdentityRepository } from "./db/repositories/identity-repository.js";
+import { Connectors } from "./domain/oidc/connectors.js";
+import { FederatedSignIn } from "./domain/oidc/federated-sign-in.js";
+import { IdTokenVerifier } from "./domain/oidc/id-token-verifier.js";
 import { PasswordPolicy } from "./domain/auth/password-policy.js";
 import { OrgAccess } from "./domain/org/org-access.js";
 import { Organizations } from "./domain/org/organizations.js";
@@ -74,6 +79,9 @@ export interface App {
   signIn: SignIn;
   mfaRepo: MfaRepository;
   passkeys: Passkeys;
+  /** OIDC issuers (Google built in) and sign-in with their ID tokens. */
+  connectors: Connectors;
+  federatedSignIn: FederatedSignIn;
   userAdmin: UserAdmin;
   authenticator: Authenticator;
   /** The brute-force engine (account, address and network budgets). */
@@ -132,6 +140,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit, signIn });
   const webauthn = { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(masterKey) };
   const passkeys = new Passkeys({ db, clock, repo: new PasskeyRepository(), users, audit, signIn, settings: webauthn });
+  const google = { clientIds: config.google_client_ids, issuer: config.google_issuer, jwksUrl: config.google_jwks_url };
+  const connectors = new Connectors({ db, clock, repo: new ConnectorRepository(), audit, google });
+  const federatedSignIn = new FederatedSignIn({ db, clock, users, identities: new IdentityRepository(), connectors, verifier: new IdTokenVerifier(clock), audit, signIn });
   const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit, roleExists: async (names) => (await roles.unknownRoles(names)).length === 0 });
   const sessionQueries = new SessionQueries({ db, clock, repo: sessionRepo, sessions, audit, timeouts });
   const readiness = new Readiness(database, metrics);
@@ -184,6 +195,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     signIn,
     mfaRepo,
     passkeys,
+    connectors,
+    federatedSignIn,
     userAdmin,
     authenticator,
     limiter,

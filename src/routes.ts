@@ -12,6 +12,7 @@ import { MembershipService } from "../gen/warden/org/v1/membership_service_pb.js
 import { OrganizationService } from "../gen/warden/org/v1/organization_service_pb.js";
 import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountService } from "../gen/warden/serviceaccount/v1/service_account_service_pb.js";
+import { ConnectorService } from "../gen/warden/connector/v1/connector_service_pb.js";
 import { PasskeyService } from "../gen/warden/passkey/v1/passkey_service_pb.js";
 import type { App } from "./app.js";
 import { apiKeyHandlers, serviceAccountHandlers } from "./handlers/machine-credentials.js";
@@ -20,6 +21,7 @@ import { roleHandlers } from "./handlers/role.js";
 import { adminHandlers } from "./handlers/admin.js";
 import { auditHandlers } from "./handlers/audit.js";
 import { authHandlers } from "./handlers/auth.js";
+import { connectorHandlers } from "./handlers/connector.js";
 import { grpcHealthHandlers, healthHandlers } from "./handlers/health.js";
 import { sessionHandlers } from "./handlers/session.js";
 import { userHandlers } from "./handlers/user.js";
@@ -40,6 +42,7 @@ export const SERVICES: DescService[] = [
   ApiKeyService,
   ServiceAccountService,
   PasskeyService,
+  ConnectorService,
 ];
 
 /** The single place where services are registered. */
@@ -47,7 +50,7 @@ export function routes(app: App): (router: ConnectRouter) => void {
   return (router) => {
     router.service(Health, grpcHealthHandlers(app.readiness));
     router.service(HealthService, healthHandlers(app.readiness));
-    router.service(AuthService, authHandlers(app.auth));
+    router.service(AuthService, authHandlers(app.auth, app.federatedSignIn, app.mfaVerification));
     router.service(SessionService, sessionHandlers(app.sessionQueries, app.sessions, app.authenticator));
     router.service(UserService, userHandlers(app.userAdmin));
     router.service(AuditService, auditHandlers(app.database.db, app.auditRepo, app.audit));
@@ -58,5 +61,6 @@ export function routes(app: App): (router: ConnectRouter) => void {
     router.service(ApiKeyService, apiKeyHandlers(app.apiKeys, app.apiKeySessions));
     router.service(ServiceAccountService, serviceAccountHandlers(app.serviceAccounts));
     router.service(PasskeyService, passkeyHandlers(app.passkeys));
+    router.service(ConnectorService, connectorHandlers(app.connectors));
   };
 }

@@ -33,8 +33,8 @@ interface Trail {
 
 type Resolved = { user: UserRow; created: boolean; via: "identity" | "email" | "created" };
 
-/** Another transaction linked or created the same account at the same time: run again. */
-const RACE = Symbol("race");
+/** Another transaction linked or created the same account at the same time: roll back, run again. */
+class RaceLost extends Error {}
 const ATTEMPTS = 3;
 
 /** Sign-in (and sign-up) with an OIDC ID token, and linking more identities to an account. */
@@ -79,13 +79,16 @@ export class FederatedSignIn {
 
   private async resolve(identity: VerifiedIdToken, trail: Trail, meta: RequestMeta): Promise<Resolved> {
     for (let attempt = 1; ; attempt++) {
-      const r = await this.d.db.transaction((tx) => this.resolveIn(tx, identity, trail, meta));
-      if (r !== RACE) return r;
-      if (attempt >= ATTEMPTS) throw new DomainError("unavailable", "OAUTH_SIGN_IN_CONFLICT", "a concurrent sign-in changed this account; try again");
+      try {
+        return await this.d.db.transaction((tx) => this.resolveIn(tx, identity, trail, meta));
+      } catch (err) {
+        if (!(err instanceof RaceLost)) throw err;
+        if (attempt >= ATTEMPTS) throw new DomainError("unavailable", "OAUTH_SIGN_IN_CONFLICT", "a concurrent sign-in changed this account; try again");
+      }
     }
   }
 
-  private async resolveIn(tx: DbOrTx, identity: VerifiedIdToken, trail: Trail, meta: RequestMeta): Promise<Resolved | typeof RACE> {
+  private async resolveIn(tx: DbOrTx, identity: VerifiedIdToken, trail: Trail, meta: RequestMeta): Promise<Resolved> {
     const now = this.d.clock.now();
     const linked = await this.linkedUser(tx, identity);
     let r: Resolved;
@@ -93,13 +96,13 @@ export class FederatedSignIn {
     else {
       const existing = await this.d.users.findByEmail(tx, identity.email);
       const user = existing ?? (await this.d.users.create(tx, { email: identity.email, displayName: identity.name, passwordHash: null }, now));
-      if (!user) return RACE;
+      if (!user) throw new RaceLost();
       r = { user, created: !existing, via: existing ? "email" : "created" };
     }
     trail.userId = r.user.id;
     // A disabled account gets no token, and no new link either (the transaction rolls back).
     if (r.user.disabled) throw unauthenticated("USER_DISABLED", "this account is disabled");
-    if (r.via !== "identity" && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: r.user.id, email: identity.email }, now))) return RACE;
+    if (r.via !== "identity" && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: r.user.id, email: identity.email }, now))) throw new RaceLost();
     if (r.created) await this.d.audit.record(tx, this.success("auth.register", r.user.id, trail, meta, { method: "oidc" }));
     await this.d.audit.record(tx, this.success("auth.oauth_login", r.user.id, trail, meta, { via: r.via, created: String(r.created) }));
     return r;

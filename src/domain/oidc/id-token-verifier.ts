@@ -131,6 +131,9 @@ function verificationError(err: unknown): DomainError {
 }
 
 function claimsOf(payload: JWTPayload, provider: OidcProvider): VerifiedIdToken {
+  // Several audiences: the party the token was issued to must be one of ours (OIDC Core 3.1.3.7).
+  if (Array.isArray(payload.aud) && payload.aud.length > 1 && !(typeof payload.azp === "string" && provider.clientIds.includes(payload.azp)))
+    throw tokenInvalid("ID token authorized party not accepted", "OAUTH_TOKEN_WRONG_AUDIENCE");
   const subject = payload.sub;
   if (typeof subject !== "string" || subject.length === 0 || subject.length > 255) throw tokenInvalid("ID token subject missing or invalid");
   if (typeof payload.email !== "string" || payload.email === "") throw tokenInvalid("ID token carries no email", "OAUTH_EMAIL_MISSING");
