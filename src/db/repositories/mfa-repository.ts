@@ -33,7 +33,7 @@ export class MfaRepository {
   async claimStep(db: DbOrTx, factorId: string, step: number, now: Date, confirm: boolean): Promise<MfaFactorRow | undefined> {
     const [row] = await db
       .update(mfaFactors)
-      .set({ lastUsedStep: step, lastUsedAt: now, ...(confirm ? { confirmedAt: sql`coalesce(${mfaFactors.confirmedAt}, ${now})` } : {}) })
+      .set({ lastUsedStep: step, lastUsedAt: now, ...(confirm ? { confirmedAt: sql`coalesce(${mfaFactors.confirmedAt}, ${now.toISOString()}::timestamptz)` } : {}) })
       .where(and(eq(mfaFactors.id, factorId), lt(mfaFactors.lastUsedStep, step)))
       .returning();
     return row;
