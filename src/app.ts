@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { KeyStore } from "./crypto/key-store.js";
-import { createSecretBox, resolveMasterKey } from "./crypto/master-key.js";
+import { createKeyedHasher, createSecretBox, resolveMasterKey } from "./crypto/master-key.js";
 import { createArgon2Hasher, type PasswordHasher } from "./crypto/password-hasher.js";
 import { TokenService } from "./crypto/token-service.js";
 import type { Database } from "./db/client.js";
@@ -14,6 +14,11 @@ import { UserRepository } from "./db/repositories/user-repository.js";
 import { AuditLog } from "./domain/audit/audit-log.js";
 import { AuthService } from "./domain/auth/auth-service.js";
 import { SignIn } from "./domain/auth/sign-in.js";
+import { MfaFactors } from "./domain/mfa/mfa-factors.js";
+import { MfaVerification } from "./domain/mfa/mfa-verification.js";
+import { OtpSender } from "./domain/mfa/otp.js";
+import { createSmsSender } from "./domain/mfa/create-sms-sender.js";
+import { DevOtpStore } from "./domain/mfa/sms-sender.js";
 import { MfaRepository } from "./db/repositories/mfa-repository.js";
 import { PasskeyRepository } from "./db/repositories/passkey-repository.js";
 import { decoyKeyFrom, Passkeys } from "./domain/passkey/passkeys.js";
@@ -77,6 +82,9 @@ export interface App {
   sessionQueries: SessionQueries;
   auth: AuthService;
   signIn: SignIn;
+  mfaFactors: MfaFactors;
+  mfaVerification: MfaVerification;
+  devOtps: DevOtpStore;
   mfaRepo: MfaRepository;
   passkeys: Passkeys;
   /** OIDC issuers (Google built in) and sign-in with their ID tokens. */
@@ -118,6 +126,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   };
   const masterKey = resolveMasterKey(config.master_key, config.data_dir, log);
   const box = createSecretBox(masterKey);
+  const keyedHash = createKeyedHasher(masterKey);
   const keys = new KeyStore(db, new SigningKeyRepository(), box, clock, {
     algorithm: config.jwt_algorithm,
     hs256Secret: config.jwt_hs256_secret,
@@ -138,6 +147,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const mfaRepo = new MfaRepository();
   const signIn = new SignIn({ db, clock, sessions, tokens, audit, mfa: mfaRepo, limiter });
   const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit, signIn });
+  const devOtps = new DevOtpStore(config.dev);
+  const otp = new OtpSender(createSmsSender(config, log), devOtps, keyedHash, limiter);
+  const mfaFactors = new MfaFactors({ db, clock, repo: mfaRepo, users, sessionRepo, box, hash: keyedHash, otp, limiter, audit, bus, issuer: config.token_issuer });
+  const mfaVerification = new MfaVerification({ db, clock, repo: mfaRepo, users, factors: mfaFactors, otp, box, limiter, signIn, audit });
   const webauthn = { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(masterKey) };
   const passkeys = new Passkeys({ db, clock, repo: new PasskeyRepository(), users, audit, signIn, settings: webauthn });
   const google = { clientIds: config.google_client_ids, issuer: config.google_issuer, jwksUrl: config.google_jwks_url };
@@ -168,8 +181,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metricsInterceptor(metrics),
     errorsInterceptor(log),
     deadlineInterceptor(),
+    // Network budgets by the policy's rate_class (ValidateApiKey, AuthenticateServiceAccount, sign-in, sign-up).
+    rateLimitInterceptor(limiter),
     authnInterceptor(authenticator),
-    policyInterceptor({ dev: config.dev, orgAccess }),
+    policyInterceptor({ dev: config.dev, orgAccess, clock }),
   ];
 
   const rotation = setInterval(() => {
@@ -193,6 +208,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     sessionQueries,
     auth,
     signIn,
+    mfaFactors,
+    mfaVerification,
+    devOtps,
     mfaRepo,
     passkeys,
     connectors,

@@ -14,7 +14,10 @@ import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountService } from "../gen/warden/serviceaccount/v1/service_account_service_pb.js";
 import { ConnectorService } from "../gen/warden/connector/v1/connector_service_pb.js";
 import { PasskeyService } from "../gen/warden/passkey/v1/passkey_service_pb.js";
+import { DevService } from "../gen/warden/dev/v1/dev_service_pb.js";
+import { MfaService } from "../gen/warden/mfa/v1/mfa_service_pb.js";
 import type { App } from "./app.js";
+import { devHandlers, mfaHandlers } from "./handlers/mfa.js";
 import { apiKeyHandlers, serviceAccountHandlers } from "./handlers/machine-credentials.js";
 import { membershipHandlers, organizationHandlers } from "./handlers/organization.js";
 import { roleHandlers } from "./handlers/role.js";
@@ -39,6 +42,8 @@ export const SERVICES: DescService[] = [
   OrganizationService,
   MembershipService,
   RoleService,
+  MfaService,
+  DevService,
   ApiKeyService,
   ServiceAccountService,
   PasskeyService,
@@ -57,6 +62,8 @@ export function routes(app: App): (router: ConnectRouter) => void {
     router.service(AdminService, adminHandlers({ ...app.adminDeps }));
     router.service(OrganizationService, organizationHandlers(app.organizations));
     router.service(MembershipService, membershipHandlers(app.organizations));
+    router.service(MfaService, mfaHandlers(app.mfaFactors));
+    router.service(DevService, devHandlers(app.devOtps));
     router.service(RoleService, roleHandlers(app.roles));
     router.service(ApiKeyService, apiKeyHandlers(app.apiKeys, app.apiKeySessions));
     router.service(ServiceAccountService, serviceAccountHandlers(app.serviceAccounts));
