@@ -247,7 +247,7 @@ describe.skipIf(!TEST_PG_URL)("revocation across instances (LISTEN/NOTIFY)", () 
     databaseUrl = await createScratchDatabase();
     const env = { DATABASE_URL: databaseUrl, WARDEN_SESSION_CACHE_TTL: "120" };
     [a, b] = await Promise.all([startServerProcess({ env }), startServerProcess({ env })]);
-  });
+  }, SLOW_TEST.timeout);
   afterAll(async () => {
     await Promise.all([a?.dispose(), b?.dispose()]);
     if (databaseUrl) await dropScratchDatabase(databaseUrl);

@@ -8,8 +8,10 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./test-app.js";
 
 /** The repository root: the server runs from here so that tsx, drizzle/ and proto/ resolve. */
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-/** For a test that starts servers itself: a start can take many seconds on a loaded 2-core machine. */
-export const SLOW_TEST = { timeout: 150_000 };
+/** How long a start may take: tens of seconds when a 2-core machine is busy with other suites. */
+export const START_TIMEOUT_MS = 120_000;
+/** For a test or hook that starts servers itself. */
+export const SLOW_TEST = { timeout: 2 * START_TIMEOUT_MS + 30_000 };
 export const TEST_MASTER_KEY = "e2e-master-key-0123456789abcdef0123456789";
 
 export interface Exit {
@@ -179,7 +181,7 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   try {
     listening = await poll(
       () => tryParseLines(out.stdout).find((l) => l.msg === "warden listening"),
-      opts.startTimeoutMs ?? 60_000,
+      opts.startTimeoutMs ?? START_TIMEOUT_MS,
       describeOutput,
       exited,
     );
@@ -214,7 +216,7 @@ export interface RunResult extends Exit {
 }
 
 /** Runs the server expecting it to exit on its own (e.g. refused configuration). */
-export async function runServerToExit(env: Record<string, string | undefined>, timeoutMs = 60_000): Promise<RunResult> {
+export async function runServerToExit(env: Record<string, string | undefined>, timeoutMs = START_TIMEOUT_MS): Promise<RunResult> {
   const dataDir = makeTempDir();
   const { child, out, exited } = spawnServer(childEnv(dataDir, env));
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -235,7 +237,7 @@ export function useServerProcess(opts: () => StartOptions | Promise<StartOptions
   let server: ServerProcess | undefined;
   beforeAll(async () => {
     server = await startServerProcess(await opts());
-  });
+  }, SLOW_TEST.timeout);
   afterAll(async () => {
     await server?.dispose();
   });
