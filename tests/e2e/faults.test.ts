@@ -144,8 +144,11 @@ describe("deadlines, then SIGTERM drain (one server)", () => {
 });
 
 describe("kill -9 during writes on the embedded database (PGlite)", () => {
-  const dataDir = makeTempDir();
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = makeTempDir();
+  });
+  afterAll(() => dataDir && rmSync(dataDir, { recursive: true, force: true }));
 
   it("every acknowledged Register is there after a restart on the same data directory", SLOW_TEST, async () => {
     const first = await startServerProcess({ dataDir });
