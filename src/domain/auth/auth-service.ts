@@ -57,10 +57,17 @@ export class AuthService {
     checkPasswordLength(password);
     const email = normalizeEmail(rawEmail);
     await this.d.limiter.takeAccount(email);
-    const user = await this.d.users.findByEmail(this.d.db, email);
+    let user: UserRow | undefined;
     let ok = false;
-    if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
-    else await this.d.hasher.verifyDummy(password);
+    try {
+      user = await this.d.users.findByEmail(this.d.db, email);
+      if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
+      else await this.d.hasher.verifyDummy(password);
+    } catch (err) {
+      // A database fault is no failed guess: clients retrying through an outage must not lock the account.
+      await this.d.limiter.accountRefund(email).catch(() => {});
+      throw err;
+    }
     const failure = !ok ? "bad_credentials" : user!.disabled ? "user_disabled" : undefined;
     if (failure) {
       await this.d.audit.recordAlone({
@@ -122,6 +129,9 @@ export class AuthService {
       const user = session && (await this.d.users.findById(tx, session.userId));
       const dead = session ? this.d.sessions.deadReason(session, user) : "SESSION_NOT_FOUND";
       if (dead) return { error: dead } as const;
+      // A locked account gets no token from any path; throwing rolls the claim back, so the
+      // refresh token works again once the lock has passed.
+      await this.d.limiter.checkAccount(user!.email);
       const next = randomToken(32);
       await this.d.sessionRepo.addRefreshToken(tx, sha256Hex(next), session!.id, claimed.generation + 1, now);
       await this.d.sessionRepo.touch(tx, session!.id, now);

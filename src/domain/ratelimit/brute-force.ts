@@ -48,6 +48,11 @@ export class BruteForce {
     await consume([[this.accountLimiter, account]]);
   }
 
+  /** Gives back the point of an attempt that a fault cut short: it proved nothing either way. */
+  async accountRefund(account: string): Promise<void> {
+    await guard(() => this.accountLimiter.reward(account, 1));
+  }
+
   async accountSucceeded(account: string): Promise<void> {
     await guard(() => this.accountLimiter.delete(account));
   }
@@ -56,6 +61,12 @@ export class BruteForce {
   async accountLocked(account: string): Promise<boolean> {
     const res = await guard(() => this.accountLimiter.get(account));
     return !!res && res.consumedPoints >= this.accountLimiter.points;
+  }
+
+  /** Refuses a locked account (RATE_LIMITED with a retry-after hint), without taking a point. */
+  async checkAccount(account: string): Promise<void> {
+    const res = await guard(() => this.accountLimiter.get(account));
+    if (res && res.consumedPoints >= this.accountLimiter.points) throw rateLimited(res);
   }
 
   async consumed(account: string): Promise<number> {
