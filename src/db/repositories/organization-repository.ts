@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
+import { isUuid } from "./user-repository.js";
 import { memberships, organizations, users, type MembershipRow, type OrganizationRow } from "../schema/index.js";
 
 export interface MemberWithUser extends MembershipRow {
@@ -67,6 +68,8 @@ export class OrganizationRepository {
   }
 
   async membership(db: DbOrTx, organizationId: string, userId: string): Promise<MembershipRow | undefined> {
+    // Ids come from requests; a malformed one names no membership (and must not reach a uuid column).
+    if (!isUuid(organizationId) || !isUuid(userId)) return undefined;
     const [row] = await db
       .select()
       .from(memberships)

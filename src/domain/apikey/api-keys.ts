@@ -162,9 +162,16 @@ export class ApiKeys {
       throw denied();
     }
     const ownKey = caller.kind === "user" ? row.ownerUserId === caller.userId : caller.kind === "api_key" && caller.id === row.id;
-    if (ownKey) return row;
-    if (caller.kind === "user" && caller.admin) return row;
-    const grant = await this.d.orgAccess.require(caller, row.organizationId, "admin").catch(() => undefined);
+    if (ownKey || (caller.kind === "user" && caller.admin)) {
+      // As for every org-scoped call: nothing changes in a suspended organization.
+      if ((await this.d.orgs.findById(this.d.db, row.organizationId))?.suspended) throw new DomainError("permission_denied", "ORGANIZATION_SUSPENDED", "the organization is suspended");
+      return row;
+    }
+    const grant = await this.d.orgAccess.require(caller, row.organizationId, "admin").catch((err: unknown) => {
+      // Raised only after the caller's admin role was confirmed, so it reveals nothing to others.
+      if (err instanceof DomainError && err.reason === "ORGANIZATION_SUSPENDED") throw err;
+      return undefined;
+    });
     if (!grant) throw denied();
     return row;
   }

@@ -1,7 +1,7 @@
 import type { Clock } from "../../clock.js";
 import type { Db } from "../../db/client.js";
 import type { MemberWithUser, OrganizationRepository } from "../../db/repositories/organization-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
+import { isUuid, type UserRepository } from "../../db/repositories/user-repository.js";
 import type { OrganizationRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
@@ -72,6 +72,8 @@ export class Organizations {
 
   /** System admins only (policy); suspension takes effect on every instance at once. */
   async setSuspended(caller: UserPrincipal, id: string, suspended: boolean, meta: RequestMeta): Promise<OrganizationView> {
+    // The id reaches a uuid column: a malformed one is the caller's mistake, not a server error.
+    if (!isUuid(id)) throw invalidArgument("id", id ? "is not a valid id" : "is required");
     const org = await this.d.db.transaction(async (tx) => {
       const row = await this.d.orgs.update(tx, id, { suspended }, this.d.clock.now());
       if (!row) throw notFound("organization");
