@@ -7,7 +7,7 @@ import type { SessionRow, UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { SessionManager } from "../session/session-manager.js";
 import { invalidCredentials } from "../errors.js";
-import { ACCOUNT_LOCKED, type BruteForce } from "../ratelimit/brute-force.js";
+import type { BruteForce } from "../ratelimit/brute-force.js";
 import type { RequestMeta } from "./request-meta.js";
 
 export const MFA_CHALLENGE_TTL_SECONDS = 300;
@@ -46,7 +46,7 @@ export class SignIn {
   async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean }): Promise<SignInResult> {
     // Disabled or locked out by failed attempts: no token from any path.
     if (user.disabled || user.deletedAt) throw invalidCredentials();
-    if (await this.d.limiter.accountLocked(user.email)) throw ACCOUNT_LOCKED();
+    await this.d.limiter.checkAccount(user.email);
     if (!opts.mfaSatisfied) {
       const methods = await this.mfaMethods(user.id);
       if (methods.length > 0) return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta), methods, user };

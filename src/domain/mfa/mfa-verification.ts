@@ -9,7 +9,6 @@ import type { RequestMeta } from "../auth/request-meta.js";
 import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
 import { DomainError, unauthenticated } from "../errors.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
-import { ACCOUNT_LOCKED } from "../ratelimit/brute-force.js";
 import { isRecoveryCodeShape, type MfaFactors } from "./mfa-factors.js";
 import { checkPhone, OTP_TTL_SECONDS, type OtpSender } from "./otp.js";
 
@@ -76,7 +75,7 @@ export class MfaVerification {
     const challenge = CHALLENGE_ID.test(challengeId) ? await this.d.repo.findPendingChallenge(this.d.db, challengeId, this.d.clock.now()) : undefined;
     const user = challenge && (await this.d.users.findById(this.d.db, challenge.userId));
     if (!challenge || !user) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
-    if (await this.d.limiter.accountLocked(user.email)) throw ACCOUNT_LOCKED();
+    await this.d.limiter.checkAccount(user.email);
     return { challenge, user };
   }
 

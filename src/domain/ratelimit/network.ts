@@ -1,15 +1,24 @@
 import { BlockList, isIP } from "node:net";
 
-/** IPv4-mapped IPv6 (::ffff:1.2.3.4) is the IPv4 address. */
+/** IPv4-mapped IPv6 (::ffff:1.2.3.4) is the IPv4 address; IPv6 hex is lower case. */
 export function normalizeIp(ip: string): string {
-  const v = ip.trim();
-  return v.toLowerCase().startsWith("::ffff:") && isIP(v.slice(7)) === 4 ? v.slice(7) : v;
+  const v = ip.trim().toLowerCase();
+  return v.startsWith("::ffff:") && isIP(v.slice(7)) === 4 ? v.slice(7) : v;
+}
+
+/** A dotted-quad tail (64:ff9b::192.0.2.1) as the two groups it stands for. */
+function groupsOf(part: string): string[] {
+  return part.split(":").flatMap((g) => {
+    if (isIP(g) !== 4) return [g];
+    const [a, b, c, d] = g.split(".").map(Number);
+    return [((a! << 8) | b!).toString(16), ((c! << 8) | d!).toString(16)];
+  });
 }
 
 function expandIpv6(ip: string): string[] {
   const [head, tail] = ip.split("::");
-  const h = head ? head.split(":") : [];
-  const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
+  const h = head ? groupsOf(head) : [];
+  const t = tail !== undefined && tail !== "" ? groupsOf(tail) : [];
   const missing = tail === undefined ? 0 : 8 - h.length - t.length;
   return [...h, ...Array(missing).fill("0"), ...t].map((g) => g.padStart(4, "0"));
 }
@@ -20,6 +29,9 @@ export function networkKeys(rawIp: string): { address: string; subnet: string } 
   if (isIP(ip) === 4) return { address: ip, subnet: `${ip.split(".").slice(0, 3).join(".")}.0/24` };
   if (isIP(ip) === 6) {
     const groups = expandIpv6(ip.split("%")[0]!);
+    // Any spelling of an IPv4-mapped address (0:0:0:0:0:ffff:a01:203) is the IPv4 address.
+    if (groups.slice(0, 5).every((g) => g === "0000") && groups[5] === "ffff")
+      return networkKeys(groups.slice(6).flatMap((g) => [parseInt(g.slice(0, 2), 16), parseInt(g.slice(2), 16)]).join("."));
     return { address: groups.join(":"), subnet: `${groups.slice(0, 4).join(":")}::/64` };
   }
   return { address: "unknown", subnet: "unknown" };

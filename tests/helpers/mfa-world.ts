@@ -1,0 +1,168 @@
+import { randomBytes } from "node:crypto";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { expect } from "vitest";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
+import { DevService } from "../../gen/warden/dev/v1/dev_service_pb.js";
+import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
+import type { ManualClock } from "../../src/clock.js";
+import { stepAt, totpCode } from "../../src/domain/mfa/totp.js";
+import { bearer, STRONG_PASSWORD, type TestApp } from "./test-app.js";
+
+// ---------------------------------------------------------------- failures
+
+export interface Failure {
+  code: Code;
+  reason: string;
+  message: string;
+  metadata: Record<string, string>;
+  /** Seconds, from the retry-after header. */
+  retryAfter?: number;
+  /** Seconds, from the google.rpc.RetryInfo detail. */
+  retryDelay?: number;
+}
+
+function failureFrom(err: unknown): Failure {
+  const e = ConnectError.from(err);
+  const info = e.findDetails(ErrorInfoSchema)[0];
+  const header = e.metadata.get("retry-after");
+  const retry = e.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds;
+  return {
+    code: e.code,
+    reason: info?.reason ?? "",
+    message: e.rawMessage,
+    metadata: { ...(info?.metadata ?? {}) },
+    retryAfter: header ? Number(header) : undefined,
+    retryDelay: retry !== undefined ? Number(retry) : undefined,
+  };
+}
+
+/** How a call failed; undefined when it succeeded. */
+export async function failureOf(call: Promise<unknown>): Promise<Failure | undefined> {
+  try {
+    await call;
+    return undefined;
+  } catch (err) {
+    return failureFrom(err);
+  }
+}
+
+/** The call must fail with this code (and reason, when given). */
+export async function expectFailure(call: Promise<unknown>, code: Code, reason?: string): Promise<Failure> {
+  const f = await failureOf(call);
+  expect(f, "the call succeeded").toBeDefined();
+  expect(Code[f!.code], f!.message).toBe(Code[code]);
+  if (reason !== undefined) expect(f!.reason).toBe(reason);
+  return f!;
+}
+
+/** Over a budget: RESOURCE_EXHAUSTED, reason RATE_LIMITED, and a positive retry-after hint. */
+export async function expectRateLimited(call: Promise<unknown>): Promise<Failure> {
+  const f = await expectFailure(call, Code.ResourceExhausted, "RATE_LIMITED");
+  expect(f.retryAfter, "retry-after header").toBeGreaterThan(0);
+  expect(f.retryDelay, "RetryInfo detail").toBe(f.retryAfter);
+  return f;
+}
+
+/** Runs calls together; the successes and the failures. */
+export async function settleAll<T>(calls: Promise<T>[]): Promise<{ ok: T[]; failures: Failure[] }> {
+  const results = await Promise.allSettled(calls);
+  return {
+    ok: results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : [])),
+    failures: results.flatMap((r) => (r.status === "rejected" ? [failureFrom(r.reason)] : [])),
+  };
+}
+
+// ---------------------------------------------------------------- codes and tokens
+
+/** The code of `secret` at the clock's step, moved by `drift` steps. */
+export function totpAt(secret: string, clock: ManualClock, drift = 0): string {
+  return totpCode(secret, stepAt(clock.now()) + drift);
+}
+
+/** Six digits that are none of the codes the server would accept right now. */
+export function wrongTotp(secret: string, clock: ManualClock, salt = 0): string {
+  const valid = new Set([-1, 0, 1].map((d) => totpAt(secret, clock, d)));
+  for (let n = 100_000 + salt * 7919; ; n++) {
+    const code = String(n % 1_000_000).padStart(6, "0");
+    if (!valid.has(code)) return code;
+  }
+}
+
+export function jwtClaims(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------- people
+
+export function freshEmail(tag: string): string {
+  return `${tag}-${randomBytes(4).toString("hex")}@mfa.test`;
+}
+
+/** E.164 numbers that no other test run uses. */
+export function freshPhone(): string {
+  return `+1415${String(randomBytes(4).readUInt32BE() % 10_000_000).padStart(7, "0")}`;
+}
+
+export interface Member {
+  email: string;
+  userId: string;
+  /** The access token of the first, password-only session (no MFA proof on it). */
+  token: string;
+  refreshToken: string;
+  h: ReturnType<typeof bearer>;
+}
+
+export interface TotpMember extends Member {
+  secret: string;
+  factorId: string;
+}
+
+type World = Pick<TestApp, "client" | "clock">;
+
+export async function signUp(t: World, tag: string): Promise<Member> {
+  const auth = t.client(AuthService);
+  const email = freshEmail(tag);
+  const reg = await auth.register({ email, password: STRONG_PASSWORD, displayName: tag });
+  const login = await auth.login({ email, password: STRONG_PASSWORD });
+  expect(login.mfaRequired).toBe(false);
+  return { email, userId: reg.user!.id, token: login.accessToken, refreshToken: login.refreshToken, h: bearer(login.accessToken) };
+}
+
+/** Enrolls and confirms an authenticator, then moves the clock a step so the next code is new. */
+export async function addTotp(t: World, m: Member): Promise<TotpMember> {
+  const mfa = t.client(MfaService);
+  const enrolled = await mfa.enrollTotp({}, m.h);
+  await mfa.confirmTotp({ factorId: enrolled.factorId, code: totpAt(enrolled.secret, t.clock) }, m.h);
+  t.clock.advance(30);
+  return { ...m, secret: enrolled.secret, factorId: enrolled.factorId };
+}
+
+export async function signUpWithTotp(t: World, tag: string): Promise<TotpMember> {
+  return addTotp(t, await signUp(t, tag));
+}
+
+/** Registers and confirms a phone through the dev-mode code store. */
+export async function addPhone(t: World, m: Member, phone = freshPhone()): Promise<string> {
+  const mfa = t.client(MfaService);
+  const { factorId } = await mfa.enrollPhone({ phone }, m.h);
+  const { code } = await t.client(DevService).getOTP({ phone });
+  const confirmed = await mfa.confirmPhone({ factorId, code }, m.h);
+  expect(confirmed.factor?.confirmed).toBe(true);
+  return phone;
+}
+
+/** A password login that must answer with an MFA challenge. */
+export async function startChallenge(auth: Client<typeof AuthService>, email: string): Promise<{ challengeId: string; methods: string[] }> {
+  const r = await auth.login({ email, password: STRONG_PASSWORD });
+  expect(r.mfaRequired).toBe(true);
+  expect(r.accessToken).toBe("");
+  expect(r.refreshToken).toBe("");
+  expect(r.challengeId).toMatch(/^mfa_/);
+  return { challengeId: r.challengeId, methods: r.mfaMethods };
+}
+
+/** Audit rows of one type written for one user. */
+export async function auditOf(t: Pick<TestApp, "app">, eventType: string, actorId: string) {
+  return t.app.auditRepo.query(t.app.database.db, { eventTypes: [eventType], actorId, limit: 1000 });
+}

@@ -1,0 +1,42 @@
+import { Code, type Client } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
+import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
+import { createCountedApp, type HashCounts } from "../helpers/mfa-counted-app.js";
+import { expectFailure, expectRateLimited, freshEmail, signUp } from "../helpers/mfa-world.js";
+import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+
+const NETWORK_MAX = 4;
+
+// The in-memory transport has no socket: every call comes from the one "unknown" address.
+describe("network brute-force budget (one client address)", () => {
+  let t: TestApp & { counts: HashCounts };
+  let auth: Client<typeof AuthService>;
+
+  beforeAll(async () => {
+    t = await createCountedApp({ network_max_failures: NETWORK_MAX, login_max_failures: 100 });
+    auth = t.client(AuthService);
+  });
+  afterAll(async () => t?.close());
+
+  it("stops a password spray across many accounts, before any hashing; successes do not count", async () => {
+    const victim = await signUp(t, "spray-victim");
+    const spray = (i: number) => expectFailure(auth.login({ email: freshEmail(`spray${i}`), password: "spray-password-2024" }), Code.Unauthenticated, "INVALID_CREDENTIALS");
+    for (let i = 1; i < NETWORK_MAX; i++) {
+      await spray(i);
+      // A good sign-in in between takes a point and gives it back.
+      expect((await auth.login({ email: victim.email, password: STRONG_PASSWORD })).accessToken).not.toBe("");
+    }
+    await spray(NETWORK_MAX);
+    const before = { ...t.counts };
+    await expectRateLimited(auth.login({ email: freshEmail("spray-next"), password: "spray-password-2024" }));
+    await expectRateLimited(auth.login({ email: victim.email, password: STRONG_PASSWORD }));
+    await expectRateLimited(auth.verifyCredentials({ email: victim.email, password: STRONG_PASSWORD }));
+    // The same budget guards the other credential paths: codes and API keys.
+    await expectRateLimited(auth.verifyMFA({ challengeId: `mfa_${"A".repeat(32)}`, code: "123456" }));
+    await expectRateLimited(t.client(MfaService).listFactors({}, bearer(`wdn_k_${"A".repeat(64)}`)));
+    expect(t.counts).toEqual(before);
+    // Each account saw one failure only: the network budget, not the account budget, stopped it.
+    expect(await t.app.limiter.consumed(victim.email)).toBe(0);
+  });
+});
