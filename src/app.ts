@@ -166,7 +166,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const organizations = new Organizations({ db, clock, orgs: orgRepo, users, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
   const cacheTtlSeconds = config.session_cache_ttl;
   const apiKeys = new ApiKeys({ db, clock, keys: apiKeyRepo, orgs: orgRepo, users, serviceAccounts: serviceAccountRepo, orgAccess, audit, bus, cacheTtlSeconds });
-  const apiKeySessions = new ApiKeySessions(db, sessions, tokens, audit);
+  const apiKeySessions = new ApiKeySessions(tokens);
   const serviceAccounts = new ServiceAccounts({ db, clock, accounts: serviceAccountRepo, keys: apiKeyRepo, orgs: orgRepo, tokens, audit, bus, cacheTtlSeconds });
   const authenticator = createAuthenticator({ tokens, sessions, apiKeys, serviceAccounts, limiter });
 

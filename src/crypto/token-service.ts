@@ -3,7 +3,7 @@ import type { Clock } from "../clock.js";
 import { unauthenticated } from "../domain/errors.js";
 import type { KeyStore } from "./key-store.js";
 
-export type TokenType = "access" | "service_account";
+export type TokenType = "access" | "service_account" | "api_key";
 
 export interface TokenClaims {
   sub: string;

@@ -29,7 +29,7 @@ export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions): Service
         return { valid: false, scopes: [], organizationId: "" };
       }
       const { row } = validated;
-      const session = req.issueSessionToken ? await sessions.issue(row, metaOf(ctx)) : undefined;
+      const session = req.issueSessionToken ? await sessions.issue(row) : undefined;
       return {
         valid: true,
         apiKey: apiKeyToProto(row),

@@ -65,20 +65,32 @@ describe("API keys", () => {
   });
 
   describe("ValidateApiKey with issue_session_token", () => {
-    it("returns a one-hour token for the key's owner that works until it expires", async () => {
+    it("returns a one-hour token bound to the key: its scopes, its organization, its revocation", async () => {
       const key = await w.apiKey(team.owner.as, team.id, [ApiKeyScope.READ]);
       const v = await w.keys.validateApiKey({ key: key.secret, issueSessionToken: true });
       expect(v.valid).toBe(true);
       const expiresAt = Number(v.sessionTokenExpiresAt!.seconds) * 1000;
       expect(Math.abs(expiresAt - (w.t.clock.now().getTime() + 3600_000))).toBeLessThanOrEqual(1000);
       const claims = jwtPayload(v.sessionToken);
-      expect([claims.sub, (claims.exp as number) - (claims.iat as number)]).toEqual([team.owner.id, 3600]);
+      expect([claims.sub, claims.token_type, (claims.exp as number) - (claims.iat as number)]).toEqual([key.key.id, "api_key", 3600]);
       const session = bearer(v.sessionToken);
       expect(await outcome(w.members.listMembers({ organizationId: team.id }, session))).toBe("OK");
-      w.t.clock.advance(3601);
+      // Never more than the read key: no writes, even though the owner could.
+      expect(await outcome(w.orgs.updateOrganization({ id: team.id, name: "renamed by token" }, session))).toBe(denied("INSUFFICIENT_SCOPE"));
+      // Past the hour and the 5 s of clock skew that token checks allow.
+      w.t.clock.advance(3606);
       expect(await outcome(w.members.listMembers({ organizationId: team.id }, session))).toMatch(/^Unauthenticated:/);
       // The key itself has no expiry.
       expect(await read(key)).toBe("OK");
+    });
+
+    it("stops working when the key is revoked", async () => {
+      const key = await w.apiKey(team.owner.as, team.id, [ApiKeyScope.READ]);
+      const v = await w.keys.validateApiKey({ key: key.secret, issueSessionToken: true });
+      const session = bearer(v.sessionToken);
+      expect(await outcome(w.members.listMembers({ organizationId: team.id }, session))).toBe("OK");
+      await w.keys.revokeApiKey({ id: key.key.id }, team.owner.as);
+      expect(await outcome(w.members.listMembers({ organizationId: team.id }, session))).toMatch(/^Unauthenticated:/);
     });
   });
 

@@ -87,12 +87,26 @@ export class ApiKeys {
   async authenticate(key: string): Promise<{ principal: MachinePrincipal; row: ApiKeyRow }> {
     if (!isApiKeyFormat(key)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
     const hash = sha256Hex(key);
+    return this.resolve(`hash:${hash}`, async () => {
+      const row = await this.d.keys.findByHash(this.d.db, hash);
+      return row && constantTimeEqual(row.keyHash, hash) ? row : undefined;
+    });
+  }
+
+  /** The principal behind a key-bound session token (ValidateApiKey's issue_session_token). */
+  async authenticateById(id: string): Promise<MachinePrincipal> {
+    if (!isUuid(id)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
+    return (await this.resolve(`id:${id}`, () => this.d.keys.findById(this.d.db, id))).principal;
+  }
+
+  /** Looks a key up (cached briefly, dropped on any change) and checks it and its owner are live. */
+  private async resolve(cacheKey: string, load: () => Promise<ApiKeyRow | undefined>): Promise<{ principal: MachinePrincipal; row: ApiKeyRow }> {
     const nowMs = this.d.clock.now().getTime();
-    const hit = this.cache.get(hash);
+    const hit = this.cache.get(cacheKey);
     if (hit && nowMs - hit.at < this.d.cacheTtlSeconds * 1000 && this.liveReason(hit.row) === undefined) return hit;
-    this.cache.delete(hash);
-    const row = await this.d.keys.findByHash(this.d.db, hash);
-    if (!row || !constantTimeEqual(row.keyHash, hash)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
+    this.cache.delete(cacheKey);
+    const row = await load();
+    if (!row) throw unauthenticated("API_KEY_INVALID", "invalid API key");
     const dead = this.liveReason(row) ?? (await this.ownerDeadReason(row));
     if (dead) throw unauthenticated(dead, "API key is no longer valid");
     const principal: MachinePrincipal = {
@@ -106,10 +120,11 @@ export class ApiKeys {
     const tags = [`api_key:${row.id}`, `org:${row.organizationId}`];
     if (row.ownerUserId) tags.push(`user:${row.ownerUserId}`);
     if (row.ownerServiceAccountId) tags.push(`service_account:${row.ownerServiceAccountId}`);
-    this.cache.set(hash, { principal, row, tags, at: nowMs });
+    this.cache.set(cacheKey, { principal, row, tags, at: nowMs });
     await this.touch(row.id);
     return { principal, row };
   }
+
 
   async revoke(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
     const row = await this.authorizedKey(caller, id);

@@ -159,7 +159,8 @@ export type ValidateApiKeyRequest = Message<"warden.apikey.v1.ValidateApiKeyRequ
   key: string;
 
   /**
-   * Also return a one-hour session token for the key's owner.
+   * Also return a one-hour session token. It carries the key's organization and scopes (never
+   * more than the key) and stops working when the key is revoked.
    *
    * @generated from field: bool issue_session_token = 2;
    */
