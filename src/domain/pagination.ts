@@ -14,12 +14,22 @@ export function encodePageToken(cursor: Record<string, string | number>): string
   return Buffer.from(JSON.stringify(cursor), "utf8").toString("base64url");
 }
 
+const isScalar = (v: unknown) => typeof v === "string" || typeof v === "number";
+
+/** Cursor fields with a known meaning are checked, so a forged token never reaches a query. */
+const CURSOR_FIELDS: Record<string, (v: unknown) => boolean> = {
+  // A creation time, as toISOString() wrote it.
+  t: (v) => typeof v === "string" && !Number.isNaN(Date.parse(v)),
+  // An audit sequence number.
+  s: (v) => typeof v === "number" && Number.isSafeInteger(v) && v > 0,
+};
+
 export function decodePageToken<T extends Record<string, string | number>>(token: string, keys: (keyof T)[]): T | undefined {
   if (!token) return undefined;
   try {
     const value = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as T;
     if (typeof value !== "object" || value === null) throw new Error("not an object");
-    for (const k of keys) if (!["string", "number"].includes(typeof value[k])) throw new Error("missing key");
+    for (const k of keys) if (!(CURSOR_FIELDS[k as string] ?? isScalar)(value[k])) throw new Error("missing or bad key");
     return value;
   } catch {
     throw invalidArgument("page_token", "is not a token this server issued");

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DescService } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport, type Client, type Transport } from "@connectrpc/connect";
-import { createApp, type App } from "../../src/app.js";
+import { createApp, type App, type AppDeps } from "../../src/app.js";
 import { ManualClock } from "../../src/clock.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
@@ -26,7 +26,11 @@ export interface TestApp {
 }
 
 /** A full app on its own database, reached in memory through createRouterTransport. */
-export async function createTestApp(overrides: Partial<Record<keyof Config, unknown>> = {}): Promise<TestApp> {
+export async function createTestApp(
+  overrides: Partial<Record<keyof Config, unknown>> = {},
+  /** Optional real dependencies to inject, e.g. a counting wrapper around the real hasher. */
+  deps: Partial<Pick<AppDeps, "hasher" | "log">> = {},
+): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), "warden-test-"));
   const config = loadConfig({}, {
     data_dir: dataDir,
@@ -38,7 +42,7 @@ export async function createTestApp(overrides: Partial<Record<keyof Config, unkn
   });
   const clock = new ManualClock(new Date());
   const testDb = await openTestDatabase();
-  const app = await createApp({ config, database: testDb.database, clock, log: createLogger("silent") });
+  const app = await createApp({ config, database: testDb.database, clock, log: deps.log ?? createLogger("silent"), hasher: deps.hasher });
   const transport = createRouterTransport(routes(app), { router: app.routerOptions });
   return {
     app,

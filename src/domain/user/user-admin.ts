@@ -2,7 +2,7 @@ import type { Clock } from "../../clock.js";
 import type { PasswordHasher } from "../../crypto/password-hasher.js";
 import type { Db } from "../../db/client.js";
 import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
+import { isUuid, type UserRepository } from "../../db/repositories/user-repository.js";
 import type { UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { checkDisplayName, normalizeEmail } from "../auth/email.js";
@@ -53,6 +53,8 @@ export class UserAdmin {
   async list(req: { pageSize: number; pageToken: string; emailPrefix: string }): Promise<{ users: UserRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
     const cursor = decodePageToken<{ t: string; id: string }>(req.pageToken, ["t", "id"]);
+    // The id reaches a uuid column: a forged one is the caller's mistake, not a server error.
+    if (cursor && !isUuid(cursor.id)) throw invalidArgument("page_token", "is not a token this server issued");
     const after = cursor ? { createdAt: new Date(cursor.t), id: cursor.id } : undefined;
     const rows = await this.d.users.list(this.d.db, size + 1, after, req.emailPrefix.trim().toLowerCase() || undefined);
     const page = rows.slice(0, size);

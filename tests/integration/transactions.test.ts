@@ -1,0 +1,97 @@
+import { Code } from "@connectrpc/connect";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
+import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
+import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
+import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
+import { rowsOf } from "../../src/db/repositories/audit-repository.js";
+import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
+import { expectError } from "../helpers/expect-error.js";
+import { startApp } from "../helpers/suite-app.js";
+import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+
+/**
+ * Every change writes its audit event in the same transaction. A fault injected at that last
+ * write (a trigger refusing audit inserts) must leave no part of the change behind.
+ */
+describe("multi-row changes are all-or-nothing", () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  const db = () => t.app.database.db;
+  const validate = (token: string) => t.client(SessionService).validateSession({}, bearer(token));
+  const sessionCount = async (userId: string) =>
+    Number(rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from sessions where user_id = ${userId}`))[0]!.n);
+
+  beforeAll(async () => {
+    t = await startApp();
+    admin = await adminLogin(t);
+    await db().execute(sql.raw(`create function test_refuse_audit() returns trigger as $$ begin raise exception 'injected fault'; end $$ language plpgsql`));
+  });
+  afterAll(async () => t?.close());
+
+  /** Runs the call while audit inserts fail; it must fail as an internal error. */
+  async function failsMidway(call: () => Promise<unknown>): Promise<void> {
+    await db().execute(sql.raw("create trigger test_refuse_audit before insert on audit_events for each row execute function test_refuse_audit()"));
+    try {
+      await expectError(call(), Code.Internal);
+    } finally {
+      await db().execute(sql.raw("drop trigger test_refuse_audit on audit_events"));
+    }
+  }
+
+  it("Register: no user is left without its audit event", async () => {
+    const email = uniqueEmail("register");
+    await failsMidway(() => t.client(AuthService).register({ email, password: STRONG_PASSWORD }));
+    expect(rowsOf(await db().execute(sql`select id from users where email = ${email}`))).toHaveLength(0);
+    await expect(t.client(AuthService).register({ email, password: STRONG_PASSWORD })).resolves.toBeDefined();
+  });
+
+  it("Login: no session is created", async () => {
+    const u = await newUser(t, { tag: "login" });
+    await failsMidway(() => login(t, u.email, u.password));
+    expect(await sessionCount(u.userId)).toBe(1);
+  });
+
+  it("Refresh: the presented refresh token stays unused, so a retry is not mistaken for reuse", async () => {
+    const u = await newUser(t, { tag: "refresh" });
+    await failsMidway(() => t.client(AuthService).refresh({ refreshToken: u.refreshToken }));
+    const retry = await t.client(AuthService).refresh({ refreshToken: u.refreshToken });
+    await expect(validate(retry.accessToken)).resolves.toMatchObject({ valid: true });
+  });
+
+  it("ChangePassword: the old password still works and no session is revoked", async () => {
+    const u = await newUser(t, { tag: "change" });
+    const other = await login(t, u.email, u.password);
+    await failsMidway(() => t.client(AuthService).changePassword({ currentPassword: u.password, newPassword: "granite-Willow-lantern-5820" }, u.auth));
+    await expect(login(t, u.email, u.password)).resolves.toBeDefined();
+    t.clock.advance(10); // past the session cache
+    await expect(validate(other.accessToken)).resolves.toMatchObject({ valid: true });
+  });
+
+  it.each([
+    ["DisableUser", (id: string) => t.client(UserService).disableUser({ id }, admin.auth)],
+    ["DeleteUser", (id: string) => t.client(UserService).deleteUser({ id }, admin.auth)],
+  ])("%s: the user keeps their account and sessions", async (_name, call) => {
+    const u = await newUser(t, { tag: "admin-change" });
+    await failsMidway(() => call(u.userId));
+    t.clock.advance(10);
+    await expect(validate(u.accessToken)).resolves.toMatchObject({ valid: true });
+    await expect(t.client(UserService).getUser({ id: u.userId }, admin.auth)).resolves.toMatchObject({ user: { disabled: false } });
+  });
+
+  it.each([
+    ["Logout", (u: SignedIn) => t.client(AuthService).logout({}, u.auth)],
+    ["RevokeSession", (u: SignedIn) => t.client(SessionService).revokeSession({ id: u.sessionId }, u.auth)],
+    ["RevokeAllSessionsForUser", (u: SignedIn) => t.client(SessionService).revokeAllSessionsForUser({}, u.auth)],
+  ])("%s: the session stays live", async (_name, call) => {
+    const u = await newUser(t, { tag: "revoke" });
+    await failsMidway(() => call(u));
+    t.clock.advance(10);
+    await expect(validate(u.accessToken)).resolves.toMatchObject({ valid: true });
+  });
+
+  it("leaves the audit chain intact after all those rollbacks", async () => {
+    await expect(t.client(AuditService).verifyAuditChain({}, admin.auth)).resolves.toMatchObject({ intact: true });
+  });
+});
