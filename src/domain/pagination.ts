@@ -22,7 +22,11 @@ const CURSOR_FIELDS: Record<string, (v: unknown) => boolean> = {
   t: (v) => typeof v === "string" && !Number.isNaN(Date.parse(v)),
   // An audit sequence number.
   s: (v) => typeof v === "number" && Number.isSafeInteger(v) && v > 0,
+  // A user id.
+  u: (v) => typeof v === "string" && UUID.test(v),
 };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function decodePageToken<T extends Record<string, string | number>>(token: string, keys: (keyof T)[]): T | undefined {
   if (!token) return undefined;
@@ -44,8 +48,10 @@ export function pageOf<T>(rows: T[], size: number, cursorOf: (last: T) => Record
 }
 
 /** The common keyset cursor: creation time, then id. */
-export function decodeCreatedCursor(token: string): { createdAt: Date; id: string } | undefined {
+export function decodeCreatedCursor(token: string, idIsUuid = true): { createdAt: Date; id: string } | undefined {
   const c = decodePageToken<{ t: string; id: string }>(token, ["t", "id"]);
+  // A forged id that the id column cannot hold must be a bad token, not a database error.
+  if (c && idIsUuid && !UUID.test(c.id)) throw invalidArgument("page_token", "is not a token this server issued");
   return c ? { createdAt: new Date(c.t), id: c.id } : undefined;
 }
 

@@ -76,7 +76,7 @@ export class Connectors {
 
   async list(req: { pageSize: number; pageToken: string }): Promise<{ items: ConnectorRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const rows = await this.d.repo.list(this.d.db, size + 1, decodeCreatedCursor(req.pageToken));
+    const rows = await this.d.repo.list(this.d.db, size + 1, decodeCreatedCursor(req.pageToken, false));
     return pageOf(rows, size, createdCursorOf);
   }
 
