@@ -56,6 +56,7 @@ export function organizationToProto(o: OrganizationView): Organization {
     name: o.name,
     tier: TIER_TO_PB[o.tier as OrganizationTier] ?? PbTier.UNSPECIFIED,
     suspended: o.suspended,
+    requireMfa: o.requireMfa,
     createTime: ts(o.createdAt),
     updateTime: ts(o.updatedAt),
     callerRole: o.callerRole ? ROLE_TO_PB[o.callerRole] : PbRole.UNSPECIFIED,

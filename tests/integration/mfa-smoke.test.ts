@@ -1,5 +1,8 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
+import { OrganizationService } from "../../gen/warden/org/v1/organization_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { stepAt, totpCode } from "../../src/domain/mfa/totp.js";
 import { bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
@@ -34,5 +37,36 @@ describe("TOTP enrollment then MFA sign-in", () => {
 
     const third = await auth.login({ email: "tia@example.com", password: STRONG_PASSWORD });
     await expect(auth.verifyMFA({ challengeId: third.challengeId, code })).rejects.toThrow(/invalid or expired code/);
+  });
+});
+
+describe("an organization that requires MFA", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it("is reached only from sessions that passed a second factor", async () => {
+    const auth = t.client(AuthService);
+    const orgs = t.client(OrganizationService);
+    const mfa = t.client(MfaService);
+    await auth.register({ email: "oli@example.com", password: STRONG_PASSWORD });
+    const login = await auth.login({ email: "oli@example.com", password: STRONG_PASSWORD });
+    const { organization } = await orgs.createOrganization({ name: "Strict" }, bearer(login.accessToken));
+    const id = organization!.id;
+    const updated = await orgs.updateOrganization({ id, requireMfa: true }, bearer(login.accessToken));
+    expect([updated.organization?.requireMfa, updated.organization?.name]).toEqual([true, "Strict"]);
+
+    const refused = await orgs.getOrganization({ id }, bearer(login.accessToken)).catch((e: unknown) => ConnectError.from(e));
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
+    expect((refused as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("MFA_REQUIRED");
+
+    const enrolled = await mfa.enrollTotp({}, bearer(login.accessToken));
+    await mfa.confirmTotp({ factorId: enrolled.factorId, code: totpCode(enrolled.secret, stepAt(t.clock.now())) }, bearer(login.accessToken));
+    t.clock.advance(30);
+    expect((await mfa.validateTotp({ code: totpCode(enrolled.secret, stepAt(t.clock.now())) }, bearer(login.accessToken))).valid).toBe(true);
+    expect((await orgs.getOrganization({ id }, bearer(login.accessToken))).organization?.requireMfa).toBe(true);
   });
 });

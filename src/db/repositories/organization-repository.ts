@@ -35,7 +35,7 @@ export class OrganizationRepository {
     return row;
   }
 
-  async update(db: DbOrTx, id: string, set: Partial<Pick<OrganizationRow, "name" | "suspended" | "deletedAt">>, now: Date): Promise<OrganizationRow | undefined> {
+  async update(db: DbOrTx, id: string, set: Partial<Pick<OrganizationRow, "name" | "suspended" | "requireMfa" | "deletedAt">>, now: Date): Promise<OrganizationRow | undefined> {
     const [row] = await db
       .update(organizations)
       .set({ ...set, updatedAt: now })

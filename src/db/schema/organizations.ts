@@ -8,6 +8,7 @@ export const organizations = pgTable(
     name: text("name").notNull(),
     tier: text("tier").notNull(),
     suspended: boolean("suspended").notNull().default(false),
+    requireMfa: boolean("require_mfa").notNull().default(false),
     createdBy: uuid("created_by").references(() => users.id),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull(),

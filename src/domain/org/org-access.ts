@@ -47,6 +47,10 @@ export class OrgAccess {
       throw notFound("organization");
     }
     if (organization.suspended) throw new DomainError("permission_denied", "ORGANIZATION_SUSPENDED", "the organization is suspended");
+    // An organization that requires MFA is reached by its members only from sessions that passed a
+    // second factor; machine credentials are the organization's own and are not affected.
+    if (organization.requireMfa && p.kind === "user" && !p.admin && !p.mfaAt)
+      throw new DomainError("failed_precondition", "MFA_REQUIRED", "this organization requires a second factor: enroll one (MfaService) and sign in with it");
     return { organization, role };
   }
 }

@@ -43,14 +43,20 @@ export class Organizations {
     });
   }
 
-  async update(caller: Principal, grant: OrgGrant, name: string, meta: RequestMeta): Promise<OrganizationView> {
-    const cleanName = checkName(name);
-    return this.d.db.transaction(async (tx) => {
-      const org = await this.d.orgs.update(tx, grant.organization.id, { name: cleanName }, this.d.clock.now());
-      if (!org) throw notFound("organization");
-      await this.d.audit.record(tx, { eventType: "org.update", outcome: "success", ...auditActor(caller, meta), targetType: "organization", targetId: org.id, details: { name: cleanName } });
-      return { ...org, callerRole: grant.role };
+  /** An empty name keeps the name; requireMfa undefined keeps that setting. */
+  async update(caller: Principal, grant: OrgGrant, change: { name: string; requireMfa?: boolean }, meta: RequestMeta): Promise<OrganizationView> {
+    const set: { name?: string; requireMfa?: boolean } = {};
+    if (change.name || change.requireMfa === undefined) set.name = checkName(change.name);
+    if (change.requireMfa !== undefined) set.requireMfa = change.requireMfa;
+    const org = await this.d.db.transaction(async (tx) => {
+      const row = await this.d.orgs.update(tx, grant.organization.id, set, this.d.clock.now());
+      if (!row) throw notFound("organization");
+      const details = Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)]));
+      await this.d.audit.record(tx, { eventType: "org.update", outcome: "success", ...auditActor(caller, meta), targetType: "organization", targetId: row.id, details });
+      return row;
     });
+    if (set.requireMfa !== undefined) await this.d.bus.publish([`org:${org.id}`]);
+    return { ...org, callerRole: grant.role };
   }
 
   async delete(caller: Principal, grant: OrgGrant, meta: RequestMeta): Promise<void> {
