@@ -1,0 +1,154 @@
+import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { hash, verify } from "@node-rs/argon2";
+import { AuthService } from "../gen/warden/auth/v1/auth_service_pb.js";
+import { HealthService, ServingStatus } from "../gen/warden/health/v1/health_service_pb.js";
+import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
+import { ARGON2_PARAMS } from "../src/crypto/password-hasher.js";
+import { describeFailure, type H2Pool } from "./h2-client.js";
+import type { Operation } from "./load.js";
+
+/** What every scenario may use: the connections to the server and the fixtures made at start. */
+export interface BenchContext {
+  pool: H2Pool;
+  concurrency: number;
+  /** Registered accounts with known passwords (more than one only at very high concurrency). */
+  loginAccounts: { email: string; password: string }[];
+  /** An access token (JWT) of loginAccounts[0], from one Login at set-up. */
+  accessToken: string;
+}
+
+/**
+ * One row of the table. `prepare` runs once, outside the timed window (register users, mint
+ * tokens, encode request bodies, check one response), and returns the call the load runs.
+ * To add a scenario (ValidateApiKey, TOTP, ...), append an object to SCENARIOS.
+ */
+export interface Scenario {
+  name: string;
+  /** One line for the README: what the number means. */
+  measures: string;
+  /** "server" calls go over the network to the child server; "local" runs in this process. */
+  where: "server" | "local";
+  prepare(ctx: BenchContext): Promise<Operation>;
+}
+
+/** A throughput ratio with a target, printed under the table. */
+export interface Ratio {
+  numerator: string;
+  denominator: string;
+  target: number;
+  why: string;
+}
+
+/** `/<package.Service>/<Method>` for a method of a generated service descriptor. */
+export function pathOf(method: { parent: { typeName: string }; name: string }): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+/** Calls `method` once with a full decode, for set-up and for sanity checks of a scenario. */
+export async function callOnce<I extends DescMessage, O extends DescMessage>(
+  pool: H2Pool,
+  method: DescMethodUnary<I, O>,
+  input: MessageInitShape<I>,
+  headers?: Record<string, string>,
+): Promise<MessageShape<O>> {
+  const r = await pool.unary(pathOf(method), toBinary(method.input, create(method.input, input)), headers);
+  if (r.status !== 200) throw new Error(`${method.name}: ${describeFailure(r)}`);
+  return fromBinary(method.output, r.body);
+}
+
+/**
+ * The timed call: the body is encoded once, the response is not decoded (HTTP 200 is a
+ * success in the Connect protocol, anything else carries an error), so the client costs
+ * as little as it can.
+ */
+export function unaryOp<I extends DescMessage>(pool: H2Pool, method: DescMethodUnary<I, DescMessage>, input: MessageInitShape<I>, headers?: Record<string, string>): Operation {
+  const path = pathOf(method);
+  const body = toBinary(method.input, create(method.input, input));
+  return async () => {
+    const r = await pool.unary(path, body, headers);
+    if (r.status !== 200) throw new Error(describeFailure(r));
+  };
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: "HealthCheck",
+    measures: "warden.health.v1.HealthService/HealthCheck: public, no credential, readiness cached for 1 s; the ceiling of the HTTP/2 + Connect + interceptor stack.",
+    where: "server",
+    async prepare({ pool }) {
+      const r = await callOnce(pool, HealthService.method.healthCheck, {});
+      if (r.status !== ServingStatus.SERVING) throw new Error("HealthCheck: server is not SERVING");
+      return unaryOp(pool, HealthService.method.healthCheck, {});
+    },
+  },
+  {
+    name: "ValidateSession",
+    measures:
+      "warden.session.v1.SessionService/ValidateSession with `authorization: Bearer <access JWT>`: EdDSA verification, session lookup (cached per instance for session_cache_ttl), policy check.",
+    where: "server",
+    async prepare({ pool, accessToken }) {
+      const headers = { authorization: `Bearer ${accessToken}` };
+      const r = await callOnce(pool, SessionService.method.validateSession, {}, headers);
+      if (!r.valid) throw new Error("ValidateSession: the bench access token is not valid");
+      return unaryOp(pool, SessionService.method.validateSession, {}, headers);
+    },
+  },
+  {
+    name: "Login",
+    measures:
+      "warden.auth.v1.AuthService/Login with valid credentials: failure-limiter point, user lookup, one argon2id verify, session + refresh token + audit event in one transaction, JWT signing.",
+    where: "server",
+    async prepare({ pool, loginAccounts }) {
+      // The call must end in tokens (not, say, an MFA challenge), or the row measures something else.
+      const r = await callOnce(pool, AuthService.method.login, loginAccounts[0]!);
+      if (!r.accessToken) throw new Error("Login: the bench account did not get an access token");
+      const ops = loginAccounts.map((a) => unaryOp(pool, AuthService.method.login, a));
+      let i = 0;
+      return ops.length === 1 ? ops[0]! : () => ops[i++ % ops.length]!();
+    },
+  },
+  {
+    name: "argon2id verify (raw)",
+    measures:
+      "@node-rs/argon2 verify with ARGON2_PARAMS from src/crypto/password-hasher.ts, in the bench process (server idle), same concurrency, on libuv's thread pool: what this machine can hash.",
+    where: "local",
+    async prepare() {
+      const password = "Bench-correct-horse-7319-staple!";
+      const stored = await hash(password, ARGON2_PARAMS);
+      if (!(await verify(stored, password))) throw new Error("argon2 verify: self-check failed");
+      return async () => {
+        if (!(await verify(stored, password))) throw new Error("argon2 verify returned false");
+      };
+    },
+  },
+];
+
+export const RATIOS: Ratio[] = [
+  {
+    numerator: "ValidateSession",
+    denominator: "HealthCheck",
+    target: 0.7,
+    why: "validating a token should cost little more than the RPC stack itself",
+  },
+  {
+    numerator: "Login",
+    denominator: "argon2id verify (raw)",
+    target: 0.8,
+    why: "a login should be bound by its one password hash, not by what surrounds it",
+  },
+];
+
+/** Registers the login accounts and mints the access token the scenarios use. */
+export async function createFixtures(pool: H2Pool, concurrency: number): Promise<BenchContext> {
+  // The account failure limiter takes a point before verifying and clears on success, so one
+  // account sees at most `concurrency` points at once; the server runs with a limit of 100.
+  const accountCount = Math.max(1, Math.ceil(concurrency / 90));
+  const loginAccounts = Array.from({ length: accountCount }, (_, i) => ({
+    email: `bench-user-${i}@bench.example.com`,
+    password: `Bench-correct-horse-7319-staple-${i}!`,
+  }));
+  for (const a of loginAccounts)
+    await callOnce(pool, AuthService.method.register, { ...a, displayName: "Bench User" });
+  const login = await callOnce(pool, AuthService.method.login, loginAccounts[0]!);
+  return { pool, concurrency, loginAccounts, accessToken: login.accessToken };
+}
