@@ -21,7 +21,8 @@ async function main(): Promise<void> {
   const database = await openDatabase({ databaseUrl: config.database_url, dataDir: config.data_dir + "/pglite" });
   const app = await createApp({ config, database, clock: systemClock, log });
   const server = await startServer(app);
-  log.info({ address: server.address, tls: server.tls, database: database.driver }, "warden listening");
+  // Always written, whatever the log level: scripts and tests read the bound address from it.
+  log.child({}, { level: "info" }).info({ address: server.address, tls: server.tls, database: database.driver }, "warden listening");
 
   let stopping = false;
   const stop = async (signal: string) => {

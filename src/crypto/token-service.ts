@@ -25,8 +25,14 @@ export interface TokenServiceOptions {
 /** Headers that would let a token name its own verification key: never honoured, always refused. */
 const FORBIDDEN_HEADERS = ["jku", "jwk", "x5u", "x5c", "crit"];
 
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** Verified tokens remembered per instance; the oldest goes first when full. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 /** The one token service: signs and verifies Warden JWTs. */
 export class TokenService {
+  private readonly verified = new Map<string, { claims: TokenClaims; kid: string }>();
+
   constructor(
     private readonly keys: KeyStore,
     private readonly clock: Clock,
@@ -54,6 +60,37 @@ export class TokenService {
 
   async verify(token: string, expected: TokenType | TokenType[]): Promise<TokenClaims> {
     const expectedTypes = Array.isArray(expected) ? expected : [expected];
+    const cached = await this.fromCache(token);
+    if (cached) {
+      if (!expectedTypes.includes(cached.tokenType)) throw unauthenticated("TOKEN_TYPE", "wrong token type");
+      return cached;
+    }
+    const claims = await this.verifySignature(token, expectedTypes);
+    this.remember(token, claims);
+    return claims;
+  }
+
+  /**
+   * A token verified before is not checked again (the signature check dominates an
+   * authenticated call's cost); its expiry and its key's validity are, on every use.
+   */
+  private async fromCache(token: string): Promise<TokenClaims | undefined> {
+    const hit = this.verified.get(token);
+    if (!hit) return undefined;
+    const nowSeconds = Math.floor(this.clock.now().getTime() / 1000);
+    if (hit.claims.exp + CLOCK_TOLERANCE_SECONDS <= nowSeconds || !(await this.keys.verificationKey(hit.kid))) {
+      this.verified.delete(token);
+      return undefined;
+    }
+    return hit.claims;
+  }
+
+  private remember(token: string, claims: TokenClaims): void {
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { claims, kid: decodeProtectedHeader(token).kid as string });
+  }
+
+  private async verifySignature(token: string, expectedTypes: TokenType[]): Promise<TokenClaims> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
@@ -73,7 +110,7 @@ export class TokenService {
         audience: this.opts.audience,
         requiredClaims: ["sub", "sid", "iat", "exp"],
         currentDate: this.clock.now(),
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw unauthenticated("TOKEN_EXPIRED", "token expired");

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { auditChainHead, auditEvents, type AuditRow } from "../schema/index.js";
-import { chainHash, GENESIS_HASH, type AuditEntry } from "../../domain/audit/audit-event.js";
+import { chainHash, type AuditEntry } from "../../domain/audit/audit-event.js";
 
 export interface AuditQuery {
   start?: Date;
@@ -17,13 +17,16 @@ export interface AuditQuery {
 export class AuditRepository {
   /** Appends one link; must run inside the transaction of the change it records. */
   async append(tx: DbOrTx, entry: AuditEntry, occurredAt: Date): Promise<AuditRow> {
-    // Locking the head row serializes writers, so the chain never forks.
-    await tx.execute(sql`insert into audit_chain_head (id, sequence, hash) values (1, 0, ${GENESIS_HASH}) on conflict (id) do nothing`);
-    const [head] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, 1)).for("update");
-    const seqResult = await tx.execute(sql`select nextval(pg_get_serial_sequence('audit_events', 'sequence')) as seq`);
-    const sequence = Number(rowsOf<{ seq: string | number }>(seqResult)[0]!.seq);
+    // One statement locks the head row (serializing writers, so the chain never forks), takes the
+    // next sequence and reads the previous link; the lock is then held for as short as possible.
+    const [head] = await tx
+      .update(auditChainHead)
+      .set({ sequence: sql`${auditChainHead.sequence} + 1` })
+      .where(eq(auditChainHead.id, 1))
+      .returning();
+    if (!head) throw new Error("audit chain head is missing (migrations not applied)");
     const fields = {
-      sequence,
+      sequence: head.sequence,
       occurredAt,
       eventType: entry.eventType,
       outcome: entry.outcome,
@@ -34,16 +37,20 @@ export class AuditRepository {
       clientIp: entry.clientIp ?? "",
       requestId: entry.requestId ?? "",
       details: entry.details ?? {},
-      prevHash: head!.hash,
+      prevHash: head.hash,
     };
     const hash = chainHash(fields);
-    const [row] = await tx
-      .insert(auditEvents)
-      .values({ ...fields, hash })
-      .returning();
-    await tx.update(auditChainHead).set({ sequence, hash }).where(eq(auditChainHead.id, 1));
+    // Sent together: postgres.js pipelines them on the transaction's connection.
+    const [[row]] = await Promise.all([
+      tx
+        .insert(auditEvents)
+        .values({ ...fields, hash })
+        .returning(),
+      tx.update(auditChainHead).set({ hash }).where(eq(auditChainHead.id, 1)),
+    ]);
     return row!;
   }
+
 
   async listNewestFirst(db: DbOrTx, limit: number, beforeSequence?: number): Promise<AuditRow[]> {
     return db
