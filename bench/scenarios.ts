@@ -1,6 +1,10 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { hash, verify } from "@node-rs/argon2";
+import { ApiKeyScope, ApiKeyService } from "../gen/warden/apikey/v1/api_key_service_pb.js";
 import { AuthService } from "../gen/warden/auth/v1/auth_service_pb.js";
+import { OrganizationService } from "../gen/warden/org/v1/organization_service_pb.js";
+import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
+import { matchingStep, newTotpSecret, stepAt, totpCode } from "../src/domain/mfa/totp.js";
 import { HealthService, ServingStatus } from "../gen/warden/health/v1/health_service_pb.js";
 import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
 import { ARGON2_PARAMS } from "../src/crypto/password-hasher.js";
@@ -15,6 +19,10 @@ export interface BenchContext {
   loginAccounts: { email: string; password: string }[];
   /** An access token (JWT) of loginAccounts[0], from one Login at set-up. */
   accessToken: string;
+  /** A read-scope API key of loginAccounts[0] in an organization it owns. */
+  apiKey: string;
+  /** An account whose failure budget is spent: every Login for it is refused. */
+  lockedAccount: { email: string; password: string };
 }
 
 /**
@@ -108,6 +116,54 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "ValidateApiKey",
+    measures: "warden.apikey.v1.ApiKeyService/ValidateApiKey with a valid key in the request: SHA-256 of the key, lookup (cached per instance, dropped on any change), owner and organization checks, network budget point taken and given back.",
+    where: "server",
+    async prepare({ pool, apiKey }) {
+      const r = await callOnce(pool, ApiKeyService.method.validateApiKey, { key: apiKey });
+      if (!r.valid) throw new Error("ValidateApiKey: the bench key is not valid");
+      return unaryOp(pool, ApiKeyService.method.validateApiKey, { key: apiKey });
+    },
+  },
+  {
+    name: "API-key call (GetRole)",
+    measures: "warden.rbac.v1.RoleService/GetRole with `authorization: Bearer wdn_k_...`: key authentication, scope check against the policy, one role read from the database.",
+    where: "server",
+    async prepare({ pool, apiKey }) {
+      const headers = { authorization: `Bearer ${apiKey}` };
+      await callOnce(pool, RoleService.method.getRole, { name: "admin" }, headers);
+      return unaryOp(pool, RoleService.method.getRole, { name: "admin" }, headers);
+    },
+  },
+  {
+    name: "Login refused (locked)",
+    measures: "warden.auth.v1.AuthService/Login for an account whose failure budget is spent: RESOURCE_EXHAUSTED before any hashing or database write.",
+    where: "server",
+    async prepare({ pool, lockedAccount }) {
+      const path = pathOf(AuthService.method.login);
+      const body = toBinary(AuthService.method.login.input, create(AuthService.method.login.input, lockedAccount));
+      const expectRefused = async () => {
+        const r = await pool.unary(path, body);
+        // Connect maps resource_exhausted to HTTP 429.
+        if (r.status !== 429) throw new Error(`expected a refusal, got ${describeFailure(r)}`);
+      };
+      await expectRefused();
+      return expectRefused;
+    },
+  },
+  {
+    name: "TOTP verify (raw)",
+    measures: "matchingStep from src/domain/mfa/totp.ts with a current code: three HMAC-SHA1 codes (one step of drift either way) and constant-time compares, in the bench process.",
+    where: "local",
+    async prepare() {
+      const secret = newTotpSecret();
+      return async () => {
+        const now = new Date();
+        if (matchingStep(secret, totpCode(secret, stepAt(now)), now) === undefined) throw new Error("TOTP: current code refused");
+      };
+    },
+  },
+  {
     name: "argon2id verify (raw)",
     measures:
       "@node-rs/argon2 verify with ARGON2_PARAMS from src/crypto/password-hasher.ts, in the bench process (server idle), same concurrency, on libuv's thread pool: what this machine can hash.",
@@ -136,6 +192,24 @@ export const RATIOS: Ratio[] = [
     target: 0.8,
     why: "a login should be bound by its one password hash, not by what surrounds it",
   },
+  {
+    numerator: "ValidateApiKey",
+    denominator: "HealthCheck",
+    target: 0.6,
+    why: "checking an API key should cost little more than the RPC stack itself",
+  },
+  {
+    numerator: "API-key call (GetRole)",
+    denominator: "HealthCheck",
+    target: 0.6,
+    why: "an API-key-authenticated call should cost little more than the RPC stack itself",
+  },
+  {
+    numerator: "Login refused (locked)",
+    denominator: "Login",
+    target: 20,
+    why: "a refused login must cost under 5% of an accepted one (20 times the rate)",
+  },
 ];
 
 /** Registers the login accounts and mints the access token the scenarios use. */
@@ -150,5 +224,18 @@ export async function createFixtures(pool: H2Pool, concurrency: number): Promise
   for (const a of loginAccounts)
     await callOnce(pool, AuthService.method.register, { ...a, displayName: "Bench User" });
   const login = await callOnce(pool, AuthService.method.login, loginAccounts[0]!);
-  return { pool, concurrency, loginAccounts, accessToken: login.accessToken };
+  const auth = { authorization: `Bearer ${login.accessToken}` };
+  const { organization } = await callOnce(pool, OrganizationService.method.createOrganization, { name: "Bench" }, auth);
+  const key = await callOnce(pool, ApiKeyService.method.createApiKey, { organizationId: organization!.id, name: "bench", scopes: [ApiKeyScope.READ] }, auth);
+  const lockedAccount = await lockAnAccount(pool);
+  return { pool, concurrency, loginAccounts, accessToken: login.accessToken, apiKey: key.secret, lockedAccount };
+}
+
+/** Spends an account's failure budget (the bench server allows 100) with wrong passwords. */
+async function lockAnAccount(pool: H2Pool): Promise<{ email: string; password: string }> {
+  const locked = { email: "bench-locked@bench.example.com", password: "Bench-correct-horse-7319-locked!" };
+  await callOnce(pool, AuthService.method.register, { ...locked, displayName: "Locked" });
+  const wrong = toBinary(AuthService.method.login.input, create(AuthService.method.login.input, { email: locked.email, password: "Wrong-horse-battery-0000" }));
+  for (let round = 0; round < 11; round++) await Promise.all(Array.from({ length: 10 }, () => pool.unary(pathOf(AuthService.method.login), wrong)));
+  return locked;
 }

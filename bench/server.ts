@@ -96,8 +96,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       WARDEN_ADMIN_PASSWORD: opts.adminPassword,
       WARDEN_LOGIN_MAX_FAILURES: "100",
       // Every call comes from 127.0.0.1: the per-address budgets must not be what is measured.
-      WARDEN_NETWORK_MAX_FAILURES: "100000",
-      WARDEN_SUBNET_MAX_FAILURES: "1000000",
+      WARDEN_NETWORK_MAX_FAILURES: "10000000",
+      WARDEN_SUBNET_MAX_FAILURES: "100000000",
       ...opts.extraEnv,
     },
   });

@@ -142,7 +142,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const hasher = deps.hasher ?? (await createArgon2Hasher());
   const policy = new PasswordPolicy(config.password_min_score);
   const { engine: limiter, redis } = createBruteForce(config);
-  const roles = new RoleAdmin(db, new RoleRepository(), audit, clock);
+  const roles = new RoleAdmin(db, new RoleRepository(), audit, clock, bus);
   await roles.ensureBuiltins();
   const mfaRepo = new MfaRepository();
   const signIn = new SignIn({ db, clock, sessions, tokens, audit, mfa: mfaRepo, limiter });

@@ -59,9 +59,9 @@ export const configSchema = z
     login_failure_window: z.preprocess(parseDuration, z.number().int().min(60).max(86400)).default(15 * 60),
     password_min_score: int(3, 0, 4),
     // Failed API-key and service-account-secret attempts per client address per login_failure_window.
-    network_max_failures: int(100, 1, 100_000),
+    network_max_failures: int(100, 1, 10_000_000),
     // Failed credential attempts per /24 (IPv4) or /64 (IPv6) per window; ten times as many per day.
-    subnet_max_failures: int(1000, 1, 1_000_000),
+    subnet_max_failures: int(1000, 1, 100_000_000),
     signups_per_address_per_hour: int(20, 1, 100_000),
     otp_sends_per_phone_per_hour: int(5, 1, 1000),
     otp_sends_per_address_per_hour: int(30, 1, 100_000),

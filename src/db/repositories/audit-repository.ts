@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { auditChainHead, auditEvents, type AuditRow } from "../schema/index.js";
-import { chainHash, type AuditEntry } from "../../domain/audit/audit-event.js";
+import { contentHash, type AuditEntry } from "../../domain/audit/audit-event.js";
 
 export interface AuditQuery {
   start?: Date;
@@ -16,17 +16,8 @@ export interface AuditQuery {
 
 export class AuditRepository {
   /** Appends one link; must run inside the transaction of the change it records. */
-  async append(tx: DbOrTx, entry: AuditEntry, occurredAt: Date): Promise<AuditRow> {
-    // One statement locks the head row (serializing writers, so the chain never forks), takes the
-    // next sequence and reads the previous link; the lock is then held for as short as possible.
-    const [head] = await tx
-      .update(auditChainHead)
-      .set({ sequence: sql`${auditChainHead.sequence} + 1` })
-      .where(eq(auditChainHead.id, 1))
-      .returning();
-    if (!head) throw new Error("audit chain head is missing (migrations not applied)");
+  async append(tx: DbOrTx, entry: AuditEntry, occurredAt: Date): Promise<void> {
     const fields = {
-      sequence: head.sequence,
       occurredAt,
       eventType: entry.eventType,
       outcome: entry.outcome,
@@ -37,19 +28,28 @@ export class AuditRepository {
       clientIp: entry.clientIp ?? "",
       requestId: entry.requestId ?? "",
       details: entry.details ?? {},
-      prevHash: head.hash,
     };
-    const hash = chainHash(fields);
-    // Sent together: postgres.js pipelines them on the transaction's connection.
-    const [[row]] = await Promise.all([
-      tx
-        .insert(auditEvents)
-        .values({ ...fields, hash })
-        .returning(),
-      tx.update(auditChainHead).set({ hash }).where(eq(auditChainHead.id, 1)),
-    ]);
-    return row!;
+    const content = contentHash(fields);
+    // One statement: lock the head (serializing writers, so the chain never forks), link the
+    // event to it (the same sha256 as linkHash) and insert it. The lock is then held only until
+    // the transaction commits.
+    await tx.execute(sql`
+      with old as (
+        select sequence, hash from audit_chain_head where id = 1 for update
+      ), head as (
+        update audit_chain_head h
+           set sequence = old.sequence + 1,
+               hash = encode(sha256(convert_to(old.hash || ':' || (old.sequence + 1)::text || ':' || ${content}, 'UTF8')), 'hex')
+          from old
+         where h.id = 1
+        returning h.sequence, h.hash, old.hash as prev_hash
+      )
+      insert into audit_events (sequence, occurred_at, event_type, outcome, actor_type, actor_id, target_type, target_id, client_ip, request_id, details, prev_hash, hash)
+      select head.sequence, ${occurredAt.toISOString()}::timestamptz, ${fields.eventType}, ${fields.outcome}, ${fields.actorType}, ${fields.actorId},
+             ${fields.targetType}, ${fields.targetId}, ${fields.clientIp}, ${fields.requestId}, ${JSON.stringify(fields.details)}::jsonb, head.prev_hash, head.hash
+        from head`);
   }
+
 
 
   async listNewestFirst(db: DbOrTx, limit: number, beforeSequence?: number): Promise<AuditRow[]> {

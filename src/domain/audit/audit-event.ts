@@ -31,13 +31,12 @@ export interface ChainedFields {
 
 export const GENESIS_HASH = "0".repeat(64);
 
-/** The link hash covers every stored field and the previous link, in a fixed order. */
-export function chainHash(f: ChainedFields): string {
+/** The hash of an event's content: every stored field but its place in the chain. */
+export function contentHash(f: Omit<ChainedFields, "sequence" | "prevHash">): string {
   const details = Object.keys(f.details)
     .sort()
     .map((k) => [k, f.details[k]]);
   const canonical = JSON.stringify([
-    f.sequence,
     f.occurredAt.toISOString(),
     f.eventType,
     f.outcome,
@@ -48,7 +47,19 @@ export function chainHash(f: ChainedFields): string {
     f.clientIp,
     f.requestId,
     details,
-    f.prevHash,
   ]);
   return createHash("sha256").update(canonical).digest("hex");
+}
+
+/**
+ * The link: previous hash, sequence and content hash. Kept this simple so that the database
+ * computes the same value (sha256 of the same text) when it appends.
+ */
+export function linkHash(prevHash: string, sequence: number, content: string): string {
+  return createHash("sha256").update(`${prevHash}:${sequence}:${content}`).digest("hex");
+}
+
+/** The hash an event must carry: it covers every stored field and the previous link. */
+export function chainHash(f: ChainedFields): string {
+  return linkHash(f.prevHash, f.sequence, contentHash(f));
 }

@@ -20,12 +20,12 @@ export class AuditLog {
   ) {}
 
   /** Records inside the caller's transaction, so the event and the change commit together. */
-  record(tx: DbOrTx, entry: AuditEntry): Promise<AuditRow> {
+  record(tx: DbOrTx, entry: AuditEntry): Promise<void> {
     return this.repo.append(tx, entry, this.clock.now());
   }
 
   /** Records on its own, for events with no other write (failed sign-ins). */
-  recordAlone(entry: AuditEntry): Promise<AuditRow> {
+  recordAlone(entry: AuditEntry): Promise<void> {
     return this.db.transaction((tx) => this.repo.append(tx, entry, this.clock.now()));
   }
 

@@ -9,19 +9,31 @@ import { auditActor } from "../org/organizations.js";
 import { decodePageToken, pageOf, pageSize } from "../pagination.js";
 import type { Principal, UserPrincipal } from "../principal.js";
 import { evaluateRules } from "./rules.js";
+import type { InvalidationBus } from "../invalidation.js";
 
 export const BUILTIN_ADMIN_ROLE = "admin";
 const NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
 const TOKEN = /^(\*|[a-z][a-z0-9_.-]{0,62})$/;
 
-/** RBAC roles: written by system admins, read by anyone signed in, evaluated fresh on each call. */
+/**
+ * RBAC roles: written by system admins, read by anyone signed in. Reads come from a per-instance
+ * cache that every change clears on every instance (the invalidation bus), so a change is seen
+ * on the next call, not at the next sign-in.
+ */
 export class RoleAdmin {
+  private readonly cache = new Map<string, RoleRow | null>();
+
   constructor(
     private readonly db: Db,
     private readonly repo: RoleRepository,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-  ) {}
+    private readonly bus: InvalidationBus,
+  ) {
+    bus.subscribe((tag) => {
+      if (tag.startsWith("role:")) this.cache.delete(tag.slice(5));
+    });
+  }
 
   /** The built-in admin role exists on every installation. */
   async ensureBuiltins(): Promise<void> {
@@ -29,7 +41,12 @@ export class RoleAdmin {
   }
 
   async get(name: string): Promise<RoleRow> {
-    const row = await this.repo.find(this.db, name);
+    let row = this.cache.get(name);
+    if (row === undefined) {
+      row = (await this.repo.find(this.db, name)) ?? null;
+      // Bounded: names that do not exist are remembered only while the cache is small.
+      if (row || this.cache.size < 10_000) this.cache.set(name, row);
+    }
     if (!row) throw notFound("role");
     return row;
   }
@@ -42,17 +59,19 @@ export class RoleAdmin {
 
   async create(caller: Principal, role: { name: string; description: string; rules: RoleRule[] }, meta: RequestMeta): Promise<RoleRow> {
     const checked = checkRole(role);
-    return this.db.transaction(async (tx) => {
+    const created = await this.db.transaction(async (tx) => {
       const row = await this.repo.create(tx, checked, this.clock.now());
       if (!row) throw new DomainError("already_exists", "ROLE_EXISTS", "a role with this name exists");
       await this.audit.record(tx, { eventType: "role.create", outcome: "success", ...auditActor(caller, meta), targetType: "role", targetId: row.name });
       return row;
     });
+    await this.bus.publish([`role:${created.name}`]);
+    return created;
   }
 
   async update(caller: Principal, role: { name: string; description: string; rules: RoleRule[] }, meta: RequestMeta): Promise<RoleRow> {
     const checked = checkRole(role);
-    return this.db.transaction(async (tx) => {
+    const updated = await this.db.transaction(async (tx) => {
       const existing = await this.repo.find(tx, checked.name);
       if (!existing) throw notFound("role");
       if (existing.builtin) throw new DomainError("failed_precondition", "ROLE_BUILTIN", "built-in roles cannot be changed");
@@ -60,6 +79,8 @@ export class RoleAdmin {
       await this.audit.record(tx, { eventType: "role.update", outcome: "success", ...auditActor(caller, meta), targetType: "role", targetId: checked.name });
       return row!;
     });
+    await this.bus.publish([`role:${updated.name}`]);
+    return updated;
   }
 
   async delete(caller: Principal, name: string, meta: RequestMeta): Promise<void> {
@@ -70,6 +91,7 @@ export class RoleAdmin {
       await this.repo.delete(tx, name);
       await this.audit.record(tx, { eventType: "role.delete", outcome: "success", ...auditActor(caller, meta), targetType: "role", targetId: name });
     });
+    await this.bus.publish([`role:${name}`]);
   }
 
   /** Names that do not exist (for UpdateUser). */
