@@ -19,12 +19,20 @@ export interface SessionPageCursor {
 }
 
 export class SessionRepository {
-  async create(db: DbOrTx, s: NewSession, now: Date): Promise<SessionRow> {
-    const [row] = await db
-      .insert(sessions)
-      .values({ ...s, createdAt: now, lastSeenAt: now })
-      .returning();
-    return row!;
+  /** The session and its first refresh token, in one statement (sign-in is a hot path). */
+  async create(db: DbOrTx, s: NewSession, refreshTokenHash: string, now: Date): Promise<SessionRow> {
+    const row: SessionRow = { ...s, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
+    await db.execute(sql`
+      with created as (
+        insert into sessions (id, secret_hash, user_id, auth_method, client_ip, user_agent, created_at, last_seen_at, expires_at, mfa_at)
+        values (${row.id}, ${row.secretHash}, ${row.userId}, ${row.authMethod}, ${row.clientIp}, ${row.userAgent},
+                ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${row.expiresAt.toISOString()}::timestamptz,
+                ${row.mfaAt ? row.mfaAt.toISOString() : null}::timestamptz)
+        returning id
+      )
+      insert into refresh_tokens (token_hash, session_id, generation, created_at)
+      select ${refreshTokenHash}, created.id, 1, ${now.toISOString()}::timestamptz from created`);
+    return row;
   }
 
   async findById(db: DbOrTx, id: string): Promise<SessionRow | undefined> {

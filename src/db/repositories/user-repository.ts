@@ -31,6 +31,15 @@ export class UserRepository {
     await db.select({ id: users.id }).from(users).where(eq(users.id, id)).for("update");
   }
 
+  /** The user and whether any second factor is confirmed, in one read (sign-in is a hot path). */
+  async findByEmailForSignIn(db: DbOrTx, email: string): Promise<(UserRow & { hasMfa: boolean }) | undefined> {
+    const [row] = await db
+      .select({ user: users, hasMfa: sql<boolean>`exists (select 1 from mfa_factors f where f.user_id = "users"."id" and f.confirmed_at is not null)` })
+      .from(users)
+      .where(and(eq(users.email, email), isNull(users.deletedAt)));
+    return row && { ...row.user, hasMfa: !!row.hasMfa };
+  }
+
   async findByEmail(db: DbOrTx, email: string): Promise<UserRow | undefined> {
     const [row] = await db.select().from(users).where(and(eq(users.email, email), isNull(users.deletedAt)));
     return row;

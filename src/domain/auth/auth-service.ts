@@ -53,14 +53,14 @@ export class AuthService {
    * Checks email and password with the same answer, message and cost for an unknown email
    * and a wrong password. A point is taken from the account's failure budget first.
    */
-  async checkPassword(rawEmail: string, password: string, eventType: string, meta: RequestMeta): Promise<UserRow> {
+  async checkPassword(rawEmail: string, password: string, eventType: string, meta: RequestMeta): Promise<UserRow & { hasMfa: boolean }> {
     checkPasswordLength(password);
     const email = normalizeEmail(rawEmail);
     await this.d.limiter.takeAccount(email);
-    let user: UserRow | undefined;
+    let user: (UserRow & { hasMfa: boolean }) | undefined;
     let ok = false;
     try {
-      user = await this.d.users.findByEmail(this.d.db, email);
+      user = await this.d.users.findByEmailForSignIn(this.d.db, email);
       if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
       else await this.d.hasher.verifyDummy(password);
     } catch (err) {
@@ -89,7 +89,7 @@ export class AuthService {
   /** Password sign-in: tokens, or an MFA challenge for a user with a second factor. */
   async login(email: string, password: string, meta: RequestMeta, authMethod = "password"): Promise<SignInResult> {
     const user = await this.checkPassword(email, password, "auth.login", meta);
-    return this.d.signIn.start(user, authMethod, meta, { amr: ["pwd"], mfaSatisfied: false });
+    return this.d.signIn.start(user, authMethod, meta, { amr: ["pwd"], mfaSatisfied: false, hasMfa: user.hasMfa });
   }
 
   async verifyCredentials(email: string, password: string, meta: RequestMeta): Promise<UserRow> {

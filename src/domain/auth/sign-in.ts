@@ -43,11 +43,12 @@ export interface SignInDeps {
 export class SignIn {
   constructor(private readonly d: SignInDeps) {}
 
-  async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean }): Promise<SignInResult> {
+  /** `hasMfa: false` (read with the user) spares the factor lookup; undefined means look. */
+  async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean; hasMfa?: boolean }): Promise<SignInResult> {
     // Disabled or locked out by failed attempts: no token from any path.
     if (user.disabled || user.deletedAt) throw invalidCredentials();
     await this.d.limiter.checkAccount(user.email);
-    if (!opts.mfaSatisfied) {
+    if (!opts.mfaSatisfied && opts.hasMfa !== false) {
       const methods = await this.mfaMethods(user.id);
       if (methods.length > 0) return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta), methods, user };
     }

@@ -66,9 +66,9 @@ export class SessionManager {
         expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.timeouts.absoluteSeconds) * 1000),
         mfaAt: input.mfaAt,
       },
+      sha256Hex(refreshToken),
       now,
     );
-    await this.sessions.addRefreshToken(tx, sha256Hex(refreshToken), id, 1, now);
     return { session, bearer: `wds_${id}.${secret}`, refreshToken };
   }
 
