@@ -137,5 +137,3 @@ export function rateLimited(res: RateLimiterRes): DomainError {
     retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
   });
 }
-
-export const ACCOUNT_LOCKED = () => new DomainError("resource_exhausted", "RATE_LIMITED", "too many failed attempts for this account; try again later");
