@@ -23,3 +23,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   }
   return false;
 }
+
+/** SQLSTATE class 22 (data exception): a value the database cannot hold, such as NUL in text or a
+ *  malformed uuid. It comes from the caller's input, so it is the caller's error, not a fault. */
+export function isInvalidData(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
+}

@@ -9,7 +9,7 @@ import type { SessionRepository } from "../db/repositories/session-repository.js
 import type { UserRepository } from "../db/repositories/user-repository.js";
 import type { AuditLog } from "../domain/audit/audit-log.js";
 import { DomainError } from "../domain/errors.js";
-import { actorOf } from "../domain/user/user-admin.js";
+import { auditActor } from "../domain/audit/audit-actor.js";
 import { VERSION } from "../version.js";
 import { callerOf, metaOf } from "./call-context.js";
 
@@ -49,7 +49,7 @@ export function adminHandlers(d: AdminDeps): ServiceImpl<typeof AdminService> {
     async rotateSigningKey(_req, ctx) {
       if (d.keys.algorithm === "HS256") throw new DomainError("failed_precondition", "HS256_KEY_FROM_CONFIG", "the HS256 secret comes from configuration; change it there");
       const r = await d.keys.rotateNow();
-      await d.audit.recordAlone({ eventType: "admin.rotate_signing_key", outcome: "success", ...actorOf(callerOf(ctx), metaOf(ctx)), targetType: "signing_key", targetId: r.kid, details: { previous: r.previousKid } });
+      await d.audit.recordAlone({ eventType: "admin.rotate_signing_key", outcome: "success", ...auditActor(callerOf(ctx), metaOf(ctx)), targetType: "signing_key", targetId: r.kid, details: { previous: r.previousKid } });
       return { keyId: r.kid, previousKeyId: r.previousKid };
     },
   };

@@ -4,18 +4,18 @@ import { AuditService, Outcome } from "../../gen/warden/audit/v1/audit_service_p
 import type { Db } from "../db/client.js";
 import type { AuditRepository } from "../db/repositories/audit-repository.js";
 import type { AuditLog } from "../domain/audit/audit-log.js";
-import { decodePageToken, encodePageToken, pageSize } from "../domain/pagination.js";
+import { decodePageToken, pageOf, pageSize } from "../domain/pagination.js";
 import { auditToProto } from "./converters.js";
+
+const sequenceCursor = (row: { sequence: number }) => ({ s: row.sequence });
 
 export function auditHandlers(db: Db, repo: AuditRepository, log: AuditLog): ServiceImpl<typeof AuditService> {
   return {
     async listAuditLogs(req) {
       const size = pageSize(req.pageSize);
       const cursor = decodePageToken<{ s: number }>(req.pageToken, ["s"]);
-      const rows = await repo.listNewestFirst(db, size + 1, cursor?.s);
-      const page = rows.slice(0, size);
-      const last = page[page.length - 1];
-      return { events: page.map(auditToProto), nextPageToken: rows.length > size && last ? encodePageToken({ s: last.sequence }) : "" };
+      const page = pageOf(await repo.listNewestFirst(db, size + 1, cursor?.s), size, sequenceCursor);
+      return { events: page.items.map(auditToProto), nextPageToken: page.nextPageToken };
     },
     async queryAuditEvents(req) {
       const size = pageSize(req.pageSize);
@@ -30,9 +30,8 @@ export function auditHandlers(db: Db, repo: AuditRepository, log: AuditLog): Ser
         afterSequence: cursor?.s,
         limit: size + 1,
       });
-      const page = rows.slice(0, size);
-      const last = page[page.length - 1];
-      return { events: page.map(auditToProto), nextPageToken: rows.length > size && last ? encodePageToken({ s: last.sequence }) : "" };
+      const page = pageOf(rows, size, sequenceCursor);
+      return { events: page.items.map(auditToProto), nextPageToken: page.nextPageToken };
     },
     async verifyAuditChain() {
       const r = await log.verifyChain();

@@ -2,7 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { kRequestId } from "../context.js";
-import { isDatabaseUnavailable } from "../db/faults.js";
+import { isDatabaseUnavailable, isInvalidData } from "../db/faults.js";
 import { DomainError, type ErrorKind } from "../domain/errors.js";
 
 const CODES: Record<ErrorKind, Code> = {
@@ -40,6 +40,10 @@ export function toConnectError(err: unknown, log: Logger, requestId: string): Co
   if (isDatabaseUnavailable(err)) {
     log.warn({ request_id: requestId, err: describe(err) }, "database unavailable");
     return new ConnectError("service temporarily unavailable", Code.Unavailable, undefined, [errorInfo("DATABASE_UNAVAILABLE")]);
+  }
+  if (isInvalidData(err)) {
+    log.info({ request_id: requestId, err: describe(err) }, "input the database cannot hold");
+    return new ConnectError("a value in the request cannot be stored or looked up", Code.InvalidArgument, undefined, [errorInfo("INVALID_ARGUMENT")]);
   }
   log.error({ request_id: requestId, err: describe(err) }, "unexpected error");
   return new ConnectError("internal error", Code.Internal, undefined, [errorInfo("INTERNAL")]);

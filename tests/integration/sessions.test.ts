@@ -73,6 +73,10 @@ describe("SessionService", () => {
     expect(session?.revokeReason).toBe("admin_revoked");
   });
 
+  it("answers INVALID_ARGUMENT, not INTERNAL, for an id the database cannot hold (NUL)", async () => {
+    await expectError(sessions().getSession({ id: "abc\u0000def" }, admin.auth), Code.InvalidArgument, "INVALID_ARGUMENT");
+  });
+
   it("revokes all of a user's sessions, keeping the caller's own when asked", async () => {
     const u = await newUser(t, { tag: "revoke-all" });
     const others = [await login(t, u.email, u.password), await login(t, u.email, u.password)];

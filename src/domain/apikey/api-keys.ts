@@ -13,7 +13,7 @@ import { DomainError, invalidArgument, notFound, permissionDenied, unauthenticat
 import type { InvalidationBus } from "../invalidation.js";
 import { roleAtLeast } from "../org/member-role.js";
 import type { OrgAccess, OrgGrant } from "../org/org-access.js";
-import { auditActor } from "../org/organizations.js";
+import { auditActor } from "../audit/audit-actor.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
 import type { ApiScope, MachinePrincipal, Principal } from "../principal.js";
 import { displayPrefix, isApiKeyFormat, newApiKey } from "./api-key-format.js";

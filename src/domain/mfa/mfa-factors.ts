@@ -13,7 +13,7 @@ import { DomainError, invalidArgument, notFound, permissionDenied } from "../err
 import type { InvalidationBus } from "../invalidation.js";
 import type { UserPrincipal } from "../principal.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
-import { actorOf } from "../user/user-admin.js";
+import { auditActor } from "../audit/audit-actor.js";
 import { checkPhone, OTP_TTL_SECONDS, type OtpSender } from "./otp.js";
 import { maskPhone } from "./sms-sender.js";
 import { base32Encode, matchingStep, newTotpSecret, otpauthUri } from "./totp.js";
@@ -49,7 +49,7 @@ export class MfaFactors {
     const secret = newTotpSecret();
     const factor = await this.d.db.transaction(async (tx) => {
       const row = await this.d.repo.createFactor(tx, { userId: user.id, type: "totp", secretEncrypted: this.d.box.seal(secret) }, this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "mfa.totp_enroll", outcome: "success", ...actorOf(caller, meta), targetType: "mfa_factor", targetId: row.id });
+      await this.d.audit.record(tx, { eventType: "mfa.totp_enroll", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: row.id });
       return row;
     });
     return { factorId: factor.id, secret, uri: otpauthUri(secret, user.email, this.d.issuer) };
@@ -85,7 +85,7 @@ export class MfaFactors {
     const factor = await this.d.db.transaction(async (tx) => {
       const row = await this.d.repo.createFactor(tx, { userId: user.id, type: "phone", secretEncrypted: this.d.box.seal(phone) }, this.d.clock.now());
       await this.d.repo.setPendingCode(tx, row.id, codeHash, expiresAt);
-      await this.d.audit.record(tx, { eventType: "mfa.phone_enroll", outcome: "success", ...actorOf(caller, meta), targetType: "mfa_factor", targetId: row.id });
+      await this.d.audit.record(tx, { eventType: "mfa.phone_enroll", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: row.id });
       return row;
     });
     return { factorId: factor.id, expiresAt };
@@ -98,11 +98,11 @@ export class MfaFactors {
     await this.d.limiter.takeAccount(user.email);
     const confirmed = await this.d.repo.confirmPendingCode(this.d.db, factor.id, this.d.otp.codeHash(phone, code.trim()), this.d.clock.now());
     if (!confirmed) {
-      await this.d.audit.recordAlone({ eventType: "mfa.phone_confirm", outcome: "failure", ...actorOf(caller, meta), targetType: "mfa_factor", targetId: factor.id });
+      await this.d.audit.recordAlone({ eventType: "mfa.phone_confirm", outcome: "failure", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: factor.id });
       throw invalidArgument("code", "is not the code sent, or it expired", "MFA_CODE_INVALID");
     }
     await this.d.limiter.accountSucceeded(user.email);
-    await this.d.audit.recordAlone({ eventType: "mfa.phone_confirm", outcome: "success", ...actorOf(caller, meta), targetType: "mfa_factor", targetId: factor.id });
+    await this.d.audit.recordAlone({ eventType: "mfa.phone_confirm", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: factor.id });
     return { row: confirmed, maskedPhone: maskPhone(phone) };
   }
 
@@ -118,7 +118,7 @@ export class MfaFactors {
       await this.d.repo.deleteFactor(tx, factorId, caller.userId);
       // Recovery codes only stand in for a factor; with none left they go too.
       if ((await this.d.repo.confirmedFactors(tx, caller.userId)).length === 0) await this.d.repo.deleteRecoveryCodes(tx, caller.userId);
-      await this.d.audit.record(tx, { eventType: "mfa.factor_remove", outcome: "success", ...actorOf(caller, meta), targetType: "mfa_factor", targetId: factorId });
+      await this.d.audit.record(tx, { eventType: "mfa.factor_remove", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: factorId });
     });
   }
 
@@ -128,7 +128,7 @@ export class MfaFactors {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     await this.d.db.transaction(async (tx) => {
       await this.d.repo.replaceRecoveryCodes(tx, caller.userId, codes.map((c) => this.recoveryHash(caller.userId, c)), this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "mfa.recovery_codes", outcome: "success", ...actorOf(caller, meta), targetType: "user", targetId: caller.userId });
+      await this.d.audit.record(tx, { eventType: "mfa.recovery_codes", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: caller.userId });
     });
     return codes;
   }

@@ -5,7 +5,7 @@ import type { ConnectorRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound } from "../errors.js";
-import { auditActor } from "../org/organizations.js";
+import { auditActor } from "../audit/audit-actor.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
 import type { Principal } from "../principal.js";
 import type { OidcProvider } from "./id-token-verifier.js";

@@ -1,3 +1,4 @@
+import { auditActor } from "../audit/audit-actor.js";
 import type { Clock } from "../../clock.js";
 import type { Db } from "../../db/client.js";
 import type { MemberWithUser, OrganizationRepository } from "../../db/repositories/organization-repository.js";
@@ -8,7 +9,7 @@ import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound, permissionDenied } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
 import { decodeCreatedCursor, createdCursorOf, decodePageToken, pageOf, pageSize } from "../pagination.js";
-import { principalLabel, type Principal, type UserPrincipal } from "../principal.js";
+import type { Principal, UserPrincipal } from "../principal.js";
 import { roleAtLeast, type MemberRole, type OrganizationTier } from "./member-role.js";
 import type { OrgGrant } from "./org-access.js";
 
@@ -168,8 +169,4 @@ function checkName(name: string): string {
   if ([...clean].length > 100) throw invalidArgument("name", "must be at most 100 characters");
   if (/\p{Cc}/u.test(clean)) throw invalidArgument("name", "must not contain control characters");
   return clean;
-}
-
-export function auditActor(p: Principal, meta: RequestMeta) {
-  return { ...principalLabel(p), clientIp: meta.clientIp, requestId: meta.requestId };
 }

@@ -5,7 +5,7 @@ import type { RoleRow, RoleRule } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound } from "../errors.js";
-import { auditActor } from "../org/organizations.js";
+import { auditActor } from "../audit/audit-actor.js";
 import { decodePageToken, pageOf, pageSize } from "../pagination.js";
 import type { Principal, UserPrincipal } from "../principal.js";
 import { evaluateRules } from "./rules.js";

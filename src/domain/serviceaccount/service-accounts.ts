@@ -14,7 +14,7 @@ import type { RequestMeta } from "../auth/request-meta.js";
 import { invalidArgument, notFound, unauthenticated } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { OrgGrant } from "../org/org-access.js";
-import { auditActor } from "../org/organizations.js";
+import { auditActor } from "../audit/audit-actor.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
 import type { ApiScope, MachinePrincipal, Principal } from "../principal.js";
 

@@ -5,9 +5,9 @@ import type { SessionRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { notFound, permissionDenied } from "../errors.js";
-import { decodePageToken, encodePageToken, pageSize } from "../pagination.js";
+import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
 import type { UserPrincipal } from "../principal.js";
-import { actorOf } from "../user/user-admin.js";
+import { auditActor } from "../audit/audit-actor.js";
 import type { SessionManager, SessionTimeouts } from "./session-manager.js";
 
 export interface SessionQueryDeps {
@@ -44,23 +44,22 @@ export class SessionQueries {
   async list(caller: UserPrincipal, req: { userId: string; pageSize: number; pageToken: string }, activeOnly: boolean): Promise<{ sessions: SessionRow[]; nextPageToken: string }> {
     const userId = this.targetUser(caller, req.userId);
     const size = pageSize(req.pageSize);
-    const cursor = decodePageToken<{ t: string; id: string }>(req.pageToken, ["t", "id"]);
     const now = this.d.clock.now();
     const rows = await this.d.repo.list(this.d.db, userId, size + 1, {
-      after: cursor ? { createdAt: new Date(cursor.t), id: cursor.id } : undefined,
+      // Session ids are hex, not uuids.
+      after: decodeCreatedCursor(req.pageToken, false),
       activeAt: activeOnly ? now : undefined,
       idleCutoff: activeOnly ? new Date(now.getTime() - this.d.timeouts.idleSeconds * 1000) : undefined,
     });
-    const page = rows.slice(0, size);
-    const last = page[page.length - 1];
-    return { sessions: page, nextPageToken: rows.length > size && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.id }) : "" };
+    const page = pageOf(rows, size, createdCursorOf);
+    return { sessions: page.items, nextPageToken: page.nextPageToken };
   }
 
   async revoke(caller: UserPrincipal, id: string, meta: RequestMeta): Promise<void> {
     const session = await this.get(caller, id);
     await this.d.db.transaction(async (tx) => {
       await this.d.repo.revoke(tx, session.id, caller.userId === session.userId ? "user_revoked" : "admin_revoked", this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "session.revoke", outcome: "success", ...actorOf(caller, meta), targetType: "session", targetId: session.id, details: { user_id: session.userId } });
+      await this.d.audit.record(tx, { eventType: "session.revoke", outcome: "success", ...auditActor(caller, meta), targetType: "session", targetId: session.id, details: { user_id: session.userId } });
     });
     await this.d.sessions.revoked([session.id]);
   }
@@ -70,7 +69,7 @@ export class SessionQueries {
     const keep = req.keepCurrent && userId === caller.userId ? caller.sessionId : undefined;
     const ids = await this.d.db.transaction(async (tx) => {
       const revoked = await this.d.repo.revokeAllForUser(tx, userId, caller.userId === userId ? "user_revoked_all" : "admin_revoked_all", this.d.clock.now(), keep);
-      await this.d.audit.record(tx, { eventType: "session.revoke_all", outcome: "success", ...actorOf(caller, meta), targetType: "user", targetId: userId, details: { revoked: String(revoked.length) } });
+      await this.d.audit.record(tx, { eventType: "session.revoke_all", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: userId, details: { revoked: String(revoked.length) } });
       return revoked;
     });
     await this.d.sessions.revoked(ids);

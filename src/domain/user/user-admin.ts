@@ -1,14 +1,15 @@
+import { auditActor } from "../audit/audit-actor.js";
 import type { Clock } from "../../clock.js";
 import type { PasswordHasher } from "../../crypto/password-hasher.js";
 import type { Db } from "../../db/client.js";
 import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import { isUuid, type UserRepository } from "../../db/repositories/user-repository.js";
+import type { UserRepository } from "../../db/repositories/user-repository.js";
 import type { UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { checkDisplayName, normalizeEmail } from "../auth/email.js";
 import type { PasswordPolicy } from "../auth/password-policy.js";
 import type { RequestMeta } from "../auth/request-meta.js";
-import { decodePageToken, encodePageToken, pageSize } from "../pagination.js";
+import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
 import { DomainError, invalidArgument, notFound } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
 import type { SessionManager } from "../session/session-manager.js";
@@ -52,14 +53,9 @@ export class UserAdmin {
 
   async list(req: { pageSize: number; pageToken: string; emailPrefix: string }): Promise<{ users: UserRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const cursor = decodePageToken<{ t: string; id: string }>(req.pageToken, ["t", "id"]);
-    // The id reaches a uuid column: a forged one is the caller's mistake, not a server error.
-    if (cursor && !isUuid(cursor.id)) throw invalidArgument("page_token", "is not a token this server issued");
-    const after = cursor ? { createdAt: new Date(cursor.t), id: cursor.id } : undefined;
-    const rows = await this.d.users.list(this.d.db, size + 1, after, req.emailPrefix.trim().toLowerCase() || undefined);
-    const page = rows.slice(0, size);
-    const last = page[page.length - 1];
-    return { users: page, nextPageToken: rows.length > size && last ? encodePageToken({ t: last.createdAt.toISOString(), id: last.id }) : "" };
+    const rows = await this.d.users.list(this.d.db, size + 1, decodeCreatedCursor(req.pageToken), req.emailPrefix.trim().toLowerCase() || undefined);
+    const page = pageOf(rows, size, createdCursorOf);
+    return { users: page.items, nextPageToken: page.nextPageToken };
   }
 
   /** The first administrator from configuration; created once, never overwritten. */
@@ -89,7 +85,7 @@ export class UserAdmin {
     return this.d.db.transaction(async (tx) => {
       const user = await this.d.users.create(tx, { email, displayName, passwordHash, admin: req.admin, roles }, this.d.clock.now());
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
-      await this.d.audit.record(tx, { eventType: "user.create", outcome: "success", ...actorOf(actor, meta), targetType: "user", targetId: user.id, details: { admin: String(req.admin), roles: roles.join(",") } });
+      await this.d.audit.record(tx, { eventType: "user.create", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: user.id, details: { admin: String(req.admin), roles: roles.join(",") } });
       return user;
     });
   }
@@ -105,7 +101,7 @@ export class UserAdmin {
     const user = await this.d.db.transaction(async (tx) => {
       const row = await this.d.users.update(tx, id, set, this.d.clock.now());
       if (!row) throw notFound("user");
-      await this.d.audit.record(tx, { eventType: "user.update", outcome: "success", ...actorOf(actor, meta), targetType: "user", targetId: id, details: describeChanges(set) });
+      await this.d.audit.record(tx, { eventType: "user.update", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: id, details: describeChanges(set) });
       return row;
     });
     await this.d.sessions.userChanged(id);
@@ -119,7 +115,7 @@ export class UserAdmin {
       const row = await this.d.users.update(tx, id, { disabled }, now);
       if (!row) throw notFound("user");
       const ids = disabled ? await this.d.sessionRepo.revokeAllForUser(tx, id, "user_disabled", now) : [];
-      await this.d.audit.record(tx, { eventType: disabled ? "user.disable" : "user.enable", outcome: "success", ...actorOf(actor, meta), targetType: "user", targetId: id, details: { revoked_sessions: String(ids.length) } });
+      await this.d.audit.record(tx, { eventType: disabled ? "user.disable" : "user.enable", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: id, details: { revoked_sessions: String(ids.length) } });
       return { user: row, revoked: ids };
     });
     await this.d.sessions.revoked(revoked);
@@ -134,7 +130,7 @@ export class UserAdmin {
       const row = await this.d.users.softDelete(tx, id, now);
       if (!row) throw notFound("user");
       const ids = await this.d.sessionRepo.revokeAllForUser(tx, id, "user_deleted", now);
-      await this.d.audit.record(tx, { eventType: "user.delete", outcome: "success", ...actorOf(actor, meta), targetType: "user", targetId: id });
+      await this.d.audit.record(tx, { eventType: "user.delete", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: id });
       return ids;
     });
     await this.d.sessions.revoked(revoked);
@@ -153,8 +149,4 @@ function describeChanges(set: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(set)) out[k] = Array.isArray(v) ? v.join(",") : String(v);
   return out;
-}
-
-export function actorOf(actor: UserPrincipal, meta: RequestMeta) {
-  return { actorType: "user", actorId: actor.userId, clientIp: meta.clientIp, requestId: meta.requestId };
 }
