@@ -15,8 +15,12 @@ export interface AuditQuery {
 }
 
 export class AuditRepository {
-  /** Appends one link; must run inside the transaction of the change it records. */
-  async append(tx: DbOrTx, entry: AuditEntry, occurredAt: Date): Promise<void> {
+  /**
+   * Appends one link, inside the transaction of the change it records, or in the same statement
+   * as that change: `change` is a list of CTEs (`name as (insert ...)`) that runs first, and one
+   * statement commits (or fails) as a whole.
+   */
+  async append(db: DbOrTx, entry: AuditEntry, occurredAt: Date, change?: SQL): Promise<void> {
     const fields = {
       occurredAt,
       eventType: entry.eventType,
@@ -33,8 +37,8 @@ export class AuditRepository {
     // One statement: lock the head (serializing writers, so the chain never forks), link the
     // event to it (the same sha256 as linkHash) and insert it. The lock is then held only until
     // the transaction commits.
-    await tx.execute(sql`
-      with old as (
+    await db.execute(sql`
+      with ${change ? sql`${change}, ` : sql``}old as (
         select sequence, hash from audit_chain_head where id = 1 for update
       ), head as (
         update audit_chain_head h

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { refreshTokens, sessions, type SessionRow } from "../schema/index.js";
 
@@ -19,20 +19,24 @@ export interface SessionPageCursor {
 }
 
 export class SessionRepository {
-  /** The session and its first refresh token, in one statement (sign-in is a hot path). */
-  async create(db: DbOrTx, s: NewSession, refreshTokenHash: string, now: Date): Promise<SessionRow> {
+  /**
+   * The CTEs that insert a session and its first refresh token. Sign-in writes them in the
+   * statement that appends the audit event, so all three commit together in one round trip.
+   */
+  creation(s: NewSession, refreshTokenHash: string, now: Date): { row: SessionRow; change: SQL } {
     const row: SessionRow = { ...s, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
-    await db.execute(sql`
-      with created as (
+    const change = sql`
+      new_session as (
         insert into sessions (id, secret_hash, user_id, auth_method, client_ip, user_agent, created_at, last_seen_at, expires_at, mfa_at)
         values (${row.id}, ${row.secretHash}, ${row.userId}, ${row.authMethod}, ${row.clientIp}, ${row.userAgent},
                 ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${row.expiresAt.toISOString()}::timestamptz,
                 ${row.mfaAt ? row.mfaAt.toISOString() : null}::timestamptz)
         returning id
-      )
-      insert into refresh_tokens (token_hash, session_id, generation, created_at)
-      select ${refreshTokenHash}, created.id, 1, ${now.toISOString()}::timestamptz from created`);
-    return row;
+      ), new_refresh_token as (
+        insert into refresh_tokens (token_hash, session_id, generation, created_at)
+        select ${refreshTokenHash}, new_session.id, 1, ${now.toISOString()}::timestamptz from new_session
+      )`;
+    return { row, change };
   }
 
   async findById(db: DbOrTx, id: string): Promise<SessionRow | undefined> {

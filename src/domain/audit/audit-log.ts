@@ -1,3 +1,4 @@
+import type { SQL } from "drizzle-orm";
 import type { Clock } from "../../clock.js";
 import type { Db, DbOrTx } from "../../db/client.js";
 import type { AuditRepository } from "../../db/repositories/audit-repository.js";
@@ -24,9 +25,17 @@ export class AuditLog {
     return this.repo.append(tx, entry, this.clock.now());
   }
 
-  /** Records on its own, for events with no other write (failed sign-ins). */
+  /**
+   * Records in the same statement as the change it describes (`change`: CTEs from a
+   * repository): atomic without a transaction, in one round trip. For hot paths like sign-in.
+   */
+  recordWith(db: DbOrTx, entry: AuditEntry, change: SQL): Promise<void> {
+    return this.repo.append(db, entry, this.clock.now(), change);
+  }
+
+  /** Records on its own, for events with no other write (failed sign-ins); one statement is its own transaction. */
   recordAlone(entry: AuditEntry): Promise<void> {
-    return this.db.transaction((tx) => this.repo.append(tx, entry, this.clock.now()));
+    return this.repo.append(this.db, entry, this.clock.now());
   }
 
   async verifyChain(batchSize = 1000): Promise<ChainReport> {

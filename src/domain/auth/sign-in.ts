@@ -67,21 +67,23 @@ export class SignIn {
   }
 
   async openSession(user: UserRow, authMethod: string, meta: RequestMeta, amr: string[], mfaAt?: Date): Promise<IssuedTokens> {
-    const created = await this.d.db.transaction(async (tx) => {
-      const c = await this.d.sessions.create(tx, { userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt });
-      await this.d.audit.record(tx, {
+    const created = this.d.sessions.build({ userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt });
+    // The session, its refresh token and the event in one statement: all or nothing, one round trip.
+    await this.d.audit.recordWith(
+      this.d.db,
+      {
         eventType: "auth.login",
         outcome: "success",
         actorType: "user",
         actorId: user.id,
         targetType: "session",
-        targetId: c.session.id,
+        targetId: created.session.id,
         details: { method: authMethod, amr: amr.join(",") },
         clientIp: meta.clientIp,
         requestId: meta.requestId,
-      });
-      return c;
-    });
+      },
+      created.change,
+    );
     const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr, authTime: mfaAt });
     return { accessToken: access.token, refreshToken: created.refreshToken, sessionBearer: created.bearer, session: created.session, expiresAt: access.expiresAt, user };
   }

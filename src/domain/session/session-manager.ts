@@ -1,6 +1,7 @@
+import type { SQL } from "drizzle-orm";
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
-import type { Database, DbOrTx } from "../../db/client.js";
+import type { Database } from "../../db/client.js";
 import type { SessionRepository } from "../../db/repositories/session-repository.js";
 import type { UserRepository } from "../../db/repositories/user-repository.js";
 import type { SessionRow, UserRow } from "../../db/schema/index.js";
@@ -49,13 +50,16 @@ export class SessionManager {
     this.bus.subscribe((tag) => this.forget(tag));
   }
 
-  async create(tx: DbOrTx, input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date }): Promise<CreatedSession> {
+  /**
+   * A new session with its bearer and first refresh token, not yet stored: `change` is the SQL
+   * that stores it, for the caller to write in one statement with the audit event.
+   */
+  build(input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date }): CreatedSession & { change: SQL } {
     const now = this.clock.now();
     const id = randomHex(16);
     const secret = randomToken(32);
     const refreshToken = randomToken(32);
-    const session = await this.sessions.create(
-      tx,
+    const { row, change } = this.sessions.creation(
       {
         id,
         secretHash: sha256Hex(secret),
@@ -69,7 +73,7 @@ export class SessionManager {
       sha256Hex(refreshToken),
       now,
     );
-    return { session, bearer: `wds_${id}.${secret}`, refreshToken };
+    return { session: row, bearer: `wds_${id}.${secret}`, refreshToken, change };
   }
 
   /** Returns why a session is not usable, or undefined when it is. */
