@@ -104,7 +104,7 @@ export const SCENARIOS: Scenario[] = [
   {
     name: "Login",
     measures:
-      "warden.auth.v1.AuthService/Login with valid credentials: failure-limiter point, user lookup, one argon2id verify, session + refresh token + audit event in one transaction, JWT signing.",
+      "warden.auth.v1.AuthService/Login with valid credentials: failure-limiter point, user lookup, one argon2id verify, session + refresh token + audit event in one statement, JWT signing.",
     where: "server",
     async prepare({ pool, loginAccounts }) {
       // The call must end in tokens (not, say, an MFA challenge), or the row measures something else.
@@ -113,6 +113,20 @@ export const SCENARIOS: Scenario[] = [
       const ops = loginAccounts.map((a) => unaryOp(pool, AuthService.method.login, a));
       let i = 0;
       return ops.length === 1 ? ops[0]! : () => ops[i++ % ops.length]!();
+    },
+  },
+  {
+    name: "argon2id verify (raw)",
+    measures:
+      "@node-rs/argon2 verify with ARGON2_PARAMS from src/crypto/password-hasher.ts, in the bench process (server idle), same concurrency, on libuv's thread pool: what this machine can hash.",
+    where: "local",
+    async prepare() {
+      const password = "Bench-correct-horse-7319-staple!";
+      const stored = await hash(password, ARGON2_PARAMS);
+      if (!(await verify(stored, password))) throw new Error("argon2 verify: self-check failed");
+      return async () => {
+        if (!(await verify(stored, password))) throw new Error("argon2 verify returned false");
+      };
     },
   },
   {
@@ -160,20 +174,6 @@ export const SCENARIOS: Scenario[] = [
       return async () => {
         const now = new Date();
         if (matchingStep(secret, totpCode(secret, stepAt(now)), now) === undefined) throw new Error("TOTP: current code refused");
-      };
-    },
-  },
-  {
-    name: "argon2id verify (raw)",
-    measures:
-      "@node-rs/argon2 verify with ARGON2_PARAMS from src/crypto/password-hasher.ts, in the bench process (server idle), same concurrency, on libuv's thread pool: what this machine can hash.",
-    where: "local",
-    async prepare() {
-      const password = "Bench-correct-horse-7319-staple!";
-      const stored = await hash(password, ARGON2_PARAMS);
-      if (!(await verify(stored, password))) throw new Error("argon2 verify: self-check failed");
-      return async () => {
-        if (!(await verify(stored, password))) throw new Error("argon2 verify returned false");
       };
     },
   },

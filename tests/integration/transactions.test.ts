@@ -30,15 +30,16 @@ describe("multi-row changes are all-or-nothing", () => {
   });
   afterAll(async () => t?.close());
 
-  /** Runs the call while audit inserts fail; it must fail as an internal error. */
-  async function failsMidway(call: () => Promise<unknown>): Promise<void> {
-    await db().execute(sql.raw("create trigger test_refuse_audit before insert on audit_events for each row execute function test_refuse_audit()"));
+  /** Runs the call while inserts into `table` (audit events unless named) fail; it must fail as an internal error. */
+  async function failsMidway(call: () => Promise<unknown>, table = "audit_events"): Promise<void> {
+    await db().execute(sql.raw(`create trigger test_refuse_audit before insert on ${table} for each row execute function test_refuse_audit()`));
     try {
       await expectError(call(), Code.Internal);
     } finally {
-      await db().execute(sql.raw("drop trigger test_refuse_audit on audit_events"));
+      await db().execute(sql.raw(`drop trigger test_refuse_audit on ${table}`));
     }
   }
+  const auditCount = async () => Number(rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from audit_events`))[0]!.n);
 
   it("Register: no user is left without its audit event", async () => {
     const email = uniqueEmail("register");
@@ -51,6 +52,14 @@ describe("multi-row changes are all-or-nothing", () => {
     const u = await newUser(t, { tag: "login" });
     await failsMidway(() => login(t, u.email, u.password));
     expect(await sessionCount(u.userId)).toBe(1);
+  });
+
+  it.each(["sessions", "refresh_tokens"])("Login: a refused %s insert leaves neither a session nor an audit event", async (table) => {
+    const u = await newUser(t, { tag: `login-${table}` });
+    const before = await auditCount();
+    await failsMidway(() => login(t, u.email, u.password), table);
+    expect(await sessionCount(u.userId)).toBe(1);
+    expect(await auditCount()).toBe(before);
   });
 
   it("Refresh: the presented refresh token stays unused, so a retry is not mistaken for reuse", async () => {
