@@ -52,3 +52,9 @@ export async function dropScratchDatabase(url: string): Promise<void> {
     await admin.end();
   }
 }
+
+/** Rows of a raw `db.execute`: postgres.js returns an array, PGlite `{ rows }`. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

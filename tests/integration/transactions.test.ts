@@ -5,7 +5,7 @@ import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
-import { rowsOf } from "../../src/db/repositories/audit-repository.js";
+import { rowsOf } from "../helpers/database.js";
 import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { startApp } from "../helpers/suite-app.js";

@@ -6,7 +6,7 @@ import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { Effect, RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
-import { rowsOf } from "../../src/db/repositories/audit-repository.js";
+import { rowsOf } from "../helpers/database.js";
 import { adminLogin, localSession, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { BAD_PAGE_TOKENS, collectPages, NON_UUID_USER_CURSOR } from "../helpers/pages.js";

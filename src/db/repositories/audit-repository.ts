@@ -96,9 +96,3 @@ export class AuditRepository {
     return Number(row?.n ?? 0);
   }
 }
-
-/** postgres.js returns an array; PGlite returns { rows }. */
-export function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
-}
