@@ -10,7 +10,7 @@ import { H2Pool } from "./h2-client.js";
 import { percentile, runLoad, type Operation } from "./load.js";
 import { cpuTicks, machineCores, machineLoad, postgresCpuSeconds } from "./machine.js";
 import { PgActivitySampler, type PgActivity } from "./pg-activity.js";
-import { createFixtures, RATIOS, SCENARIOS, type Scenario } from "./scenarios.js";
+import { createFixtures, RATIOS, SCENARIOS, type Ratio, type Scenario } from "./scenarios.js";
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -233,13 +233,13 @@ function printReport(rows: Row[], rounds: Map<Scenario, Row>[]): void {
 
   console.log("");
   for (const ratio of RATIOS) {
-    const n = rows.find((r) => r.scenario.name === ratio.numerator);
-    const d = rows.find((r) => r.scenario.name === ratio.denominator);
     const label = `${ratio.numerator} / ${ratio.denominator}`;
-    if (!n || !d || d.rps === 0) {
+    const pair = ratioPair(rows, ratio);
+    if (!pair) {
       console.log(`${label}: n/a (scenario not run)`);
       continue;
     }
+    const [n, d] = pair;
     const value = n.rps / d.rps;
     const pass = value >= ratio.target && n.errors === 0;
     const nc = cpuPerRequest(n);
@@ -251,14 +251,19 @@ function printReport(rows: Row[], rounds: Map<Scenario, Row>[]): void {
   }
 }
 
+/** The numerator's and the denominator's rows, when both ran and the denominator had calls. */
+function ratioPair(rows: Row[], ratio: Ratio): [Row, Row] | undefined {
+  const n = rows.find((r) => r.scenario.name === ratio.numerator);
+  const d = rows.find((r) => r.scenario.name === ratio.denominator);
+  return n && d && d.rps > 0 ? [n, d] : undefined;
+}
+
 /** "; per round: median 63.2% (58.0-66.1%)", when more than one round ran both scenarios. */
-function perRoundRatios(rounds: Map<Scenario, Row>[], ratio: (typeof RATIOS)[number]): string {
+function perRoundRatios(rounds: Map<Scenario, Row>[], ratio: Ratio): string {
   const values: number[] = [];
   for (const round of rounds) {
-    const rows = [...round.values()];
-    const n = rows.find((r) => r.scenario.name === ratio.numerator);
-    const d = rows.find((r) => r.scenario.name === ratio.denominator);
-    if (n && d && d.rps > 0) values.push(n.rps / d.rps);
+    const pair = ratioPair([...round.values()], ratio);
+    if (pair) values.push(pair[0].rps / pair[1].rps);
   }
   if (values.length < 2) return "";
   values.sort((a, b) => a - b);

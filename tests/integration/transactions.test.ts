@@ -12,8 +12,8 @@ import { startApp } from "../helpers/suite-app.js";
 import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 /**
- * Every change writes its audit event in the same transaction. A fault injected at that last
- * write (a trigger refusing audit inserts) must leave no part of the change behind.
+ * Every change writes its audit event in the same transaction, or the same statement. A fault
+ * injected at one of its writes (a trigger refusing inserts) must leave no part of it behind.
  */
 describe("multi-row changes are all-or-nothing", () => {
   let t: TestApp;
@@ -26,17 +26,17 @@ describe("multi-row changes are all-or-nothing", () => {
   beforeAll(async () => {
     t = await startApp();
     admin = await adminLogin(t);
-    await db().execute(sql.raw(`create function test_refuse_audit() returns trigger as $$ begin raise exception 'injected fault'; end $$ language plpgsql`));
+    await db().execute(sql.raw(`create function test_refuse_insert() returns trigger as $$ begin raise exception 'injected fault'; end $$ language plpgsql`));
   });
   afterAll(async () => t?.close());
 
   /** Runs the call while inserts into `table` (audit events unless named) fail; it must fail as an internal error. */
   async function failsMidway(call: () => Promise<unknown>, table = "audit_events"): Promise<void> {
-    await db().execute(sql.raw(`create trigger test_refuse_audit before insert on ${table} for each row execute function test_refuse_audit()`));
+    await db().execute(sql.raw(`create trigger test_refuse_insert before insert on ${table} for each row execute function test_refuse_insert()`));
     try {
       await expectError(call(), Code.Internal);
     } finally {
-      await db().execute(sql.raw(`drop trigger test_refuse_audit on ${table}`));
+      await db().execute(sql.raw(`drop trigger test_refuse_insert on ${table}`));
     }
   }
   const auditCount = async () => Number(rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from audit_events`))[0]!.n);
