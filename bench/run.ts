@@ -104,7 +104,9 @@ async function main(): Promise<void> {
 
   const cpu = cpus();
   console.log(`warden bench  ${new Date().toISOString()}`);
-  console.log(`machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? "4 (default)"}`);
+  console.log(
+    `machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? "4 (default)"}`,
+  );
   console.log(
     `load: ${settings.concurrency} concurrent streams over ${settings.connections} HTTP/2 connections (Connect protocol, application/proto), ${settings.warmup}s warm-up + ${settings.seconds}s measured per scenario`,
   );
@@ -126,7 +128,11 @@ async function main(): Promise<void> {
     logLevel: settings.serverLogLevel,
     extraEnv: settings.serverEnv,
   });
-  const extra = Object.keys(settings.serverEnv).length ? `, ${Object.entries(settings.serverEnv).map(([k, v]) => `${k}=${v}`).join(" ")}` : "";
+  const extra = Object.keys(settings.serverEnv).length
+    ? `, ${Object.entries(settings.serverEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`
+    : "";
   const from = settings.serverDir === repoRoot ? "" : ` from ${settings.serverDir}`;
   console.log(`server: ${server.origin} (tsx src/main.ts${from}, PostgreSQL database ${scratch.name}, log level ${settings.serverLogLevel}${extra})\n`);
 
@@ -145,7 +151,9 @@ async function main(): Promise<void> {
       if (!ops.has(scenario)) ops.set(scenario, await scenario.prepare(ctx));
       const row = await measure(scenario, ops.get(scenario)!, server.origin, cpu.length, scratch.name, sampler);
       if (stopping.signal.aborted) return;
-      console.log(`${row.rps.toFixed(1)} req/s${row.errors ? `, ${row.errors} errors` : ""}${row.machineCores !== undefined ? `, machine ${(row.machineCores * 100).toFixed(0)}% busy` : ""}`);
+      console.log(
+        `${row.rps.toFixed(1)} req/s${row.errors ? `, ${row.errors} errors` : ""}${row.machineCores !== undefined ? `, machine ${(row.machineCores * 100).toFixed(0)}% busy` : ""}`,
+      );
       rounds.at(-1)!.set(scenario, row);
       const prev = best.get(scenario);
       if (!prev || row.rps > prev.rps) best.set(scenario, row);

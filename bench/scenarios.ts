@@ -69,7 +69,12 @@ export async function callOnce<I extends DescMessage, O extends DescMessage>(
  * success in the Connect protocol, anything else carries an error), so the client costs
  * as little as it can.
  */
-export function unaryOp<I extends DescMessage>(pool: H2Pool, method: DescMethodUnary<I, DescMessage>, input: MessageInitShape<I>, headers?: Record<string, string>): Operation {
+export function unaryOp<I extends DescMessage>(
+  pool: H2Pool,
+  method: DescMethodUnary<I, DescMessage>,
+  input: MessageInitShape<I>,
+  headers?: Record<string, string>,
+): Operation {
   const path = pathOf(method);
   const body = toBinary(method.input, create(method.input, input));
   return async () => {
@@ -81,7 +86,8 @@ export function unaryOp<I extends DescMessage>(pool: H2Pool, method: DescMethodU
 export const SCENARIOS: Scenario[] = [
   {
     name: "HealthCheck",
-    measures: "warden.health.v1.HealthService/HealthCheck: public, no credential, readiness cached for 1 s; the ceiling of the HTTP/2 + Connect + interceptor stack.",
+    measures:
+      "warden.health.v1.HealthService/HealthCheck: public, no credential, readiness cached for 1 s; the ceiling of the HTTP/2 + Connect + interceptor stack.",
     where: "server",
     async prepare({ pool }) {
       const r = await callOnce(pool, HealthService.method.healthCheck, {});
@@ -131,7 +137,8 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: "ValidateApiKey",
-    measures: "warden.apikey.v1.ApiKeyService/ValidateApiKey with a valid key in the request: SHA-256 of the key, lookup (cached per instance, dropped on any change), owner and organization checks, network budget point taken and given back.",
+    measures:
+      "warden.apikey.v1.ApiKeyService/ValidateApiKey with a valid key in the request: SHA-256 of the key, lookup (cached per instance, dropped on any change), owner and organization checks, network budget point taken and given back.",
     where: "server",
     async prepare({ pool, apiKey }) {
       const r = await callOnce(pool, ApiKeyService.method.validateApiKey, { key: apiKey });
@@ -141,7 +148,8 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: "API-key call (GetRole)",
-    measures: "warden.rbac.v1.RoleService/GetRole with `authorization: Bearer wdn_k_...`: key authentication, scope check against the policy, one role read from the database.",
+    measures:
+      "warden.rbac.v1.RoleService/GetRole with `authorization: Bearer wdn_k_...`: key authentication, scope check against the policy, one role read from the database.",
     where: "server",
     async prepare({ pool, apiKey }) {
       const headers = { authorization: `Bearer ${apiKey}` };
@@ -167,7 +175,8 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: "TOTP verify (raw)",
-    measures: "matchingStep from src/domain/mfa/totp.ts with a current code: three HMAC-SHA1 codes (one step of drift either way) and constant-time compares, in the bench process.",
+    measures:
+      "matchingStep from src/domain/mfa/totp.ts with a current code: three HMAC-SHA1 codes (one step of drift either way) and constant-time compares, in the bench process.",
     where: "local",
     async prepare() {
       const secret = newTotpSecret();
@@ -221,8 +230,7 @@ export async function createFixtures(pool: H2Pool, concurrency: number): Promise
     email: `bench-user-${i}@bench.example.com`,
     password: `Bench-correct-horse-7319-staple-${i}!`,
   }));
-  for (const a of loginAccounts)
-    await callOnce(pool, AuthService.method.register, { ...a, displayName: "Bench User" });
+  for (const a of loginAccounts) await callOnce(pool, AuthService.method.register, { ...a, displayName: "Bench User" });
   const login = await callOnce(pool, AuthService.method.login, loginAccounts[0]!);
   const auth = { authorization: `Bearer ${login.accessToken}` };
   const { organization } = await callOnce(pool, OrganizationService.method.createOrganization, { name: "Bench" }, auth);

@@ -127,14 +127,25 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const masterKey = resolveMasterKey(config.master_key, config.data_dir, log);
   const box = createSecretBox(masterKey);
   const keyedHash = createKeyedHasher(masterKey);
-  const keys = new KeyStore(db, new SigningKeyRepository(), box, clock, {
-    algorithm: config.jwt_algorithm,
-    hs256Secret: config.jwt_hs256_secret,
-    rotationSeconds: config.signing_key_rotation,
-    maxTokenTtlSeconds: Math.max(config.access_token_ttl, 3600),
-  }, log);
+  const keys = new KeyStore(
+    db,
+    new SigningKeyRepository(),
+    box,
+    clock,
+    {
+      algorithm: config.jwt_algorithm,
+      hs256Secret: config.jwt_hs256_secret,
+      rotationSeconds: config.signing_key_rotation,
+      maxTokenTtlSeconds: Math.max(config.access_token_ttl, 3600),
+    },
+    log,
+  );
   await keys.init();
-  const tokens = new TokenService(keys, clock, { issuer: config.token_issuer, audience: config.token_audience, accessTokenTtlSeconds: config.access_token_ttl });
+  const tokens = new TokenService(keys, clock, {
+    issuer: config.token_issuer,
+    audience: config.token_audience,
+    accessTokenTtlSeconds: config.access_token_ttl,
+  });
   const bus = new InvalidationBus(database, log);
   await bus.start();
   const sessions = new SessionManager(database, bus, sessionRepo, users, clock, timeouts);
@@ -149,14 +160,46 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const auth = new AuthService({ db, clock, users, sessionRepo, sessions, hasher, policy, limiter, tokens, audit, signIn });
   const devOtps = new DevOtpStore(config.dev);
   const otp = new OtpSender(createSmsSender(config, log), devOtps, keyedHash, limiter);
-  const mfaFactors = new MfaFactors({ db, clock, repo: mfaRepo, users, sessionRepo, box, hash: keyedHash, otp, limiter, audit, bus, issuer: config.token_issuer });
+  const mfaFactors = new MfaFactors({
+    db,
+    clock,
+    repo: mfaRepo,
+    users,
+    sessionRepo,
+    box,
+    hash: keyedHash,
+    otp,
+    limiter,
+    audit,
+    bus,
+    issuer: config.token_issuer,
+  });
   const mfaVerification = new MfaVerification({ db, clock, repo: mfaRepo, users, factors: mfaFactors, otp, box, limiter, signIn, audit });
   const webauthn = { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(masterKey) };
   const passkeys = new Passkeys({ db, clock, repo: new PasskeyRepository(), users, audit, signIn, settings: webauthn });
   const google = { clientIds: config.google_client_ids, issuer: config.google_issuer, jwksUrl: config.google_jwks_url };
   const connectors = new Connectors({ db, clock, repo: new ConnectorRepository(), audit, google });
-  const federatedSignIn = new FederatedSignIn({ db, clock, users, identities: new IdentityRepository(), connectors, verifier: new IdTokenVerifier(clock), audit, signIn });
-  const userAdmin = new UserAdmin({ db, clock, users, sessionRepo, sessions, hasher, policy, audit, roleExists: async (names) => (await roles.unknownRoles(names)).length === 0 });
+  const federatedSignIn = new FederatedSignIn({
+    db,
+    clock,
+    users,
+    identities: new IdentityRepository(),
+    connectors,
+    verifier: new IdTokenVerifier(clock),
+    audit,
+    signIn,
+  });
+  const userAdmin = new UserAdmin({
+    db,
+    clock,
+    users,
+    sessionRepo,
+    sessions,
+    hasher,
+    policy,
+    audit,
+    roleExists: async (names) => (await roles.unknownRoles(names)).length === 0,
+  });
   const sessionQueries = new SessionQueries({ db, clock, repo: sessionRepo, sessions, audit, timeouts });
   const readiness = new Readiness(database, metrics);
   const orgRepo = new OrganizationRepository();
@@ -165,9 +208,30 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const serviceAccountRepo = new ServiceAccountRepository();
   const organizations = new Organizations({ db, clock, orgs: orgRepo, users, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
   const cacheTtlSeconds = config.session_cache_ttl;
-  const apiKeys = new ApiKeys({ db, clock, keys: apiKeyRepo, orgs: orgRepo, users, serviceAccounts: serviceAccountRepo, orgAccess, audit, bus, cacheTtlSeconds });
+  const apiKeys = new ApiKeys({
+    db,
+    clock,
+    keys: apiKeyRepo,
+    orgs: orgRepo,
+    users,
+    serviceAccounts: serviceAccountRepo,
+    orgAccess,
+    audit,
+    bus,
+    cacheTtlSeconds,
+  });
   const apiKeySessions = new ApiKeySessions(tokens);
-  const serviceAccounts = new ServiceAccounts({ db, clock, accounts: serviceAccountRepo, keys: apiKeyRepo, orgs: orgRepo, tokens, audit, bus, cacheTtlSeconds });
+  const serviceAccounts = new ServiceAccounts({
+    db,
+    clock,
+    accounts: serviceAccountRepo,
+    keys: apiKeyRepo,
+    orgs: orgRepo,
+    tokens,
+    audit,
+    bus,
+    cacheTtlSeconds,
+  });
   const authenticator = createAuthenticator({ tokens, sessions, apiKeys, serviceAccounts, limiter });
 
   if (config.admin_email && config.admin_password) {

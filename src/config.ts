@@ -22,9 +22,15 @@ const int = (def: number, min: number, max: number) =>
 
 export const configSchema = z
   .object({
-    addr: z.string().regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, "must be host:port").default("127.0.0.1:8080"),
+    addr: z
+      .string()
+      .regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, "must be host:port")
+      .default("127.0.0.1:8080"),
     data_dir: z.string().min(1).default("./data"),
-    database_url: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+    database_url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+      .optional(),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     dev: bool(false),
 
@@ -71,17 +77,32 @@ export const configSchema = z
     sms_webhook_timeout: seconds(5),
     sms_webhook_retries: int(2, 0, 5),
     // Counters in Redis (shared by every instance) instead of in memory.
-    redis_url: z.string().regex(/^rediss?:\/\//, "must be a redis:// URL").optional(),
+    redis_url: z
+      .string()
+      .regex(/^rediss?:\/\//, "must be a redis:// URL")
+      .optional(),
     // Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed.
     trusted_proxies: z.string().default(""),
     max_organizations_per_user: int(10, 1, 10_000),
 
     // WebAuthn relying party: a domain (no scheme or port), and the exact origins of the pages
     // that may run passkey ceremonies (comma-separated), each on that domain or a subdomain.
-    webauthn_rp_id: z.string().regex(/^[a-z0-9.-]+$/i, "must be a domain name, without scheme or port").default("localhost"),
+    webauthn_rp_id: z
+      .string()
+      .regex(/^[a-z0-9.-]+$/i, "must be a domain name, without scheme or port")
+      .default("localhost"),
     webauthn_rp_name: z.string().min(1).max(100).default("Warden"),
     webauthn_origins: z
-      .preprocess((v) => (typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v), z.array(z.string().refine(isOrigin, "each must be an origin such as https://example.com")).min(1, "needs at least one origin"))
+      .preprocess(
+        (v) =>
+          typeof v === "string"
+            ? v
+                .split(",")
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : v,
+        z.array(z.string().refine(isOrigin, "each must be an origin such as https://example.com")).min(1, "needs at least one origin"),
+      )
       .default(["http://localhost:8080"]),
 
     // Google sign-in: the OAuth client ids whose ID tokens are accepted (comma-separated; empty = off).
@@ -181,8 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
       throw new ConfigError(`WARDEN_CONFIG: ${file} must hold a mapping of settings`);
     fileValues = (parsed ?? {}) as Record<string, unknown>;
     const known = new Set(Object.keys(configSchema.shape));
-    for (const key of Object.keys(fileValues))
-      if (!known.has(key)) throw new ConfigError(`WARDEN_CONFIG: unknown setting "${key}"`);
+    for (const key of Object.keys(fileValues)) if (!known.has(key)) throw new ConfigError(`WARDEN_CONFIG: unknown setting "${key}"`);
   }
   const values: Record<string, unknown> = { ...fileValues };
   for (const key of Object.keys(configSchema.shape)) {

@@ -15,7 +15,11 @@ export class Metrics {
   readonly dbUp = new Gauge({ name: "warden_database_up", help: "1 while the database answers", registers: [this.registry] });
   readonly dbPingSeconds = new Gauge({ name: "warden_database_ping_seconds", help: "Latency of the last readiness ping", registers: [this.registry] });
   readonly dbPoolMax = new Gauge({ name: "warden_database_pool_max", help: "Connections the database pool may open", registers: [this.registry] });
-  readonly dbQueriesInFlight = new Gauge({ name: "warden_database_transactions_in_flight", help: "Database transactions open now", registers: [this.registry] });
+  readonly dbQueriesInFlight = new Gauge({
+    name: "warden_database_transactions_in_flight",
+    help: "Database transactions open now",
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "warden_" });

@@ -97,7 +97,9 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
           return;
         }
         socket.unshift(head);
-        const isH2 = head.length >= 3 && H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)).equals(head.subarray(0, Math.min(head.length, H2_PREFACE.length)));
+        const isH2 =
+          head.length >= 3 &&
+          H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)).equals(head.subarray(0, Math.min(head.length, H2_PREFACE.length)));
         (isH2 ? h2c : http1!).emit("connection", socket);
       });
     });
@@ -140,5 +142,3 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
     },
   };
 }
-
-

@@ -145,8 +145,7 @@ export class KeyStore {
 
   private async insertNewKey(tx: Parameters<Parameters<Db["transaction"]>[0]>[0]): Promise<string> {
     const now = this.clock.now();
-    const { privateKey, publicKey } =
-      this.opts.algorithm === "EdDSA" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const { privateKey, publicKey } = this.opts.algorithm === "EdDSA" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
     const kid = `${now.toISOString().slice(0, 10).replace(/-/g, "")}-${randomHex(6)}`;
     await this.repo.insert(tx, {
       kid,

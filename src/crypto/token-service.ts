@@ -39,7 +39,14 @@ export class TokenService {
     private readonly opts: TokenServiceOptions,
   ) {}
 
-  async issue(input: { sub: string; sid: string; tokenType: TokenType; ttlSeconds?: number; amr?: string[]; authTime?: Date }): Promise<{ token: string; expiresAt: Date }> {
+  async issue(input: {
+    sub: string;
+    sid: string;
+    tokenType: TokenType;
+    ttlSeconds?: number;
+    amr?: string[];
+    authTime?: Date;
+  }): Promise<{ token: string; expiresAt: Date }> {
     const key = this.keys.signingKey();
     const iat = Math.floor(this.clock.now().getTime() / 1000);
     const exp = iat + (input.ttlSeconds ?? this.opts.accessTokenTtlSeconds);

@@ -54,7 +54,11 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   return {
     db,
     driver: "postgres",
-    ping: (timeoutMs = 2000) => withTimeout(client`select 1`.then(() => true), timeoutMs),
+    ping: (timeoutMs = 2000) =>
+      withTimeout(
+        client`select 1`.then(() => true),
+        timeoutMs,
+      ),
     async listen(channel, onMessage) {
       await client.listen(channel, onMessage);
     },
@@ -86,7 +90,11 @@ async function openPglite(dataDir?: string): Promise<Database> {
   return {
     db,
     driver: "pglite",
-    ping: (timeoutMs = 2000) => withTimeout(client.query("select 1").then(() => true), timeoutMs),
+    ping: (timeoutMs = 2000) =>
+      withTimeout(
+        client.query("select 1").then(() => true),
+        timeoutMs,
+      ),
     async listen() {},
     async notify() {},
     poolStats: () => ({ max: 1 }),

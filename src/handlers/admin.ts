@@ -47,9 +47,17 @@ export function adminHandlers(d: AdminDeps): ServiceImpl<typeof AdminService> {
       };
     },
     async rotateSigningKey(_req, ctx) {
-      if (d.keys.algorithm === "HS256") throw new DomainError("failed_precondition", "HS256_KEY_FROM_CONFIG", "the HS256 secret comes from configuration; change it there");
+      if (d.keys.algorithm === "HS256")
+        throw new DomainError("failed_precondition", "HS256_KEY_FROM_CONFIG", "the HS256 secret comes from configuration; change it there");
       const r = await d.keys.rotateNow();
-      await d.audit.recordAlone({ eventType: "admin.rotate_signing_key", outcome: "success", ...auditActor(callerOf(ctx), metaOf(ctx)), targetType: "signing_key", targetId: r.kid, details: { previous: r.previousKid } });
+      await d.audit.recordAlone({
+        eventType: "admin.rotate_signing_key",
+        outcome: "success",
+        ...auditActor(callerOf(ctx), metaOf(ctx)),
+        targetType: "signing_key",
+        targetId: r.kid,
+        details: { previous: r.previousKid },
+      });
       return { keyId: r.kid, previousKeyId: r.previousKid };
     },
   };

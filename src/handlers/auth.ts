@@ -12,7 +12,13 @@ import { userToProto } from "./converters.js";
 /** Tokens, or the MFA challenge that replaces them. */
 export function signInResponse(r: SignInResult) {
   if (r.kind === "mfa") return { mfaRequired: true, challengeId: r.challengeId, mfaMethods: r.methods, user: userToProto(r.user) };
-  return { accessToken: r.accessToken, refreshToken: r.refreshToken, sessionId: r.session.id, expiresAt: timestampFromDate(r.expiresAt), user: userToProto(r.user) };
+  return {
+    accessToken: r.accessToken,
+    refreshToken: r.refreshToken,
+    sessionId: r.session.id,
+    expiresAt: timestampFromDate(r.expiresAt),
+    user: userToProto(r.user),
+  };
 }
 
 export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification): Partial<ServiceImpl<typeof AuthService>> {
@@ -33,7 +39,10 @@ export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVer
     async authenticateLocal(req, ctx) {
       const r = await auth.login(req.username, req.password, metaOf(ctx), "password_local");
       // One opaque credential cannot carry a challenge: the error names it instead.
-      if (r.kind === "mfa") throw new DomainError("failed_precondition", "MFA_REQUIRED", "a second factor is required; complete it with VerifyMFA", { metadata: { challenge_id: r.challengeId } });
+      if (r.kind === "mfa")
+        throw new DomainError("failed_precondition", "MFA_REQUIRED", "a second factor is required; complete it with VerifyMFA", {
+          metadata: { challenge_id: r.challengeId },
+        });
       return { sessionId: r.sessionBearer, expiresAt: timestampFromDate(r.session.expiresAt) };
     },
     async verifyCredentials(req, ctx) {

@@ -23,7 +23,11 @@ export function connectorHandlers(connectors: Connectors): ServiceImpl<typeof Co
     async createConnector(req, ctx) {
       const c = req.connector;
       if (!c) throw invalidArgument("connector", "is required");
-      const row = await connectors.create(principalOf(ctx), { id: c.id, displayName: c.displayName, issuerUrl: c.issuerUrl, clientIds: c.clientIds, jwksUrl: c.jwksUrl }, metaOf(ctx));
+      const row = await connectors.create(
+        principalOf(ctx),
+        { id: c.id, displayName: c.displayName, issuerUrl: c.issuerUrl, clientIds: c.clientIds, jwksUrl: c.jwksUrl },
+        metaOf(ctx),
+      );
       return { connector: connectorToProto(row) };
     },
     async listConnectors(req) {

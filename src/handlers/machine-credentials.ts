@@ -14,7 +14,12 @@ import { apiKeyToProto, optionalDate, scopesFromProto, serviceAccountToProto } f
 export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions): ServiceImpl<typeof ApiKeyService> {
   return {
     async createApiKey(req, ctx) {
-      const r = await keys.create(principalOf(ctx), grantOf(ctx), { name: req.name, scopes: scopesFromProto(req.scopes), expiresAt: optionalDate(req.expiresAt), serviceAccountId: req.serviceAccountId }, metaOf(ctx));
+      const r = await keys.create(
+        principalOf(ctx),
+        grantOf(ctx),
+        { name: req.name, scopes: scopesFromProto(req.scopes), expiresAt: optionalDate(req.expiresAt), serviceAccountId: req.serviceAccountId },
+        metaOf(ctx),
+      );
       return { apiKey: apiKeyToProto(r.row), secret: r.secret };
     },
     async validateApiKey(req, ctx) {
@@ -68,7 +73,13 @@ export function serviceAccountHandlers(accounts: ServiceAccounts): ServiceImpl<t
       return { serviceAccount: serviceAccountToProto(await accounts.get(grantOf(ctx), req.id)) };
     },
     async updateServiceAccount(req, ctx) {
-      const row = await accounts.update(principalOf(ctx), grantOf(ctx), req.id, { name: req.name, scopes: req.updateScopes ? scopesFromProto(req.scopes) : undefined, disabled: req.disabled }, metaOf(ctx));
+      const row = await accounts.update(
+        principalOf(ctx),
+        grantOf(ctx),
+        req.id,
+        { name: req.name, scopes: req.updateScopes ? scopesFromProto(req.scopes) : undefined, disabled: req.disabled },
+        metaOf(ctx),
+      );
       return { serviceAccount: serviceAccountToProto(row) };
     },
     async deleteServiceAccount(req, ctx) {

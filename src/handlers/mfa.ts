@@ -47,7 +47,10 @@ export function mfaHandlers(mfa: MfaFactors): ServiceImpl<typeof MfaService> {
     async listFactors(_req, ctx) {
       const r = await mfa.list(callerOf(ctx));
       const factors = r.factors.map(factorToProto);
-      if (r.remainingRecoveryCodes > 0) factors.push(create(FactorSchema, { id: "recovery-codes", type: FactorType.RECOVERY_CODES, confirmed: true, remainingCodes: r.remainingRecoveryCodes }));
+      if (r.remainingRecoveryCodes > 0)
+        factors.push(
+          create(FactorSchema, { id: "recovery-codes", type: FactorType.RECOVERY_CODES, confirmed: true, remainingCodes: r.remainingRecoveryCodes }),
+        );
       return { factors };
     },
     async removeFactor(req, ctx) {

@@ -25,7 +25,9 @@ export function organizationHandlers(orgs: Organizations): ServiceImpl<typeof Or
       return { organization: organizationToProto({ ...grant.organization, callerRole: grant.role }) };
     },
     async updateOrganization(req, ctx) {
-      return { organization: organizationToProto(await orgs.update(principalOf(ctx), grantOf(ctx), { name: req.name, requireMfa: req.requireMfa }, metaOf(ctx))) };
+      return {
+        organization: organizationToProto(await orgs.update(principalOf(ctx), grantOf(ctx), { name: req.name, requireMfa: req.requireMfa }, metaOf(ctx))),
+      };
     },
     async deleteOrganization(_req, ctx) {
       await orgs.delete(principalOf(ctx), grantOf(ctx), metaOf(ctx));

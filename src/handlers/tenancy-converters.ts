@@ -1,7 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { ApiKeySchema, ApiKeyScope, type ApiKey } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
-import { MemberRole as PbRole, MemberSchema, OrganizationSchema, OrganizationTier as PbTier, type Member, type Organization } from "../../gen/warden/org/v1/organization_pb.js";
+import {
+  MemberRole as PbRole,
+  MemberSchema,
+  OrganizationSchema,
+  OrganizationTier as PbTier,
+  type Member,
+  type Organization,
+} from "../../gen/warden/org/v1/organization_pb.js";
 import { Effect, RoleSchema, type Role, type Rule } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountSchema, type ServiceAccount } from "../../gen/warden/serviceaccount/v1/service_account_service_pb.js";
 import type { MemberWithUser } from "../db/repositories/organization-repository.js";
@@ -11,7 +18,12 @@ import type { MemberRole, OrganizationTier } from "../domain/org/member-role.js"
 import type { OrganizationView } from "../domain/org/organizations.js";
 import type { ApiScope } from "../domain/principal.js";
 
-const TIER_TO_PB: Record<OrganizationTier, PbTier> = { free: PbTier.FREE, starter: PbTier.STARTER, professional: PbTier.PROFESSIONAL, enterprise: PbTier.ENTERPRISE };
+const TIER_TO_PB: Record<OrganizationTier, PbTier> = {
+  free: PbTier.FREE,
+  starter: PbTier.STARTER,
+  professional: PbTier.PROFESSIONAL,
+  enterprise: PbTier.ENTERPRISE,
+};
 const ROLE_TO_PB: Record<MemberRole, PbRole> = { owner: PbRole.OWNER, admin: PbRole.ADMIN, member: PbRole.MEMBER, viewer: PbRole.VIEWER };
 const SCOPE_TO_PB: Record<ApiScope, ApiKeyScope> = { read: ApiKeyScope.READ, write: ApiKeyScope.WRITE, admin: ApiKeyScope.ADMIN };
 

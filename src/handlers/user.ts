@@ -17,11 +17,20 @@ export function userHandlers(users: UserAdmin): ServiceImpl<typeof UserService> 
       return { users: page.users.map(userToProto), nextPageToken: page.nextPageToken };
     },
     async createUser(req, ctx) {
-      const user = await users.create(callerOf(ctx), { email: req.email, password: req.password, displayName: req.displayName, roles: req.roles, admin: req.admin }, metaOf(ctx));
+      const user = await users.create(
+        callerOf(ctx),
+        { email: req.email, password: req.password, displayName: req.displayName, roles: req.roles, admin: req.admin },
+        metaOf(ctx),
+      );
       return { user: userToProto(user) };
     },
     async updateUser(req, ctx) {
-      const user = await users.update(callerOf(ctx), req.id, { displayName: req.displayName, admin: req.admin, roles: req.updateRoles ? req.roles : undefined }, metaOf(ctx));
+      const user = await users.update(
+        callerOf(ctx),
+        req.id,
+        { displayName: req.displayName, admin: req.admin, roles: req.updateRoles ? req.roles : undefined },
+        metaOf(ctx),
+      );
       return { user: userToProto(user) };
     },
     async deleteUser(req, ctx) {

@@ -16,7 +16,12 @@ export function plainRoutes(app: App, isDraining: () => boolean): (req: Req, res
         return true;
       case "/readyz": {
         const ok = !isDraining() && (await app.readiness.check());
-        send(res, ok ? 200 : 503, "application/json", JSON.stringify({ status: ok ? "ready" : "not_ready", database: ok ? "up" : isDraining() ? "draining" : "down" }));
+        send(
+          res,
+          ok ? 200 : 503,
+          "application/json",
+          JSON.stringify({ status: ok ? "ready" : "not_ready", database: ok ? "up" : isDraining() ? "draining" : "down" }),
+        );
         return true;
       }
       case "/.well-known/jwks.json":

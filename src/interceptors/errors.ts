@@ -71,7 +71,13 @@ function fromDomainError(err: DomainError): ConnectError {
 function describe(err: unknown): Record<string, unknown> {
   const e = err as { name?: string; code?: unknown; message?: string; cause?: unknown; stack?: string };
   const cause = e?.cause as { code?: unknown; message?: string } | undefined;
-  return { name: e?.name, code: e?.code, message: redact(e?.message), cause: cause ? { code: cause.code, message: redact(cause.message) } : undefined, stack: redactStack(e?.stack) };
+  return {
+    name: e?.name,
+    code: e?.code,
+    message: redact(e?.message),
+    cause: cause ? { code: cause.code, message: redact(cause.message) } : undefined,
+    stack: redactStack(e?.stack),
+  };
 }
 
 /** The frames only: the first lines of a stack repeat the message, parameters included. */

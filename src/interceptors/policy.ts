@@ -63,7 +63,11 @@ function checkFreshMfa(p: Principal, policy: Policy, clock: Clock): void {
   if (!policy.freshMfaMinutes) return;
   const mfaAt = p.kind === "user" ? p.mfaAt : undefined;
   if (!mfaAt || clock.now().getTime() - mfaAt.getTime() > policy.freshMfaMinutes * 60_000)
-    throw new DomainError("failed_precondition", "MFA_REQUIRED", `needs a second-factor proof from the last ${policy.freshMfaMinutes} minutes (MfaService/ValidateTotp)`);
+    throw new DomainError(
+      "failed_precondition",
+      "MFA_REQUIRED",
+      `needs a second-factor proof from the last ${policy.freshMfaMinutes} minutes (MfaService/ValidateTotp)`,
+    );
 }
 
 function orgIdOf(req: UnaryRequest | StreamRequest, policy: Policy): string {

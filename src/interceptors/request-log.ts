@@ -19,13 +19,31 @@ export function requestLogInterceptor(log: Logger): Interceptor {
     try {
       const res = await next(req);
       res.header.set("x-request-id", requestId);
-      log.info({ request_id: requestId, method, code: "ok", ms: elapsed(started), peer: req.contextValues.get(kClientIp), principal: principalId(req.contextValues.get(kPrincipal)) }, "rpc");
+      log.info(
+        {
+          request_id: requestId,
+          method,
+          code: "ok",
+          ms: elapsed(started),
+          peer: req.contextValues.get(kClientIp),
+          principal: principalId(req.contextValues.get(kPrincipal)),
+        },
+        "rpc",
+      );
       return res;
     } catch (err) {
       const ce = ConnectError.from(err);
       const level = ce.code === Code.Internal || ce.code === Code.Unknown ? "error" : "info";
       log[level](
-        { request_id: requestId, method, code: Code[ce.code], reason: ce.findDetails(ErrorInfoSchema)[0]?.reason, ms: elapsed(started), peer: req.contextValues.get(kClientIp), principal: principalId(req.contextValues.get(kPrincipal)) },
+        {
+          request_id: requestId,
+          method,
+          code: Code[ce.code],
+          reason: ce.findDetails(ErrorInfoSchema)[0]?.reason,
+          ms: elapsed(started),
+          peer: req.contextValues.get(kClientIp),
+          principal: principalId(req.contextValues.get(kPrincipal)),
+        },
         "rpc",
       );
       throw ce;

@@ -79,7 +79,10 @@ describe("bad input never crashes the server (SECURITY.md: Bad input)", () => {
 
   it("malformed protobuf bytes over gRPC -> a gRPC error from the decoder, not a crash", async () => {
     // Field 1 declared as a string of 127 bytes, but the message ends; then a wire type that does not exist.
-    for (const bytes of [[0x0a, 0x7f, 0x61], [0x0f, 0x01]]) {
+    for (const bytes of [
+      [0x0a, 0x7f, 0x61],
+      [0x0f, 0x01],
+    ]) {
       const err = (await grpcRawUnary(server.address, `/${LOGIN}`, Buffer.from(bytes)).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
       expect(err).toBeInstanceOf(Error);
       expect([grpc.status.INVALID_ARGUMENT, grpc.status.INTERNAL]).toContain(err.code);
@@ -133,7 +136,10 @@ describe("bad input never crashes the server (SECURITY.md: Bad input)", () => {
     } finally {
       auth.close();
     }
-    for (const [email, name] of [[connectEmail, names.connect], [grpcEmail, names.grpc]] as const) {
+    for (const [email, name] of [
+      [connectEmail, names.connect],
+      [grpcEmail, names.grpc],
+    ] as const) {
       const { user } = await clients.user.getUserByEmail({ email }, bearerHeaders(admin.accessToken));
       expect(user?.displayName).toBe(name);
     }

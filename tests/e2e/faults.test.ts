@@ -264,7 +264,11 @@ describe.skipIf(!TEST_PG_URL)("revocation across instances (LISTEN/NOTIFY)", () 
     expect((await validateOnB()).valid).toBe(true); // B now holds the session in its cache
 
     await onA.auth.logout({}, bearerHeaders(login.accessToken));
-    const refusedOnB = () => validateOnB().then(() => false, (err) => ConnectError.from(err).code === Code.Unauthenticated);
+    const refusedOnB = () =>
+      validateOnB().then(
+        () => false,
+        (err) => ConnectError.from(err).code === Code.Unauthenticated,
+      );
     const tookMs = await eventually(refusedOnB, 2000, "B refuses the token");
     expect(tookMs).toBeLessThan(2000);
     expect(await connectCode(onA.session.validateSession({}, bearerHeaders(login.accessToken)))).toBe(Code.Unauthenticated);

@@ -113,7 +113,14 @@ describe("passkeys in Chromium with a CDP virtual authenticator (real server, Co
     cdp = await context.newCDPSession(page);
     await cdp.send("WebAuthn.enable");
     ({ authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+      options: {
+        protocol: "ctap2",
+        transport: "internal",
+        hasResidentKey: true,
+        hasUserVerification: true,
+        isUserVerified: true,
+        automaticPresenceSimulation: true,
+      },
     }));
     await page.goto(`${origin}/`);
     await page.waitForSelector("body[data-ready=true]", { state: "attached" });
@@ -129,7 +136,7 @@ describe("passkeys in Chromium with a CDP virtual authenticator (real server, Co
   /** Runs one of the page's functions in the browser. */
   function inPage<K extends keyof PasskeyPage>(name: K, ...args: Parameters<PasskeyPage[K]>): Promise<Awaited<ReturnType<PasskeyPage[K]>>> {
     const call = page.evaluate(
-      ([n, a]) => ((window as unknown as { passkeyPage: Record<string, (...x: unknown[]) => Promise<unknown>> }).passkeyPage[n as string]!)(...(a as unknown[])),
+      ([n, a]) => (window as unknown as { passkeyPage: Record<string, (...x: unknown[]) => Promise<unknown>> }).passkeyPage[n as string]!(...(a as unknown[])),
       [name, args] as const,
     ) as Promise<Awaited<ReturnType<PasskeyPage[K]>>>;
     return within(`page.${String(name)}`, call);

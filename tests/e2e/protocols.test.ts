@@ -62,7 +62,11 @@ describe("one port, every protocol (real server, PGlite)", () => {
 
   it("gRPC with @grpc/grpc-js: Login, then an authenticated call with metadata", async () => {
     const email = uniqueEmail("grpc");
-    await clientsFor(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" })).auth.register({ email, password: STRONG_PASSWORD, displayName: "G" });
+    await clientsFor(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" })).auth.register({
+      email,
+      password: STRONG_PASSWORD,
+      displayName: "G",
+    });
     const auth = grpcClient(server.address, "warden.auth.v1.AuthService");
     const sessions = grpcClient(server.address, "warden.session.v1.SessionService");
     try {
@@ -104,10 +108,14 @@ describe("one port, every protocol (real server, PGlite)", () => {
 
   it("buf curl --protocol grpc --http2-prior-knowledge --schema proto", async () => {
     const bufCurl = (method: string, body: object) =>
-      run("node_modules/.bin/buf", ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--schema", "proto", "-d", JSON.stringify(body), `${server.baseUrl}/${method}`], {
-        cwd: REPO_ROOT,
-        timeout: 20_000,
-      });
+      run(
+        "node_modules/.bin/buf",
+        ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--schema", "proto", "-d", JSON.stringify(body), `${server.baseUrl}/${method}`],
+        {
+          cwd: REPO_ROOT,
+          timeout: 20_000,
+        },
+      );
     const health = JSON.parse((await bufCurl("warden.health.v1.HealthService/HealthCheck", {})).stdout);
     expect(health).toMatchObject({ status: "SERVING_STATUS_SERVING", databaseReady: true });
     expect(health.version).toMatch(/^\d+\.\d+\.\d+/);

@@ -33,8 +33,23 @@ const KEY_ARGS = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "
 function makeCa(dir: string, name: string): CertFiles {
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
   openssl(
-    ["req", "-x509", ...KEY_ARGS, "-keyout", files.key, "-out", files.cert, "-days", "2", "-subj", `/CN=Warden e2e ${name}`,
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    [
+      "req",
+      "-x509",
+      ...KEY_ARGS,
+      "-keyout",
+      files.key,
+      "-out",
+      files.cert,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=Warden e2e ${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
     dir,
   );
   return files;

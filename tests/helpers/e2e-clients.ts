@@ -111,7 +111,12 @@ export function grpcPackage(): any {
 
 export type GrpcService = "warden.auth.v1.AuthService" | "warden.session.v1.SessionService" | "warden.user.v1.UserService" | "grpc.health.v1.Health";
 
-export function grpcClient(address: string, service: GrpcService, credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): grpc.Client {
+export function grpcClient(
+  address: string,
+  service: GrpcService,
+  credentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): grpc.Client {
   const ctor = service.split(".").reduce((o, part) => o[part], grpcPackage()) as typeof grpc.Client;
   return new ctor(address, credentials, options);
 }
@@ -178,7 +183,12 @@ export function grpcFrame(message: Uint8Array): Buffer {
 }
 
 /** A gRPC request written by hand: the body bytes go out exactly as given, with any extra headers. */
-export function grpcRawHttp2(baseUrl: string, path: string, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status: number; grpcStatus?: string; grpcMessage?: string }> {
+export function grpcRawHttp2(
+  baseUrl: string,
+  path: string,
+  body: Buffer,
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<{ status: number; grpcStatus?: string; grpcMessage?: string }> {
   const session = http2.connect(baseUrl);
   return new Promise((resolve, reject) => {
     const result: { status: number; grpcStatus?: string; grpcMessage?: string } = { status: 0 };

@@ -29,7 +29,13 @@ export function authClientOf(server: ServerProcess): Client<typeof AuthService> 
 }
 
 /** A Login with the given X-Forwarded-For (none when undefined), tagged with a request id for the log. */
-export function loginFrom(auth: Client<typeof AuthService>, forwardedFor: string | undefined, email: string, password = WRONG_PASSWORD, requestId = `bf-${randomBytes(6).toString("hex")}`) {
+export function loginFrom(
+  auth: Client<typeof AuthService>,
+  forwardedFor: string | undefined,
+  email: string,
+  password = WRONG_PASSWORD,
+  requestId = `bf-${randomBytes(6).toString("hex")}`,
+) {
   const headers: Record<string, string> = { "x-request-id": requestId };
   if (forwardedFor !== undefined) headers["x-forwarded-for"] = forwardedFor;
   return auth.login({ email, password }, { headers });
@@ -42,7 +48,7 @@ export async function loggedPeer(server: ServerProcess, requestId: string): Prom
 
 /** An IPv6 documentation address in a /64 of its own: groups 3 and 4 are random, four hex digits each. */
 export function uniqueV6(): { address: string; tag: string } {
-  const group = () => (0x1000 + randomBytes(2).readUInt16BE() % 0xf000).toString(16);
+  const group = () => (0x1000 + (randomBytes(2).readUInt16BE() % 0xf000)).toString(16);
   const tag = `${group()}:${group()}`;
   return { address: `2001:db8:${tag}::7`, tag };
 }

@@ -57,7 +57,16 @@ export class TestOidcProvider {
   /** A well-formed ID token for `clientId`, issued now by the given clock; claims override. */
   idToken(clock: Clock, clientId: string, claims: JWTPayload = {}, key: TestKey = this.keys[0]!): Promise<string> {
     const now = Math.floor(clock.now().getTime() / 1000);
-    const payload: JWTPayload = { iss: this.issuer, aud: clientId, sub: "subject-1", email: "someone@example.com", email_verified: true, iat: now, exp: now + 3600, ...claims };
+    const payload: JWTPayload = {
+      iss: this.issuer,
+      aud: clientId,
+      sub: "subject-1",
+      email: "someone@example.com",
+      email_verified: true,
+      iat: now,
+      exp: now + 3600,
+      ...claims,
+    };
     return signWith(payload, key);
   }
 

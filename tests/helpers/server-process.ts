@@ -62,7 +62,8 @@ process.once("exit", () => {
 /** Environment for a child server: nothing inherited that could point it elsewhere. */
 function childEnv(dataDir: string, extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("WARDEN_") && k !== "DATABASE_URL" && !k.startsWith("VITEST") && k !== "NODE_OPTIONS") env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith("WARDEN_") && k !== "DATABASE_URL" && !k.startsWith("VITEST") && k !== "NODE_OPTIONS") env[k] = v;
   Object.assign(env, {
     WARDEN_ADDR: "127.0.0.1:0",
     WARDEN_DATA_DIR: dataDir,
@@ -94,10 +95,16 @@ interface Spawned {
  */
 const ORPHAN_WATCHDOG =
   "data:text/javascript," +
-  encodeURIComponent('process.stdin.on("end",()=>process.kill(process.pid,"SIGKILL"));process.stdin.on("error",()=>{});process.stdin.resume();process.stdin.unref();');
+  encodeURIComponent(
+    'process.stdin.on("end",()=>process.kill(process.pid,"SIGKILL"));process.stdin.on("error",()=>{});process.stdin.resume();process.stdin.unref();',
+  );
 
 function spawnServer(env: NodeJS.ProcessEnv): Spawned {
-  const child = spawn(process.execPath, ["--import", ORPHAN_WATCHDOG, "--import", "tsx", "src/main.ts"], { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", ORPHAN_WATCHDOG, "--import", "tsx", "src/main.ts"], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   live.add(child);
   const out = { stdout: "", stderr: "" };
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out.stdout += d));
@@ -161,7 +168,11 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
   const describeOutput = () => `"warden listening"\n--- stdout ---\n${out.stdout}\n--- stderr ---\n${out.stderr}`;
 
   const waitForLog: ServerProcess["waitForLog"] = (predicate, timeoutMs = 10_000) =>
-    poll(() => tryParseLines(out.stdout).find(predicate), timeoutMs, () => `a matching log line\n${out.stdout}`);
+    poll(
+      () => tryParseLines(out.stdout).find(predicate),
+      timeoutMs,
+      () => `a matching log line\n${out.stdout}`,
+    );
 
   const killWith = async (signal: NodeJS.Signals, graceMs: number): Promise<Exit> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -121,10 +121,19 @@ export class SoftAuthenticator {
     const counter = this.nextCounter(credential, o, false);
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(credential.id.length);
-    const authData = Buffer.concat([this.authDataHead(o.rpId ?? options.rp.id, (o.flags ?? this.defaultFlags) | FLAG_AT, counter), Buffer.alloc(16), idLength, credential.id, cborEncode(coseKey)]);
+    const authData = Buffer.concat([
+      this.authDataHead(o.rpId ?? options.rp.id, (o.flags ?? this.defaultFlags) | FLAG_AT, counter),
+      Buffer.alloc(16),
+      idLength,
+      credential.id,
+      cborEncode(coseKey),
+    ]);
     const clientDataJSON = this.clientData(o.type ?? "webauthn.create", o.challenge ?? options.challenge, o);
     if (!o.reuse) this.credentials.push(credential);
-    return credentialJson(credential, clientDataJSON, { attestationObject: b64u(cborEncode({ fmt: "none", attStmt: {}, authData })), transports: ["internal"] });
+    return credentialJson(credential, clientDataJSON, {
+      attestationObject: b64u(cborEncode({ fmt: "none", attStmt: {}, authData })),
+      transports: ["internal"],
+    });
   }
 
   /** navigator.credentials.get(): AuthenticationResponseJSON as a string. */
@@ -136,7 +145,11 @@ export class SoftAuthenticator {
     const clientDataJSON = this.clientData(o.type ?? "webauthn.get", o.challenge ?? options.challenge, o);
     const signature = sign("sha256", Buffer.concat([authData, sha256(clientDataJSON)]), o.signWith ?? credential.privateKey);
     const userHandle = o.userHandle === undefined ? credential.userHandle : o.userHandle;
-    return credentialJson(credential, clientDataJSON, { authenticatorData: b64u(authData), signature: b64u(signature), ...(userHandle === null ? {} : { userHandle }) });
+    return credentialJson(credential, clientDataJSON, {
+      authenticatorData: b64u(authData),
+      signature: b64u(signature),
+      ...(userHandle === null ? {} : { userHandle }),
+    });
   }
 
   private pick(allowed: { id: string }[] | undefined, wanted?: string): SoftCredential {

@@ -60,7 +60,13 @@ export const TENANCY_RPCS: Rpc[] = [
   org("GetOrganization", false, (w, x, as) => w.orgs.getOrganization({ id: x.orgId }, as)),
   org("UpdateOrganization", true, (w, x, as) => w.orgs.updateOrganization({ id: x.orgId, name: w.name("renamed") }, as)),
   org("DeleteOrganization", true, (w, x, as) => w.orgs.deleteOrganization({ id: x.orgId }, as)),
-  { name: "SuspendOrganization", kind: "admin", mutates: true, deniedReason: "ADMIN_REQUIRED", call: (w, x, as) => w.orgs.suspendOrganization({ id: x.orgId, suspended: true }, as) },
+  {
+    name: "SuspendOrganization",
+    kind: "admin",
+    mutates: true,
+    deniedReason: "ADMIN_REQUIRED",
+    call: (w, x, as) => w.orgs.suspendOrganization({ id: x.orgId, suspended: true }, as),
+  },
   org("AddMember", true, (w, x, as) => w.members.addMember({ organizationId: x.orgId, userId: x.outsiderId, role: MemberRole.MEMBER }, as)),
   org("RemoveMember", true, (w, x, as) => w.members.removeMember({ organizationId: x.orgId, userId: x.memberId }, as)),
   org("UpdateMemberRole", true, (w, x, as) => w.members.updateMemberRole({ organizationId: x.orgId, userId: x.memberId, role: MemberRole.VIEWER }, as)),
@@ -79,7 +85,9 @@ export const TENANCY_RPCS: Rpc[] = [
 
 export const ORG_SCOPED_RPCS = TENANCY_RPCS.filter((r) => r.kind === "org");
 /** The RPCs that take a service account id next to the organization id. */
-export const SERVICE_ACCOUNT_BY_ID_RPCS = ORG_SCOPED_RPCS.filter((r) => ["GetServiceAccount", "UpdateServiceAccount", "DeleteServiceAccount", "RotateServiceAccountSecret"].includes(r.name));
+export const SERVICE_ACCOUNT_BY_ID_RPCS = ORG_SCOPED_RPCS.filter((r) =>
+  ["GetServiceAccount", "UpdateServiceAccount", "DeleteServiceAccount", "RotateServiceAccountSecret"].includes(r.name),
+);
 export const KEY_BY_ID_RPCS = TENANCY_RPCS.filter((r) => r.kind === "key");
 
 export function rpc(name: string): Rpc {
@@ -188,7 +196,13 @@ export const SCOPE_CASES: ScopeCase[] = parseTable(SCOPE_MATRIX).map(({ row, col
  * Runs one scope case: the credential is made for the scene's organization with the case's
  * scope; a call expected to change state gets a scene of its own.
  */
-export async function runScopeCase(w: World, c: ScopeCase, shared: Scene, prefix: string, credential: (scene: Scene, scope: ApiKeyScope) => Promise<CallOptions>): Promise<void> {
+export async function runScopeCase(
+  w: World,
+  c: ScopeCase,
+  shared: Scene,
+  prefix: string,
+  credential: (scene: Scene, scope: ApiKeyScope) => Promise<CallOptions>,
+): Promise<void> {
   const r = rpc(c.rpc);
   const scene = c.expected === "OK" && r.mutates ? await buildScene(w, prefix) : shared;
   const as = await credential(scene, SCOPE_OF[c.scope]!);
@@ -205,5 +219,10 @@ export function credentialsRefused(reason: string): typeof CREDENTIALS_WORK {
 
 /** The credential status once only the service account is disabled or deleted: the owner's key still works. */
 export function serviceAccountRefused(tokenReason: string, keyReason: string): typeof CREDENTIALS_WORK {
-  return { ...CREDENTIALS_WORK, serviceAccountToken: `Unauthenticated:${tokenReason}`, serviceAccountKey: `Unauthenticated:${keyReason}`, authenticateServiceAccount: BAD_CLIENT };
+  return {
+    ...CREDENTIALS_WORK,
+    serviceAccountToken: `Unauthenticated:${tokenReason}`,
+    serviceAccountKey: `Unauthenticated:${keyReason}`,
+    authenticateServiceAccount: BAD_CLIENT,
+  };
 }

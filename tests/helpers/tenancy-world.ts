@@ -129,7 +129,7 @@ export async function queryRows(t: TestApp, query: SQL): Promise<Record<string, 
 
 /** Every column value of the rows as text, to search for secrets that must not be stored. */
 export function cellsOf(rows: Record<string, unknown>[]): string[] {
-  return rows.flatMap((row) => Object.values(row).map((v) => (v instanceof Date ? v.toISOString() : typeof v === "string" ? v : JSON.stringify(v) ?? "")));
+  return rows.flatMap((row) => Object.values(row).map((v) => (v instanceof Date ? v.toISOString() : typeof v === "string" ? v : (JSON.stringify(v) ?? ""))));
 }
 
 /**
@@ -217,11 +217,21 @@ export class World {
   async team(prefix: string): Promise<Team> {
     const [owner, admin, member, viewer] = await Promise.all((["owner", "admin", "member", "viewer"] as const).map((r) => this.user(`${prefix}-${r}`)));
     const org = await this.org(owner!, this.name(prefix));
-    for (const [user, role] of [[admin!, "admin"], [member!, "member"], [viewer!, "viewer"]] as const) await this.join(org.id, owner!, user, role);
+    for (const [user, role] of [
+      [admin!, "admin"],
+      [member!, "member"],
+      [viewer!, "viewer"],
+    ] as const)
+      await this.join(org.id, owner!, user, role);
     return { org, id: org.id, owner: owner!, admin: admin!, member: member!, viewer: viewer! };
   }
 
-  async apiKey(by: CallOptions, organizationId: string, scopes: ApiKeyScope[] = [ApiKeyScope.ADMIN], extra: { expiresAt?: Timestamp; serviceAccountId?: string } = {}): Promise<IssuedKey> {
+  async apiKey(
+    by: CallOptions,
+    organizationId: string,
+    scopes: ApiKeyScope[] = [ApiKeyScope.ADMIN],
+    extra: { expiresAt?: Timestamp; serviceAccountId?: string } = {},
+  ): Promise<IssuedKey> {
     const r = await this.keys.createApiKey({ organizationId, name: this.name("key"), scopes, ...extra }, by);
     return { key: r.apiKey!, secret: r.secret, as: bearer(r.secret) };
   }
@@ -244,7 +254,10 @@ export class World {
 }
 
 /** Every page of a paginated List call, checking that pages are disjoint and bounded. */
-export async function allPages<T>(fetch: (pageToken: string) => Promise<{ items: T[]; next: string }>, maxPageSize: number): Promise<{ items: T[]; pages: number }> {
+export async function allPages<T>(
+  fetch: (pageToken: string) => Promise<{ items: T[]; next: string }>,
+  maxPageSize: number,
+): Promise<{ items: T[]; pages: number }> {
   const items: T[] = [];
   let token = "";
   let pages = 0;

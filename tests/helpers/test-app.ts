@@ -32,14 +32,17 @@ export async function createTestApp(
   deps: Partial<Pick<AppDeps, "hasher" | "log">> = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), "warden-test-"));
-  const config = loadConfig({}, {
-    data_dir: dataDir,
-    log_level: "silent",
-    master_key: "test-master-key-0123456789abcdef0123456789",
-    admin_email: ADMIN_EMAIL,
-    admin_password: ADMIN_PASSWORD,
-    ...overrides,
-  });
+  const config = loadConfig(
+    {},
+    {
+      data_dir: dataDir,
+      log_level: "silent",
+      master_key: "test-master-key-0123456789abcdef0123456789",
+      admin_email: ADMIN_EMAIL,
+      admin_password: ADMIN_PASSWORD,
+      ...overrides,
+    },
+  );
   const clock = new ManualClock(new Date());
   const testDb = await openTestDatabase();
   const app = await createApp({ config, database: testDb.database, clock, log: deps.log ?? createLogger("silent"), hasher: deps.hasher });

@@ -181,7 +181,11 @@ describe("account lockout (10 failures per account by default)", () => {
     expect(Number(err.metadata.get("retry-after"))).toBeGreaterThan(0);
     await expectError(auth().authenticateLocal({ username: u.email, password: u.password }), Code.ResourceExhausted, "RATE_LIMITED");
     await expectError(auth().verifyCredentials({ email: u.email, password: u.password }), Code.ResourceExhausted, "RATE_LIMITED");
-    await expectError(auth().changePassword({ currentPassword: u.password, newPassword: "another-Strong-pass-8812" }, u.auth), Code.ResourceExhausted, "RATE_LIMITED");
+    await expectError(
+      auth().changePassword({ currentPassword: u.password, newPassword: "another-Strong-pass-8812" }, u.auth),
+      Code.ResourceExhausted,
+      "RATE_LIMITED",
+    );
     expect(hashesDone(hashes)).toBe(before);
   });
 

@@ -21,7 +21,8 @@ describe("network brute-force budget (one client address)", () => {
 
   it("stops a password spray across many accounts, before any hashing; successes do not count", async () => {
     const victim = await signUp(t, "spray-victim");
-    const spray = (i: number) => expectFailure(auth.login({ email: freshEmail(`spray${i}`), password: "spray-password-2024" }), Code.Unauthenticated, "INVALID_CREDENTIALS");
+    const spray = (i: number) =>
+      expectFailure(auth.login({ email: freshEmail(`spray${i}`), password: "spray-password-2024" }), Code.Unauthenticated, "INVALID_CREDENTIALS");
     for (let i = 1; i < NETWORK_MAX; i++) {
       await spray(i);
       // A good sign-in in between takes a point and gives it back.

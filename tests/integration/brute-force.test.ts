@@ -16,7 +16,12 @@ describe("account brute-force budget", () => {
 
   beforeAll(async () => {
     // The network budgets are tested elsewhere: here every failure comes from one in-memory address.
-    t = await createCountedApp({ login_max_failures: MAX_FAILURES, login_failure_window: WINDOW_SECONDS, network_max_failures: 100_000, subnet_max_failures: 1_000_000 });
+    t = await createCountedApp({
+      login_max_failures: MAX_FAILURES,
+      login_failure_window: WINDOW_SECONDS,
+      network_max_failures: 100_000,
+      subnet_max_failures: 1_000_000,
+    });
     auth = t.client(AuthService);
   });
   afterAll(async () => t?.close());
@@ -100,7 +105,16 @@ describe("account brute-force budget", () => {
     // Each successful password check resets the budget, so both challenges come first.
     const first = await startChallenge(auth, m.email);
     const second = await startChallenge(auth, m.email);
-    for (const [i, challengeId] of [first.challengeId, first.challengeId, first.challengeId, first.challengeId, second.challengeId, second.challengeId, second.challengeId, second.challengeId].entries())
+    for (const [i, challengeId] of [
+      first.challengeId,
+      first.challengeId,
+      first.challengeId,
+      first.challengeId,
+      second.challengeId,
+      second.challengeId,
+      second.challengeId,
+      second.challengeId,
+    ].entries())
       await expectFailure(auth.verifyMFA({ challengeId, code: wrongTotp(m.secret, t.clock, i) }), Code.Unauthenticated, "MFA_CODE_INVALID");
     expect(await t.app.limiter.consumed(m.email)).toBe(8);
     expect((await mfa.validateTotp({ code: wrongTotp(m.secret, t.clock, 9) }, m.h)).valid).toBe(false);

@@ -114,7 +114,10 @@ describe("malformed input in memory (the server's router, every protocol)", () =
     const huge = "x".repeat(4 * 1024 * 1024 + 10);
     await expectError(t.client(AuthService).register({ email: uniqueEmail("huge"), password: STRONG_PASSWORD, displayName: huge }), Code.ResourceExhausted);
     // A large message under the limit still gets a normal answer (here: the length rule).
-    await expectError(t.client(AuthService).register({ email: uniqueEmail("big"), password: STRONG_PASSWORD, displayName: "y".repeat(100_000) }), Code.InvalidArgument);
+    await expectError(
+      t.client(AuthService).register({ email: uniqueEmail("big"), password: STRONG_PASSWORD, displayName: "y".repeat(100_000) }),
+      Code.InvalidArgument,
+    );
   });
 
   it("still serves normally afterwards, and logged no internal error", async () => {

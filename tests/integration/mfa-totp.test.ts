@@ -44,13 +44,21 @@ describe("TOTP second factor", () => {
     expect(uri.searchParams.get("secret")).toBe(enrolled.secret);
     expect(uri.searchParams.get("period")).toBe("30");
 
-    await expectFailure(mfa.confirmTotp({ factorId: enrolled.factorId, code: wrongTotp(enrolled.secret, t.clock) }, m.h), Code.InvalidArgument, "MFA_CODE_INVALID");
+    await expectFailure(
+      mfa.confirmTotp({ factorId: enrolled.factorId, code: wrongTotp(enrolled.secret, t.clock) }, m.h),
+      Code.InvalidArgument,
+      "MFA_CODE_INVALID",
+    );
     // An unconfirmed factor does not change sign-in.
     expect((await auth.login({ email: m.email, password: STRONG_PASSWORD })).mfaRequired).toBe(false);
 
     const confirmed = await mfa.confirmTotp({ factorId: enrolled.factorId, code: totpAt(enrolled.secret, t.clock) }, m.h);
     expect(confirmed.factor).toMatchObject({ id: enrolled.factorId, type: FactorType.TOTP, confirmed: true });
-    await expectFailure(mfa.confirmTotp({ factorId: enrolled.factorId, code: totpAt(enrolled.secret, t.clock, 1) }, m.h), Code.FailedPrecondition, "FACTOR_CONFIRMED");
+    await expectFailure(
+      mfa.confirmTotp({ factorId: enrolled.factorId, code: totpAt(enrolled.secret, t.clock, 1) }, m.h),
+      Code.FailedPrecondition,
+      "FACTOR_CONFIRMED",
+    );
 
     const login = await auth.login({ email: m.email, password: STRONG_PASSWORD });
     expect(login).toMatchObject({ mfaRequired: true, accessToken: "", refreshToken: "", sessionId: "", mfaMethods: ["totp"] });
@@ -106,7 +114,9 @@ describe("TOTP second factor", () => {
     for (let i = 0; i < 5; i++) await expectCodeRefused(auth.verifyMFA({ challengeId, code: wrongTotp(m.secret, t.clock, i) }));
     await expectChallengeDead(auth.verifyMFA({ challengeId, code: totpAt(m.secret, t.clock) }));
     // The right code was not spent on the dead challenge.
-    expect((await auth.verifyMFA({ challengeId: (await startChallenge(auth, m.email)).challengeId, code: totpAt(m.secret, t.clock) })).accessToken).not.toBe("");
+    expect((await auth.verifyMFA({ challengeId: (await startChallenge(auth, m.email)).challengeId, code: totpAt(m.secret, t.clock) })).accessToken).not.toBe(
+      "",
+    );
   });
 
   it("refuses an expired challenge (older than five minutes)", async () => {

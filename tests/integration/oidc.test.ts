@@ -50,7 +50,9 @@ describe("Google and OIDC sign-in", () => {
     return { id: login.user!.id, as: bearer(login.accessToken) };
   };
   const createConnector = (id: string, provider: TestOidcProvider, clientIds = [ACME_CLIENT]) =>
-    t.client(ConnectorService).createConnector({ connector: { id, displayName: id, issuerUrl: provider.issuer, jwksUrl: provider.jwksUrl, clientIds } }, asAdmin);
+    t
+      .client(ConnectorService)
+      .createConnector({ connector: { id, displayName: id, issuerUrl: provider.issuer, jwksUrl: provider.jwksUrl, clientIds } }, asAdmin);
   const auditRows = (eventType: string, outcome: string) =>
     t.app.database.db
       .select()
@@ -152,7 +154,11 @@ describe("Google and OIDC sign-in", () => {
     describe("refuses tokens that do not verify", () => {
       const cases: [string, () => Promise<string>, string][] = [
         ["another audience", () => google.idToken(t.clock, "someone-elses-client", person()), "OAUTH_TOKEN_WRONG_AUDIENCE"],
-        ["several audiences, authorized party not ours", () => googleToken({ ...person(), aud: [GOOGLE_CLIENT, "other-client"], azp: "other-client" }), "OAUTH_TOKEN_WRONG_AUDIENCE"],
+        [
+          "several audiences, authorized party not ours",
+          () => googleToken({ ...person(), aud: [GOOGLE_CLIENT, "other-client"], azp: "other-client" }),
+          "OAUTH_TOKEN_WRONG_AUDIENCE",
+        ],
         ["another issuer (signed with Google's key)", () => googleToken({ ...person(), iss: "https://evil.example" }), "OAUTH_TOKEN_WRONG_ISSUER"],
         ["another connector's issuer", () => acme.idToken(t.clock, GOOGLE_CLIENT, person()), "OAUTH_TOKEN_INVALID"],
         ["expired", () => googleToken({ ...person(), iat: nowS(t) - 7200, exp: nowS(t) - 3600 }), "OAUTH_TOKEN_EXPIRED"],
@@ -163,10 +169,24 @@ describe("Google and OIDC sign-in", () => {
         ["email_verified absent", () => googleToken({ ...person(), email_verified: undefined }), "OAUTH_EMAIL_NOT_VERIFIED"],
         ["no email", () => googleToken({ sub: "no-email", email: undefined }), "OAUTH_EMAIL_MISSING"],
         ["no subject", () => googleToken({ sub: undefined }), "OAUTH_TOKEN_INVALID"],
-        ["alg none", () => Promise.resolve(new UnsecuredJWT({ iss: google.issuer, aud: GOOGLE_CLIENT, ...person(), email_verified: true, iat: nowS(t), exp: nowS(t) + 60 }).encode()), "OAUTH_TOKEN_INVALID"],
+        [
+          "alg none",
+          () =>
+            Promise.resolve(
+              new UnsecuredJWT({ iss: google.issuer, aud: GOOGLE_CLIENT, ...person(), email_verified: true, iat: nowS(t), exp: nowS(t) + 60 }).encode(),
+            ),
+          "OAUTH_TOKEN_INVALID",
+        ],
         ["HS256 keyed with the provider's public key", () => hs256WithPublicKey(t, google), "OAUTH_TOKEN_INVALID"],
         ["a kid the provider never published", () => unpublishedKeyToken(t, google), "OAUTH_TOKEN_INVALID"],
-        ["a jku header naming the attacker's keys", () => signWith({ iss: google.issuer, aud: GOOGLE_CLIENT, ...person(), email_verified: true, iat: nowS(t), exp: nowS(t) + 60 }, google.keys[0]!, { jku: "https://evil.example/jwks" }), "OAUTH_TOKEN_INVALID"],
+        [
+          "a jku header naming the attacker's keys",
+          () =>
+            signWith({ iss: google.issuer, aud: GOOGLE_CLIENT, ...person(), email_verified: true, iat: nowS(t), exp: nowS(t) + 60 }, google.keys[0]!, {
+              jku: "https://evil.example/jwks",
+            }),
+          "OAUTH_TOKEN_INVALID",
+        ],
         ["a tampered signature", async () => tamperSignature(await googleToken(person())), "OAUTH_TOKEN_INVALID"],
         ["a tampered payload", async () => tamperPayload(await googleToken(person())), "OAUTH_TOKEN_INVALID"],
         ["garbage", () => Promise.resolve("not-a-jwt"), "OAUTH_TOKEN_INVALID"],
@@ -194,7 +214,10 @@ describe("Google and OIDC sign-in", () => {
     });
 
     it("unknown connector -> NOT_FOUND", async () => {
-      expect(await refusal(auth().verifyOAuthToken({ idToken: await acmeToken(person()), connectorId: "nope" }))).toEqual({ code: Code.NotFound, reason: "CONNECTOR_NOT_FOUND" });
+      expect(await refusal(auth().verifyOAuthToken({ idToken: await acmeToken(person()), connectorId: "nope" }))).toEqual({
+        code: Code.NotFound,
+        reason: "CONNECTOR_NOT_FOUND",
+      });
     });
 
     it("fails closed when the provider's key set cannot be fetched", async () => {
@@ -238,7 +261,9 @@ describe("Google and OIDC sign-in", () => {
       const first = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
       const now = t.clock.now();
       // A confirmed factor row, as ConfirmTotp leaves it (the secret is never read here).
-      await t.app.database.db.insert(mfaFactors).values({ userId: first.user!.id, type: "totp", secretEncrypted: "sealed-test-secret", confirmedAt: now, createdAt: now });
+      await t.app.database.db
+        .insert(mfaFactors)
+        .values({ userId: first.user!.id, type: "totp", secretEncrypted: "sealed-test-secret", confirmedAt: now, createdAt: now });
       const r = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
       expect(r).toMatchObject({ mfaRequired: true, created: false, accessToken: "", refreshToken: "", sessionId: "" });
       expect(r.challengeId).toMatch(/^mfa_/);
@@ -264,7 +289,10 @@ describe("Google and OIDC sign-in", () => {
       const p = person();
       await auth().verifyOAuthToken({ idToken: await googleToken(p) });
       const intruder = await signUp(person().email);
-      expect(await refusal(auth().linkIdentity({ idToken: await googleToken(p) }, intruder.as))).toEqual({ code: Code.AlreadyExists, reason: "IDENTITY_LINKED_ELSEWHERE" });
+      expect(await refusal(auth().linkIdentity({ idToken: await googleToken(p) }, intruder.as))).toEqual({
+        code: Code.AlreadyExists,
+        reason: "IDENTITY_LINKED_ELSEWHERE",
+      });
       const last = (await auditRows("auth.link_identity", "failure")).at(-1)!;
       expect(last).toMatchObject({ actorId: intruder.id, details: { reason: "IDENTITY_LINKED_ELSEWHERE", subject: p.sub } });
     });
@@ -273,7 +301,10 @@ describe("Google and OIDC sign-in", () => {
       const idToken = await acmeToken(person());
       expect(await refusal(auth().linkIdentity({ idToken, connectorId: "acme" }))).toMatchObject({ code: Code.Unauthenticated });
       const user = await signUp(person().email);
-      expect(await refusal(auth().linkIdentity({ idToken: tamperSignature(idToken), connectorId: "acme" }, user.as))).toEqual({ code: Code.Unauthenticated, reason: "OAUTH_TOKEN_INVALID" });
+      expect(await refusal(auth().linkIdentity({ idToken: tamperSignature(idToken), connectorId: "acme" }, user.as))).toEqual({
+        code: Code.Unauthenticated,
+        reason: "OAUTH_TOKEN_INVALID",
+      });
     });
   });
 
@@ -311,9 +342,16 @@ describe("Google and OIDC sign-in", () => {
     it("creates, lists page by page, and deletes", async () => {
       const created = await connectors().createConnector({ connector: { ...valid, id: "page-0", clientIds: ["a", "a", "b"] } }, asAdmin);
       expect(created.connector).toMatchObject({ id: "page-0", issuerUrl: valid.issuerUrl, clientIds: ["a", "b"] });
-      for (let i = 1; i < 5; i++) await connectors().createConnector({ connector: { ...valid, id: `page-${i}`, issuerUrl: `https://id${i}.example.com`, displayName: "" } }, asAdmin);
-      expect(await refusal(connectors().createConnector({ connector: { ...valid, id: "page-0", issuerUrl: "https://other.example.com" } }, asAdmin))).toEqual({ code: Code.AlreadyExists, reason: "CONNECTOR_EXISTS" });
-      expect(await refusal(connectors().createConnector({ connector: { ...valid, id: "same-issuer" } }, asAdmin))).toEqual({ code: Code.AlreadyExists, reason: "CONNECTOR_ISSUER_EXISTS" });
+      for (let i = 1; i < 5; i++)
+        await connectors().createConnector({ connector: { ...valid, id: `page-${i}`, issuerUrl: `https://id${i}.example.com`, displayName: "" } }, asAdmin);
+      expect(await refusal(connectors().createConnector({ connector: { ...valid, id: "page-0", issuerUrl: "https://other.example.com" } }, asAdmin))).toEqual({
+        code: Code.AlreadyExists,
+        reason: "CONNECTOR_EXISTS",
+      });
+      expect(await refusal(connectors().createConnector({ connector: { ...valid, id: "same-issuer" } }, asAdmin))).toEqual({
+        code: Code.AlreadyExists,
+        reason: "CONNECTOR_ISSUER_EXISTS",
+      });
       expect(await refusal(connectors().createConnector({}, asAdmin))).toMatchObject({ code: Code.InvalidArgument });
 
       const seen: string[] = [];
@@ -353,7 +391,10 @@ describe("Google sign-in configuration", () => {
   it("is off without client ids", async () => {
     const t = await createTestApp();
     try {
-      expect(await refusal(t.client(AuthService).verifyOAuthToken({ idToken: "x.y.z" }))).toEqual({ code: Code.FailedPrecondition, reason: "GOOGLE_NOT_CONFIGURED" });
+      expect(await refusal(t.client(AuthService).verifyOAuthToken({ idToken: "x.y.z" }))).toEqual({
+        code: Code.FailedPrecondition,
+        reason: "GOOGLE_NOT_CONFIGURED",
+      });
     } finally {
       await t.close();
     }

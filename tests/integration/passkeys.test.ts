@@ -165,7 +165,11 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
     const reg = await passkeys.startPasskeyRegistration({ name: "late" }, await signIn());
     t.clock.advance(11 * 60);
     const fresh = await signIn();
-    await expectFailure(passkeys.completePasskeyRegistration({ challengeId: reg.challengeId, responseJson: new SoftAuthenticator().register(reg.optionsJson) }, fresh), Code.FailedPrecondition, "PASSKEY_CHALLENGE_INVALID");
+    await expectFailure(
+      passkeys.completePasskeyRegistration({ challengeId: reg.challengeId, responseJson: new SoftAuthenticator().register(reg.optionsJson) }, fresh),
+      Code.FailedPrecondition,
+      "PASSKEY_CHALLENGE_INVALID",
+    );
   });
 
   it("refuses a wrong origin, a wrong RP ID, a wrong challenge, a forged signature and a missing user verification", async () => {
@@ -193,10 +197,19 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
 
     for (const overrides of [{ origin: "https://evil.example" }, { rpId: "evil.example" }, { flags: FLAG_UP }]) {
       const start = await passkeys.startPasskeyRegistration({ name: "bad" }, u.h);
-      await expectFailure(passkeys.completePasskeyRegistration({ challengeId: start.challengeId, responseJson: new SoftAuthenticator().register(start.optionsJson, overrides) }, u.h), Code.InvalidArgument, "PASSKEY_REGISTRATION_INVALID");
+      await expectFailure(
+        passkeys.completePasskeyRegistration(
+          { challengeId: start.challengeId, responseJson: new SoftAuthenticator().register(start.optionsJson, overrides) },
+          u.h,
+        ),
+        Code.InvalidArgument,
+        "PASSKEY_REGISTRATION_INVALID",
+      );
     }
     expect((await passkeys.listPasskeys({}, u.h)).passkeys).toHaveLength(1);
-    expect((await auditEvents("auth.passkey_login")).filter((e) => e.actorId === u.userId && e.outcome === "failure").length).toBeGreaterThanOrEqual(cases.length);
+    expect((await auditEvents("auth.passkey_login")).filter((e) => e.actorId === u.userId && e.outcome === "failure").length).toBeGreaterThanOrEqual(
+      cases.length,
+    );
   });
 
   it("stores the counter after every assertion and refuses (and audits) one that does not grow", async () => {
@@ -209,7 +222,11 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
 
     for (const counter of [3, 2, 0]) {
       const login = await startLogin();
-      await expectFailure(finishLogin(login.challengeId, u.authenticator.assert(login.optionsJson, { counter })), Code.Unauthenticated, "PASSKEY_COUNTER_REGRESSED");
+      await expectFailure(
+        finishLogin(login.challengeId, u.authenticator.assert(login.optionsJson, { counter })),
+        Code.Unauthenticated,
+        "PASSKEY_COUNTER_REGRESSED",
+      );
     }
     const alerts = (await auditEvents("passkey.clone_suspected")).filter((e) => e.actorId === u.userId);
     expect(alerts).toHaveLength(3);
@@ -286,7 +303,14 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
       withResponse({ clientDataJSON: b64(null) }),
       withResponse({ clientDataJSON: b64([]) }),
       withResponse({ clientDataJSON: b64({ type: 1, challenge: {}, origin: [] }) }),
-      withResponse({ clientDataJSON: b64({ type: "webauthn.get", challenge: JSON.parse(Buffer.from(sample.response.clientDataJSON, "base64url").toString()).challenge, origin: "http://localhost:8080", tokenBinding: "x" }) }),
+      withResponse({
+        clientDataJSON: b64({
+          type: "webauthn.get",
+          challenge: JSON.parse(Buffer.from(sample.response.clientDataJSON, "base64url").toString()).challenge,
+          origin: "http://localhost:8080",
+          tokenBinding: "x",
+        }),
+      }),
       withResponse({ authenticatorData: "" }),
       withResponse({ authenticatorData: "AAAA" }),
       withResponse({ authenticatorData: sample.response.authenticatorData.slice(0, 40) }),
@@ -335,7 +359,12 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
     }
     for (let i = 0; i < 40; i++) {
       const start = await passkeys.startPasskeyRegistration({ name: "fuzz" }, u.h);
-      const f = await failureOf(passkeys.completePasskeyRegistration({ challengeId: start.challengeId, responseJson: mutate(mutate(new SoftAuthenticator().register(start.optionsJson))) }, u.h));
+      const f = await failureOf(
+        passkeys.completePasskeyRegistration(
+          { challengeId: start.challengeId, responseJson: mutate(mutate(new SoftAuthenticator().register(start.optionsJson))) },
+          u.h,
+        ),
+      );
       if (f) expect([Code.InvalidArgument, Code.AlreadyExists, Code.FailedPrecondition].includes(f.code), `${Code[f.code]} ${f.reason}`).toBe(true);
     }
 
@@ -357,7 +386,11 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
     const finish = await passkeys.finishWebAuthnLogin({ challengeId: begin.challengeId, responseJson: u.authenticator.assert(begin.optionsJson) });
     expect(finish.userId).toBe(u.userId);
     expect((await t.client(SessionService).validateSession({}, bearer(finish.accessToken))).valid).toBe(true);
-    await expectFailure(passkeys.finishWebAuthnLogin({ challengeId: begin.challengeId, responseJson: u.authenticator.assert(begin.optionsJson) }), Code.Unauthenticated, "PASSKEY_CHALLENGE_INVALID");
+    await expectFailure(
+      passkeys.finishWebAuthnLogin({ challengeId: begin.challengeId, responseJson: u.authenticator.assert(begin.optionsJson) }),
+      Code.Unauthenticated,
+      "PASSKEY_CHALLENGE_INVALID",
+    );
 
     // The pairs are interchangeable: one kind of challenge.
     const mixed = await passkeys.beginWebAuthnLogin({ email: "" });
@@ -380,11 +413,22 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
 
     // A registration challenge belongs to the user it was issued to.
     const start = await passkeys.startPasskeyRegistration({ name: "x" }, a.h);
-    await expectFailure(passkeys.completePasskeyRegistration({ challengeId: start.challengeId, responseJson: new SoftAuthenticator().register(start.optionsJson) }, b.h), Code.FailedPrecondition, "PASSKEY_CHALLENGE_INVALID");
+    await expectFailure(
+      passkeys.completePasskeyRegistration({ challengeId: start.challengeId, responseJson: new SoftAuthenticator().register(start.optionsJson) }, b.h),
+      Code.FailedPrecondition,
+      "PASSKEY_CHALLENGE_INVALID",
+    );
 
     // A sign-in narrowed to A's email does not accept B's passkey.
     const narrowed = await startLogin(a.email);
-    await expectFailure(finishLogin(narrowed.challengeId, b.authenticator.assert(narrowed.optionsJson, { credentialId: b.authenticator.credentials[0]!.id.toString("base64url") })), Code.Unauthenticated, "PASSKEY_AUTHENTICATION_FAILED");
+    await expectFailure(
+      finishLogin(
+        narrowed.challengeId,
+        b.authenticator.assert(narrowed.optionsJson, { credentialId: b.authenticator.credentials[0]!.id.toString("base64url") }),
+      ),
+      Code.Unauthenticated,
+      "PASSKEY_AUTHENTICATION_FAILED",
+    );
 
     await passkeys.removePasskey({ id: a.passkey.id }, a.h);
     expect((await passkeys.listPasskeys({}, a.h)).passkeys).toHaveLength(0);
@@ -420,6 +464,10 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
     expect(excluded).toEqual([u.authenticator.credentials[0]!.id.toString("base64url")]);
     // A client that ignores excludeCredentials and presents the first registration's credential.
     const replayed = u.authenticator.register(start.optionsJson, { reuse: u.authenticator.credentials[0]! });
-    await expectFailure(passkeys.completePasskeyRegistration({ challengeId: start.challengeId, responseJson: replayed }, u.h), Code.AlreadyExists, "PASSKEY_ALREADY_REGISTERED");
+    await expectFailure(
+      passkeys.completePasskeyRegistration({ challengeId: start.challengeId, responseJson: replayed }, u.h),
+      Code.AlreadyExists,
+      "PASSKEY_ALREADY_REGISTERED",
+    );
   });
 });

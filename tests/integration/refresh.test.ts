@@ -174,7 +174,11 @@ describe("refresh, logout and session lifetime", () => {
     it("refuses a wrong current password with INVALID_ARGUMENT and changes nothing", async () => {
       const u = await newUser(t, { tag: "change-wrong" });
       const other = await login(t, u.email, u.password);
-      await expectError(auth().changePassword({ currentPassword: "Not-the-password-42", newPassword: NEW_PASSWORD }, u.auth), Code.InvalidArgument, "CURRENT_PASSWORD_WRONG");
+      await expectError(
+        auth().changePassword({ currentPassword: "Not-the-password-42", newPassword: NEW_PASSWORD }, u.auth),
+        Code.InvalidArgument,
+        "CURRENT_PASSWORD_WRONG",
+      );
       await expectAccepted(other.accessToken);
       await expect(login(t, u.email, u.password)).resolves.toMatchObject({ userId: u.userId });
     });

@@ -9,7 +9,20 @@ import { MemberRole } from "../../gen/warden/org/v1/organization_pb.js";
 import { Effect } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { bearer } from "../helpers/test-app.js";
 import { buildScene, runScopeCase, SCOPE_CASES, type Scene } from "../helpers/tenancy-rpcs.js";
-import { cellsOf, denied, errorOf, expectFailure, forgedApiKey, jwtPayload, outcome, queryRows, useTenancyWorld, type Caller, type IssuedKey, type Team } from "../helpers/tenancy-world.js";
+import {
+  cellsOf,
+  denied,
+  errorOf,
+  expectFailure,
+  forgedApiKey,
+  jwtPayload,
+  outcome,
+  queryRows,
+  useTenancyWorld,
+  type Caller,
+  type IssuedKey,
+  type Team,
+} from "../helpers/tenancy-world.js";
 
 const KEY_FORMAT = /^wdn_k_[A-Za-z0-9]{64}$/;
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -31,7 +44,12 @@ describe("API keys", () => {
       const created = await w.keys.createApiKey({ organizationId: team.id, name: "ci", scopes: [ApiKeyScope.READ, ApiKeyScope.WRITE] }, team.member.as);
       const { secret, apiKey } = created;
       expect(secret).toMatch(KEY_FORMAT);
-      expect([apiKey?.name, apiKey?.scopes, apiKey?.organizationId, apiKey?.ownerUserId]).toEqual(["ci", [ApiKeyScope.READ, ApiKeyScope.WRITE], team.id, team.member.id]);
+      expect([apiKey?.name, apiKey?.scopes, apiKey?.organizationId, apiKey?.ownerUserId]).toEqual([
+        "ci",
+        [ApiKeyScope.READ, ApiKeyScope.WRITE],
+        team.id,
+        team.member.id,
+      ]);
       expect(secret.startsWith(apiKey!.prefix)).toBe(true);
       expect(apiKey!.prefix.length).toBeLessThanOrEqual(12);
       // Anything longer than the display prefix would be part of the key.
@@ -60,7 +78,12 @@ describe("API keys", () => {
       const create = (name: string, scopes: ApiKeyScope[], expiresAt?: Date) =>
         outcome(w.keys.createApiKey({ organizationId: team.id, name, scopes, expiresAt: expiresAt && timestampFromDate(expiresAt) }, team.owner.as));
       const bad = "InvalidArgument:INVALID_ARGUMENT";
-      expect([await create("", [ApiKeyScope.READ]), await create("k", []), await create("k", [ApiKeyScope.UNSPECIFIED]), await create("k", [ApiKeyScope.READ], new Date(w.t.clock.now().getTime() - 1000))]).toEqual([bad, bad, bad, bad]);
+      expect([
+        await create("", [ApiKeyScope.READ]),
+        await create("k", []),
+        await create("k", [ApiKeyScope.UNSPECIFIED]),
+        await create("k", [ApiKeyScope.READ], new Date(w.t.clock.now().getTime() - 1000)),
+      ]).toEqual([bad, bad, bad, bad]);
     });
   });
 
@@ -168,7 +191,8 @@ describe("API keys", () => {
     it("RotateApiKey without an overlap refuses the old key at once; the overlap is bounded", async () => {
       const old = await w.apiKey(team.owner.as, team.id, [ApiKeyScope.READ]);
       expect(await read(old)).toBe("OK");
-      for (const overlapSeconds of [-1, 86_401]) expect(await outcome(w.keys.rotateApiKey({ id: old.key.id, overlapSeconds }, team.owner.as))).toBe("InvalidArgument:INVALID_ARGUMENT");
+      for (const overlapSeconds of [-1, 86_401])
+        expect(await outcome(w.keys.rotateApiKey({ id: old.key.id, overlapSeconds }, team.owner.as))).toBe("InvalidArgument:INVALID_ARGUMENT");
       const rotated = await w.keys.rotateApiKey({ id: old.key.id }, team.owner.as);
       expect([await read(old), await validate(old.secret), await validate(rotated.secret)]).toEqual(["Unauthenticated:API_KEY_REVOKED", false, true]);
     });

@@ -1,6 +1,18 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyScope } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
-import { buildScene, callerIn, KEY_BY_ID_RPCS, MATRIX_ROLES, ORG_SCOPED_RPCS, parseTable, rpc, SERVICE_ACCOUNT_BY_ID_RPCS, TENANCY_RPCS, type MatrixRole, type Scene } from "../helpers/tenancy-rpcs.js";
+import {
+  buildScene,
+  callerIn,
+  KEY_BY_ID_RPCS,
+  MATRIX_ROLES,
+  ORG_SCOPED_RPCS,
+  parseTable,
+  rpc,
+  SERVICE_ACCOUNT_BY_ID_RPCS,
+  TENANCY_RPCS,
+  type MatrixRole,
+  type Scene,
+} from "../helpers/tenancy-rpcs.js";
 import { denied, errorOf, outcome, outcomeOf, unknownId, useTenancyWorld, type Caller } from "../helpers/tenancy-world.js";
 
 /**
@@ -102,7 +114,10 @@ describe("tenant isolation", () => {
 
     it("an API key cannot be created in A for B's service account", async () => {
       const bSa = await w.serviceAccount(b.team.owner.as, b.team.id, [ApiKeyScope.READ]);
-      const attempt = w.keys.createApiKey({ organizationId: a.team.id, name: "steal", scopes: [ApiKeyScope.READ], serviceAccountId: bSa.sa.id }, a.team.owner.as);
+      const attempt = w.keys.createApiKey(
+        { organizationId: a.team.id, name: "steal", scopes: [ApiKeyScope.READ], serviceAccountId: bSa.sa.id },
+        a.team.owner.as,
+      );
       expect(await outcome(attempt)).toBe("NotFound:SERVICE_ACCOUNT_NOT_FOUND");
     });
 
@@ -111,7 +126,8 @@ describe("tenant isolation", () => {
       const sa = await w.serviceAccount(a.team.owner.as, a.team.id, [ApiKeyScope.ADMIN]);
       const saToken = await w.saToken(sa.sa.clientId, sa.secret);
       for (const as of [key.as, saToken.as]) {
-        for (const r of ORG_SCOPED_RPCS) expect(`${r.name} ${await outcome(r.call(w, b.target, as))}`).toBe(`${r.name} ${denied("ORGANIZATION_ROLE_REQUIRED")}`);
+        for (const r of ORG_SCOPED_RPCS)
+          expect(`${r.name} ${await outcome(r.call(w, b.target, as))}`).toBe(`${r.name} ${denied("ORGANIZATION_ROLE_REQUIRED")}`);
         // ...while the same credential works in its own organization.
         expect(await outcome(rpc("GetOrganization").call(w, a.target, as))).toBe("OK");
       }

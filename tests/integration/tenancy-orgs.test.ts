@@ -3,7 +3,16 @@ import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { MemberRole, OrganizationTier } from "../../gen/warden/org/v1/organization_pb.js";
-import { buildScene, credentialsRefused, credentialStatus, CREDENTIALS_WORK, KEY_BY_ID_RPCS, ORG_SCOPED_RPCS, rpc, warmCredentials } from "../helpers/tenancy-rpcs.js";
+import {
+  buildScene,
+  credentialsRefused,
+  credentialStatus,
+  CREDENTIALS_WORK,
+  KEY_BY_ID_RPCS,
+  ORG_SCOPED_RPCS,
+  rpc,
+  warmCredentials,
+} from "../helpers/tenancy-rpcs.js";
 import { allPages, denied, expectFailure, MEMBER_ROLE, outcome, queryRows, useTenancyWorld, type Caller, type OrgRoleName } from "../helpers/tenancy-world.js";
 
 const ORG_LIMIT = 2;
@@ -99,7 +108,9 @@ describe("organizations and membership", () => {
         return { items: r.organizations, next: r.nextPageToken };
       }, 2);
       expect(pages).toBe(2);
-      expect(new Map(items.map((o) => [o.id, o.callerRole]))).toEqual(new Map([...own.map((o) => [o.id, MemberRole.OWNER] as const), [joined.id, MemberRole.VIEWER]]));
+      expect(new Map(items.map((o) => [o.id, o.callerRole]))).toEqual(
+        new Map([...own.map((o) => [o.id, MemberRole.OWNER] as const), [joined.id, MemberRole.VIEWER]]),
+      );
       // A system admin sees every organization.
       const all = (await listed(sysadmin)).map((o) => o.id);
       expect(all).toEqual(expect.arrayContaining([...own, joined].map((o) => o.id)));
@@ -147,7 +158,8 @@ describe("organizations and membership", () => {
     it("is for system admins only; an admin-scope API key of the owner is refused too", async () => {
       const team = await w.team("susp-auth");
       const key = await w.apiKey(team.owner.as, team.id);
-      for (const as of [team.owner.as, key.as]) expect(await outcome(w.orgs.suspendOrganization({ id: team.id, suspended: true }, as))).toBe(denied("ADMIN_REQUIRED"));
+      for (const as of [team.owner.as, key.as])
+        expect(await outcome(w.orgs.suspendOrganization({ id: team.id, suspended: true }, as))).toBe(denied("ADMIN_REQUIRED"));
       expect((await w.orgs.getOrganization({ id: team.id }, team.owner.as)).organization?.suspended).toBe(false);
     });
 
@@ -159,7 +171,11 @@ describe("organizations and membership", () => {
       expect(suspended.organization?.suspended).toBe(true);
 
       // The key RPCs act on a key of the organization: the key's owner, an org admin and a system admin are refused alike.
-      for (const [caller, rpcs] of [[team.owner, [...ORG_SCOPED_RPCS, ...KEY_BY_ID_RPCS]], [sysadmin, [...ORG_SCOPED_RPCS, ...KEY_BY_ID_RPCS]], [team.admin, KEY_BY_ID_RPCS]] as const) {
+      for (const [caller, rpcs] of [
+        [team.owner, [...ORG_SCOPED_RPCS, ...KEY_BY_ID_RPCS]],
+        [sysadmin, [...ORG_SCOPED_RPCS, ...KEY_BY_ID_RPCS]],
+        [team.admin, KEY_BY_ID_RPCS],
+      ] as const) {
         const outcomes = await Promise.all(rpcs.map(async (r) => `${r.name} ${await outcome(r.call(w, scene.target, caller.as))}`));
         expect(outcomes).toEqual(rpcs.map((r) => `${r.name} ${denied("ORGANIZATION_SUSPENDED")}`));
       }
@@ -171,12 +187,17 @@ describe("organizations and membership", () => {
       const resumed = await w.orgs.suspendOrganization({ id: team.id, suspended: false }, sysadmin.as);
       expect(resumed.organization?.suspended).toBe(false);
       expect(await credentialStatus(w, creds)).toEqual(CREDENTIALS_WORK);
-      for (const r of ORG_SCOPED_RPCS.filter((x) => !x.mutates)) expect(`${r.name} ${await outcome(r.call(w, scene.target, team.owner.as))}`).toBe(`${r.name} OK`);
+      for (const r of ORG_SCOPED_RPCS.filter((x) => !x.mutates))
+        expect(`${r.name} ${await outcome(r.call(w, scene.target, team.owner.as))}`).toBe(`${r.name} OK`);
     });
 
     it("of an unknown organization is NOT_FOUND, of a malformed id INVALID_ARGUMENT", async () => {
       const suspend = (id: string) => outcome(w.orgs.suspendOrganization({ id, suspended: true }, sysadmin.as));
-      expect([await suspend(crypto.randomUUID()), await suspend("not-a-uuid"), await suspend("")]).toEqual(["NotFound:ORGANIZATION_NOT_FOUND", "InvalidArgument:INVALID_ARGUMENT", "InvalidArgument:INVALID_ARGUMENT"]);
+      expect([await suspend(crypto.randomUUID()), await suspend("not-a-uuid"), await suspend("")]).toEqual([
+        "NotFound:ORGANIZATION_NOT_FOUND",
+        "InvalidArgument:INVALID_ARGUMENT",
+        "InvalidArgument:INVALID_ARGUMENT",
+      ]);
     });
   });
 
@@ -189,7 +210,12 @@ describe("organizations and membership", () => {
       expect([await read(), await rename()]).toEqual([denied("ORGANIZATION_ROLE_REQUIRED"), denied("ORGANIZATION_ROLE_REQUIRED")]);
 
       const added = await w.members.addMember({ organizationId: team.id, userId: ivy.id, role: MemberRole.VIEWER }, team.admin.as);
-      expect([added.member?.userId, added.member?.email, added.member?.displayName, added.member?.role]).toEqual([ivy.id, ivy.email, "mem-ivy", MemberRole.VIEWER]);
+      expect([added.member?.userId, added.member?.email, added.member?.displayName, added.member?.role]).toEqual([
+        ivy.id,
+        ivy.email,
+        "mem-ivy",
+        MemberRole.VIEWER,
+      ]);
       expect([await read(), await rename()]).toEqual(["OK", denied("ORGANIZATION_ROLE_REQUIRED")]);
 
       const promoted = await w.members.updateMemberRole({ organizationId: team.id, userId: ivy.id, role: MemberRole.ADMIN }, team.admin.as);
@@ -211,7 +237,9 @@ describe("organizations and membership", () => {
       const stranger = await w.user("mem-stranger");
       for (const userId of [stranger.id, crypto.randomUUID(), "not-a-uuid"]) {
         expect(await outcome(w.members.removeMember({ organizationId: team.id, userId }, team.owner.as))).toBe("NotFound:MEMBER_NOT_FOUND");
-        expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId, role: MemberRole.VIEWER }, team.owner.as))).toBe("NotFound:MEMBER_NOT_FOUND");
+        expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId, role: MemberRole.VIEWER }, team.owner.as))).toBe(
+          "NotFound:MEMBER_NOT_FOUND",
+        );
       }
     });
 
@@ -236,7 +264,9 @@ describe("organizations and membership", () => {
         for (const by of [team.owner, sysadmin]) {
           expect(await outcome(w.members.removeMember({ organizationId: team.id, userId: team.owner.id }, by.as))).toBe("FailedPrecondition:LAST_OWNER");
           for (const role of [MemberRole.ADMIN, MemberRole.VIEWER])
-            expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.owner.id, role }, by.as))).toBe("FailedPrecondition:LAST_OWNER");
+            expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.owner.id, role }, by.as))).toBe(
+              "FailedPrecondition:LAST_OWNER",
+            );
         }
         // With a second owner, the first may step down.
         await w.members.updateMemberRole({ organizationId: team.id, userId: team.admin.id, role: MemberRole.OWNER }, team.owner.as);
@@ -252,7 +282,10 @@ describe("organizations and membership", () => {
         for (let round = 0; round < ORG_LIMIT; round++) {
           const team = await w.team(`duel-${variant}`);
           await w.members.updateMemberRole({ organizationId: team.id, userId: team.admin.id, role: MemberRole.OWNER }, team.owner.as);
-          const pairs: [Caller, Caller][] = [[team.owner, team.admin], [team.admin, team.owner]];
+          const pairs: [Caller, Caller][] = [
+            [team.owner, team.admin],
+            [team.admin, team.owner],
+          ];
           const results = await Promise.all(pairs.map(([by, victim]) => outcome(change(team.id, victim.id, by))));
           expect(results.filter((r) => r === "OK")).toHaveLength(1);
           // The loser is refused by the rule, or already as no longer an owner (or no member).
@@ -267,13 +300,21 @@ describe("organizations and membership", () => {
       const team = await w.team("own");
       const newcomer = await w.user("own-newcomer");
       const adminAs = team.admin.as;
-      expect(await outcome(w.members.addMember({ organizationId: team.id, userId: newcomer.id, role: MemberRole.OWNER }, adminAs))).toBe(denied("OWNER_REQUIRED"));
-      expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.member.id, role: MemberRole.OWNER }, adminAs))).toBe(denied("OWNER_REQUIRED"));
-      expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.owner.id, role: MemberRole.MEMBER }, adminAs))).toBe(denied("OWNER_REQUIRED"));
+      expect(await outcome(w.members.addMember({ organizationId: team.id, userId: newcomer.id, role: MemberRole.OWNER }, adminAs))).toBe(
+        denied("OWNER_REQUIRED"),
+      );
+      expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.member.id, role: MemberRole.OWNER }, adminAs))).toBe(
+        denied("OWNER_REQUIRED"),
+      );
+      expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.owner.id, role: MemberRole.MEMBER }, adminAs))).toBe(
+        denied("OWNER_REQUIRED"),
+      );
       expect(await outcome(w.members.removeMember({ organizationId: team.id, userId: team.owner.id }, adminAs))).toBe(denied("OWNER_REQUIRED"));
       // An owner's admin-scope key acts as an admin, never as an owner.
       const key = await w.apiKey(team.owner.as, team.id);
-      expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.member.id, role: MemberRole.OWNER }, key.as))).toBe(denied("OWNER_REQUIRED"));
+      expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.member.id, role: MemberRole.OWNER }, key.as))).toBe(
+        denied("OWNER_REQUIRED"),
+      );
       // Admins manage everyone below owner.
       expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.member.id, role: MemberRole.ADMIN }, adminAs))).toBe("OK");
       expect(await outcome(w.members.addMember({ organizationId: team.id, userId: newcomer.id, role: MemberRole.VIEWER }, adminAs))).toBe("OK");

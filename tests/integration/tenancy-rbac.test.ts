@@ -59,7 +59,11 @@ describe("RBAC roles", () => {
       const org = await w.org(user);
       const key = await w.apiKey(user.as, org.id, [ApiKeyScope.ADMIN]);
       for (const as of [user.as, key.as]) {
-        const attempts = [createRole("by-user", [rule(["*"], ["*"])], as), updateRole("writes-target", [rule(["*"], ["*"])], as), w.roles.deleteRole({ name: "writes-target" }, as)];
+        const attempts = [
+          createRole("by-user", [rule(["*"], ["*"])], as),
+          updateRole("writes-target", [rule(["*"], ["*"])], as),
+          w.roles.deleteRole({ name: "writes-target" }, as),
+        ];
         expect(await Promise.all(attempts.map(outcome))).toEqual(attempts.map(() => denied("ADMIN_REQUIRED")));
       }
       const kept = await w.roles.getRole({ name: "writes-target" }, user.as);
@@ -131,7 +135,14 @@ describe("RBAC roles", () => {
     it("roles.allowed: deny wins across roles; admins are always allowed", async () => {
       await createRole("ops", [rule(["*"], ["*"])]);
       await createRole("no-recordings", [rule(["session_recording"], ["*"], Effect.DENY)]);
-      const principal = (roles: string[], admin = false): UserPrincipal => ({ kind: "user", userId: user.id, sessionId: "", admin, roles, credential: "access_token" });
+      const principal = (roles: string[], admin = false): UserPrincipal => ({
+        kind: "user",
+        userId: user.id,
+        sessionId: "",
+        admin,
+        roles,
+        credential: "access_token",
+      });
       const allowed = (p: UserPrincipal, resource: string, verb: string) => w.t.app.roles.allowed(p, resource, verb);
       expect(await allowed(principal(["ops"]), "session_recording", "read")).toBe(true);
       expect(await allowed(principal(["ops", "no-recordings"]), "session_recording", "read")).toBe(false);

@@ -4,8 +4,30 @@ import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ApiKeyScope } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
 import { ListServiceAccountsResponseSchema } from "../../gen/warden/serviceaccount/v1/service_account_service_pb.js";
-import { buildScene, credentialStatus, CREDENTIALS_WORK, runScopeCase, SCOPE_CASES, SERVICE_ACCOUNT_BY_ID_RPCS, serviceAccountRefused, warmCredentials, type Scene } from "../helpers/tenancy-rpcs.js";
-import { allPages, cellsOf, denied, errorOf, jwtPayload, outcome, outcomeOf, queryRows, useTenancyWorld, type Caller, type Team } from "../helpers/tenancy-world.js";
+import {
+  buildScene,
+  credentialStatus,
+  CREDENTIALS_WORK,
+  runScopeCase,
+  SCOPE_CASES,
+  SERVICE_ACCOUNT_BY_ID_RPCS,
+  serviceAccountRefused,
+  warmCredentials,
+  type Scene,
+} from "../helpers/tenancy-rpcs.js";
+import {
+  allPages,
+  cellsOf,
+  denied,
+  errorOf,
+  jwtPayload,
+  outcome,
+  outcomeOf,
+  queryRows,
+  useTenancyWorld,
+  type Caller,
+  type Team,
+} from "../helpers/tenancy-world.js";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -65,7 +87,9 @@ describe("service accounts", () => {
       ].map(([clientId, clientSecret]) => errorOf(w.sas.authenticateServiceAccount({ clientId: clientId!, clientSecret: clientSecret! }))),
     );
     // Code, reason and message alike: nothing tells which part was wrong.
-    expect(new Set(errors.map((e) => `${outcomeOf(e)} ${e?.rawMessage}`))).toEqual(new Set([`Unauthenticated:INVALID_CLIENT_CREDENTIALS ${errors[0]?.rawMessage}`]));
+    expect(new Set(errors.map((e) => `${outcomeOf(e)} ${e?.rawMessage}`))).toEqual(
+      new Set([`Unauthenticated:INVALID_CLIENT_CREDENTIALS ${errors[0]?.rawMessage}`]),
+    );
   });
 
   describe("tokens by scope", () => {
@@ -92,7 +116,10 @@ describe("service accounts", () => {
       const rotated = await w.sas.rotateServiceAccountSecret({ organizationId: team.id, id: sa.id }, team.admin.as);
       expect(rotated.clientSecret).not.toBe(secret);
       expect(rotated.serviceAccount?.clientId).toBe(sa.clientId);
-      expect([await authenticate(sa.clientId, secret), await authenticate(sa.clientId, rotated.clientSecret)]).toEqual(["Unauthenticated:INVALID_CLIENT_CREDENTIALS", "OK"]);
+      expect([await authenticate(sa.clientId, secret), await authenticate(sa.clientId, rotated.clientSecret)]).toEqual([
+        "Unauthenticated:INVALID_CLIENT_CREDENTIALS",
+        "OK",
+      ]);
     });
 
     it("disabling refuses its tokens and its API keys at once; enabling restores them", async () => {

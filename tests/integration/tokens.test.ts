@@ -60,7 +60,11 @@ describe("access tokens (EdDSA)", () => {
       "TOKEN_ALGORITHM",
       () => forge(Buffer.from(ours().publicJwk!.x as string, "base64url"), ourHeader({ alg: "HS256" }), claimsFor(t, u)),
     ],
-    ["HS256 keyed with our public JWK as published", "TOKEN_ALGORITHM", () => forge(Buffer.from(JSON.stringify(t.app.keys.jwks().keys[0])), ourHeader({ alg: "HS256" }), claimsFor(t, u))],
+    [
+      "HS256 keyed with our public JWK as published",
+      "TOKEN_ALGORITHM",
+      () => forge(Buffer.from(JSON.stringify(t.app.keys.jwks().keys[0])), ourHeader({ alg: "HS256" }), claimsFor(t, u)),
+    ],
     [
       "HS256 keyed with our public key PEM",
       "TOKEN_ALGORITHM",
@@ -74,7 +78,11 @@ describe("access tokens (EdDSA)", () => {
       "TOKEN_HEADER",
       () => forge(attacker.privateKey, ourHeader({ jwk: attacker.publicKey.export({ format: "jwk" }) as JWTHeaderParameters["jwk"] }), claimsFor(t, u)),
     ],
-    ["a jku header (even when our key signed)", "TOKEN_HEADER", () => forge(ours().privateKey, ourHeader({ jku: "https://attacker.example/jwks.json" }), claimsFor(t, u))],
+    [
+      "a jku header (even when our key signed)",
+      "TOKEN_HEADER",
+      () => forge(ours().privateKey, ourHeader({ jku: "https://attacker.example/jwks.json" }), claimsFor(t, u)),
+    ],
     ["an x5u header", "TOKEN_HEADER", () => forge(ours().privateKey, ourHeader({ x5u: "https://attacker.example/cert.pem" }), claimsFor(t, u))],
     ["iat in the future", "TOKEN_NOT_YET_VALID", withClaims((now) => ({ iat: now + 600, exp: now + 1500 }))],
     ["nbf in the future", "TOKEN_INVALID", withClaims((now) => ({ nbf: now + 600 }))],
@@ -104,7 +112,7 @@ describe("access tokens (EdDSA)", () => {
   it("refuses mangled tokens with UNAUTHENTICATED, never an internal error", async () => {
     let seed = 20300;
     const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/{}\"";
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/{}"';
     const good = u.accessToken;
     const [h, p, s] = good.split(".") as [string, string, string];
     const mutants = new Set<string>([
@@ -124,7 +132,8 @@ describe("access tokens (EdDSA)", () => {
     ]);
     while (mutants.size < 150) {
       const chars = [...good];
-      for (let i = 0, n = 1 + Math.floor(random() * 4); i < n; i++) chars[Math.floor(random() * chars.length)] = alphabet[Math.floor(random() * alphabet.length)]!;
+      for (let i = 0, n = 1 + Math.floor(random() * 4); i < n; i++)
+        chars[Math.floor(random() * chars.length)] = alphabet[Math.floor(random() * alphabet.length)]!;
       const mutant = chars.join("");
       mutants.add(random() < 0.2 ? mutant.slice(0, 1 + Math.floor(random() * (mutant.length - 1))) : mutant);
     }

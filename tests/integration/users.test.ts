@@ -73,7 +73,10 @@ describe("UserService", () => {
   describe("administration", () => {
     it("creates, reads and updates a user", async () => {
       const email = uniqueEmail("crud");
-      const { user } = await users().createUser({ email: email.toUpperCase(), password: STRONG_PASSWORD, displayName: "Crud", roles: ["ops", "dev"] }, admin.auth);
+      const { user } = await users().createUser(
+        { email: email.toUpperCase(), password: STRONG_PASSWORD, displayName: "Crud", roles: ["ops", "dev"] },
+        admin.auth,
+      );
       expect(user).toMatchObject({ email, displayName: "Crud", roles: ["ops", "dev"], admin: false, disabled: false });
       await expect(login(t, email, STRONG_PASSWORD)).resolves.toMatchObject({ userId: user!.id });
 
@@ -196,10 +199,12 @@ describe("UserService", () => {
     const prefix = `page-${randomBytes(3).toString("hex")}`;
     let created: string[];
     let inOrder: string[];
-    const listUsers = (pageSize: number, emailPrefix = "") => async (pageToken: string) => {
-      const r = await users().listUsers({ pageSize, pageToken, emailPrefix }, admin.auth);
-      return { items: r.users, nextPageToken: r.nextPageToken };
-    };
+    const listUsers =
+      (pageSize: number, emailPrefix = "") =>
+      async (pageToken: string) => {
+        const r = await users().listUsers({ pageSize, pageToken, emailPrefix }, admin.auth);
+        return { items: r.users, nextPageToken: r.nextPageToken };
+      };
 
     beforeAll(async () => {
       created = [];

@@ -52,7 +52,11 @@ describe("loadConfig", () => {
     ["no lockout at all", { WARDEN_LOGIN_MAX_FAILURES: "0" }, /WARDEN_LOGIN_MAX_FAILURES/],
     ["a lockout count that is not a number", { WARDEN_LOGIN_MAX_FAILURES: "ten" }, /WARDEN_LOGIN_MAX_FAILURES/],
     ["HS256 without a secret", { WARDEN_JWT_ALGORITHM: "HS256" }, /jwt_hs256_secret \(WARDEN_JWT_HS256_SECRET\): is required/],
-    ["an HS256 secret under 32 characters", { WARDEN_JWT_ALGORITHM: "HS256", WARDEN_JWT_HS256_SECRET: "x".repeat(31) }, /WARDEN_JWT_HS256_SECRET\): must be at least 32/],
+    [
+      "an HS256 secret under 32 characters",
+      { WARDEN_JWT_ALGORITHM: "HS256", WARDEN_JWT_HS256_SECRET: "x".repeat(31) },
+      /WARDEN_JWT_HS256_SECRET\): must be at least 32/,
+    ],
     ["an unknown JWT algorithm", { WARDEN_JWT_ALGORITHM: "none" }, /WARDEN_JWT_ALGORITHM/],
     ["a short master key", { WARDEN_MASTER_KEY: "short" }, /WARDEN_MASTER_KEY/],
     ["a duration in words", { WARDEN_ACCESS_TOKEN_TTL: "15 minutes" }, /WARDEN_ACCESS_TOKEN_TTL/],

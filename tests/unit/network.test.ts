@@ -13,12 +13,25 @@ describe("networkKeys", () => {
 
   it("treats IPv4-mapped IPv6 in any spelling as the IPv4 address", () => {
     const v4 = networkKeys("198.51.100.20");
-    for (const mapped of ["::ffff:198.51.100.20", "::FFFF:198.51.100.20", "0:0:0:0:0:ffff:198.51.100.20", "::ffff:c633:6414", "0000:0000:0000:0000:0000:ffff:c633:6414"])
+    for (const mapped of [
+      "::ffff:198.51.100.20",
+      "::FFFF:198.51.100.20",
+      "0:0:0:0:0:ffff:198.51.100.20",
+      "::ffff:c633:6414",
+      "0000:0000:0000:0000:0000:ffff:c633:6414",
+    ])
       expect(networkKeys(mapped), mapped).toEqual(v4);
   });
 
   it("gives every spelling of one IPv6 address the same /128 and /64", () => {
-    for (const spelling of ["2001:db8::1", "2001:DB8::1", "2001:db8:0:0::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::0:1", "2001:db8:0:0:0:0:0:1"])
+    for (const spelling of [
+      "2001:db8::1",
+      "2001:DB8::1",
+      "2001:db8:0:0::1",
+      "2001:0db8:0000:0000:0000:0000:0000:0001",
+      "2001:db8::0:1",
+      "2001:db8:0:0:0:0:0:1",
+    ])
       expect(networkKeys(spelling), spelling).toEqual({ address: V6_ADDRESS, subnet: V6_SUBNET });
   });
 
@@ -41,7 +54,8 @@ describe("networkKeys", () => {
   });
 
   it("puts anything that is not an address in one 'unknown' bucket", () => {
-    for (const junk of ["", "unknown", "1.2.3", "1.2.3.4:80", "2001:db8::g", "localhost"]) expect(networkKeys(junk), junk).toEqual({ address: "unknown", subnet: "unknown" });
+    for (const junk of ["", "unknown", "1.2.3", "1.2.3.4:80", "2001:db8::g", "localhost"])
+      expect(networkKeys(junk), junk).toEqual({ address: "unknown", subnet: "unknown" });
   });
 
   it("normalizes mapped addresses and case", () => {

@@ -36,7 +36,9 @@ describe("every generated RPC declares an access policy", () => {
 
   it("finds the generated services, the standard health service among them", () => {
     const names = services.map((s) => s.typeName);
-    expect(names).toEqual(expect.arrayContaining(["grpc.health.v1.Health", "warden.auth.v1.AuthService", "warden.session.v1.SessionService", "warden.user.v1.UserService"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["grpc.health.v1.Health", "warden.auth.v1.AuthService", "warden.session.v1.SessionService", "warden.user.v1.UserService"]),
+    );
     expect(new Set(names).size).toBe(names.length);
   });
 

@@ -49,10 +49,16 @@ export class ApiKeyRepository {
     await db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, id));
   }
 
-  async list(db: DbOrTx, organizationId: string, limit: number, opts: { ownerUserId?: string; cursor?: { createdAt: Date; id: string } }): Promise<ApiKeyRow[]> {
+  async list(
+    db: DbOrTx,
+    organizationId: string,
+    limit: number,
+    opts: { ownerUserId?: string; cursor?: { createdAt: Date; id: string } },
+  ): Promise<ApiKeyRow[]> {
     const conditions = [eq(apiKeys.organizationId, organizationId)];
     if (opts.ownerUserId) conditions.push(eq(apiKeys.ownerUserId, opts.ownerUserId));
-    if (opts.cursor) conditions.push(or(gt(apiKeys.createdAt, opts.cursor.createdAt), and(eq(apiKeys.createdAt, opts.cursor.createdAt), gt(apiKeys.id, opts.cursor.id)))!);
+    if (opts.cursor)
+      conditions.push(or(gt(apiKeys.createdAt, opts.cursor.createdAt), and(eq(apiKeys.createdAt, opts.cursor.createdAt), gt(apiKeys.id, opts.cursor.id)))!);
     return db
       .select()
       .from(apiKeys)

@@ -54,8 +54,6 @@ export class AuditRepository {
         from head`);
   }
 
-
-
   async listNewestFirst(db: DbOrTx, limit: number, beforeSequence?: number): Promise<AuditRow[]> {
     return db
       .select()

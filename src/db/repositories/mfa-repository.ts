@@ -33,7 +33,11 @@ export class MfaRepository {
   async claimStep(db: DbOrTx, factorId: string, step: number, now: Date, confirm: boolean): Promise<MfaFactorRow | undefined> {
     const [row] = await db
       .update(mfaFactors)
-      .set({ lastUsedStep: step, lastUsedAt: now, ...(confirm ? { confirmedAt: sql`coalesce(${mfaFactors.confirmedAt}, ${now.toISOString()}::timestamptz)` } : {}) })
+      .set({
+        lastUsedStep: step,
+        lastUsedAt: now,
+        ...(confirm ? { confirmedAt: sql`coalesce(${mfaFactors.confirmedAt}, ${now.toISOString()}::timestamptz)` } : {}),
+      })
       .where(and(eq(mfaFactors.id, factorId), lt(mfaFactors.lastUsedStep, step)))
       .returning();
     return row;
@@ -88,7 +92,10 @@ export class MfaRepository {
     await db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
   }
 
-  async createChallenge(db: DbOrTx, c: Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt">): Promise<MfaChallengeRow> {
+  async createChallenge(
+    db: DbOrTx,
+    c: Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt">,
+  ): Promise<MfaChallengeRow> {
     const [row] = await db.insert(mfaChallenges).values(c).returning();
     return row!;
   }

@@ -35,7 +35,12 @@ export class OrganizationRepository {
     return row;
   }
 
-  async update(db: DbOrTx, id: string, set: Partial<Pick<OrganizationRow, "name" | "suspended" | "requireMfa" | "deletedAt">>, now: Date): Promise<OrganizationRow | undefined> {
+  async update(
+    db: DbOrTx,
+    id: string,
+    set: Partial<Pick<OrganizationRow, "name" | "suspended" | "requireMfa" | "deletedAt">>,
+    now: Date,
+  ): Promise<OrganizationRow | undefined> {
     const [row] = await db
       .update(organizations)
       .set({ ...set, updatedAt: now })
@@ -45,14 +50,18 @@ export class OrganizationRepository {
   }
 
   async countCreatedBy(db: DbOrTx, userId: string): Promise<number> {
-    const [row] = await db.select({ n: count() }).from(organizations).where(and(eq(organizations.createdBy, userId), isNull(organizations.deletedAt)));
+    const [row] = await db
+      .select({ n: count() })
+      .from(organizations)
+      .where(and(eq(organizations.createdBy, userId), isNull(organizations.deletedAt)));
     return Number(row?.n ?? 0);
   }
 
   /** Organizations the user belongs to (or every one, for userId undefined), oldest first. */
   async list(db: DbOrTx, limit: number, userId: string | undefined, cursor?: Cursor): Promise<(OrganizationRow & { callerRole: string | null })[]> {
     const conditions = [isNull(organizations.deletedAt)];
-    if (userId) conditions.push(inArray(organizations.id, db.select({ id: memberships.organizationId }).from(memberships).where(eq(memberships.userId, userId))));
+    if (userId)
+      conditions.push(inArray(organizations.id, db.select({ id: memberships.organizationId }).from(memberships).where(eq(memberships.userId, userId))));
     if (cursor) conditions.push(afterOrg(cursor));
     const rows = await db
       .select({
@@ -120,7 +129,10 @@ export class OrganizationRepository {
 
   async listMembers(db: DbOrTx, organizationId: string, limit: number, cursor?: { createdAt: Date; userId: string }): Promise<MemberWithUser[]> {
     const conditions = [eq(memberships.organizationId, organizationId)];
-    if (cursor) conditions.push(or(gt(memberships.createdAt, cursor.createdAt), and(eq(memberships.createdAt, cursor.createdAt), gt(memberships.userId, cursor.userId)))!);
+    if (cursor)
+      conditions.push(
+        or(gt(memberships.createdAt, cursor.createdAt), and(eq(memberships.createdAt, cursor.createdAt), gt(memberships.userId, cursor.userId)))!,
+      );
     return db
       .select({
         organizationId: memberships.organizationId,

@@ -16,7 +16,12 @@ export class PasskeyRepository {
    * gets the row. A registration challenge is only usable by the user it was issued to.
    */
   async claimChallenge(db: DbOrTx, id: string, kind: ChallengeKind, now: Date, userId?: string): Promise<WebauthnChallengeRow | undefined> {
-    const conditions = [eq(webauthnChallenges.id, id), eq(webauthnChallenges.kind, kind), isNull(webauthnChallenges.usedAt), gt(webauthnChallenges.expiresAt, now)];
+    const conditions = [
+      eq(webauthnChallenges.id, id),
+      eq(webauthnChallenges.kind, kind),
+      isNull(webauthnChallenges.usedAt),
+      gt(webauthnChallenges.expiresAt, now),
+    ];
     if (userId) conditions.push(eq(webauthnChallenges.userId, userId));
     const [row] = await db
       .update(webauthnChallenges)

@@ -3,7 +3,11 @@ import type { DbOrTx } from "../client.js";
 import { serviceAccounts, type ServiceAccountRow } from "../schema/index.js";
 
 export class ServiceAccountRepository {
-  async create(db: DbOrTx, sa: Pick<ServiceAccountRow, "organizationId" | "clientId" | "name" | "secretHash" | "scopes">, now: Date): Promise<ServiceAccountRow> {
+  async create(
+    db: DbOrTx,
+    sa: Pick<ServiceAccountRow, "organizationId" | "clientId" | "name" | "secretHash" | "scopes">,
+    now: Date,
+  ): Promise<ServiceAccountRow> {
     const [row] = await db
       .insert(serviceAccounts)
       .values({ ...sa, createdAt: now, updatedAt: now })
@@ -28,7 +32,12 @@ export class ServiceAccountRepository {
     return row;
   }
 
-  async update(db: DbOrTx, id: string, set: Partial<Pick<ServiceAccountRow, "name" | "scopes" | "disabled" | "secretHash" | "deletedAt">>, now: Date): Promise<ServiceAccountRow | undefined> {
+  async update(
+    db: DbOrTx,
+    id: string,
+    set: Partial<Pick<ServiceAccountRow, "name" | "scopes" | "disabled" | "secretHash" | "deletedAt">>,
+    now: Date,
+  ): Promise<ServiceAccountRow | undefined> {
     const [row] = await db
       .update(serviceAccounts)
       .set({ ...set, updatedAt: now })
@@ -39,7 +48,10 @@ export class ServiceAccountRepository {
 
   async list(db: DbOrTx, organizationId: string, limit: number, cursor?: { createdAt: Date; id: string }): Promise<ServiceAccountRow[]> {
     const conditions = [eq(serviceAccounts.organizationId, organizationId), isNull(serviceAccounts.deletedAt)];
-    if (cursor) conditions.push(or(gt(serviceAccounts.createdAt, cursor.createdAt), and(eq(serviceAccounts.createdAt, cursor.createdAt), gt(serviceAccounts.id, cursor.id)))!);
+    if (cursor)
+      conditions.push(
+        or(gt(serviceAccounts.createdAt, cursor.createdAt), and(eq(serviceAccounts.createdAt, cursor.createdAt), gt(serviceAccounts.id, cursor.id)))!,
+      );
     return db
       .select()
       .from(serviceAccounts)

@@ -22,7 +22,10 @@ export class UserRepository {
 
   async findById(db: DbOrTx, id: string): Promise<UserRow | undefined> {
     if (!isUuid(id)) return undefined;
-    const [row] = await db.select().from(users).where(and(eq(users.id, id), isNull(users.deletedAt)));
+    const [row] = await db
+      .select()
+      .from(users)
+      .where(and(eq(users.id, id), isNull(users.deletedAt)));
     return row;
   }
 
@@ -41,15 +44,17 @@ export class UserRepository {
   }
 
   async findByEmail(db: DbOrTx, email: string): Promise<UserRow | undefined> {
-    const [row] = await db.select().from(users).where(and(eq(users.email, email), isNull(users.deletedAt)));
+    const [row] = await db
+      .select()
+      .from(users)
+      .where(and(eq(users.email, email), isNull(users.deletedAt)));
     return row;
   }
 
   async list(db: DbOrTx, limit: number, after?: { createdAt: Date; id: string }, emailPrefix?: string): Promise<UserRow[]> {
     const conditions = [isNull(users.deletedAt)];
     if (emailPrefix) conditions.push(like(users.email, `${escapeLike(emailPrefix)}%`));
-    if (after)
-      conditions.push(or(gt(users.createdAt, after.createdAt), and(eq(users.createdAt, after.createdAt), gt(users.id, after.id)))!);
+    if (after) conditions.push(or(gt(users.createdAt, after.createdAt), and(eq(users.createdAt, after.createdAt), gt(users.id, after.id)))!);
     return db
       .select()
       .from(users)
@@ -58,7 +63,12 @@ export class UserRepository {
       .limit(limit);
   }
 
-  async update(db: DbOrTx, id: string, changes: Partial<Pick<UserRow, "displayName" | "admin" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt">>, now: Date): Promise<UserRow | undefined> {
+  async update(
+    db: DbOrTx,
+    id: string,
+    changes: Partial<Pick<UserRow, "displayName" | "admin" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt">>,
+    now: Date,
+  ): Promise<UserRow | undefined> {
     const [row] = await db
       .update(users)
       .set({ ...changes, updatedAt: now })

@@ -14,7 +14,10 @@ export const serviceAccounts = pgTable(
     name: text("name").notNull(),
     // SHA-256 of a 256-bit random secret: high entropy, so a fast hash is enough.
     secretHash: text("secret_hash").notNull(),
-    scopes: text("scopes").array().notNull().default(sql`'{}'::text[]`),
+    scopes: text("scopes")
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     disabled: boolean("disabled").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull(),

@@ -48,7 +48,12 @@ export class ApiKeys {
     });
   }
 
-  async create(caller: Principal, grant: OrgGrant, req: { name: string; scopes: ApiScope[]; expiresAt?: Date; serviceAccountId: string }, meta: RequestMeta): Promise<{ row: ApiKeyRow; secret: string }> {
+  async create(
+    caller: Principal,
+    grant: OrgGrant,
+    req: { name: string; scopes: ApiScope[]; expiresAt?: Date; serviceAccountId: string },
+    meta: RequestMeta,
+  ): Promise<{ row: ApiKeyRow; secret: string }> {
     const name = req.name.trim();
     if (!name || name.length > 100) throw invalidArgument("name", "is required, at most 100 characters");
     const scopes = checkScopes(req.scopes);
@@ -68,16 +73,33 @@ export class ApiKeys {
       // A machine credential mints keys only for itself: never more than it has.
       ownerUserId = caller.ownerUserId ?? null;
       ownerServiceAccountId = caller.ownerServiceAccountId ?? (caller.kind === "service_account" ? caller.id : null);
-      if (!scopes.every((s) => caller.scopes.includes(s) || caller.scopes.includes("admin"))) throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
+      if (!scopes.every((s) => caller.scopes.includes(s) || caller.scopes.includes("admin")))
+        throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
     }
     const secret = newApiKey();
     const row = await this.d.db.transaction(async (tx) => {
       const created = await this.d.keys.create(
         tx,
-        { organizationId: grant.organization.id, name, keyHash: sha256Hex(secret), prefix: displayPrefix(secret), scopes, ownerUserId, ownerServiceAccountId, expiresAt: req.expiresAt ?? null },
+        {
+          organizationId: grant.organization.id,
+          name,
+          keyHash: sha256Hex(secret),
+          prefix: displayPrefix(secret),
+          scopes,
+          ownerUserId,
+          ownerServiceAccountId,
+          expiresAt: req.expiresAt ?? null,
+        },
         now,
       );
-      await this.d.audit.record(tx, { eventType: "api_key.create", outcome: "success", ...auditActor(caller, meta), targetType: "api_key", targetId: created.id, details: { organization_id: grant.organization.id, scopes: scopes.join(",") } });
+      await this.d.audit.record(tx, {
+        eventType: "api_key.create",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "api_key",
+        targetId: created.id,
+        details: { organization_id: grant.organization.id, scopes: scopes.join(",") },
+      });
       return created;
     });
     return { row, secret };
@@ -125,7 +147,6 @@ export class ApiKeys {
     return { principal, row };
   }
 
-
   async revoke(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
     const row = await this.authorizedKey(caller, id);
     await this.d.db.transaction(async (tx) => {
@@ -145,12 +166,28 @@ export class ApiKeys {
     const row = await this.d.db.transaction(async (tx) => {
       const created = await this.d.keys.create(
         tx,
-        { organizationId: old.organizationId, name: old.name, keyHash: sha256Hex(secret), prefix: displayPrefix(secret), scopes: old.scopes, ownerUserId: old.ownerUserId, ownerServiceAccountId: old.ownerServiceAccountId, expiresAt: old.expiresAt },
+        {
+          organizationId: old.organizationId,
+          name: old.name,
+          keyHash: sha256Hex(secret),
+          prefix: displayPrefix(secret),
+          scopes: old.scopes,
+          ownerUserId: old.ownerUserId,
+          ownerServiceAccountId: old.ownerServiceAccountId,
+          expiresAt: old.expiresAt,
+        },
         now,
       );
       const claimed = await this.d.keys.claimForRotation(tx, old.id, created.id, new Date(now.getTime() + overlapSeconds * 1000));
       if (!claimed) throw new DomainError("failed_precondition", "API_KEY_ALREADY_ROTATED", "the key was already rotated or revoked");
-      await this.d.audit.record(tx, { eventType: "api_key.rotate", outcome: "success", ...auditActor(caller, meta), targetType: "api_key", targetId: old.id, details: { new_key_id: created.id, overlap_seconds: String(overlapSeconds) } });
+      await this.d.audit.record(tx, {
+        eventType: "api_key.rotate",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "api_key",
+        targetId: old.id,
+        details: { new_key_id: created.id, overlap_seconds: String(overlapSeconds) },
+      });
       return created;
     });
     await this.d.bus.publish([`api_key:${old.id}`]);
@@ -179,7 +216,8 @@ export class ApiKeys {
     const ownKey = caller.kind === "user" ? row.ownerUserId === caller.userId : caller.kind === "api_key" && caller.id === row.id;
     if (ownKey || (caller.kind === "user" && caller.admin)) {
       // As for every org-scoped call: nothing changes in a suspended organization.
-      if ((await this.d.orgs.findById(this.d.db, row.organizationId))?.suspended) throw new DomainError("permission_denied", "ORGANIZATION_SUSPENDED", "the organization is suspended");
+      if ((await this.d.orgs.findById(this.d.db, row.organizationId))?.suspended)
+        throw new DomainError("permission_denied", "ORGANIZATION_SUSPENDED", "the organization is suspended");
       return row;
     }
     const grant = await this.d.orgAccess.require(caller, row.organizationId, "admin").catch((err: unknown) => {

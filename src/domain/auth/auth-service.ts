@@ -44,7 +44,15 @@ export class AuthService {
     return this.d.db.transaction(async (tx) => {
       const user = await this.d.users.create(tx, { email, displayName, passwordHash }, this.d.clock.now());
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
-      await this.d.audit.record(tx, { eventType: "auth.register", outcome: "success", actorType: "user", actorId: user.id, targetType: "user", targetId: user.id, ...metaOf(meta) });
+      await this.d.audit.record(tx, {
+        eventType: "auth.register",
+        outcome: "success",
+        actorType: "user",
+        actorId: user.id,
+        targetType: "user",
+        targetId: user.id,
+        ...metaOf(meta),
+      });
       return user;
     });
   }
@@ -94,7 +102,15 @@ export class AuthService {
 
   async verifyCredentials(email: string, password: string, meta: RequestMeta): Promise<UserRow> {
     const user = await this.checkPassword(email, password, "auth.verify_credentials", meta);
-    await this.d.audit.recordAlone({ eventType: "auth.verify_credentials", outcome: "success", actorType: "user", actorId: user.id, targetType: "user", targetId: user.id, ...metaOf(meta) });
+    await this.d.audit.recordAlone({
+      eventType: "auth.verify_credentials",
+      outcome: "success",
+      actorType: "user",
+      actorId: user.id,
+      targetType: "user",
+      targetId: user.id,
+      ...metaOf(meta),
+    });
     return user;
   }
 
@@ -149,17 +165,34 @@ export class AuthService {
     });
     if ("error" in outcome) {
       if ("revokedSession" in outcome && outcome.revokedSession) await this.d.sessions.revoked([outcome.revokedSession]);
-      throw unauthenticated(outcome.error, outcome.error === "REFRESH_TOKEN_REUSED" ? "refresh token already used; the session was revoked" : "invalid refresh token");
+      throw unauthenticated(
+        outcome.error,
+        outcome.error === "REFRESH_TOKEN_REUSED" ? "refresh token already used; the session was revoked" : "invalid refresh token",
+      );
     }
     const amr = outcome.session.mfaAt ? ["pwd", "mfa"] : ["pwd"];
-    const access = await this.d.tokens.issue({ sub: outcome.session.userId, sid: outcome.session.id, tokenType: "access", amr, authTime: outcome.session.mfaAt ?? undefined });
+    const access = await this.d.tokens.issue({
+      sub: outcome.session.userId,
+      sid: outcome.session.id,
+      tokenType: "access",
+      amr,
+      authTime: outcome.session.mfaAt ?? undefined,
+    });
     return { accessToken: access.token, refreshToken: outcome.next, expiresAt: access.expiresAt };
   }
 
   async logout(principal: UserPrincipal, meta: RequestMeta): Promise<void> {
     await this.d.db.transaction(async (tx) => {
       await this.d.sessionRepo.revoke(tx, principal.sessionId, "logout", this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "auth.logout", outcome: "success", actorType: "user", actorId: principal.userId, targetType: "session", targetId: principal.sessionId, ...metaOf(meta) });
+      await this.d.audit.record(tx, {
+        eventType: "auth.logout",
+        outcome: "success",
+        actorType: "user",
+        actorId: principal.userId,
+        targetType: "session",
+        targetId: principal.sessionId,
+        ...metaOf(meta),
+      });
     });
     await this.d.sessions.revoked([principal.sessionId]);
   }
@@ -169,7 +202,8 @@ export class AuthService {
     const user = await this.d.users.findById(this.d.db, principal.userId);
     if (!user) throw unauthenticated();
     await this.checkPassword(user.email, current, "auth.change_password", meta).catch((err) => {
-      if (err instanceof DomainError && err.reason === "INVALID_CREDENTIALS") throw invalidArgument("current_password", "is not correct", "CURRENT_PASSWORD_WRONG");
+      if (err instanceof DomainError && err.reason === "INVALID_CREDENTIALS")
+        throw invalidArgument("current_password", "is not correct", "CURRENT_PASSWORD_WRONG");
       throw err;
     });
     if (current === next) throw invalidArgument("new_password", "must differ from the current password");

@@ -22,9 +22,7 @@ export interface IssuedTokens {
   user: UserRow;
 }
 
-export type SignInResult =
-  | ({ kind: "tokens" } & IssuedTokens)
-  | { kind: "mfa"; challengeId: string; methods: string[]; user: UserRow };
+export type SignInResult = ({ kind: "tokens" } & IssuedTokens) | { kind: "mfa"; challengeId: string; methods: string[]; user: UserRow };
 
 export interface SignInDeps {
   db: Db;
@@ -85,15 +83,40 @@ export class SignIn {
       created.change,
     );
     const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr, authTime: mfaAt });
-    return { accessToken: access.token, refreshToken: created.refreshToken, sessionBearer: created.bearer, session: created.session, expiresAt: access.expiresAt, user };
+    return {
+      accessToken: access.token,
+      refreshToken: created.refreshToken,
+      sessionBearer: created.bearer,
+      session: created.session,
+      expiresAt: access.expiresAt,
+      user,
+    };
   }
 
   private async createChallenge(user: UserRow, authMethod: string, meta: RequestMeta): Promise<string> {
     const now = this.d.clock.now();
     const id = `mfa_${randomToken(24)}`;
     await this.d.db.transaction(async (tx) => {
-      await this.d.mfa.createChallenge(tx, { id, userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent.slice(0, 512), createdAt: now, expiresAt: new Date(now.getTime() + MFA_CHALLENGE_TTL_SECONDS * 1000) });
-      await this.d.audit.record(tx, { eventType: "auth.mfa_challenge", outcome: "success", actorType: "user", actorId: user.id, targetType: "user", targetId: user.id, details: { method: authMethod }, clientIp: meta.clientIp, requestId: meta.requestId });
+      await this.d.mfa.createChallenge(tx, {
+        id,
+        userId: user.id,
+        authMethod,
+        clientIp: meta.clientIp,
+        userAgent: meta.userAgent.slice(0, 512),
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + MFA_CHALLENGE_TTL_SECONDS * 1000),
+      });
+      await this.d.audit.record(tx, {
+        eventType: "auth.mfa_challenge",
+        outcome: "success",
+        actorType: "user",
+        actorId: user.id,
+        targetType: "user",
+        targetId: user.id,
+        details: { method: authMethod },
+        clientIp: meta.clientIp,
+        requestId: meta.requestId,
+      });
     });
     return id;
   }

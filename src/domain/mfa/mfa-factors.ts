@@ -49,7 +49,13 @@ export class MfaFactors {
     const secret = newTotpSecret();
     const factor = await this.d.db.transaction(async (tx) => {
       const row = await this.d.repo.createFactor(tx, { userId: user.id, type: "totp", secretEncrypted: this.d.box.seal(secret) }, this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "mfa.totp_enroll", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: row.id });
+      await this.d.audit.record(tx, {
+        eventType: "mfa.totp_enroll",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "mfa_factor",
+        targetId: row.id,
+      });
       return row;
     });
     return { factorId: factor.id, secret, uri: otpauthUri(secret, user.email, this.d.issuer) };
@@ -85,7 +91,13 @@ export class MfaFactors {
     const factor = await this.d.db.transaction(async (tx) => {
       const row = await this.d.repo.createFactor(tx, { userId: user.id, type: "phone", secretEncrypted: this.d.box.seal(phone) }, this.d.clock.now());
       await this.d.repo.setPendingCode(tx, row.id, codeHash, expiresAt);
-      await this.d.audit.record(tx, { eventType: "mfa.phone_enroll", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: row.id });
+      await this.d.audit.record(tx, {
+        eventType: "mfa.phone_enroll",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "mfa_factor",
+        targetId: row.id,
+      });
       return row;
     });
     return { factorId: factor.id, expiresAt };
@@ -98,18 +110,33 @@ export class MfaFactors {
     await this.d.limiter.takeAccount(user.email);
     const confirmed = await this.d.repo.confirmPendingCode(this.d.db, factor.id, this.d.otp.codeHash(phone, code.trim()), this.d.clock.now());
     if (!confirmed) {
-      await this.d.audit.recordAlone({ eventType: "mfa.phone_confirm", outcome: "failure", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: factor.id });
+      await this.d.audit.recordAlone({
+        eventType: "mfa.phone_confirm",
+        outcome: "failure",
+        ...auditActor(caller, meta),
+        targetType: "mfa_factor",
+        targetId: factor.id,
+      });
       throw invalidArgument("code", "is not the code sent, or it expired", "MFA_CODE_INVALID");
     }
     await this.d.limiter.accountSucceeded(user.email);
-    await this.d.audit.recordAlone({ eventType: "mfa.phone_confirm", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: factor.id });
+    await this.d.audit.recordAlone({
+      eventType: "mfa.phone_confirm",
+      outcome: "success",
+      ...auditActor(caller, meta),
+      targetType: "mfa_factor",
+      targetId: factor.id,
+    });
     return { row: confirmed, maskedPhone: maskPhone(phone) };
   }
 
   async list(caller: UserPrincipal): Promise<{ factors: FactorView[]; remainingRecoveryCodes: number }> {
     const rows = await this.d.repo.factors(this.d.db, caller.userId);
     const remainingRecoveryCodes = await this.d.repo.remainingRecoveryCodes(this.d.db, caller.userId);
-    return { factors: rows.map((row) => ({ row, maskedPhone: row.type === "phone" ? maskPhone(this.d.box.open(row.secretEncrypted)) : undefined })), remainingRecoveryCodes };
+    return {
+      factors: rows.map((row) => ({ row, maskedPhone: row.type === "phone" ? maskPhone(this.d.box.open(row.secretEncrypted)) : undefined })),
+      remainingRecoveryCodes,
+    };
   }
 
   async remove(caller: UserPrincipal, factorId: string, meta: RequestMeta): Promise<void> {
@@ -118,7 +145,13 @@ export class MfaFactors {
       await this.d.repo.deleteFactor(tx, factorId, caller.userId);
       // Recovery codes only stand in for a factor; with none left they go too.
       if ((await this.d.repo.confirmedFactors(tx, caller.userId)).length === 0) await this.d.repo.deleteRecoveryCodes(tx, caller.userId);
-      await this.d.audit.record(tx, { eventType: "mfa.factor_remove", outcome: "success", ...auditActor(caller, meta), targetType: "mfa_factor", targetId: factorId });
+      await this.d.audit.record(tx, {
+        eventType: "mfa.factor_remove",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "mfa_factor",
+        targetId: factorId,
+      });
     });
   }
 
@@ -127,8 +160,19 @@ export class MfaFactors {
       throw new DomainError("failed_precondition", "NO_MFA_FACTOR", "set up an authenticator or phone first");
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     await this.d.db.transaction(async (tx) => {
-      await this.d.repo.replaceRecoveryCodes(tx, caller.userId, codes.map((c) => this.recoveryHash(caller.userId, c)), this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "mfa.recovery_codes", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: caller.userId });
+      await this.d.repo.replaceRecoveryCodes(
+        tx,
+        caller.userId,
+        codes.map((c) => this.recoveryHash(caller.userId, c)),
+        this.d.clock.now(),
+      );
+      await this.d.audit.record(tx, {
+        eventType: "mfa.recovery_codes",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "user",
+        targetId: caller.userId,
+      });
     });
     return codes;
   }

@@ -49,7 +49,13 @@ export class MfaVerification {
     await this.d.limiter.accountSucceeded(user.email);
     await this.audit(user, challenge, "success", { method }, meta);
     if (user.disabled) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
-    return this.d.signIn.openSession(user, challenge.authMethod, meta, [firstFactorAmr(challenge.authMethod), "mfa", method === "totp" ? "otp" : method === "phone" ? "sms" : "rec"], this.d.clock.now());
+    return this.d.signIn.openSession(
+      user,
+      challenge.authMethod,
+      meta,
+      [firstFactorAmr(challenge.authMethod), "mfa", method === "totp" ? "otp" : method === "phone" ? "sms" : "rec"],
+      this.d.clock.now(),
+    );
   }
 
   /**
@@ -83,18 +89,37 @@ export class MfaVerification {
   private async check(user: UserRow, challenge: MfaChallengeRow, rawCode: string, meta: RequestMeta): Promise<"totp" | "phone" | "recovery_code" | undefined> {
     const code = rawCode.trim();
     if (/^\d{6}$/.test(code)) {
-      if (challenge.phone && (await this.d.repo.usePhoneCode(this.d.db, challenge.id, this.d.otp.codeHash(challenge.phone, code), this.d.clock.now()))) return "phone";
-      for (const f of await this.d.repo.confirmedFactors(this.d.db, user.id, "totp"))
-        if (await this.d.factors.matchTotp(user.id, f, code, meta)) return "totp";
+      if (challenge.phone && (await this.d.repo.usePhoneCode(this.d.db, challenge.id, this.d.otp.codeHash(challenge.phone, code), this.d.clock.now())))
+        return "phone";
+      for (const f of await this.d.repo.confirmedFactors(this.d.db, user.id, "totp")) if (await this.d.factors.matchTotp(user.id, f, code, meta)) return "totp";
       return undefined;
     }
-    if (isRecoveryCodeShape(code) && (await this.d.repo.useRecoveryCode(this.d.db, user.id, this.d.factors.recoveryHash(user.id, code), this.d.clock.now()))) return "recovery_code";
-    if (code.length === 0) throw new DomainError("invalid_argument", "INVALID_ARGUMENT", "code: is required", { violations: [{ field: "code", description: "is required" }] });
+    if (isRecoveryCodeShape(code) && (await this.d.repo.useRecoveryCode(this.d.db, user.id, this.d.factors.recoveryHash(user.id, code), this.d.clock.now())))
+      return "recovery_code";
+    if (code.length === 0)
+      throw new DomainError("invalid_argument", "INVALID_ARGUMENT", "code: is required", { violations: [{ field: "code", description: "is required" }] });
     return undefined;
   }
 
-  private async audit(user: UserRow, challenge: MfaChallengeRow, outcome: "success" | "failure", details: Record<string, string>, meta: RequestMeta, eventType = "auth.verify_mfa"): Promise<void> {
-    await this.d.audit.recordAlone({ eventType, outcome, actorType: "user", actorId: user.id, targetType: "mfa_challenge", targetId: challenge.id.slice(0, 12), details, clientIp: meta.clientIp, requestId: meta.requestId });
+  private async audit(
+    user: UserRow,
+    challenge: MfaChallengeRow,
+    outcome: "success" | "failure",
+    details: Record<string, string>,
+    meta: RequestMeta,
+    eventType = "auth.verify_mfa",
+  ): Promise<void> {
+    await this.d.audit.recordAlone({
+      eventType,
+      outcome,
+      actorType: "user",
+      actorId: user.id,
+      targetType: "mfa_challenge",
+      targetId: challenge.id.slice(0, 12),
+      details,
+      clientIp: meta.clientIp,
+      requestId: meta.requestId,
+    });
   }
 }
 

@@ -69,7 +69,14 @@ export class Connectors {
         if (await this.d.repo.find(tx, checked.id)) throw new DomainError("already_exists", "CONNECTOR_EXISTS", "a connector with this id exists");
         throw new DomainError("already_exists", "CONNECTOR_ISSUER_EXISTS", "a connector for this issuer exists");
       }
-      await this.d.audit.record(tx, { eventType: "connector.create", outcome: "success", ...auditActor(caller, meta), targetType: "connector", targetId: row.id, details: { issuer: row.issuerUrl } });
+      await this.d.audit.record(tx, {
+        eventType: "connector.create",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "connector",
+        targetId: row.id,
+        details: { issuer: row.issuerUrl },
+      });
       return row;
     });
   }
@@ -85,7 +92,14 @@ export class Connectors {
     await this.d.db.transaction(async (tx) => {
       const row = await this.d.repo.delete(tx, id);
       if (!row) throw notFound("connector");
-      await this.d.audit.record(tx, { eventType: "connector.delete", outcome: "success", ...auditActor(caller, meta), targetType: "connector", targetId: id, details: { issuer: row.issuerUrl } });
+      await this.d.audit.record(tx, {
+        eventType: "connector.delete",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "connector",
+        targetId: id,
+        details: { issuer: row.issuerUrl },
+      });
     });
   }
 }

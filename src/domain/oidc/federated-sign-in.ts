@@ -60,7 +60,8 @@ export class FederatedSignIn {
       const identity = await this.verify(idToken, connectorId, trail);
       await this.d.db.transaction(async (tx) => {
         const owner = await this.linkedUser(tx, identity);
-        if (owner && owner.id !== caller.userId) throw new DomainError("already_exists", "IDENTITY_LINKED_ELSEWHERE", "this identity is linked to another account");
+        if (owner && owner.id !== caller.userId)
+          throw new DomainError("already_exists", "IDENTITY_LINKED_ELSEWHERE", "this identity is linked to another account");
         if (!owner && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: caller.userId, email: identity.email }, this.d.clock.now())))
           throw new DomainError("already_exists", "IDENTITY_LINKED_ELSEWHERE", "this identity was just linked to an account");
         await this.d.audit.record(tx, this.success("auth.link_identity", caller.userId, trail, meta, { already_linked: String(!!owner) }));
@@ -102,7 +103,8 @@ export class FederatedSignIn {
     trail.userId = r.user.id;
     // A disabled account gets no token, and no new link either (the transaction rolls back).
     if (r.user.disabled) throw unauthenticated("USER_DISABLED", "this account is disabled");
-    if (r.via !== "identity" && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: r.user.id, email: identity.email }, now))) throw new RaceLost();
+    if (r.via !== "identity" && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: r.user.id, email: identity.email }, now)))
+      throw new RaceLost();
     if (r.created) await this.d.audit.record(tx, this.success("auth.register", r.user.id, trail, meta, { method: "oidc" }));
     await this.d.audit.record(tx, this.success("auth.oauth_login", r.user.id, trail, meta, { via: r.via, created: String(r.created) }));
     return r;
@@ -119,7 +121,16 @@ export class FederatedSignIn {
   }
 
   private success(eventType: string, userId: string, trail: Trail, meta: RequestMeta, details: Record<string, string>) {
-    return { eventType, outcome: "success" as const, actorType: "user", actorId: userId, targetType: "user", targetId: userId, details: { ...trailDetails(trail), ...details }, ...metaOf(meta) };
+    return {
+      eventType,
+      outcome: "success" as const,
+      actorType: "user",
+      actorId: userId,
+      targetType: "user",
+      targetId: userId,
+      details: { ...trailDetails(trail), ...details },
+      ...metaOf(meta),
+    };
   }
 
   /** Refusals are audited with what was learnt before them; the token itself never is. */
@@ -129,7 +140,16 @@ export class FederatedSignIn {
     } catch (err) {
       if (err instanceof DomainError) {
         const userId = trail.userId ?? "";
-        await this.d.audit.recordAlone({ eventType, outcome: "failure", actorType: "user", actorId: userId, targetType: "user", targetId: userId, details: { reason: err.reason, ...trailDetails(trail) }, ...metaOf(meta) });
+        await this.d.audit.recordAlone({
+          eventType,
+          outcome: "failure",
+          actorType: "user",
+          actorId: userId,
+          targetType: "user",
+          targetId: userId,
+          details: { reason: err.reason, ...trailDetails(trail) },
+          ...metaOf(meta),
+        });
       }
       throw err;
     }

@@ -88,13 +88,18 @@ export class IdTokenVerifier {
   private keySet(url: string): JWTVerifyGetKey {
     const cached = this.keySets.get(url);
     if (cached) return cached;
-    const remote = createRemoteJWKSet(new URL(url), { timeoutDuration: this.opts.timeoutMs, cooldownDuration: this.opts.cooldownMs, cacheMaxAge: this.opts.cacheMaxAgeMs });
+    const remote = createRemoteJWKSet(new URL(url), {
+      timeoutDuration: this.opts.timeoutMs,
+      cooldownDuration: this.opts.cooldownMs,
+      cacheMaxAge: this.opts.cacheMaxAgeMs,
+    });
     const getKey: JWTVerifyGetKey = async (header, token) => {
       try {
         return await remote(header, token);
       } catch (err) {
         // No key for this token is the token's fault; anything else is the key set's.
-        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys || err instanceof joseErrors.JOSENotSupported) throw err;
+        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys || err instanceof joseErrors.JOSENotSupported)
+          throw err;
         throw new KeySetUnavailable("key set unavailable", { cause: err });
       }
     };
@@ -120,7 +125,8 @@ function checkHeader(idToken: string): void {
 }
 
 function verificationError(err: unknown): DomainError {
-  if (err instanceof KeySetUnavailable) return new DomainError("unavailable", "OAUTH_JWKS_UNAVAILABLE", "the identity provider's keys cannot be fetched; try again later");
+  if (err instanceof KeySetUnavailable)
+    return new DomainError("unavailable", "OAUTH_JWKS_UNAVAILABLE", "the identity provider's keys cannot be fetched; try again later");
   if (err instanceof joseErrors.JWTExpired) return tokenInvalid("ID token expired", "OAUTH_TOKEN_EXPIRED");
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === "iss") return tokenInvalid("ID token issuer not accepted", "OAUTH_TOKEN_WRONG_ISSUER");
@@ -138,7 +144,8 @@ function claimsOf(payload: JWTPayload, provider: OidcProvider): VerifiedIdToken 
   if (typeof subject !== "string" || subject.length === 0 || subject.length > 255) throw tokenInvalid("ID token subject missing or invalid");
   if (typeof payload.email !== "string" || payload.email === "") throw tokenInvalid("ID token carries no email", "OAUTH_EMAIL_MISSING");
   // Some providers send the flag as a string.
-  if (payload.email_verified !== true && payload.email_verified !== "true") throw tokenInvalid("the provider has not verified this email", "OAUTH_EMAIL_NOT_VERIFIED");
+  if (payload.email_verified !== true && payload.email_verified !== "true")
+    throw tokenInvalid("the provider has not verified this email", "OAUTH_EMAIL_NOT_VERIFIED");
   let email: string;
   try {
     email = normalizeEmail(payload.email);

@@ -39,8 +39,7 @@ export class OrgAccess {
     if (!isUuid(organizationId)) throw invalidArgument("organization_id", "is not a valid id");
     const systemAdmin = p.kind === "user" && p.admin;
     const role = await this.effectiveRole(p, organizationId);
-    if (!systemAdmin && !roleAtLeast(role, needed))
-      throw permissionDenied("ORGANIZATION_ROLE_REQUIRED", `requires the ${needed} role in the organization`);
+    if (!systemAdmin && !roleAtLeast(role, needed)) throw permissionDenied("ORGANIZATION_ROLE_REQUIRED", `requires the ${needed} role in the organization`);
     const organization = await this.orgs.findById(this.db, organizationId);
     if (!organization) {
       if (!systemAdmin) throw permissionDenied("ORGANIZATION_ROLE_REQUIRED", `requires the ${needed} role in the organization`);

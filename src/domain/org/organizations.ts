@@ -39,7 +39,14 @@ export class Organizations {
       const now = this.d.clock.now();
       const org = await this.d.orgs.create(tx, { name: cleanName, tier, createdBy: caller.userId }, now);
       await this.d.orgs.addMember(tx, { organizationId: org.id, userId: caller.userId, role: "owner" }, now);
-      await this.d.audit.record(tx, { eventType: "org.create", outcome: "success", ...auditActor(caller, meta), targetType: "organization", targetId: org.id, details: { tier } });
+      await this.d.audit.record(tx, {
+        eventType: "org.create",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "organization",
+        targetId: org.id,
+        details: { tier },
+      });
       return { ...org, callerRole: "owner" as const };
     });
   }
@@ -53,7 +60,14 @@ export class Organizations {
       const row = await this.d.orgs.update(tx, grant.organization.id, set, this.d.clock.now());
       if (!row) throw notFound("organization");
       const details = Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)]));
-      await this.d.audit.record(tx, { eventType: "org.update", outcome: "success", ...auditActor(caller, meta), targetType: "organization", targetId: row.id, details });
+      await this.d.audit.record(tx, {
+        eventType: "org.update",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "organization",
+        targetId: row.id,
+        details,
+      });
       return row;
     });
     if (set.requireMfa !== undefined) await this.d.bus.publish([`org:${org.id}`]);
@@ -84,7 +98,13 @@ export class Organizations {
     const org = await this.d.db.transaction(async (tx) => {
       const row = await this.d.orgs.update(tx, id, { suspended }, this.d.clock.now());
       if (!row) throw notFound("organization");
-      await this.d.audit.record(tx, { eventType: suspended ? "org.suspend" : "org.resume", outcome: "success", ...auditActor(caller, meta), targetType: "organization", targetId: id });
+      await this.d.audit.record(tx, {
+        eventType: suspended ? "org.suspend" : "org.resume",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "organization",
+        targetId: id,
+      });
       return row;
     });
     await this.d.bus.publish([`org:${id}`]);
@@ -98,7 +118,14 @@ export class Organizations {
     return this.d.db.transaction(async (tx) => {
       const m = await this.d.orgs.addMember(tx, { organizationId: grant.organization.id, userId, role }, this.d.clock.now());
       if (!m) throw new DomainError("already_exists", "ALREADY_MEMBER", "the user is already a member");
-      await this.d.audit.record(tx, { eventType: "org.member_add", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: userId, details: { organization_id: grant.organization.id, role } });
+      await this.d.audit.record(tx, {
+        eventType: "org.member_add",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "user",
+        targetId: userId,
+        details: { organization_id: grant.organization.id, role },
+      });
       return { ...m, email: user.email, displayName: user.displayName };
     });
   }
@@ -110,7 +137,14 @@ export class Organizations {
       this.checkMayChange(caller, grant, current.role as MemberRole);
       if (current.role === "owner" && role !== "owner") await this.keepAnOwner(tx, grant.organization.id, userId);
       const m = await this.d.orgs.setRole(tx, grant.organization.id, userId, role);
-      await this.d.audit.record(tx, { eventType: "org.member_role", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: userId, details: { organization_id: grant.organization.id, from: current.role, to: role } });
+      await this.d.audit.record(tx, {
+        eventType: "org.member_role",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "user",
+        targetId: userId,
+        details: { organization_id: grant.organization.id, from: current.role, to: role },
+      });
       return m!;
     });
     await this.d.bus.publish([`user:${userId}`]);
@@ -124,7 +158,14 @@ export class Organizations {
       this.checkMayChange(caller, grant, current.role as MemberRole);
       if (current.role === "owner") await this.keepAnOwner(tx, grant.organization.id, userId);
       await this.d.orgs.removeMember(tx, grant.organization.id, userId);
-      await this.d.audit.record(tx, { eventType: "org.member_remove", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: userId, details: { organization_id: grant.organization.id, role: current.role } });
+      await this.d.audit.record(tx, {
+        eventType: "org.member_remove",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "user",
+        targetId: userId,
+        details: { organization_id: grant.organization.id, role: current.role },
+      });
     });
     await this.d.bus.publish([`user:${userId}`]);
   }

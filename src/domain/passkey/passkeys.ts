@@ -102,7 +102,11 @@ export class Passkeys {
     const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "registration", this.d.clock.now(), caller.userId);
     const refuse = (reason: string, error = invalidArgument("response_json", "the passkey could not be verified", "PASSKEY_REGISTRATION_INVALID")) =>
       this.refuse("passkey.register", reason, meta, { userId: caller.userId, challengeId, error });
-    if (!challenge) throw await refuse("challenge_invalid", new DomainError("failed_precondition", "PASSKEY_CHALLENGE_INVALID", "the registration challenge is unknown, used or expired; start again"));
+    if (!challenge)
+      throw await refuse(
+        "challenge_invalid",
+        new DomainError("failed_precondition", "PASSKEY_CHALLENGE_INVALID", "the registration challenge is unknown, used or expired; start again"),
+      );
 
     let info;
     try {
@@ -136,7 +140,14 @@ export class Passkeys {
         createdAt: this.d.clock.now(),
       });
       if (!row) return { error: new DomainError("already_exists", "PASSKEY_ALREADY_REGISTERED", "this passkey is already registered") };
-      await this.d.audit.record(tx, { eventType: "passkey.register", outcome: "success", ...actor(caller.userId, meta), targetType: "passkey", targetId: row.id, details: { device_type: row.deviceType } });
+      await this.d.audit.record(tx, {
+        eventType: "passkey.register",
+        outcome: "success",
+        ...actor(caller.userId, meta),
+        targetType: "passkey",
+        targetId: row.id,
+        details: { device_type: row.deviceType },
+      });
       return { ok: row };
     });
     if ("error" in outcome) throw outcome.error;
@@ -156,7 +167,10 @@ export class Passkeys {
       const user = await this.d.users.findByEmail(this.d.db, email);
       const own = user && !user.disabled ? await this.d.repo.listForUser(this.d.db, user.id) : [];
       if (own.length > 0) userId = user!.id;
-      allowCredentials = own.length > 0 ? own.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransport[] })) : [{ id: this.decoyCredentialId(email), transports: ["internal", "hybrid"] }];
+      allowCredentials =
+        own.length > 0
+          ? own.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransport[] }))
+          : [{ id: this.decoyCredentialId(email), transports: ["internal", "hybrid"] }];
     }
     const options = await generateAuthenticationOptions({
       rpID: this.d.settings.rpId,
@@ -180,7 +194,10 @@ export class Passkeys {
     // Each failure names its challenge, which it has spent: at most one failed assertion per challenge.
     const refuse = (reason: string, o: { error?: DomainError; passkey?: PasskeyRow } = {}) =>
       this.refuse("auth.passkey_login", reason, meta, { challengeId, userId: o.passkey?.userId, passkey: o.passkey, error: o.error ?? authFailed() });
-    if (!challenge) throw await refuse("challenge_invalid", { error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again") });
+    if (!challenge)
+      throw await refuse("challenge_invalid", {
+        error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again"),
+      });
 
     const passkey = await this.d.repo.findByCredentialId(this.d.db, response.id);
     if (!passkey) throw await refuse("unknown_credential");
@@ -209,10 +226,22 @@ export class Passkeys {
       }
       const user = await this.d.users.findById(tx, passkey.userId);
       if (!user || user.disabled) {
-        await this.d.audit.record(tx, { eventType: "auth.passkey_login", outcome: "failure", ...actor(passkey.userId, meta), ...target, details: { reason: "user_disabled" } });
+        await this.d.audit.record(tx, {
+          eventType: "auth.passkey_login",
+          outcome: "failure",
+          ...actor(passkey.userId, meta),
+          ...target,
+          details: { reason: "user_disabled" },
+        });
         return { error: authFailed() };
       }
-      await this.d.audit.record(tx, { eventType: "auth.passkey_login", outcome: "success", ...actor(user.id, meta), ...target, details: { counter: String(assertion.newCounter) } });
+      await this.d.audit.record(tx, {
+        eventType: "auth.passkey_login",
+        outcome: "success",
+        ...actor(user.id, meta),
+        ...target,
+        details: { counter: String(assertion.newCounter) },
+      });
       return { ok: user };
     });
     if ("error" in outcome) throw outcome.error;
@@ -233,7 +262,14 @@ export class Passkeys {
     if (!isUuid(id)) throw notYours();
     const removed = await this.d.db.transaction(async (tx) => {
       const row = await this.d.repo.deleteOwn(tx, id, caller.userId);
-      if (row) await this.d.audit.record(tx, { eventType: "passkey.remove", outcome: "success", ...actor(caller.userId, meta), targetType: "passkey", targetId: row.id });
+      if (row)
+        await this.d.audit.record(tx, {
+          eventType: "passkey.remove",
+          outcome: "success",
+          ...actor(caller.userId, meta),
+          targetType: "passkey",
+          targetId: row.id,
+        });
       return row;
     });
     if (!removed) throw notYours();
@@ -249,7 +285,12 @@ export class Passkeys {
         expectedRPID: this.d.settings.rpId,
         // Counter 0 turns off the library's own counter check, which runs before the signature
         // check; ours runs after it, so only a correctly signed assertion can raise a clone alert.
-        credential: { id: passkey.credentialId, publicKey: new Uint8Array(Buffer.from(passkey.publicKey, "base64url")), counter: 0, transports: passkey.transports as AuthenticatorTransport[] },
+        credential: {
+          id: passkey.credentialId,
+          publicKey: new Uint8Array(Buffer.from(passkey.publicKey, "base64url")),
+          counter: 0,
+          transports: passkey.transports as AuthenticatorTransport[],
+        },
         requireUserVerification: true,
       });
       return v.verified ? v.authenticationInfo : undefined;
@@ -262,7 +303,15 @@ export class Passkeys {
     const now = this.d.clock.now();
     await this.purgeExpired(now);
     const id = `wac_${randomToken(24)}`;
-    await this.d.repo.createChallenge(this.d.db, { id, kind, challenge, userId, name, createdAt: now, expiresAt: new Date(now.getTime() + CHALLENGE_TTL_SECONDS * 1000) });
+    await this.d.repo.createChallenge(this.d.db, {
+      id,
+      kind,
+      challenge,
+      userId,
+      name,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + CHALLENGE_TTL_SECONDS * 1000),
+    });
     return id;
   }
 
@@ -284,7 +333,12 @@ export class Passkeys {
   }
 
   /** Audits a refused ceremony on its own (a claimed challenge stays spent) and returns the error. */
-  private async refuse(eventType: string, reason: string, meta: RequestMeta, o: { error: DomainError; challengeId: string; userId?: string; passkey?: PasskeyRow }): Promise<DomainError> {
+  private async refuse(
+    eventType: string,
+    reason: string,
+    meta: RequestMeta,
+    o: { error: DomainError; challengeId: string; userId?: string; passkey?: PasskeyRow },
+  ): Promise<DomainError> {
     await this.d.audit.recordAlone({
       eventType,
       outcome: "failure",

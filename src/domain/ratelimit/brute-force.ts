@@ -34,7 +34,13 @@ export class BruteForce {
   constructor(opts: BruteForceOptions, redis?: Redis) {
     const make = (prefix: string, b: Budget) =>
       redis
-        ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `warden:${prefix}`, points: b.points, duration: b.durationSeconds, rejectIfRedisNotReady: true })
+        ? new RateLimiterRedis({
+            storeClient: redis,
+            keyPrefix: `warden:${prefix}`,
+            points: b.points,
+            duration: b.durationSeconds,
+            rejectIfRedisNotReady: true,
+          })
         : new RateLimiterMemory({ keyPrefix: prefix, points: b.points, duration: b.durationSeconds });
     this.accountLimiter = make("account", opts.account);
     this.addressLimiters = opts.address.map((b, i) => make(`address${i}`, b));
@@ -103,7 +109,10 @@ export class BruteForce {
 
   private networkPairs(ip: string): [RateLimiterAbstract, string][] {
     const { address, subnet } = networkKeys(ip);
-    return [...this.addressLimiters.map((l) => [l, address] as [RateLimiterAbstract, string]), ...this.subnetLimiters.map((l) => [l, subnet] as [RateLimiterAbstract, string])];
+    return [
+      ...this.addressLimiters.map((l) => [l, address] as [RateLimiterAbstract, string]),
+      ...this.subnetLimiters.map((l) => [l, subnet] as [RateLimiterAbstract, string]),
+    ];
   }
 }
 

@@ -31,7 +31,12 @@ export function networkKeys(rawIp: string): { address: string; subnet: string } 
     const groups = expandIpv6(ip.split("%")[0]!);
     // Any spelling of an IPv4-mapped address (0:0:0:0:0:ffff:a01:203) is the IPv4 address.
     if (groups.slice(0, 5).every((g) => g === "0000") && groups[5] === "ffff")
-      return networkKeys(groups.slice(6).flatMap((g) => [parseInt(g.slice(0, 2), 16), parseInt(g.slice(2), 16)]).join("."));
+      return networkKeys(
+        groups
+          .slice(6)
+          .flatMap((g) => [parseInt(g.slice(0, 2), 16), parseInt(g.slice(2), 16)])
+          .join("."),
+      );
     return { address: groups.join(":"), subnet: `${groups.slice(0, 4).join(":")}::/64` };
   }
   return { address: "unknown", subnet: "unknown" };

@@ -37,7 +37,16 @@ export class RoleAdmin {
 
   /** The built-in admin role exists on every installation. */
   async ensureBuiltins(): Promise<void> {
-    await this.repo.create(this.db, { name: BUILTIN_ADMIN_ROLE, description: "System administrator: everything", rules: [{ resources: ["*"], verbs: ["*"], effect: "allow" }], builtin: true }, this.clock.now());
+    await this.repo.create(
+      this.db,
+      {
+        name: BUILTIN_ADMIN_ROLE,
+        description: "System administrator: everything",
+        rules: [{ resources: ["*"], verbs: ["*"], effect: "allow" }],
+        builtin: true,
+      },
+      this.clock.now(),
+    );
   }
 
   async get(name: string): Promise<RoleRow> {
@@ -104,7 +113,11 @@ export class RoleAdmin {
   async allowed(user: UserPrincipal, resource: string, verb: string): Promise<boolean> {
     if (user.admin) return true;
     const rows = await this.repo.findMany(this.db, user.roles);
-    return evaluateRules(rows.flatMap((r) => r.rules), resource, verb).allowed;
+    return evaluateRules(
+      rows.flatMap((r) => r.rules),
+      resource,
+      verb,
+    ).allowed;
   }
 }
 

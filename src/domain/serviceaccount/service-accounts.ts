@@ -45,13 +45,29 @@ export class ServiceAccounts {
     });
   }
 
-  async create(caller: Principal, grant: OrgGrant, req: { name: string; scopes: ApiScope[] }, meta: RequestMeta): Promise<{ row: ServiceAccountRow; secret: string }> {
+  async create(
+    caller: Principal,
+    grant: OrgGrant,
+    req: { name: string; scopes: ApiScope[] },
+    meta: RequestMeta,
+  ): Promise<{ row: ServiceAccountRow; secret: string }> {
     const name = checkName(req.name);
     const scopes = checkScopes(req.scopes);
     const secret = randomToken(32);
     const row = await this.d.db.transaction(async (tx) => {
-      const created = await this.d.accounts.create(tx, { organizationId: grant.organization.id, clientId: `sa_${randomBase62(16)}`, name, secretHash: sha256Hex(secret), scopes }, this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "service_account.create", outcome: "success", ...auditActor(caller, meta), targetType: "service_account", targetId: created.id, details: { organization_id: grant.organization.id, scopes: scopes.join(",") } });
+      const created = await this.d.accounts.create(
+        tx,
+        { organizationId: grant.organization.id, clientId: `sa_${randomBase62(16)}`, name, secretHash: sha256Hex(secret), scopes },
+        this.d.clock.now(),
+      );
+      await this.d.audit.record(tx, {
+        eventType: "service_account.create",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "service_account",
+        targetId: created.id,
+        details: { organization_id: grant.organization.id, scopes: scopes.join(",") },
+      });
       return created;
     });
     return { row, secret };
@@ -64,11 +80,35 @@ export class ServiceAccounts {
     const matches = constantTimeEqual(row?.secretHash ?? "0".repeat(64), sha256Hex(secret));
     const dead = !row || !matches ? "bad_credentials" : await this.deadReason(row);
     if (dead) {
-      await this.d.audit.recordAlone({ eventType: "service_account.authenticate", outcome: "failure", actorType: "service_account", actorId: row?.id ?? "", targetType: "service_account", targetId: row?.id ?? "", details: { reason: dead }, clientIp: meta.clientIp, requestId: meta.requestId });
+      await this.d.audit.recordAlone({
+        eventType: "service_account.authenticate",
+        outcome: "failure",
+        actorType: "service_account",
+        actorId: row?.id ?? "",
+        targetType: "service_account",
+        targetId: row?.id ?? "",
+        details: { reason: dead },
+        clientIp: meta.clientIp,
+        requestId: meta.requestId,
+      });
       throw unauthenticated("INVALID_CLIENT_CREDENTIALS", "invalid client credentials");
     }
-    const issued = await this.d.tokens.issue({ sub: row!.id, sid: `sat_${randomHex(12)}`, tokenType: "service_account", ttlSeconds: SERVICE_ACCOUNT_TOKEN_TTL_SECONDS });
-    await this.d.audit.recordAlone({ eventType: "service_account.authenticate", outcome: "success", actorType: "service_account", actorId: row!.id, targetType: "service_account", targetId: row!.id, clientIp: meta.clientIp, requestId: meta.requestId });
+    const issued = await this.d.tokens.issue({
+      sub: row!.id,
+      sid: `sat_${randomHex(12)}`,
+      tokenType: "service_account",
+      ttlSeconds: SERVICE_ACCOUNT_TOKEN_TTL_SECONDS,
+    });
+    await this.d.audit.recordAlone({
+      eventType: "service_account.authenticate",
+      outcome: "success",
+      actorType: "service_account",
+      actorId: row!.id,
+      targetType: "service_account",
+      targetId: row!.id,
+      clientIp: meta.clientIp,
+      requestId: meta.requestId,
+    });
     return { ...issued, row: row! };
   }
 
@@ -84,7 +124,13 @@ export class ServiceAccounts {
       entry = { row, at: nowMs };
       this.cache.set(serviceAccountId, entry);
     }
-    return { kind: "service_account", id: entry.row.id, organizationId: entry.row.organizationId, scopes: entry.row.scopes as ApiScope[], ownerServiceAccountId: entry.row.id };
+    return {
+      kind: "service_account",
+      id: entry.row.id,
+      organizationId: entry.row.organizationId,
+      scopes: entry.row.scopes as ApiScope[],
+      ownerServiceAccountId: entry.row.id,
+    };
   }
 
   async get(grant: OrgGrant, id: string): Promise<ServiceAccountRow> {
@@ -94,7 +140,13 @@ export class ServiceAccounts {
     return row;
   }
 
-  async update(caller: Principal, grant: OrgGrant, id: string, req: { name?: string; scopes?: ApiScope[]; disabled?: boolean }, meta: RequestMeta): Promise<ServiceAccountRow> {
+  async update(
+    caller: Principal,
+    grant: OrgGrant,
+    id: string,
+    req: { name?: string; scopes?: ApiScope[]; disabled?: boolean },
+    meta: RequestMeta,
+  ): Promise<ServiceAccountRow> {
     await this.get(grant, id);
     const set: { name?: string; scopes?: string[]; disabled?: boolean } = {};
     if (req.name !== undefined) set.name = checkName(req.name);
@@ -103,7 +155,14 @@ export class ServiceAccounts {
     const row = await this.d.db.transaction(async (tx) => {
       const updated = await this.d.accounts.update(tx, id, set, this.d.clock.now());
       if (!updated) throw notFound("service account");
-      await this.d.audit.record(tx, { eventType: "service_account.update", outcome: "success", ...auditActor(caller, meta), targetType: "service_account", targetId: id, details: Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)])) });
+      await this.d.audit.record(tx, {
+        eventType: "service_account.update",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "service_account",
+        targetId: id,
+        details: Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)])),
+      });
       return updated;
     });
     await this.d.bus.publish([`service_account:${id}`]);
@@ -116,7 +175,14 @@ export class ServiceAccounts {
       const now = this.d.clock.now();
       await this.d.accounts.update(tx, id, { deletedAt: now, disabled: true }, now);
       const keys = await this.d.keys.revokeAllOfServiceAccount(tx, id, now);
-      await this.d.audit.record(tx, { eventType: "service_account.delete", outcome: "success", ...auditActor(caller, meta), targetType: "service_account", targetId: id, details: { revoked_api_keys: String(keys.length) } });
+      await this.d.audit.record(tx, {
+        eventType: "service_account.delete",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "service_account",
+        targetId: id,
+        details: { revoked_api_keys: String(keys.length) },
+      });
       return keys;
     });
     await this.d.bus.publish([`service_account:${id}`, ...revokedKeys.map((k) => `api_key:${k}`)]);
@@ -128,7 +194,13 @@ export class ServiceAccounts {
     const row = await this.d.db.transaction(async (tx) => {
       const updated = await this.d.accounts.update(tx, id, { secretHash: sha256Hex(secret) }, this.d.clock.now());
       if (!updated) throw notFound("service account");
-      await this.d.audit.record(tx, { eventType: "service_account.rotate_secret", outcome: "success", ...auditActor(caller, meta), targetType: "service_account", targetId: id });
+      await this.d.audit.record(tx, {
+        eventType: "service_account.rotate_secret",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "service_account",
+        targetId: id,
+      });
       return updated;
     });
     return { row, secret };

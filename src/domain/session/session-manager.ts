@@ -54,7 +54,14 @@ export class SessionManager {
    * A new session with its bearer and first refresh token, not yet stored: `change` is the SQL
    * that stores it, for the caller to write in one statement with the audit event.
    */
-  build(input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date }): CreatedSession & { change: SQL } {
+  build(input: {
+    userId: string;
+    authMethod: string;
+    clientIp: string;
+    userAgent: string;
+    ttlSeconds?: number;
+    mfaAt?: Date;
+  }): CreatedSession & { change: SQL } {
     const now = this.clock.now();
     const id = randomHex(16);
     const secret = randomToken(32);

@@ -41,7 +41,11 @@ export class SessionQueries {
     return row;
   }
 
-  async list(caller: UserPrincipal, req: { userId: string; pageSize: number; pageToken: string }, activeOnly: boolean): Promise<{ sessions: SessionRow[]; nextPageToken: string }> {
+  async list(
+    caller: UserPrincipal,
+    req: { userId: string; pageSize: number; pageToken: string },
+    activeOnly: boolean,
+  ): Promise<{ sessions: SessionRow[]; nextPageToken: string }> {
     const userId = this.targetUser(caller, req.userId);
     const size = pageSize(req.pageSize);
     const now = this.d.clock.now();
@@ -59,7 +63,14 @@ export class SessionQueries {
     const session = await this.get(caller, id);
     await this.d.db.transaction(async (tx) => {
       await this.d.repo.revoke(tx, session.id, caller.userId === session.userId ? "user_revoked" : "admin_revoked", this.d.clock.now());
-      await this.d.audit.record(tx, { eventType: "session.revoke", outcome: "success", ...auditActor(caller, meta), targetType: "session", targetId: session.id, details: { user_id: session.userId } });
+      await this.d.audit.record(tx, {
+        eventType: "session.revoke",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "session",
+        targetId: session.id,
+        details: { user_id: session.userId },
+      });
     });
     await this.d.sessions.revoked([session.id]);
   }
@@ -68,8 +79,21 @@ export class SessionQueries {
     const userId = this.targetUser(caller, req.userId);
     const keep = req.keepCurrent && userId === caller.userId ? caller.sessionId : undefined;
     const ids = await this.d.db.transaction(async (tx) => {
-      const revoked = await this.d.repo.revokeAllForUser(tx, userId, caller.userId === userId ? "user_revoked_all" : "admin_revoked_all", this.d.clock.now(), keep);
-      await this.d.audit.record(tx, { eventType: "session.revoke_all", outcome: "success", ...auditActor(caller, meta), targetType: "user", targetId: userId, details: { revoked: String(revoked.length) } });
+      const revoked = await this.d.repo.revokeAllForUser(
+        tx,
+        userId,
+        caller.userId === userId ? "user_revoked_all" : "admin_revoked_all",
+        this.d.clock.now(),
+        keep,
+      );
+      await this.d.audit.record(tx, {
+        eventType: "session.revoke_all",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "user",
+        targetId: userId,
+        details: { revoked: String(revoked.length) },
+      });
       return revoked;
     });
     await this.d.sessions.revoked(ids);

@@ -66,14 +66,29 @@ export class UserAdmin {
     this.d.policy.check(password, [normalized], "admin_password");
     const passwordHash = await this.d.hasher.hash(password);
     return this.d.db.transaction(async (tx) => {
-      const user = await this.d.users.create(tx, { email: normalized, displayName: "Administrator", passwordHash, admin: true, roles: ["admin"] }, this.d.clock.now());
+      const user = await this.d.users.create(
+        tx,
+        { email: normalized, displayName: "Administrator", passwordHash, admin: true, roles: ["admin"] },
+        this.d.clock.now(),
+      );
       if (!user) return { created: false, user: (await this.d.users.findByEmail(tx, normalized))! };
-      await this.d.audit.record(tx, { eventType: "user.bootstrap_admin", outcome: "success", actorType: "system", actorId: "config", targetType: "user", targetId: user.id });
+      await this.d.audit.record(tx, {
+        eventType: "user.bootstrap_admin",
+        outcome: "success",
+        actorType: "system",
+        actorId: "config",
+        targetType: "user",
+        targetId: user.id,
+      });
       return { created: true, user };
     });
   }
 
-  async create(actor: UserPrincipal, req: { email: string; password: string; displayName: string; roles: string[]; admin: boolean }, meta: RequestMeta): Promise<UserRow> {
+  async create(
+    actor: UserPrincipal,
+    req: { email: string; password: string; displayName: string; roles: string[]; admin: boolean },
+    meta: RequestMeta,
+  ): Promise<UserRow> {
     const email = normalizeEmail(req.email);
     const displayName = checkDisplayName(req.displayName);
     const roles = await this.checkRoles(req.roles);
@@ -85,7 +100,14 @@ export class UserAdmin {
     return this.d.db.transaction(async (tx) => {
       const user = await this.d.users.create(tx, { email, displayName, passwordHash, admin: req.admin, roles }, this.d.clock.now());
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
-      await this.d.audit.record(tx, { eventType: "user.create", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: user.id, details: { admin: String(req.admin), roles: roles.join(",") } });
+      await this.d.audit.record(tx, {
+        eventType: "user.create",
+        outcome: "success",
+        ...auditActor(actor, meta),
+        targetType: "user",
+        targetId: user.id,
+        details: { admin: String(req.admin), roles: roles.join(",") },
+      });
       return user;
     });
   }
@@ -95,13 +117,21 @@ export class UserAdmin {
     if (changes.displayName !== undefined) set.displayName = checkDisplayName(changes.displayName);
     if (changes.roles !== undefined) set.roles = await this.checkRoles(changes.roles);
     if (changes.admin !== undefined) {
-      if (!changes.admin && id === actor.userId) throw new DomainError("failed_precondition", "CANNOT_DEMOTE_SELF", "an administrator cannot remove their own admin flag");
+      if (!changes.admin && id === actor.userId)
+        throw new DomainError("failed_precondition", "CANNOT_DEMOTE_SELF", "an administrator cannot remove their own admin flag");
       set.admin = changes.admin;
     }
     const user = await this.d.db.transaction(async (tx) => {
       const row = await this.d.users.update(tx, id, set, this.d.clock.now());
       if (!row) throw notFound("user");
-      await this.d.audit.record(tx, { eventType: "user.update", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: id, details: describeChanges(set) });
+      await this.d.audit.record(tx, {
+        eventType: "user.update",
+        outcome: "success",
+        ...auditActor(actor, meta),
+        targetType: "user",
+        targetId: id,
+        details: describeChanges(set),
+      });
       return row;
     });
     await this.d.sessions.userChanged(id);
@@ -109,13 +139,21 @@ export class UserAdmin {
   }
 
   async setDisabled(actor: UserPrincipal, id: string, disabled: boolean, meta: RequestMeta): Promise<UserRow> {
-    if (disabled && id === actor.userId) throw new DomainError("failed_precondition", "CANNOT_DISABLE_SELF", "an administrator cannot disable their own account");
+    if (disabled && id === actor.userId)
+      throw new DomainError("failed_precondition", "CANNOT_DISABLE_SELF", "an administrator cannot disable their own account");
     const { user, revoked } = await this.d.db.transaction(async (tx) => {
       const now = this.d.clock.now();
       const row = await this.d.users.update(tx, id, { disabled }, now);
       if (!row) throw notFound("user");
       const ids = disabled ? await this.d.sessionRepo.revokeAllForUser(tx, id, "user_disabled", now) : [];
-      await this.d.audit.record(tx, { eventType: disabled ? "user.disable" : "user.enable", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: id, details: { revoked_sessions: String(ids.length) } });
+      await this.d.audit.record(tx, {
+        eventType: disabled ? "user.disable" : "user.enable",
+        outcome: "success",
+        ...auditActor(actor, meta),
+        targetType: "user",
+        targetId: id,
+        details: { revoked_sessions: String(ids.length) },
+      });
       return { user: row, revoked: ids };
     });
     await this.d.sessions.revoked(revoked);
