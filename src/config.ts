@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { providerUrlProblem } from "./domain/oidc/provider-url.js";
+import { RATE_CLASSES } from "./domain/ratelimit/brute-force.js";
 
 /** "90", "90s", "15m", "12h", "30d" -> seconds. */
 export function parseDuration(value: unknown): unknown {
@@ -12,6 +13,18 @@ export function parseDuration(value: unknown): unknown {
   if (!match) return value;
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? "s"]!;
   return Number(match[1]) * unit;
+}
+
+/** "otp=30,api_key=1000/5000" -> { otp: { address: 30 }, api_key: { address: 1000, subnet: 5000 } }; anything unreadable is left for zod to refuse. */
+function parseRateClassBudgets(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  const out: Record<string, { address: number; subnet?: number }> = {};
+  for (const entry of listOf(value)) {
+    const m = /^([a-z_]+)=(\d+)(?:\/(\d+))?$/.exec(entry);
+    if (!m) return entry;
+    out[m[1]!] = { address: Number(m[2]), ...(m[3] ? { subnet: Number(m[3]) } : {}) };
+  }
+  return out;
 }
 
 const seconds = (def: number) => z.preprocess(parseDuration, z.number().int().positive()).default(def);
@@ -56,6 +69,8 @@ export const configSchema = z
     session_idle_timeout: seconds(12 * 3600),
     session_absolute_timeout: seconds(7 * 86400),
     session_cache_ttl: seconds(5),
+    // Entries each per-instance cache holds at most (sessions, API keys, service accounts, roles, verified tokens).
+    cache_max_entries: int(50_000, 100, 10_000_000),
 
     admin_email: z.string().email().optional(),
     admin_password: z.string().optional(),
@@ -68,6 +83,14 @@ export const configSchema = z
     network_max_failures: int(100, 1, 10_000_000),
     // Failed credential attempts per /24 (IPv4) or /64 (IPv6) per window; ten times as many per day.
     subnet_max_failures: int(1000, 1, 100_000_000),
+    // Per credential kind, its own per-address (and per-network) failure budget instead of the two
+    // above: "otp=30,api_key=1000/5000" (kinds: password, refresh_token, otp, passkey, api_key, service_account).
+    rate_class_budgets: z
+      .preprocess(
+        parseRateClassBudgets,
+        z.partialRecord(z.enum(RATE_CLASSES), z.object({ address: z.number().int().min(1), subnet: z.number().int().min(1).optional() })),
+      )
+      .default({}),
     signups_per_address_per_hour: int(20, 1, 100_000),
     otp_sends_per_phone_per_hour: int(5, 1, 1000),
     otp_sends_per_address_per_hour: int(30, 1, 100_000),

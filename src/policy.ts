@@ -1,5 +1,6 @@
-import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Access, policy as policyExtension, type Policy } from "../gen/warden/options/v1/options_pb.js";
+import { getOption, hasOption, ScalarType, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { Access, OrgRole, RateClass, Scope, policy as policyExtension, type Policy } from "../gen/warden/options/v1/options_pb.js";
+import { isKnownPermission, type Permission } from "./domain/rbac/permissions.js";
 
 const policies = new WeakMap<DescMethod, Policy | null>();
 
@@ -14,7 +15,46 @@ export function policyOf(method: DescMethod): Policy | undefined {
   return p ?? undefined;
 }
 
-/** Every method without a usable policy; the server refuses to start unless this is empty. */
+/** The permission a policy declares, or undefined. */
+export function permissionOf(policy: Policy): Permission | undefined {
+  return policy.permission?.resource ? { resource: policy.permission.resource, verb: policy.permission.verb } : undefined;
+}
+
+const SERVED_ACCESS = new Set([Access.PUBLIC, Access.AUTHENTICATED, Access.ORG_ADMIN, Access.ORG_MEMBER, Access.ADMIN, Access.DEV]);
+const ORG_ACCESS = new Set([Access.ORG_ADMIN, Access.ORG_MEMBER]);
+const known = (e: Record<string | number, string | number>, v: number) => typeof e[v] === "string";
+
+/** What is wrong with one method's policy; empty when the server can enforce it as declared. */
+export function policyProblemsOf(method: DescMethod): string[] {
+  const p = policyOf(method);
+  if (!p) return ["no access policy"];
+  const problems: string[] = [];
+  if (!SERVED_ACCESS.has(p.access)) problems.push(`access ${Access[p.access] ?? p.access} is not served`);
+  if (!known(Scope, p.scope)) problems.push(`unknown scope ${p.scope}`);
+  if (!known(RateClass, p.rateClass)) problems.push(`unknown rate class ${p.rateClass}`);
+  if (!known(OrgRole, p.minOrgRole)) problems.push(`unknown organization role ${p.minOrgRole}`);
+  const permission = permissionOf(p);
+  if (p.permission && !permission) problems.push("a permission needs a resource");
+  if (permission && !isKnownPermission(permission)) problems.push(`unknown permission ${permission.resource}/${permission.verb}`);
+  if (p.access === Access.ADMIN && !permission) problems.push("ACCESS_ADMIN needs a permission");
+  if (ORG_ACCESS.has(p.access)) {
+    const field = (method.input as DescMessage).fields.find((f) => f.name === p.orgField);
+    if (!p.orgField) problems.push("organization access needs org_field");
+    else if (!field || field.fieldKind !== "scalar" || field.scalar !== ScalarType.STRING)
+      problems.push(`org_field "${p.orgField}" is not a string field of ${method.input.typeName}`);
+  } else {
+    if (p.orgField) problems.push("org_field is only for organization access");
+    if (p.minOrgRole !== OrgRole.UNSPECIFIED) problems.push("min_org_role is only for organization access");
+  }
+  return problems;
+}
+
+/** Every registered method whose policy cannot be enforced; the server refuses to start unless this is empty. */
+export function policyProblems(services: DescService[]): string[] {
+  return services.flatMap((s) => s.methods.flatMap((m) => policyProblemsOf(m).map((problem) => `${s.typeName}/${m.name}: ${problem}`)));
+}
+
+/** Methods without a usable policy (kept for the walk test's first question). */
 export function methodsWithoutPolicy(services: DescService[]): string[] {
   return services.flatMap((s) => s.methods.filter((m) => !policyOf(m)).map((m) => `${s.typeName}/${m.name}`));
 }

@@ -33,7 +33,7 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
   const shutdown = new AbortController();
   const proxies = new TrustedProxies(listOf(config.trusted_proxies));
   const handler = connectNodeAdapter({
-    routes: routes(app),
+    routes: routes(app.handlers),
     ...app.routerOptions,
     shutdownSignal: shutdown.signal,
     contextValues: (req) => {

@@ -1,8 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
-import type { Db } from "../db/client.js";
-import type { SigningKeyRepository } from "../db/repositories/signing-key-repository.js";
+import type { SigningKeyStore } from "../domain/store/signing-key-store.js";
+import type { Ports } from "../domain/store/transactional.js";
 import type { SecretBox } from "./master-key.js";
 import { randomHex } from "./random.js";
 
@@ -38,8 +38,7 @@ export class KeyStore {
   private lastReload = 0;
 
   constructor(
-    private readonly db: Db,
-    private readonly repo: SigningKeyRepository,
+    private readonly store: Ports<{ signingKeys: SigningKeyStore }>,
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly opts: KeyStoreOptions,
@@ -91,7 +90,7 @@ export class KeyStore {
 
   async reload(): Promise<void> {
     this.lastReload = Date.now();
-    const rows = await this.repo.all(this.db);
+    const rows = await this.store.signingKeys.all();
     const next = new Map<string, SigningKey>();
     let signing: SigningKey | undefined;
     for (const row of rows) {
@@ -119,9 +118,9 @@ export class KeyStore {
     if (this.opts.algorithm === "HS256") return false;
     const due = (k: SigningKey | undefined) => !k || this.clock.now().getTime() - k.createdAt.getTime() >= this.opts.rotationSeconds * 1000;
     if (!due(this.signing)) return false;
-    const rotated = await this.db.transaction(async (tx) => {
-      await this.repo.lockRotation(tx);
-      const current = await this.repo.current(tx, this.opts.algorithm);
+    const rotated = await this.store.transaction(async (tx) => {
+      await tx.signingKeys.lockRotation();
+      const current = await tx.signingKeys.current(this.opts.algorithm);
       if (current && !due({ createdAt: current.createdAt } as SigningKey)) return false;
       await this.insertNewKey(tx);
       return true;
@@ -135,19 +134,19 @@ export class KeyStore {
   async rotateNow(): Promise<{ kid: string; previousKid: string }> {
     if (this.opts.algorithm === "HS256") throw new Error("HS256 keys come from configuration and cannot rotate here");
     const previousKid = this.signing?.kid ?? "";
-    const kid = await this.db.transaction(async (tx) => {
-      await this.repo.lockRotation(tx);
+    const kid = await this.store.transaction(async (tx) => {
+      await tx.signingKeys.lockRotation();
       return this.insertNewKey(tx);
     });
     await this.reload();
     return { kid, previousKid };
   }
 
-  private async insertNewKey(tx: Parameters<Parameters<Db["transaction"]>[0]>[0]): Promise<string> {
+  private async insertNewKey(tx: { signingKeys: SigningKeyStore }): Promise<string> {
     const now = this.clock.now();
     const { privateKey, publicKey } = this.opts.algorithm === "EdDSA" ? generateKeyPairSync("ed25519") : generateKeyPairSync("ec", { namedCurve: "P-256" });
     const kid = `${now.toISOString().slice(0, 10).replace(/-/g, "")}-${randomHex(6)}`;
-    await this.repo.insert(tx, {
+    await tx.signingKeys.insert({
       kid,
       algorithm: this.opts.algorithm,
       publicJwk: publicKey.export({ format: "jwk" }) as Record<string, unknown>,
@@ -155,7 +154,7 @@ export class KeyStore {
       createdAt: now,
     });
     const verifyUntil = new Date(now.getTime() + (this.opts.maxTokenTtlSeconds + 60) * 1000);
-    await this.repo.retireOthers(tx, this.opts.algorithm, kid, now, verifyUntil);
+    await tx.signingKeys.retireOthers(this.opts.algorithm, kid, now, verifyUntil);
     return kid;
   }
 }

@@ -1,5 +1,6 @@
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type { Clock } from "../clock.js";
+import { BoundedCache } from "../domain/cache/bounded-cache.js";
 import { unauthenticated } from "../domain/errors.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -20,24 +21,26 @@ export interface TokenServiceOptions {
   issuer: string;
   audience: string;
   accessTokenTtlSeconds: number;
+  /** Verified tokens remembered per instance (their expiry and key are still checked on each use). */
+  verifiedCache: { maxEntries: number; ttlSeconds: number };
 }
 
 /** Headers that would let a token name its own verification key: never honoured, always refused. */
 const FORBIDDEN_HEADERS = ["jku", "jwk", "x5u", "x5c", "crit"];
 
 const CLOCK_TOLERANCE_SECONDS = 5;
-/** Verified tokens remembered per instance; the oldest goes first when full. */
-const VERIFIED_CACHE_SIZE = 10_000;
 
 /** The one token service: signs and verifies Warden JWTs. */
 export class TokenService {
-  private readonly verified = new Map<string, { claims: TokenClaims; kid: string }>();
+  private readonly verified: BoundedCache<string, { claims: TokenClaims; kid: string }>;
 
   constructor(
     private readonly keys: KeyStore,
     private readonly clock: Clock,
     private readonly opts: TokenServiceOptions,
-  ) {}
+  ) {
+    this.verified = new BoundedCache(clock, opts.verifiedCache);
+  }
 
   async issue(input: {
     sub: string;
@@ -93,7 +96,6 @@ export class TokenService {
   }
 
   private remember(token: string, claims: TokenClaims): void {
-    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { claims, kid: decodeProtectedHeader(token).kid as string });
   }
 

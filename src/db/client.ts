@@ -26,7 +26,7 @@ export interface Database {
   driver: "pglite" | "postgres";
   /** Resolves when the database answers within the timeout. */
   ping(timeoutMs?: number): Promise<boolean>;
-  /** Cross-instance notifications; a no-op channel on the embedded database. */
+  /** Notifications between instances sharing the database (LISTEN/NOTIFY). */
   listen(channel: string, onMessage: (payload: string) => void): Promise<void>;
   notify(channel: string, payload: string): Promise<void>;
   poolStats(): PoolStats;
@@ -37,6 +37,8 @@ export interface DatabaseOptions {
   databaseUrl?: string;
   /** Directory for the embedded database; undefined means in memory. */
   dataDir?: string;
+  /** An embedded database to start from (see migratedPgliteImage): tests skip initdb this way. */
+  pgliteImage?: Blob;
   poolSize?: number;
 }
 
@@ -44,7 +46,7 @@ const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url)
 const MIGRATION_LOCK = 7_345_001;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : openPglite(opts.dataDir);
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : openPglite(opts.dataDir, opts.pgliteImage);
 }
 
 async function openPostgres(url: string, max: number): Promise<Database> {
@@ -82,9 +84,9 @@ async function migratePostgresOnce(url: string): Promise<void> {
   }
 }
 
-async function openPglite(dataDir?: string): Promise<Database> {
+async function openPglite(dataDir?: string, image?: Blob): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir ? { dataDir } : {});
+  const client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), ...(image ? { loadDataDir: image } : {}) });
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
   return {
@@ -95,11 +97,27 @@ async function openPglite(dataDir?: string): Promise<Database> {
         client.query("select 1").then(() => true),
         timeoutMs,
       ),
-    async listen() {},
-    async notify() {},
+    // One process owns the embedded database; several apps sharing it (tests) hear each other here.
+    async listen(channel, onMessage) {
+      await client.listen(channel, onMessage);
+    },
+    async notify(channel, payload) {
+      await client.query("select pg_notify($1, $2)", [channel, payload]);
+    },
     poolStats: () => ({ max: 1 }),
     close: () => client.close(),
   };
+}
+
+/** A migrated, empty embedded database as an image that openDatabase can start from. */
+export async function migratedPgliteImage(): Promise<Blob> {
+  const client = await PGlite.create();
+  try {
+    await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
+    return await client.dumpDataDir("none");
+  } finally {
+    await client.close();
+  }
 }
 
 async function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {

@@ -1,34 +1,39 @@
-/** Errors raised by domain rules; the errors interceptor turns them into Connect codes. */
-export type ErrorKind =
-  | "invalid_argument"
-  | "unauthenticated"
-  | "permission_denied"
-  | "not_found"
-  | "already_exists"
-  | "failed_precondition"
-  | "resource_exhausted"
-  | "unavailable"
-  | "unimplemented";
+import type { ErrorKind, Reason, ReasonFor } from "./error-reasons.js";
+
+export type { ErrorKind, Reason } from "./error-reasons.js";
 
 export interface FieldViolation {
   field: string;
   description: string;
 }
 
-export class DomainError extends Error {
+export interface ErrorExtra {
+  violations?: FieldViolation[];
+  retryAfterSeconds?: number;
+  metadata?: Record<string, string>;
+  cause?: unknown;
+}
+
+/**
+ * Errors raised by domain rules; the errors interceptor turns them into Connect codes. The
+ * reason comes from the catalogue (error-reasons.ts), and only with a code it is listed for.
+ */
+export class DomainError<K extends ErrorKind = ErrorKind> extends Error {
+  readonly reason: Reason;
+
   constructor(
-    readonly kind: ErrorKind,
-    /** Stable UPPER_SNAKE reason, sent as google.rpc.ErrorInfo.reason. */
-    readonly reason: string,
+    readonly kind: K,
+    reason: ReasonFor<K>,
     message: string,
-    readonly extra: { violations?: FieldViolation[]; retryAfterSeconds?: number; metadata?: Record<string, string>; cause?: unknown } = {},
+    readonly extra: ErrorExtra = {},
   ) {
     super(message);
     this.name = "DomainError";
+    this.reason = reason;
   }
 }
 
-export function invalidArgument(field: string, description: string, reason = "INVALID_ARGUMENT"): DomainError {
+export function invalidArgument(field: string, description: string, reason: ReasonFor<"invalid_argument"> = "INVALID_ARGUMENT"): DomainError {
   return new DomainError("invalid_argument", reason, `${field}: ${description}`, { violations: [{ field, description }] });
 }
 
@@ -37,14 +42,14 @@ export function invalidCredentials(): DomainError {
   return new DomainError("unauthenticated", "INVALID_CREDENTIALS", "invalid email or password");
 }
 
-export function unauthenticated(reason = "UNAUTHENTICATED", message = "missing or invalid credential"): DomainError {
+export function unauthenticated(reason: ReasonFor<"unauthenticated"> = "UNAUTHENTICATED", message = "missing or invalid credential"): DomainError {
   return new DomainError("unauthenticated", reason, message);
 }
 
-export function permissionDenied(reason = "PERMISSION_DENIED", message = "permission denied"): DomainError {
+export function permissionDenied(reason: ReasonFor<"permission_denied"> = "PERMISSION_DENIED", message = "permission denied"): DomainError {
   return new DomainError("permission_denied", reason, message);
 }
 
-export function notFound(what: string): DomainError {
-  return new DomainError("not_found", `${what.toUpperCase().replace(/\W+/g, "_")}_NOT_FOUND`, `${what} not found`);
+export function notFound(reason: ReasonFor<"not_found">, what: string): DomainError {
+  return new DomainError("not_found", reason, `${what} not found`);
 }

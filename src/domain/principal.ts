@@ -1,10 +1,19 @@
-/** Who is calling, as the authn interceptor established it. */
+import { PermissionSet } from "./rbac/rules.js";
+
+/** Who is calling, as the authenticator established it. */
 export interface UserPrincipal {
   kind: "user";
   userId: string;
   sessionId: string;
-  admin: boolean;
+  /** RBAC role names; `admin` among them makes a system administrator. */
   roles: string[];
+  /** What those roles allow. */
+  permissions: PermissionSet;
+  /**
+   * Set per call by the policy interceptor: the roles allow this method's declared permission,
+   * so the caller acts system-wide (other users' sessions, any organization, any key).
+   */
+  systemAccess: boolean;
   /** How the credential was presented: a JWT access token or a session bearer. */
   credential: "access_token" | "session";
   mfaAt?: Date;
@@ -33,7 +42,15 @@ export function hasScope(granted: ApiScope[], needed: ApiScope): boolean {
   return granted.some((g) => SCOPE_RANK[g] >= SCOPE_RANK[needed]);
 }
 
+/** Whether this call may act system-wide (only users hold roles; machine credentials never do). */
+export function hasSystemAccess(p: Principal): boolean {
+  return p.kind === "user" && p.systemAccess;
+}
+
 /** A stable id of the caller for logs and the audit log. */
 export function principalLabel(p: Principal): { actorType: string; actorId: string } {
   return p.kind === "user" ? { actorType: "user", actorId: p.userId } : { actorType: p.kind, actorId: p.id };
 }
+
+/** Machine credentials and users without roles: no system permissions at all. */
+export const NO_PERMISSIONS = PermissionSet.NONE;

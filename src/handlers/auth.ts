@@ -10,7 +10,7 @@ import type { FederatedSignIn } from "../domain/oidc/federated-sign-in.js";
 import { userToProto } from "./converters.js";
 
 /** Tokens, or the MFA challenge that replaces them. */
-export function signInResponse(r: SignInResult) {
+function signInResponse(r: SignInResult) {
   if (r.kind === "mfa") return { mfaRequired: true, challengeId: r.challengeId, mfaMethods: r.methods, user: userToProto(r.user) };
   return {
     accessToken: r.accessToken,
@@ -21,7 +21,7 @@ export function signInResponse(r: SignInResult) {
   };
 }
 
-export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification): Partial<ServiceImpl<typeof AuthService>> {
+export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification): ServiceImpl<typeof AuthService> {
   return {
     async verifyMFA(req, ctx) {
       return signInResponse({ kind: "tokens", ...(await mfa.verify(req.challengeId, req.code, metaOf(ctx))) });

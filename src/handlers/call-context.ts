@@ -1,7 +1,8 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import { kClientIp, kPrincipal, kRequestId } from "../context.js";
+import { kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
 import { permissionDenied, unauthenticated } from "../domain/errors.js";
+import type { OrgGrant } from "../domain/org/org-access.js";
 import type { Principal, UserPrincipal } from "../domain/principal.js";
 
 export function metaOf(ctx: HandlerContext): RequestMeta {
@@ -24,4 +25,11 @@ export function callerOf(ctx: HandlerContext): UserPrincipal {
   const p = principalOf(ctx);
   if (p.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "this method needs a signed-in user, not a machine credential");
   return p;
+}
+
+/** The organization the policy interceptor resolved for this org-scoped call. */
+export function grantOf(ctx: HandlerContext): OrgGrant {
+  const grant = ctx.values.get(kOrgGrant);
+  if (!grant) throw permissionDenied("NO_POLICY", "organization access was not established");
+  return grant;
 }

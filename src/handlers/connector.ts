@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ConnectorSchema, ConnectorService, type Connector } from "../../gen/warden/connector/v1/connector_service_pb.js";
-import type { ConnectorRow } from "../db/schema/index.js";
+import type { ConnectorRow } from "../domain/records.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { Connectors } from "../domain/oidc/connectors.js";
 import { metaOf, principalOf } from "./call-context.js";

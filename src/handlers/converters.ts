@@ -3,7 +3,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AuditEventSchema, Outcome, type AuditEvent } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { SessionSchema, type Session } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserSchema, type User } from "../../gen/warden/user/v1/user_pb.js";
-import type { AuditRow, SessionRow, UserRow } from "../db/schema/index.js";
+import type { AuditRow, SessionRow, UserRow } from "../domain/records.js";
+import { isAdmin } from "../domain/rbac/builtin-roles.js";
 
 export function userToProto(u: UserRow): User {
   return create(UserSchema, {
@@ -11,7 +12,7 @@ export function userToProto(u: UserRow): User {
     email: u.email,
     displayName: u.displayName,
     disabled: u.disabled,
-    admin: u.admin,
+    admin: isAdmin(u),
     roles: u.roles,
     createTime: timestampFromDate(u.createdAt),
     updateTime: timestampFromDate(u.updatedAt),

@@ -7,8 +7,7 @@ import { DomainError } from "../domain/errors.js";
 import type { ServiceAccounts } from "../domain/serviceaccount/service-accounts.js";
 import type { ApiKeySessions } from "../domain/apikey/api-key-sessions.js";
 import { kCredentialFailed } from "../context.js";
-import { metaOf, principalOf } from "./call-context.js";
-import { grantOf } from "./organization.js";
+import { grantOf, metaOf, principalOf } from "./call-context.js";
 import { apiKeyToProto, optionalDate, scopesFromProto, serviceAccountToProto } from "./tenancy-converters.js";
 
 export function apiKeyHandlers(keys: ApiKeys, sessions: ApiKeySessions): ServiceImpl<typeof ApiKeyService> {

@@ -68,7 +68,7 @@ export function devHandlers(otps: DevOtpStore): ServiceImpl<typeof DevService> {
   return {
     async getOTP(req) {
       const code = otps.get(checkPhone(req.phone));
-      if (!code) throw notFound("code");
+      if (!code) throw notFound("CODE_NOT_FOUND", "code");
       return { code };
     },
   };

@@ -1,19 +1,9 @@
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { MembershipService } from "../../gen/warden/org/v1/membership_service_pb.js";
 import { OrganizationService } from "../../gen/warden/org/v1/organization_service_pb.js";
-import { kOrgGrant } from "../context.js";
-import { permissionDenied } from "../domain/errors.js";
-import type { OrgGrant } from "../domain/org/org-access.js";
 import type { Organizations } from "../domain/org/organizations.js";
-import { callerOf, metaOf, principalOf } from "./call-context.js";
+import { callerOf, grantOf, metaOf, principalOf } from "./call-context.js";
 import { memberToProto, organizationToProto, roleFromProto, tierFromProto } from "./tenancy-converters.js";
-
-/** The organization the policy interceptor resolved for this org-scoped call. */
-export function grantOf(ctx: HandlerContext): OrgGrant {
-  const grant = ctx.values.get(kOrgGrant);
-  if (!grant) throw permissionDenied("NO_POLICY", "organization access was not established");
-  return grant;
-}
 
 export function organizationHandlers(orgs: Organizations): ServiceImpl<typeof OrganizationService> {
   return {

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { PasskeySchema, PasskeyService, type Passkey } from "../../gen/warden/passkey/v1/passkey_service_pb.js";
-import type { PasskeyRow } from "../db/schema/index.js";
+import type { PasskeyRow } from "../domain/records.js";
 import type { Passkeys } from "../domain/passkey/passkeys.js";
 import { callerOf, metaOf } from "./call-context.js";
 

@@ -5,7 +5,7 @@ import { DomainError } from "../domain/errors.js";
 import type { Principal, UserPrincipal } from "../domain/principal.js";
 import type { SessionManager } from "../domain/session/session-manager.js";
 import type { SessionQueries } from "../domain/session/session-queries.js";
-import type { Authenticator } from "../interceptors/authn.js";
+import type { Authenticator } from "../domain/auth/authenticator.js";
 import { callerOf, metaOf } from "./call-context.js";
 import { sessionToProto } from "./converters.js";
 

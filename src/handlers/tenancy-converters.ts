@@ -11,8 +11,8 @@ import {
 } from "../../gen/warden/org/v1/organization_pb.js";
 import { Effect, RoleSchema, type Role, type Rule } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountSchema, type ServiceAccount } from "../../gen/warden/serviceaccount/v1/service_account_service_pb.js";
-import type { MemberWithUser } from "../db/repositories/organization-repository.js";
-import type { ApiKeyRow, RoleRow, RoleRule, ServiceAccountRow } from "../db/schema/index.js";
+import type { MemberWithUser } from "../domain/store/organization-store.js";
+import type { ApiKeyRow, RoleRow, RoleRule, ServiceAccountRow } from "../domain/records.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { MemberRole, OrganizationTier } from "../domain/org/member-role.js";
 import type { OrganizationView } from "../domain/org/organizations.js";

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { kRequestId } from "../context.js";
 import { isDatabaseUnavailable, isInvalidData } from "../db/faults.js";
-import { DomainError, type ErrorKind } from "../domain/errors.js";
+import { DomainError, type ErrorKind, type Reason } from "../domain/errors.js";
 
 const CODES: Record<ErrorKind, Code> = {
   invalid_argument: Code.InvalidArgument,
@@ -15,6 +15,34 @@ const CODES: Record<ErrorKind, Code> = {
   resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
   unimplemented: Code.Unimplemented,
+  deadline_exceeded: Code.DeadlineExceeded,
+  canceled: Code.Canceled,
+  internal: Code.Internal,
+  unknown: Code.Unknown,
+  aborted: Code.Aborted,
+  out_of_range: Code.OutOfRange,
+  data_loss: Code.DataLoss,
+};
+
+/** The reason an error without one gets from its code alone (errors raised by connect-es itself). */
+const CODE_REASONS: Record<Code, Reason> = {
+  [Code.Canceled]: "CANCELED",
+  [Code.Unknown]: "UNKNOWN",
+  [Code.InvalidArgument]: "INVALID_ARGUMENT",
+  [Code.DeadlineExceeded]: "DEADLINE_EXCEEDED",
+  [Code.NotFound]: "NOT_FOUND",
+  [Code.AlreadyExists]: "ALREADY_EXISTS",
+  [Code.PermissionDenied]: "PERMISSION_DENIED",
+  // The one resource_exhausted connect-es raises: a message over the read limit.
+  [Code.ResourceExhausted]: "MESSAGE_TOO_LARGE",
+  [Code.FailedPrecondition]: "FAILED_PRECONDITION",
+  [Code.Aborted]: "ABORTED",
+  [Code.OutOfRange]: "OUT_OF_RANGE",
+  [Code.Unimplemented]: "UNIMPLEMENTED",
+  [Code.Internal]: "INTERNAL",
+  [Code.Unavailable]: "UNAVAILABLE",
+  [Code.DataLoss]: "DATA_LOSS",
+  [Code.Unauthenticated]: "UNAUTHENTICATED",
 };
 
 export const ERROR_DOMAIN = "warden";
@@ -34,8 +62,7 @@ export function toConnectError(err: unknown, log: Logger, requestId: string): Co
   if (err instanceof DomainError) return fromDomainError(err);
   if (err instanceof ConnectError) {
     if (err.findDetails(ErrorInfoSchema).length > 0) return err;
-    const reason = err.code === Code.ResourceExhausted ? "MESSAGE_TOO_LARGE" : Code[err.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-    return new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(reason)], err.cause);
+    return new ConnectError(err.rawMessage, err.code, err.metadata, [errorInfo(CODE_REASONS[err.code] ?? "UNKNOWN")], err.cause);
   }
   if (isDatabaseUnavailable(err)) {
     log.warn({ request_id: requestId, err: describe(err) }, "database unavailable");
@@ -51,15 +78,18 @@ export function toConnectError(err: unknown, log: Logger, requestId: string): Co
 
 type OutgoingDetail = ConstructorParameters<typeof ConnectError>[3] extends (infer D)[] | undefined ? D : never;
 
-export function errorInfo(reason: string, metadata: Record<string, string> = {}): OutgoingDetail {
+export function errorInfo(reason: Reason, metadata: Record<string, string> = {}): OutgoingDetail {
   return { desc: ErrorInfoSchema, value: { reason, domain: ERROR_DOMAIN, metadata } };
+}
+
+export function fieldViolations(violations: { field: string; description: string }[]): OutgoingDetail {
+  return { desc: BadRequestSchema, value: { fieldViolations: violations.map((v) => ({ field: v.field, description: v.description })) } };
 }
 
 function fromDomainError(err: DomainError): ConnectError {
   const details: OutgoingDetail[] = [errorInfo(err.reason, err.extra.metadata)];
   const headers = new Headers();
-  if (err.extra.violations?.length)
-    details.push({ desc: BadRequestSchema, value: { fieldViolations: err.extra.violations.map((v) => ({ field: v.field, description: v.description })) } });
+  if (err.extra.violations?.length) details.push(fieldViolations(err.extra.violations));
   if (err.extra.retryAfterSeconds) {
     details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(err.extra.retryAfterSeconds), nanos: 0 } } });
     headers.set("retry-after", String(err.extra.retryAfterSeconds));

@@ -1,13 +1,13 @@
 import type { DescMessage } from "@bufbuild/protobuf";
-import type { Interceptor, UnaryRequest, StreamRequest } from "@connectrpc/connect";
+import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
+import { Access, OrgRole, Scope, type Policy } from "../../gen/warden/options/v1/options_pb.js";
 import type { Clock } from "../clock.js";
 import { kOrgGrant, kPrincipal } from "../context.js";
 import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { MemberRole } from "../domain/org/member-role.js";
 import type { OrgAccess } from "../domain/org/org-access.js";
 import { hasScope, type ApiScope, type Principal } from "../domain/principal.js";
-import { Access, OrgRole, Scope, type Policy } from "../../gen/warden/options/v1/options_pb.js";
-import { policyOf } from "../policy.js";
+import { permissionOf, policyOf } from "../policy.js";
 
 const SCOPES: Partial<Record<Scope, ApiScope>> = { [Scope.READ]: "read", [Scope.WRITE]: "write", [Scope.ADMIN]: "admin" };
 const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
@@ -17,7 +17,12 @@ const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
   [OrgRole.OWNER]: "owner",
 };
 
-/** Enforces the proto-declared policy; anything not explicitly allowed is refused. */
+/**
+ * Enforces the proto-declared policy, the one place where access to a method is decided;
+ * anything not explicitly allowed is refused. System access comes from the caller's RBAC roles
+ * and the method's permission (a matching deny wins); it is recorded on the principal for the
+ * domain rules that extend a caller's own things to everyone's.
+ */
 export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; clock: Clock }): Interceptor {
   return (next) => async (req) => {
     const policy = policyOf(req.method);
@@ -27,28 +32,43 @@ export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; cl
       if (!opts.dev) throw new DomainError("unimplemented", "DEV_MODE_OFF", "only available in dev mode");
       return next(req);
     }
-    const principal = req.contextValues.get(kPrincipal);
-    if (!principal) throw unauthenticated();
-    checkScope(principal, policy);
-    checkFreshMfa(principal, policy, opts.clock);
+    const authenticated = req.contextValues.get(kPrincipal);
+    if (!authenticated) throw unauthenticated();
+    checkScope(authenticated, policy);
+    checkFreshMfa(authenticated, policy, opts.clock);
+    const caller = withSystemAccess(authenticated, policy);
+    req.contextValues.set(kPrincipal, caller);
     switch (policy.access) {
       case Access.AUTHENTICATED:
         return next(req);
       case Access.ADMIN:
-        if (principal.kind !== "user" || !principal.admin) throw permissionDenied("ADMIN_REQUIRED", "requires a system administrator");
+        if (caller.kind !== "user" || !caller.systemAccess) throw permissionRequired(policy);
         return next(req);
       case Access.ORG_ADMIN:
       case Access.ORG_MEMBER: {
         const needed = ORG_ROLES[policy.minOrgRole] ?? (policy.access === Access.ORG_ADMIN ? "admin" : "viewer");
-        const grant = await opts.orgAccess.require(principal, orgIdOf(req, policy), needed);
-        req.contextValues.set(kOrgGrant, grant);
+        req.contextValues.set(kOrgGrant, await opts.orgAccess.require(caller, orgIdOf(req, policy), needed));
         return next(req);
       }
       default:
-        // Access kinds whose credentials this server does not accept yet fail closed.
-        throw permissionDenied("ACCESS_NOT_GRANTED", "caller may not use this method");
+        // The start-up check refuses any other access kind; should one slip through, it fails closed.
+        throw permissionDenied("NO_POLICY", "caller may not use this method");
     }
   };
+}
+
+/** A user's principal for this call, marked with whether its roles allow the method's permission. */
+function withSystemAccess(p: Principal, policy: Policy): Principal {
+  if (p.kind !== "user") return p;
+  const permission = permissionOf(policy);
+  return { ...p, systemAccess: !!permission && p.permissions.allows(permission) };
+}
+
+function permissionRequired(policy: Policy): DomainError {
+  const p = permissionOf(policy)!;
+  return new DomainError("permission_denied", "PERMISSION_REQUIRED", `the caller's roles do not allow ${p.resource}/${p.verb}`, {
+    metadata: { resource: p.resource, verb: p.verb },
+  });
 }
 
 /** API keys and service accounts must hold the scope the method declares; none declared, no access. */
@@ -70,6 +90,7 @@ function checkFreshMfa(p: Principal, policy: Policy, clock: Clock): void {
     );
 }
 
+/** The organization id the request names, from the field the policy declares (checked at start). */
 function orgIdOf(req: UnaryRequest | StreamRequest, policy: Policy): string {
   if (req.stream) throw permissionDenied("NO_POLICY", "organization-scoped streams are not supported");
   const field = (req.method.input as DescMessage).fields.find((f) => f.name === policy.orgField);

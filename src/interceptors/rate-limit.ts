@@ -1,9 +1,19 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { kClientIp, kCredentialFailed } from "../context.js";
 import { DomainError } from "../domain/errors.js";
-import type { BruteForce } from "../domain/ratelimit/brute-force.js";
+import type { BruteForce, RateClass as Budget } from "../domain/ratelimit/brute-force.js";
 import { RateClass } from "../../gen/warden/options/v1/options_pb.js";
 import { policyOf } from "../policy.js";
+
+/** The budget each rate class of the policy option spends. */
+const BUDGETS: Partial<Record<RateClass, Budget>> = {
+  [RateClass.PASSWORD]: "password",
+  [RateClass.REFRESH_TOKEN]: "refresh_token",
+  [RateClass.OTP]: "otp",
+  [RateClass.PASSKEY]: "passkey",
+  [RateClass.API_KEY]: "api_key",
+  [RateClass.SERVICE_ACCOUNT]: "service_account",
+};
 
 /**
  * The network half of brute-force protection, by the policy's rate_class: a credential call
@@ -19,7 +29,10 @@ export function rateLimitInterceptor(engine: BruteForce): Interceptor {
       await engine.takeQuota("signup", ip || "unknown");
       return next(req);
     }
-    await engine.takeNetwork(ip);
+    const budget = BUDGETS[rateClass];
+    // The start-up check accepts only known classes; should an unknown one slip through, it is refused.
+    if (!budget) throw new DomainError("permission_denied", "NO_POLICY", "unknown rate class");
+    await engine.takeNetwork(budget, ip);
     let refund = false;
     try {
       const res = await next(req);
@@ -30,7 +43,7 @@ export function rateLimitInterceptor(engine: BruteForce): Interceptor {
       refund = isFault(err);
       throw err;
     } finally {
-      if (refund) await engine.networkSucceeded(ip).catch(() => {});
+      if (refund) await engine.networkSucceeded(budget, ip).catch(() => {});
     }
   };
 }

@@ -1,9 +1,13 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
-import { openDatabase, type Database } from "../../src/db/client.js";
+import { migratedPgliteImage, openDatabase, type Database } from "../../src/db/client.js";
 
-/** The PostgreSQL server the suite runs against, when one is configured; otherwise PGlite. */
-export const TEST_PG_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || "";
+/**
+ * The PostgreSQL server the suite runs against, when TEST_DATABASE_URL names one; otherwise
+ * the embedded database. A developer's DATABASE_URL is never used: tests create and drop
+ * databases, and must not touch a real one by accident.
+ */
+export const TEST_PG_URL = process.env.TEST_DATABASE_URL || "";
 
 export interface TestDatabase {
   database: Database;
@@ -12,10 +16,14 @@ export interface TestDatabase {
   cleanup(): Promise<void>;
 }
 
-/** A fresh database of its own: in-memory PGlite, or a new database on the configured server. */
+/** One migrated embedded database per worker; each test database starts as a copy of it. */
+let image: Promise<Blob> | undefined;
+
+/** A fresh database of its own: an in-memory PGlite copied from the worker's image, or a new database on the configured server. */
 export async function openTestDatabase(): Promise<TestDatabase> {
   if (!TEST_PG_URL) {
-    const database = await openDatabase({});
+    image ??= migratedPgliteImage();
+    const database = await openDatabase({ pgliteImage: await image });
     return { database, cleanup: () => database.close() };
   }
   const url = await createScratchDatabase();

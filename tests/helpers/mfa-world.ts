@@ -164,5 +164,5 @@ export async function startChallenge(auth: Client<typeof AuthService>, email: st
 
 /** Audit rows of one type written for one user. */
 export async function auditOf(t: Pick<TestApp, "app">, eventType: string, actorId: string) {
-  return t.app.auditRepo.query(t.app.database.db, { eventTypes: [eventType], actorId, limit: 1000 });
+  return t.app.hooks.store.audit.query({ eventTypes: [eventType], actorId, limit: 1000 });
 }

@@ -64,7 +64,7 @@ export const TENANCY_RPCS: Rpc[] = [
     name: "SuspendOrganization",
     kind: "admin",
     mutates: true,
-    deniedReason: "ADMIN_REQUIRED",
+    deniedReason: "PERMISSION_REQUIRED",
     call: (w, x, as) => w.orgs.suspendOrganization({ id: x.orgId, suspended: true }, as),
   },
   org("AddMember", true, (w, x, as) => w.members.addMember({ organizationId: x.orgId, userId: x.outsiderId, role: MemberRole.MEMBER }, as)),
@@ -180,7 +180,7 @@ const SCOPE_CELL: Record<string, string> = {
   OK: "OK",
   SCOPE: denied("INSUFFICIENT_SCOPE"),
   ROLE: denied("ORGANIZATION_ROLE_REQUIRED"),
-  ADMIN: denied("ADMIN_REQUIRED"),
+  ADMIN: denied("PERMISSION_REQUIRED"),
 };
 const SCOPE_OF: Record<string, ApiKeyScope> = { read: ApiKeyScope.READ, write: ApiKeyScope.WRITE, admin: ApiKeyScope.ADMIN };
 

@@ -6,6 +6,7 @@ import type { SQL } from "drizzle-orm";
 import { afterAll, beforeAll, expect } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ApiKeyScope, ApiKeyService, type ApiKey } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
+import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { MembershipService } from "../../gen/warden/org/v1/membership_service_pb.js";
 import { MemberRole, OrganizationTier, type Organization } from "../../gen/warden/org/v1/organization_pb.js";
@@ -16,13 +17,10 @@ import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "./test-app.js";
 
 /**
- * A test app for the tenancy suites. Access tokens live two days of ManualClock time, so tests
- * that move the clock past API-key, session-token or service-account lifetimes keep their users;
- * the in-memory transport has no client address, so every sign-up shares one address quota.
+ * Settings of the tenancy suites: access tokens live two days of ManualClock time, so tests that
+ * move the clock past API-key, session-token or service-account lifetimes keep their users.
  */
-export function createTenancyApp(overrides: Record<string, unknown> = {}): Promise<TestApp> {
-  return createTestApp({ access_token_ttl: "2d", signups_per_address_per_hour: 10_000, ...overrides });
-}
+export const TENANCY_SETTINGS = { access_token_ttl: "2d" } as const;
 
 /**
  * The World of one describe block: its app starts before the block's tests (this hook is
@@ -31,7 +29,7 @@ export function createTenancyApp(overrides: Record<string, unknown> = {}): Promi
 export function useTenancyWorld(overrides: Record<string, unknown> = {}): World {
   let t: TestApp | undefined;
   beforeAll(async () => {
-    t = await createTenancyApp(overrides);
+    t = await createTestApp({ ...TENANCY_SETTINGS, ...overrides });
   });
   afterAll(async () => t?.close());
   return new World(() => {
@@ -123,7 +121,7 @@ export function jwtPayload(token: string): Record<string, unknown> {
 
 /** Rows of a raw query on either driver (PGlite answers {rows}, postgres-js an array). */
 export async function queryRows(t: TestApp, query: SQL): Promise<Record<string, unknown>[]> {
-  const result = (await t.app.database.db.execute(query)) as unknown;
+  const result = (await t.app.hooks.db.execute(query)) as unknown;
   return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
 }
 
@@ -172,6 +170,9 @@ export class World {
   }
   get users() {
     return this.client(UserService);
+  }
+  get audit() {
+    return this.client(AuditService);
   }
 
   /** A registered, signed-in user named `<name>@tenancy.test`. */

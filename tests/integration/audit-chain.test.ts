@@ -10,13 +10,13 @@ import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { BAD_PAGE_TOKENS, collectPages } from "../helpers/pages.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 const WRONG_PASSWORD = "Wrong-password-0123";
 /** CR LF, quotes, a tab and an ANSI escape: data, never a new log or audit line. */
 const HOSTILE_NAME = 'Line one\r\nLine two "quoted" \t \u001b[31m end';
-const execute = (t: TestApp, query: ReturnType<typeof sql>) => t.app.database.db.execute(query);
+const execute = (t: TestApp, query: ReturnType<typeof sql>) => t.app.hooks.db.execute(query);
 // Tampering by someone who bypasses the triggers: tests/integration/audit-tamper.test.ts.
 
 type QueryInit = Partial<Pick<QueryAuditEventsRequest, "actorId" | "targetId" | "eventTypes" | "outcome">>;
@@ -43,7 +43,7 @@ describe("audit log", () => {
   const verify = () => t.client(AuditService).verifyAuditChain({}, admin.auth);
 
   beforeAll(async () => {
-    t = await startApp();
+    t = await createTestApp();
     admin = await adminLogin(t);
     // One of each event, by one user (u) and by the admin on another user (managed).
     u = await newUser(t, { tag: "audited" });
@@ -170,7 +170,7 @@ describe("audit log", () => {
     const v = await newUser(t, { tag: "nosy" });
     const audit = t.client(AuditService);
     for (const call of [() => audit.listAuditLogs({}, v.auth), () => audit.queryAuditEvents({}, v.auth), () => audit.verifyAuditChain({}, v.auth)])
-      await expectError(call(), Code.PermissionDenied, "ADMIN_REQUIRED");
+      await expectError(call(), Code.PermissionDenied, "PERMISSION_REQUIRED");
     await expectError(audit.listAuditLogs({}), Code.Unauthenticated);
   });
 

@@ -5,10 +5,10 @@ import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { chainHash } from "../../src/domain/audit/audit-event.js";
 import { adminLogin, login, newUser } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import type { TestApp } from "../helpers/test-app.js";
 
-const execute = (t: TestApp, query: ReturnType<typeof sql>) => t.app.database.db.execute(query);
+const execute = (t: TestApp, query: ReturnType<typeof sql>) => t.app.hooks.db.execute(query);
 
 interface Tamper {
   name: string;
@@ -33,7 +33,7 @@ const TAMPERS: Tamper[] = [
     name: "an edited middle row whose own hash was recomputed",
     async apply(t, seqs) {
       const target = middleOf(seqs);
-      const [row] = await t.app.auditRepo.batchAfter(t.app.database.db, target - 1, 1);
+      const [row] = await t.app.hooks.store.audit.batchAfter(target - 1, 1);
       const forged = { ...row!, actorId: "someone-else" };
       await execute(t, sql`update audit_events set actor_id = ${forged.actorId}, hash = ${chainHash(forged)} where sequence = ${target}`);
       return after(seqs, target);
@@ -62,12 +62,12 @@ const TAMPERS: Tamper[] = [
 /** Each case on an app of its own: a few events, then the triggers disabled as a DBA could. */
 describe("VerifyAuditChain finds tampering by someone who can bypass the triggers", () => {
   it.each(TAMPERS)("reports $name", async ({ apply, problem }) => {
-    const t = await startApp();
+    const t = await createTestApp();
     try {
       const admin = await adminLogin(t);
       for (let i = 0; i < 2; i++) await newUser(t, { tag: "history" });
       await expectError(login(t, admin.email, "Wrong-password-0123"), Code.Unauthenticated);
-      const sequences = (await t.app.auditRepo.batchAfter(t.app.database.db, 0, 1000)).map((r) => r.sequence);
+      const sequences = (await t.app.hooks.store.audit.batchAfter(0, 1000)).map((r) => r.sequence);
       expect(sequences.length).toBeGreaterThanOrEqual(6);
       const verify = () => t.client(AuditService).verifyAuditChain({}, admin.auth);
       await expect(verify()).resolves.toMatchObject({ intact: true });

@@ -4,9 +4,7 @@ import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
-import { countingHasher, hashesDone, type HashCounts } from "../helpers/mfa-counted-app.js";
-import { startApp } from "../helpers/suite-app.js";
-import { STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { createTestApp, hashesDone, STRONG_PASSWORD, type HashCounts, type TestApp } from "../helpers/test-app.js";
 
 const WRONG_PASSWORD = "Wrong-password-0123";
 
@@ -20,9 +18,8 @@ let t: TestApp;
 /** Calls of the real argon2id hasher, counted to prove when no hashing happened. */
 let hashes: HashCounts;
 beforeAll(async () => {
-  const counting = await countingHasher();
-  hashes = counting.counts;
-  t = await startApp({}, { hasher: counting.hasher });
+  t = await createTestApp({}, { countHashes: true });
+  hashes = t.hashes;
 });
 afterAll(async () => t?.close());
 
@@ -161,7 +158,7 @@ describe("account lockout (10 failures per account by default)", () => {
     const u = await newUser(t, { tag: "parallel" });
     const results = await parallelWrong(u.email, 8);
     expect(codesOf(results)).toEqual(Array(8).fill(Code.Unauthenticated));
-    expect(await t.app.limiter.consumed(u.email)).toBe(8);
+    expect(await t.app.hooks.limiter.consumed(u.email)).toBe(8);
   });
 
   it("of 15 parallel attempts, exactly 10 reach the hasher and 5 are RESOURCE_EXHAUSTED", async () => {
@@ -193,7 +190,7 @@ describe("account lockout (10 failures per account by default)", () => {
     const u = await newUser(t, { tag: "locked-refresh" });
     await parallelWrong(u.email, 10);
     await expectError(auth().refresh({ refreshToken: u.refreshToken }), Code.ResourceExhausted, "RATE_LIMITED");
-    await t.app.limiter.accountSucceeded(u.email); // as when the window has passed
+    await t.app.hooks.limiter.accountSucceeded(u.email); // as when the window has passed
     await expect(auth().refresh({ refreshToken: u.refreshToken })).resolves.toBeDefined();
   });
 
@@ -205,7 +202,7 @@ describe("account lockout (10 failures per account by default)", () => {
       auth().authenticateLocal({ username: u.email, password: WRONG_PASSWORD }),
       auth().changePassword({ currentPassword: WRONG_PASSWORD, newPassword: "another-Strong-pass-8812" }, u.auth),
     ]);
-    expect(await t.app.limiter.consumed(u.email)).toBe(4);
+    expect(await t.app.hooks.limiter.consumed(u.email)).toBe(4);
   });
 
   it("locks an unknown account the same way (no hint that it does not exist)", async () => {
@@ -218,7 +215,7 @@ describe("account lockout (10 failures per account by default)", () => {
     const u = await newUser(t, { tag: "reset" });
     await parallelWrong(u.email, 9);
     await login(t, u.email, u.password);
-    expect(await t.app.limiter.consumed(u.email)).toBe(0);
+    expect(await t.app.hooks.limiter.consumed(u.email)).toBe(0);
     expect(codesOf(await parallelWrong(u.email, 10))).toEqual(Array(10).fill(Code.Unauthenticated));
   });
 });

@@ -2,19 +2,18 @@ import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
-import { createCountedApp, type HashCounts } from "../helpers/mfa-counted-app.js";
 import { expectFailure, expectRateLimited, freshEmail, signUp } from "../helpers/mfa-world.js";
-import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 const NETWORK_MAX = 4;
 
 // The in-memory transport has no socket: every call comes from the one "unknown" address.
 describe("network brute-force budget (one client address)", () => {
-  let t: TestApp & { counts: HashCounts };
+  let t: TestApp;
   let auth: Client<typeof AuthService>;
 
   beforeAll(async () => {
-    t = await createCountedApp({ network_max_failures: NETWORK_MAX, login_max_failures: 100 });
+    t = await createTestApp({ network_max_failures: NETWORK_MAX, login_max_failures: 100 }, { countHashes: true });
     auth = t.client(AuthService);
   });
   afterAll(async () => t?.close());
@@ -29,15 +28,16 @@ describe("network brute-force budget (one client address)", () => {
       expect((await auth.login({ email: victim.email, password: STRONG_PASSWORD })).accessToken).not.toBe("");
     }
     await spray(NETWORK_MAX);
-    const before = { ...t.counts };
+    const before = { ...t.hashes };
     await expectRateLimited(auth.login({ email: freshEmail("spray-next"), password: "spray-password-2024" }));
     await expectRateLimited(auth.login({ email: victim.email, password: STRONG_PASSWORD }));
     await expectRateLimited(auth.verifyCredentials({ email: victim.email, password: STRONG_PASSWORD }));
-    // The same budget guards the other credential paths: codes and API keys.
-    await expectRateLimited(auth.verifyMFA({ challengeId: `mfa_${"A".repeat(32)}`, code: "123456" }));
-    await expectRateLimited(t.client(MfaService).listFactors({}, bearer(`wdn_k_${"A".repeat(64)}`)));
-    expect(t.counts).toEqual(before);
+    await expectRateLimited(auth.authenticateLocal({ username: victim.email, password: STRONG_PASSWORD }));
+    expect(t.hashes).toEqual(before);
+    // Other credential kinds keep budgets of their own: a password spray does not spend them.
+    await expectFailure(auth.verifyMFA({ challengeId: `mfa_${"A".repeat(32)}`, code: "123456" }), Code.Unauthenticated, "MFA_CHALLENGE_INVALID");
+    await expectFailure(t.client(MfaService).listFactors({}, bearer(`wdn_k_${"A".repeat(64)}`)), Code.Unauthenticated, "API_KEY_INVALID");
     // Each account saw one failure only: the network budget, not the account budget, stopped it.
-    expect(await t.app.limiter.consumed(victim.email)).toBe(0);
+    expect(await t.app.hooks.limiter.consumed(victim.email)).toBe(0);
   });
 });

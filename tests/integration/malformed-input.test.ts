@@ -7,7 +7,7 @@ import { createLogger } from "../../src/logger.js";
 import { routes } from "../../src/routes.js";
 import { adminLogin, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 const LOGIN = "/warden.auth.v1.AuthService/Login";
@@ -48,11 +48,11 @@ describe("malformed input in memory (the server's router, every protocol)", () =
   const log = captureLog();
 
   beforeAll(async () => {
-    t = await startApp({}, { log: createLogger("info", log.stream) });
+    t = await createTestApp({}, { log: createLogger("info", log.stream) });
     admin = await adminLogin(t);
     // The router the server mounts (Connect, gRPC and gRPC-Web), driven with hand-made requests.
     const router = createConnectRouter(t.app.routerOptions);
-    routes(t.app)(router);
+    routes(t.app.handlers)(router);
     call = async (path, contentType, body) => {
       const handler = router.handlers.find((h) => h.requestPath === path)!;
       const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;

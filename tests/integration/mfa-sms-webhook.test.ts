@@ -100,7 +100,7 @@ describe("phone enrollment through the webhook (dev mode off)", () => {
     expect(code).toBeDefined();
     expect((await mfa.confirmPhone({ factorId, code: code! }, m.h)).factor?.confirmed).toBe(true);
     // Outside dev mode no code is kept for DevService.
-    expect(t.app.devOtps.get(phone)).toBeUndefined();
+    expect(t.app.hooks.devOtps.get(phone)).toBeUndefined();
   });
 
   it("keeps DevService.GetOTP unimplemented", async () => {

@@ -54,7 +54,7 @@ describe("Google and OIDC sign-in", () => {
       .client(ConnectorService)
       .createConnector({ connector: { id, displayName: id, issuerUrl: provider.issuer, jwksUrl: provider.jwksUrl, clientIds } }, asAdmin);
   const auditRows = (eventType: string, outcome: string) =>
-    t.app.database.db
+    t.app.hooks.db
       .select()
       .from(auditEvents)
       .where(and(eq(auditEvents.eventType, eventType), eq(auditEvents.outcome, outcome)))
@@ -106,7 +106,7 @@ describe("Google and OIDC sign-in", () => {
       const r = await auth().verifyOAuthToken({ idToken: await googleToken({ ...p, email: p.email.toUpperCase() }) });
       expect(r.created).toBe(false);
       expect(r.user?.id).toBe(owner.id);
-      const [link] = await t.app.database.db.select().from(identities).where(eq(identities.subject, p.sub));
+      const [link] = await t.app.hooks.db.select().from(identities).where(eq(identities.subject, p.sub));
       expect(link).toMatchObject({ issuer: google.issuer, userId: owner.id, email: p.email });
       // Later sign-ins find it by the identity, even after the provider reports a new address.
       const moved = await auth().verifyOAuthToken({ idToken: await googleToken({ sub: p.sub, email: `moved-${p.email}` }) });
@@ -242,7 +242,7 @@ describe("Google and OIDC sign-in", () => {
       const owner = await signUp(q.email);
       await t.client(UserService).disableUser({ id: owner.id }, asAdmin);
       expect(await refusal(auth().verifyOAuthToken({ idToken: await googleToken(q) }))).toMatchObject({ code: Code.Unauthenticated });
-      expect(await t.app.database.db.select().from(identities).where(eq(identities.subject, q.sub))).toEqual([]);
+      expect(await t.app.hooks.db.select().from(identities).where(eq(identities.subject, q.sub))).toEqual([]);
       const last = (await auditRows("auth.oauth_login", "failure")).at(-1)!;
       expect(last).toMatchObject({ actorId: owner.id, details: { reason: "USER_DISABLED" } });
     });
@@ -261,7 +261,7 @@ describe("Google and OIDC sign-in", () => {
       const first = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
       const now = t.clock.now();
       // A confirmed factor row, as ConfirmTotp leaves it (the secret is never read here).
-      await t.app.database.db
+      await t.app.hooks.db
         .insert(mfaFactors)
         .values({ userId: first.user!.id, type: "totp", secretEncrypted: "sealed-test-secret", confirmedAt: now, createdAt: now });
       const r = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
@@ -319,7 +319,7 @@ describe("Google and OIDC sign-in", () => {
         () => connectors().createConnector({ connector: valid }, user.as),
         () => connectors().deleteConnector({ id: "acme" }, user.as),
       ]) {
-        expect(await refusal(call())).toEqual({ code: Code.PermissionDenied, reason: "ADMIN_REQUIRED" });
+        expect(await refusal(call())).toEqual({ code: Code.PermissionDenied, reason: "PERMISSION_REQUIRED" });
       }
       expect(await refusal(connectors().listConnectors({}))).toMatchObject({ code: Code.Unauthenticated });
     });

@@ -72,7 +72,7 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
   const finishLogin = (challengeId: string, responseJson: string) => passkeys.completePasskeyAuthentication({ challengeId, responseJson });
 
   async function auditEvents(type: string) {
-    const rows = await t.app.auditRepo.listNewestFirst(t.app.database.db, 1000);
+    const rows = await t.app.hooks.store.audit.listNewestFirst(1000);
     return rows.filter((r) => r.eventType === type);
   }
 

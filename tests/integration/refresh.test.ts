@@ -4,7 +4,7 @@ import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { adminLogin, localSession, login, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError, tally } from "../helpers/expect-error.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { bearer, type TestApp } from "../helpers/test-app.js";
 
 const IDLE = 10 * 60;
@@ -20,7 +20,7 @@ describe("refresh, logout and session lifetime", () => {
   const expectRefused = (token: string, reason?: string) => expectError(validate(token), Code.Unauthenticated, reason);
 
   beforeAll(async () => {
-    t = await startApp({ session_idle_timeout: `${IDLE}s`, session_absolute_timeout: `${ABSOLUTE}s` });
+    t = await createTestApp({ session_idle_timeout: `${IDLE}s`, session_absolute_timeout: `${ABSOLUTE}s` });
     admin = await adminLogin(t);
   });
   afterAll(async () => t?.close());

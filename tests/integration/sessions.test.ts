@@ -4,7 +4,7 @@ import { SessionService } from "../../gen/warden/session/v1/session_service_pb.j
 import { adminLogin, login, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { BAD_PAGE_TOKENS, collectPages } from "../helpers/pages.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { bearer, type TestApp } from "../helpers/test-app.js";
 
 const NO_SUCH_SESSION = "0123456789abcdef0123456789abcdef";
@@ -18,7 +18,7 @@ describe("SessionService", () => {
   const validate = (token: string) => sessions().validateSession({}, bearer(token));
 
   beforeAll(async () => {
-    t = await startApp();
+    t = await createTestApp();
     admin = await adminLogin(t);
     alice = await newUser(t, { tag: "alice" });
     bob = await newUser(t, { tag: "bob" });

@@ -159,7 +159,7 @@ describe("organizations and membership", () => {
       const team = await w.team("susp-auth");
       const key = await w.apiKey(team.owner.as, team.id);
       for (const as of [team.owner.as, key.as])
-        expect(await outcome(w.orgs.suspendOrganization({ id: team.id, suspended: true }, as))).toBe(denied("ADMIN_REQUIRED"));
+        expect(await outcome(w.orgs.suspendOrganization({ id: team.id, suspended: true }, as))).toBe(denied("PERMISSION_REQUIRED"));
       expect((await w.orgs.getOrganization({ id: team.id }, team.owner.as)).organization?.suspended).toBe(false);
     });
 

@@ -68,7 +68,7 @@ describe("service accounts", () => {
     expect(await outcome(w.orgs.getOrganization({ id: team.id }, issued.as))).toBe("OK");
     // Machine identities create no organizations and are no system admins.
     expect(await outcome(w.orgs.createOrganization({ name: "by sa" }, issued.as))).toBe(denied("INSUFFICIENT_SCOPE"));
-    expect(await outcome(w.users.listUsers({}, issued.as))).toBe(denied("ADMIN_REQUIRED"));
+    expect(await outcome(w.users.listUsers({}, issued.as))).toBe(denied("PERMISSION_REQUIRED"));
     // Past the hour and the verifier's few seconds of clock tolerance.
     w.t.clock.advance(3600 + 10);
     expect(await outcome(w.orgs.getOrganization({ id: team.id }, issued.as))).toBe("Unauthenticated:TOKEN_EXPIRED");

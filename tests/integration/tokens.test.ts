@@ -6,7 +6,7 @@ import { AdminService } from "../../gen/warden/admin/v1/admin_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { adminLogin, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { bearer, type TestApp } from "../helpers/test-app.js";
 
 const HS256_SECRET = "hs256-test-secret-0123456789abcdefghijkl";
@@ -34,13 +34,13 @@ describe("access tokens (EdDSA)", () => {
   let t: TestApp;
   let u: SignedIn;
   const attacker = generateKeyPairSync("ed25519");
-  const ours = () => t.app.keys.signingKey();
+  const ours = () => t.app.hooks.keys.signingKey();
   const ourHeader = (extra: Partial<JWTHeaderParameters> = {}): JWTHeaderParameters => ({ alg: "EdDSA", kid: ours().kid, typ: "JWT", ...extra });
   /** Our key, our header, the session's claims with some changed: forgeries differing in one point. */
   const withClaims = (changes: (now: number) => JWTPayload) => () => forge(ours().privateKey, ourHeader(), claimsFor(t, u, changes(claimsFor(t, u).iat!)));
 
   beforeAll(async () => {
-    t = await startApp();
+    t = await createTestApp();
     u = await newUser(t, { tag: "tokens" });
   });
   afterAll(async () => t?.close());
@@ -170,15 +170,15 @@ describe("access tokens (EdDSA)", () => {
     });
 
     it("is for administrators only", async () => {
-      await expectError(t.client(AdminService).rotateSigningKey({}, v.auth), Code.PermissionDenied, "ADMIN_REQUIRED");
+      await expectError(t.client(AdminService).rotateSigningKey({}, v.auth), Code.PermissionDenied, "PERMISSION_REQUIRED");
       await expectError(t.client(AdminService).rotateSigningKey({}), Code.Unauthenticated);
     });
 
     it("keeps tokens of the previous key valid until that key retires, then refuses them", async () => {
-      const oldKid = t.app.keys.signingKey().kid;
+      const oldKid = t.app.hooks.keys.signingKey().kid;
       expect(jwksKids()).toEqual([oldKid]);
       // Outlives the retired key's verification window, so only the key's retirement can end it.
-      const longLived = await t.app.tokens.issue({ sub: v.userId, sid: v.sessionId, tokenType: "access", ttlSeconds: 3 * 3600 });
+      const longLived = await t.app.hooks.tokens.issue({ sub: v.userId, sid: v.sessionId, tokenType: "access", ttlSeconds: 3 * 3600 });
 
       const rotated = await t.client(AdminService).rotateSigningKey({}, admin.auth);
       expect(rotated.previousKeyId).toBe(oldKid);
@@ -191,7 +191,7 @@ describe("access tokens (EdDSA)", () => {
       await expect(validate(t, v.accessToken)).resolves.toMatchObject({ valid: true });
       await expect(validate(t, longLived.token)).resolves.toMatchObject({ valid: true });
 
-      const retired = (await t.app.keys.verificationKey(oldKid))!;
+      const retired = (await t.app.hooks.keys.verificationKey(oldKid))!;
       expect(retired.verifyUntil).toBeDefined();
       t.clock.advance((retired.verifyUntil!.getTime() - t.clock.now().getTime()) / 1000 - 30);
       await expect(validate(t, longLived.token)).resolves.toMatchObject({ valid: true });
@@ -209,12 +209,12 @@ describe("HS256 mode", () => {
   let t: TestApp;
   let u: SignedIn;
   beforeAll(async () => {
-    t = await startApp({ jwt_algorithm: "HS256", jwt_hs256_secret: HS256_SECRET });
+    t = await createTestApp({ jwt_algorithm: "HS256", jwt_hs256_secret: HS256_SECRET });
     u = await newUser(t, { tag: "hs256" });
   });
   afterAll(async () => t?.close());
 
-  const kid = () => t.app.keys.signingKey().kid;
+  const kid = () => t.app.hooks.keys.signingKey().kid;
 
   it("issues HS256 tokens that validate, and publishes no keys", async () => {
     expect(decodeProtectedHeader(u.accessToken).alg).toBe("HS256");

@@ -8,7 +8,7 @@ import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { rowsOf } from "../helpers/database.js";
 import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 /**
@@ -18,13 +18,13 @@ import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 describe("multi-row changes are all-or-nothing", () => {
   let t: TestApp;
   let admin: SignedIn;
-  const db = () => t.app.database.db;
+  const db = () => t.app.hooks.db;
   const validate = (token: string) => t.client(SessionService).validateSession({}, bearer(token));
   const sessionCount = async (userId: string) =>
     Number(rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from sessions where user_id = ${userId}`))[0]!.n);
 
   beforeAll(async () => {
-    t = await startApp();
+    t = await createTestApp();
     admin = await adminLogin(t);
     await db().execute(sql.raw(`create function test_refuse_insert() returns trigger as $$ begin raise exception 'injected fault'; end $$ language plpgsql`));
   });

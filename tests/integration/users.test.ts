@@ -10,7 +10,7 @@ import { rowsOf } from "../helpers/database.js";
 import { adminLogin, localSession, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { BAD_PAGE_TOKENS, collectPages, NON_UUID_USER_CURSOR } from "../helpers/pages.js";
-import { startApp } from "../helpers/suite-app.js";
+import { createTestApp } from "../helpers/test-app.js";
 import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 const NO_SUCH_USER = "00000000-0000-4000-8000-000000000000";
@@ -23,11 +23,11 @@ describe("UserService", () => {
   const validate = (token: string) => t.client(SessionService).validateSession({}, bearer(token));
 
   beforeAll(async () => {
-    t = await startApp();
+    t = await createTestApp();
     admin = await adminLogin(t);
     member = await newUser(t, { tag: "member" });
-    const rules = [{ resources: ["sessions"], verbs: ["get"], effect: Effect.ALLOW }];
-    for (const name of ["ops", "dev", "auditor"]) await t.client(RoleService).createRole({ role: { name, description: name, rules } }, admin.auth);
+    const rules = [{ resources: ["session"], verbs: ["get"], effect: Effect.ALLOW }];
+    for (const name of ["ops", "dev", "qa"]) await t.client(RoleService).createRole({ role: { name, description: name, rules } }, admin.auth);
   });
   afterAll(async () => t?.close());
 
@@ -48,7 +48,7 @@ describe("UserService", () => {
     });
 
     it.each(adminCalls(() => target.userId))("%s refuses a non-admin with PERMISSION_DENIED and changes nothing", async (_name, call) => {
-      await expectError(call(member.auth), Code.PermissionDenied, "ADMIN_REQUIRED");
+      await expectError(call(member.auth), Code.PermissionDenied, "PERMISSION_REQUIRED");
       const { user } = await users().getUser({ id: target.userId }, admin.auth);
       expect(user).toMatchObject({ admin: false, disabled: false });
       await expect(validate(target.accessToken)).resolves.toMatchObject({ valid: true });
@@ -118,7 +118,7 @@ describe("UserService", () => {
       await users().updateUser({ id: u.userId, admin: true }, admin.auth);
       await expect(users().listUsers({}, u.auth)).resolves.toBeDefined();
       await users().updateUser({ id: u.userId, admin: false }, admin.auth);
-      await expectError(users().listUsers({}, u.auth), Code.PermissionDenied, "ADMIN_REQUIRED");
+      await expectError(users().listUsers({}, u.auth), Code.PermissionDenied, "PERMISSION_REQUIRED");
     });
 
     it("does not let an admin demote, disable or delete themselves", async () => {
@@ -137,7 +137,7 @@ describe("UserService", () => {
       await expectError(users().deleteUser({ id: u.userId }, admin.auth), Code.NotFound);
 
       const rows = rowsOf<{ deleted: boolean; hash: string | null }>(
-        await t.app.database.db.execute(sql`select deleted_at is not null as deleted, password_hash as hash from users where id = ${u.userId}`),
+        await t.app.hooks.db.execute(sql`select deleted_at is not null as deleted, password_hash as hash from users where id = ${u.userId}`),
       );
       expect(rows).toEqual([{ deleted: true, hash: null }]);
 
@@ -188,7 +188,7 @@ describe("UserService", () => {
 
     it("cannot refresh an older session even when the disabling left it unrevoked", async () => {
       const v = await newUser(t, { tag: "disabled-in-db" });
-      await t.app.database.db.execute(sql`update users set disabled = true where id = ${v.userId}`);
+      await t.app.hooks.db.execute(sql`update users set disabled = true where id = ${v.userId}`);
       await expectError(t.client(AuthService).refresh({ refreshToken: v.refreshToken }), Code.Unauthenticated, "USER_DISABLED");
       t.clock.advance(10); // past the session cache
       await expectError(validate(v.accessToken), Code.Unauthenticated, "USER_DISABLED");

@@ -1,10 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
-import { BruteForce } from "../../src/domain/ratelimit/brute-force.js";
+import { BruteForce, RATE_CLASSES, type NetworkBudgets, type RateClass } from "../../src/domain/ratelimit/brute-force.js";
 
 /** The engine with a tiny account budget and a one-second window (config allows 60 s at least). */
 function engine(points: number, durationSeconds = 1): BruteForce {
-  return new BruteForce({ account: { points, durationSeconds }, address: [], subnet: [], quotas: {} });
+  const network = Object.fromEntries(RATE_CLASSES.map((c): [RateClass, NetworkBudgets] => [c, { address: [], subnet: [] }])) as Record<
+    RateClass,
+    NetworkBudgets
+  >;
+  return new BruteForce({ account: { points, durationSeconds }, network, quotas: {} });
 }
 
 async function reasonOf(p: Promise<unknown>): Promise<string> {

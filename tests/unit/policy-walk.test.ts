@@ -8,7 +8,8 @@ import { Access, file_warden_options_v1_options, policy, PolicySchema } from "..
 import { errorsInterceptor } from "../../src/interceptors/errors.js";
 import { policyInterceptor } from "../../src/interceptors/policy.js";
 import { createLogger } from "../../src/logger.js";
-import { methodsWithoutPolicy, policyOf } from "../../src/policy.js";
+import { methodsWithoutPolicy, policyOf, policyProblems, policyProblemsOf } from "../../src/policy.js";
+import { PERMISSIONS } from "../../src/domain/rbac/permissions.js";
 import { SERVICES } from "../../src/routes.js";
 import { expectError } from "../helpers/expect-error.js";
 
@@ -61,29 +62,52 @@ describe("every generated RPC declares an access policy", () => {
   });
 });
 
+type PolicyInit = Parameters<typeof create<typeof PolicySchema>>[1];
+
 /** A service built here, in a file that imports options.proto, with one method per policy shape. */
 function probeService(): DescService {
-  const withPolicy = (access: Access): MethodOptions => {
+  const withPolicy = (init: PolicyInit): MethodOptions => {
     const options = create(MethodOptionsSchema);
-    setExtension(options, policy, create(PolicySchema, { access, audit: "probe.call" }));
+    setExtension(options, policy, create(PolicySchema, init));
     return options;
   };
-  const method = (name: string, options?: MethodOptions) => ({ name, inputType: ".probe.v1.Empty", outputType: ".probe.v1.Empty", options });
+  const method = (name: string, options?: MethodOptions, input = ".probe.v1.Empty") => ({ name, inputType: input, outputType: ".probe.v1.Empty", options });
+  const orgRequest = ".probe.v1.OrgRequest";
   const file = create(FileDescriptorProtoSchema, {
     name: "probe/v1/probe.proto",
     package: "probe.v1",
     syntax: "proto3",
     dependency: ["warden/options/v1/options.proto"],
-    messageType: [{ name: "Empty" }],
+    messageType: [
+      { name: "Empty" },
+      {
+        name: "OrgRequest",
+        field: [
+          { name: "organization_id", number: 1, type: 9 /* string */, label: 1, jsonName: "organizationId" },
+          { name: "count", number: 2, type: 5 /* int32 */, label: 1, jsonName: "count" },
+        ],
+      },
+    ],
     service: [
       {
         name: "ProbeService",
         method: [
           method("NoOption"),
-          method("Unspecified", withPolicy(Access.UNSPECIFIED)),
-          method("Public", withPolicy(Access.PUBLIC)),
-          method("Agent", withPolicy(Access.AGENT)),
-          method("Dev", withPolicy(Access.DEV)),
+          method("Unspecified", withPolicy({ access: Access.UNSPECIFIED })),
+          method("Public", withPolicy({ access: Access.PUBLIC })),
+          // The number ACCESS_AGENT had: reserved now, so no server can serve it.
+          method("Reserved", withPolicy({ access: 5 as Access })),
+          method("Dev", withPolicy({ access: Access.DEV })),
+          method("Admin", withPolicy({ access: Access.ADMIN, permission: { resource: "audit_log", verb: "list" } })),
+          method("AdminWithoutPermission", withPolicy({ access: Access.ADMIN })),
+          method("UnknownResource", withPolicy({ access: Access.ADMIN, permission: { resource: "audit_logs", verb: "list" } })),
+          method("UnknownVerb", withPolicy({ access: Access.AUTHENTICATED, permission: { resource: "user", verb: "teleport" } })),
+          method("Org", withPolicy({ access: Access.ORG_ADMIN, orgField: "organization_id" }), orgRequest),
+          method("OrgMisspelled", withPolicy({ access: Access.ORG_ADMIN, orgField: "organisation_id" }), orgRequest),
+          method("OrgFieldNotText", withPolicy({ access: Access.ORG_MEMBER, orgField: "count" }), orgRequest),
+          method("OrgWithoutField", withPolicy({ access: Access.ORG_MEMBER }), orgRequest),
+          method("FieldWithoutOrg", withPolicy({ access: Access.AUTHENTICATED, orgField: "organization_id" }), orgRequest),
+          method("UnknownRateClass", withPolicy({ access: Access.PUBLIC, rateClass: 9 as never })),
         ],
       },
     ],
@@ -95,16 +119,56 @@ function probeService(): DescService {
   return createFileRegistry(file, (name) => deps.get(name)).getService("probe.v1.ProbeService")!;
 }
 
-describe("a method without a usable policy is caught", () => {
+describe("a method whose policy cannot be enforced stops the server at start", () => {
   const probe = probeService();
 
   it("reads the policy of the methods that have one", () => {
     const byName = Object.fromEntries(probe.methods.map((m) => [m.name, policyOf(m)?.access]));
-    expect(byName).toEqual({ NoOption: undefined, Unspecified: undefined, Public: Access.PUBLIC, Agent: Access.AGENT, Dev: Access.DEV });
+    expect(byName).toMatchObject({ NoOption: undefined, Unspecified: undefined, Public: Access.PUBLIC, Reserved: 5, Dev: Access.DEV, Org: Access.ORG_ADMIN });
   });
 
   it("lists a method with no option and a method with ACCESS_UNSPECIFIED as missing", () => {
     expect(methodsWithoutPolicy([probe])).toEqual(["probe.v1.ProbeService/NoOption", "probe.v1.ProbeService/Unspecified"]);
+  });
+
+  it("names every problem: no policy, an access kind not served, permissions, org_field, rate class", () => {
+    const problems = Object.fromEntries(probe.methods.map((m) => [m.name, policyProblemsOf(m)]));
+    expect(problems).toEqual({
+      NoOption: ["no access policy"],
+      Unspecified: ["no access policy"],
+      Public: [],
+      Reserved: ["access 5 is not served"],
+      Dev: [],
+      Admin: [],
+      AdminWithoutPermission: ["ACCESS_ADMIN needs a permission"],
+      UnknownResource: ["unknown permission audit_logs/list"],
+      UnknownVerb: ["unknown permission user/teleport"],
+      Org: [],
+      OrgMisspelled: ['org_field "organisation_id" is not a string field of probe.v1.OrgRequest'],
+      OrgFieldNotText: ['org_field "count" is not a string field of probe.v1.OrgRequest'],
+      OrgWithoutField: ["organization access needs org_field"],
+      FieldWithoutOrg: ["org_field is only for organization access"],
+      UnknownRateClass: ["unknown rate class 9"],
+    });
+    expect(policyProblems([probe])).toContain('probe.v1.ProbeService/OrgMisspelled: org_field "organisation_id" is not a string field of probe.v1.OrgRequest');
+  });
+
+  it("every served method passes the same check", () => {
+    expect(policyProblems(SERVICES)).toEqual([]);
+  });
+
+  it("every permission a method declares is in the permission list, and each listed permission is used by a method", () => {
+    const declared = new Set(
+      SERVICES.flatMap((s) =>
+        s.methods
+          .map((m) => policyOf(m)?.permission)
+          .filter((p) => p?.resource)
+          .map((p) => `${p!.resource}/${p!.verb}`),
+      ),
+    );
+    const listed = Object.entries(PERMISSIONS).flatMap(([resource, verbs]) => verbs.map((v) => `${resource}/${v}`));
+    // role/assign is checked inside UserAdmin (granting roles), not by a method of its own.
+    expect([...declared].sort()).toEqual(listed.filter((p) => p !== "role/assign").sort());
   });
 
   it("and the policy interceptor refuses them at call time (fail closed)", async () => {
@@ -117,7 +181,7 @@ describe("a method without a usable policy is caught", () => {
     const client = createClient(probe, transport) as unknown as Record<string, (req: object) => Promise<unknown>>;
     await expectError(client.noOption!({}), Code.PermissionDenied, "NO_POLICY");
     await expectError(client.unspecified!({}), Code.PermissionDenied, "NO_POLICY");
-    await expectError(client.agent!({}), Code.Unauthenticated);
+    await expectError(client.reserved!({}), Code.Unauthenticated);
     await expectError(client.dev!({}), Code.Unimplemented, "DEV_MODE_OFF");
     await expect(client.public!({})).resolves.toBeDefined();
   });

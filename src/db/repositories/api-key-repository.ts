@@ -1,30 +1,31 @@
 import { and, asc, eq, gt, isNull, or } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { apiKeys, type ApiKeyRow } from "../schema/index.js";
+import type { ApiKeyStore, NewApiKey } from "../../domain/store/api-key-store.js";
 
-export type NewApiKey = Pick<ApiKeyRow, "organizationId" | "name" | "keyHash" | "prefix" | "scopes" | "ownerUserId" | "ownerServiceAccountId" | "expiresAt">;
+export class ApiKeyRepository implements ApiKeyStore {
+  constructor(private readonly db: DbOrTx) {}
 
-export class ApiKeyRepository {
-  async create(db: DbOrTx, key: NewApiKey, now: Date): Promise<ApiKeyRow> {
-    const [row] = await db
+  async create(key: NewApiKey, now: Date): Promise<ApiKeyRow> {
+    const [row] = await this.db
       .insert(apiKeys)
       .values({ ...key, createdAt: now })
       .returning();
     return row!;
   }
 
-  async findByHash(db: DbOrTx, keyHash: string): Promise<ApiKeyRow | undefined> {
-    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.keyHash, keyHash));
+  async findByHash(keyHash: string): Promise<ApiKeyRow | undefined> {
+    const [row] = await this.db.select().from(apiKeys).where(eq(apiKeys.keyHash, keyHash));
     return row;
   }
 
-  async findById(db: DbOrTx, id: string): Promise<ApiKeyRow | undefined> {
-    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
+  async findById(id: string): Promise<ApiKeyRow | undefined> {
+    const [row] = await this.db.select().from(apiKeys).where(eq(apiKeys.id, id));
     return row;
   }
 
-  async revoke(db: DbOrTx, id: string, at: Date): Promise<ApiKeyRow | undefined> {
-    const [row] = await db
+  async revoke(id: string, at: Date): Promise<ApiKeyRow | undefined> {
+    const [row] = await this.db
       .update(apiKeys)
       .set({ revokedAt: at })
       .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
@@ -36,8 +37,8 @@ export class ApiKeyRepository {
    * Marks a live key as replaced and sets when it stops working, in one statement: of two
    * concurrent rotations of the same key, exactly one claims it.
    */
-  async claimForRotation(db: DbOrTx, id: string, replacedBy: string, revokeAt: Date): Promise<ApiKeyRow | undefined> {
-    const [row] = await db
+  async claimForRotation(id: string, replacedBy: string, revokeAt: Date): Promise<ApiKeyRow | undefined> {
+    const [row] = await this.db
       .update(apiKeys)
       .set({ replacedBy, revokedAt: revokeAt })
       .where(and(eq(apiKeys.id, id), isNull(apiKeys.replacedBy), isNull(apiKeys.revokedAt)))
@@ -45,21 +46,16 @@ export class ApiKeyRepository {
     return row;
   }
 
-  async touch(db: DbOrTx, id: string, now: Date): Promise<void> {
-    await db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, id));
+  async touch(id: string, now: Date): Promise<void> {
+    await this.db.update(apiKeys).set({ lastUsedAt: now }).where(eq(apiKeys.id, id));
   }
 
-  async list(
-    db: DbOrTx,
-    organizationId: string,
-    limit: number,
-    opts: { ownerUserId?: string; cursor?: { createdAt: Date; id: string } },
-  ): Promise<ApiKeyRow[]> {
+  async list(organizationId: string, limit: number, opts: { ownerUserId?: string; cursor?: { createdAt: Date; id: string } }): Promise<ApiKeyRow[]> {
     const conditions = [eq(apiKeys.organizationId, organizationId)];
     if (opts.ownerUserId) conditions.push(eq(apiKeys.ownerUserId, opts.ownerUserId));
     if (opts.cursor)
       conditions.push(or(gt(apiKeys.createdAt, opts.cursor.createdAt), and(eq(apiKeys.createdAt, opts.cursor.createdAt), gt(apiKeys.id, opts.cursor.id)))!);
-    return db
+    return this.db
       .select()
       .from(apiKeys)
       .where(and(...conditions))
@@ -67,8 +63,8 @@ export class ApiKeyRepository {
       .limit(limit);
   }
 
-  async revokeAllOfServiceAccount(db: DbOrTx, serviceAccountId: string, at: Date): Promise<string[]> {
-    const rows = await db
+  async revokeAllOfServiceAccount(serviceAccountId: string, at: Date): Promise<string[]> {
+    const rows = await this.db
       .update(apiKeys)
       .set({ revokedAt: at })
       .where(and(eq(apiKeys.ownerServiceAccountId, serviceAccountId), isNull(apiKeys.revokedAt)))

@@ -2,42 +2,29 @@ import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "dr
 import type { DbOrTx } from "../client.js";
 import { auditChainHead, auditEvents, type AuditRow } from "../schema/index.js";
 import { contentHash, type AuditEntry } from "../../domain/audit/audit-event.js";
+import type { AuditStore, AuditQuery } from "../../domain/store/audit-store.js";
 
-export interface AuditQuery {
-  start?: Date;
-  end?: Date;
-  eventTypes?: string[];
-  actorId?: string;
-  targetId?: string;
-  outcome?: string;
-  afterSequence?: number;
-  limit: number;
-}
-
-export class AuditRepository {
-  /**
-   * Appends one link, inside the transaction of the change it records, or in the same statement
-   * as that change: `change` is a list of CTEs (`name as (insert ...)`) that runs first, and one
-   * statement commits (or fails) as a whole.
-   */
-  async append(db: DbOrTx, entry: AuditEntry, occurredAt: Date, change?: SQL): Promise<void> {
-    const fields = {
-      occurredAt,
-      eventType: entry.eventType,
-      outcome: entry.outcome,
-      actorType: entry.actorType,
-      actorId: entry.actorId,
-      targetType: entry.targetType ?? "",
-      targetId: entry.targetId ?? "",
-      clientIp: entry.clientIp ?? "",
-      requestId: entry.requestId ?? "",
-      details: entry.details ?? {},
-    };
-    const content = contentHash(fields);
-    // One statement: lock the head (serializing writers, so the chain never forks), link the
-    // event to it (the same sha256 as linkHash) and insert it. The lock is then held only until
-    // the transaction commits.
-    await db.execute(sql`
+/**
+ * The statement that appends one link to the chain, after `change` (CTEs, `name as (insert ...)`)
+ * when given: one statement commits or fails as a whole, so a change and the event recording it
+ * can be written atomically in one round trip. It locks the chain head (serializing writers, so
+ * the chain never forks), links the event to it (the same sha256 as linkHash) and inserts it.
+ */
+export function appendStatement(entry: AuditEntry, occurredAt: Date, change?: SQL): SQL {
+  const fields = {
+    occurredAt,
+    eventType: entry.eventType,
+    outcome: entry.outcome,
+    actorType: entry.actorType,
+    actorId: entry.actorId,
+    targetType: entry.targetType ?? "",
+    targetId: entry.targetId ?? "",
+    clientIp: entry.clientIp ?? "",
+    requestId: entry.requestId ?? "",
+    details: entry.details ?? {},
+  };
+  const content = contentHash(fields);
+  return sql`
       with ${change ? sql`${change}, ` : sql``}old as (
         select sequence, hash from audit_chain_head where id = 1 for update
       ), head as (
@@ -51,11 +38,18 @@ export class AuditRepository {
       insert into audit_events (sequence, occurred_at, event_type, outcome, actor_type, actor_id, target_type, target_id, client_ip, request_id, details, prev_hash, hash)
       select head.sequence, ${occurredAt.toISOString()}::timestamptz, ${fields.eventType}, ${fields.outcome}, ${fields.actorType}, ${fields.actorId},
              ${fields.targetType}, ${fields.targetId}, ${fields.clientIp}, ${fields.requestId}, ${JSON.stringify(fields.details)}::jsonb, head.prev_hash, head.hash
-        from head`);
+        from head`;
+}
+
+export class AuditRepository implements AuditStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async append(entry: AuditEntry, occurredAt: Date): Promise<void> {
+    await this.db.execute(appendStatement(entry, occurredAt));
   }
 
-  async listNewestFirst(db: DbOrTx, limit: number, beforeSequence?: number): Promise<AuditRow[]> {
-    return db
+  async listNewestFirst(limit: number, beforeSequence?: number): Promise<AuditRow[]> {
+    return this.db
       .select()
       .from(auditEvents)
       .where(beforeSequence ? lt(auditEvents.sequence, beforeSequence) : undefined)
@@ -63,7 +57,7 @@ export class AuditRepository {
       .limit(limit);
   }
 
-  async query(db: DbOrTx, q: AuditQuery): Promise<AuditRow[]> {
+  async query(q: AuditQuery): Promise<AuditRow[]> {
     const where: SQL[] = [];
     if (q.start) where.push(gte(auditEvents.occurredAt, q.start));
     if (q.end) where.push(lte(auditEvents.occurredAt, q.end));
@@ -72,7 +66,7 @@ export class AuditRepository {
     if (q.targetId) where.push(eq(auditEvents.targetId, q.targetId));
     if (q.outcome) where.push(eq(auditEvents.outcome, q.outcome));
     if (q.afterSequence) where.push(gt(auditEvents.sequence, q.afterSequence));
-    return db
+    return this.db
       .select()
       .from(auditEvents)
       .where(and(...where))
@@ -80,17 +74,17 @@ export class AuditRepository {
       .limit(q.limit);
   }
 
-  async batchAfter(db: DbOrTx, afterSequence: number, limit: number): Promise<AuditRow[]> {
-    return db.select().from(auditEvents).where(gt(auditEvents.sequence, afterSequence)).orderBy(asc(auditEvents.sequence)).limit(limit);
+  async batchAfter(afterSequence: number, limit: number): Promise<AuditRow[]> {
+    return this.db.select().from(auditEvents).where(gt(auditEvents.sequence, afterSequence)).orderBy(asc(auditEvents.sequence)).limit(limit);
   }
 
-  async head(db: DbOrTx): Promise<{ sequence: number; hash: string } | undefined> {
-    const [head] = await db.select().from(auditChainHead).where(eq(auditChainHead.id, 1));
+  async head(): Promise<{ sequence: number; hash: string } | undefined> {
+    const [head] = await this.db.select().from(auditChainHead).where(eq(auditChainHead.id, 1));
     return head;
   }
 
-  async count(db: DbOrTx): Promise<number> {
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(auditEvents);
+  async count(): Promise<number> {
+    const [row] = await this.db.select({ n: sql<number>`count(*)::int` }).from(auditEvents);
     return Number(row?.n ?? 0);
   }
 }

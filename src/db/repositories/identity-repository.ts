@@ -1,10 +1,13 @@
 import { and, eq } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { identities, type IdentityRow } from "../schema/index.js";
+import type { IdentityStore } from "../../domain/store/federation-store.js";
 
-export class IdentityRepository {
-  async find(db: DbOrTx, issuer: string, subject: string): Promise<IdentityRow | undefined> {
-    const [row] = await db
+export class IdentityRepository implements IdentityStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async find(issuer: string, subject: string): Promise<IdentityRow | undefined> {
+    const [row] = await this.db
       .select()
       .from(identities)
       .where(and(eq(identities.issuer, issuer), eq(identities.subject, subject)));
@@ -12,8 +15,8 @@ export class IdentityRepository {
   }
 
   /** Undefined when the identity is already linked (to anyone). */
-  async link(db: DbOrTx, identity: Omit<IdentityRow, "createdAt">, now: Date): Promise<IdentityRow | undefined> {
-    const [row] = await db
+  async link(identity: Omit<IdentityRow, "createdAt">, now: Date): Promise<IdentityRow | undefined> {
+    const [row] = await this.db
       .insert(identities)
       .values({ ...identity, createdAt: now })
       .onConflictDoNothing()
@@ -22,14 +25,14 @@ export class IdentityRepository {
   }
 
   /** Keeps the email the provider last reported. */
-  async touchEmail(db: DbOrTx, issuer: string, subject: string, email: string): Promise<void> {
-    await db
+  async touchEmail(issuer: string, subject: string, email: string): Promise<void> {
+    await this.db
       .update(identities)
       .set({ email })
       .where(and(eq(identities.issuer, issuer), eq(identities.subject, subject)));
   }
 
-  async unlink(db: DbOrTx, issuer: string, subject: string): Promise<void> {
-    await db.delete(identities).where(and(eq(identities.issuer, issuer), eq(identities.subject, subject)));
+  async unlink(issuer: string, subject: string): Promise<void> {
+    await this.db.delete(identities).where(and(eq(identities.issuer, issuer), eq(identities.subject, subject)));
   }
 }

@@ -1,37 +1,40 @@
 import { and, eq, gt, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { mfaChallenges, mfaFactors, recoveryCodes, type MfaChallengeRow, type MfaFactorRow } from "../schema/index.js";
+import type { MfaStore, NewMfaChallenge } from "../../domain/store/mfa-store.js";
 
-export class MfaRepository {
-  async createFactor(db: DbOrTx, f: { userId: string; type: string; secretEncrypted: string }, now: Date): Promise<MfaFactorRow> {
-    const [row] = await db
+export class MfaRepository implements MfaStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async createFactor(f: { userId: string; type: string; secretEncrypted: string }, now: Date): Promise<MfaFactorRow> {
+    const [row] = await this.db
       .insert(mfaFactors)
       .values({ ...f, createdAt: now })
       .returning();
     return row!;
   }
 
-  async factors(db: DbOrTx, userId: string): Promise<MfaFactorRow[]> {
-    return db.select().from(mfaFactors).where(eq(mfaFactors.userId, userId));
+  async factors(userId: string): Promise<MfaFactorRow[]> {
+    return this.db.select().from(mfaFactors).where(eq(mfaFactors.userId, userId));
   }
 
-  async confirmedFactors(db: DbOrTx, userId: string, type?: string): Promise<MfaFactorRow[]> {
+  async confirmedFactors(userId: string, type?: string): Promise<MfaFactorRow[]> {
     const conditions = [eq(mfaFactors.userId, userId), isNotNull(mfaFactors.confirmedAt)];
     if (type) conditions.push(eq(mfaFactors.type, type));
-    return db
+    return this.db
       .select()
       .from(mfaFactors)
       .where(and(...conditions));
   }
 
-  async findFactor(db: DbOrTx, id: string): Promise<MfaFactorRow | undefined> {
-    const [row] = await db.select().from(mfaFactors).where(eq(mfaFactors.id, id));
+  async findFactor(id: string): Promise<MfaFactorRow | undefined> {
+    const [row] = await this.db.select().from(mfaFactors).where(eq(mfaFactors.id, id));
     return row;
   }
 
   /** Accepts a time step only if it is newer than every step accepted before (one statement). */
-  async claimStep(db: DbOrTx, factorId: string, step: number, now: Date, confirm: boolean): Promise<MfaFactorRow | undefined> {
-    const [row] = await db
+  async claimStep(factorId: string, step: number, now: Date, confirm: boolean): Promise<MfaFactorRow | undefined> {
+    const [row] = await this.db
       .update(mfaFactors)
       .set({
         lastUsedStep: step,
@@ -43,13 +46,13 @@ export class MfaRepository {
     return row;
   }
 
-  async setPendingCode(db: DbOrTx, factorId: string, codeHash: string, expiresAt: Date): Promise<void> {
-    await db.update(mfaFactors).set({ pendingCodeHash: codeHash, pendingCodeExpiresAt: expiresAt }).where(eq(mfaFactors.id, factorId));
+  async setPendingCode(factorId: string, codeHash: string, expiresAt: Date): Promise<void> {
+    await this.db.update(mfaFactors).set({ pendingCodeHash: codeHash, pendingCodeExpiresAt: expiresAt }).where(eq(mfaFactors.id, factorId));
   }
 
   /** Confirms a phone factor with its pending code, once. */
-  async confirmPendingCode(db: DbOrTx, factorId: string, codeHash: string, now: Date): Promise<MfaFactorRow | undefined> {
-    const [row] = await db
+  async confirmPendingCode(factorId: string, codeHash: string, now: Date): Promise<MfaFactorRow | undefined> {
+    const [row] = await this.db
       .update(mfaFactors)
       .set({ confirmedAt: now, pendingCodeHash: null, pendingCodeExpiresAt: null })
       .where(and(eq(mfaFactors.id, factorId), eq(mfaFactors.pendingCodeHash, codeHash), gt(mfaFactors.pendingCodeExpiresAt, now)))
@@ -57,22 +60,22 @@ export class MfaRepository {
     return row;
   }
 
-  async deleteFactor(db: DbOrTx, id: string, userId: string): Promise<MfaFactorRow | undefined> {
-    const [row] = await db
+  async deleteFactor(id: string, userId: string): Promise<MfaFactorRow | undefined> {
+    const [row] = await this.db
       .delete(mfaFactors)
       .where(and(eq(mfaFactors.id, id), eq(mfaFactors.userId, userId)))
       .returning();
     return row;
   }
 
-  async replaceRecoveryCodes(db: DbOrTx, userId: string, hashes: string[], now: Date): Promise<void> {
-    await db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
-    await db.insert(recoveryCodes).values(hashes.map((codeHash) => ({ userId, codeHash, createdAt: now })));
+  async replaceRecoveryCodes(userId: string, hashes: string[], now: Date): Promise<void> {
+    await this.db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+    await this.db.insert(recoveryCodes).values(hashes.map((codeHash) => ({ userId, codeHash, createdAt: now })));
   }
 
   /** Uses a recovery code: of two parallel uses, exactly one matches the unused row. */
-  async useRecoveryCode(db: DbOrTx, userId: string, codeHash: string, now: Date): Promise<boolean> {
-    const rows = await db
+  async useRecoveryCode(userId: string, codeHash: string, now: Date): Promise<boolean> {
+    const rows = await this.db
       .update(recoveryCodes)
       .set({ usedAt: now })
       .where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt)))
@@ -80,28 +83,27 @@ export class MfaRepository {
     return rows.length === 1;
   }
 
-  async remainingRecoveryCodes(db: DbOrTx, userId: string): Promise<number> {
-    const [row] = await db
+  async remainingRecoveryCodes(userId: string): Promise<number> {
+    const [row] = await this.db
       .select({ n: sql<number>`count(*)::int` })
       .from(recoveryCodes)
       .where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
     return Number(row?.n ?? 0);
   }
 
-  async deleteRecoveryCodes(db: DbOrTx, userId: string): Promise<void> {
-    await db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+  async deleteRecoveryCodes(userId: string): Promise<void> {
+    await this.db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
   }
 
   async createChallenge(
-    db: DbOrTx,
     c: Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt">,
   ): Promise<MfaChallengeRow> {
-    const [row] = await db.insert(mfaChallenges).values(c).returning();
+    const [row] = await this.db.insert(mfaChallenges).values(c).returning();
     return row!;
   }
 
-  async findPendingChallenge(db: DbOrTx, id: string, now: Date): Promise<MfaChallengeRow | undefined> {
-    const [row] = await db
+  async findPendingChallenge(id: string, now: Date): Promise<MfaChallengeRow | undefined> {
+    const [row] = await this.db
       .select()
       .from(mfaChallenges)
       .where(and(eq(mfaChallenges.id, id), isNull(mfaChallenges.usedAt), gt(mfaChallenges.expiresAt, now)));
@@ -109,8 +111,8 @@ export class MfaRepository {
   }
 
   /** Claims a pending challenge once: of two parallel completions, one wins. */
-  async claimChallenge(db: DbOrTx, id: string, now: Date): Promise<MfaChallengeRow | undefined> {
-    const [row] = await db
+  async claimChallenge(id: string, now: Date): Promise<MfaChallengeRow | undefined> {
+    const [row] = await this.db
       .update(mfaChallenges)
       .set({ usedAt: now })
       .where(and(eq(mfaChallenges.id, id), isNull(mfaChallenges.usedAt), gt(mfaChallenges.expiresAt, now)))
@@ -118,8 +120,8 @@ export class MfaRepository {
     return row;
   }
 
-  async countFailure(db: DbOrTx, id: string): Promise<number> {
-    const [row] = await db
+  async countFailure(id: string): Promise<number> {
+    const [row] = await this.db
       .update(mfaChallenges)
       .set({ failedAttempts: sql`${mfaChallenges.failedAttempts} + 1` })
       .where(eq(mfaChallenges.id, id))
@@ -127,13 +129,13 @@ export class MfaRepository {
     return row?.n ?? 0;
   }
 
-  async setPhoneCode(db: DbOrTx, id: string, phone: string, codeHash: string, expiresAt: Date): Promise<void> {
-    await db.update(mfaChallenges).set({ phone, phoneCodeHash: codeHash, phoneCodeExpiresAt: expiresAt }).where(eq(mfaChallenges.id, id));
+  async setPhoneCode(id: string, phone: string, codeHash: string, expiresAt: Date): Promise<void> {
+    await this.db.update(mfaChallenges).set({ phone, phoneCodeHash: codeHash, phoneCodeExpiresAt: expiresAt }).where(eq(mfaChallenges.id, id));
   }
 
   /** Uses the challenge's phone code once. */
-  async usePhoneCode(db: DbOrTx, id: string, codeHash: string, now: Date): Promise<boolean> {
-    const rows = await db
+  async usePhoneCode(id: string, codeHash: string, now: Date): Promise<boolean> {
+    const rows = await this.db
       .update(mfaChallenges)
       .set({ phoneCodeHash: null })
       .where(and(eq(mfaChallenges.id, id), eq(mfaChallenges.phoneCodeHash, codeHash), gt(mfaChallenges.phoneCodeExpiresAt, now)))

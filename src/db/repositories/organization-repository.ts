@@ -1,25 +1,20 @@
-import { and, asc, count, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, isNull, ne, notExists, or, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { DbOrTx } from "../client.js";
-import { isUuid } from "./user-repository.js";
+import { isUuid } from "../../domain/ids.js";
 import { memberships, organizations, users, type MembershipRow, type OrganizationRow } from "../schema/index.js";
+import type { MemberWithUser, OrganizationChanges, OrganizationStore } from "../../domain/store/organization-store.js";
+import type { PageAfter } from "../../domain/store/user-store.js";
 
-export interface MemberWithUser extends MembershipRow {
-  email: string;
-  displayName: string;
-}
-
-export interface Cursor {
-  createdAt: Date;
-  id: string;
-}
-
-function afterOrg(c: Cursor) {
+function afterOrg(c: PageAfter) {
   return or(gt(organizations.createdAt, c.createdAt), and(eq(organizations.createdAt, c.createdAt), gt(organizations.id, c.id)))!;
 }
 
-export class OrganizationRepository {
-  async create(db: DbOrTx, org: { name: string; tier: string; createdBy: string }, now: Date): Promise<OrganizationRow> {
-    const [row] = await db
+export class OrganizationRepository implements OrganizationStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async create(org: { name: string; tier: string; createdBy: string }, now: Date): Promise<OrganizationRow> {
+    const [row] = await this.db
       .insert(organizations)
       .values({ ...org, createdAt: now, updatedAt: now })
       .returning();
@@ -27,21 +22,16 @@ export class OrganizationRepository {
   }
 
   /** Live (not deleted) organization. */
-  async findById(db: DbOrTx, id: string): Promise<OrganizationRow | undefined> {
-    const [row] = await db
+  async findById(id: string): Promise<OrganizationRow | undefined> {
+    const [row] = await this.db
       .select()
       .from(organizations)
       .where(and(eq(organizations.id, id), isNull(organizations.deletedAt)));
     return row;
   }
 
-  async update(
-    db: DbOrTx,
-    id: string,
-    set: Partial<Pick<OrganizationRow, "name" | "suspended" | "requireMfa" | "deletedAt">>,
-    now: Date,
-  ): Promise<OrganizationRow | undefined> {
-    const [row] = await db
+  async update(id: string, set: OrganizationChanges, now: Date): Promise<OrganizationRow | undefined> {
+    const [row] = await this.db
       .update(organizations)
       .set({ ...set, updatedAt: now })
       .where(and(eq(organizations.id, id), isNull(organizations.deletedAt)))
@@ -49,8 +39,8 @@ export class OrganizationRepository {
     return row;
   }
 
-  async countCreatedBy(db: DbOrTx, userId: string): Promise<number> {
-    const [row] = await db
+  async countCreatedBy(userId: string): Promise<number> {
+    const [row] = await this.db
       .select({ n: count() })
       .from(organizations)
       .where(and(eq(organizations.createdBy, userId), isNull(organizations.deletedAt)));
@@ -58,12 +48,12 @@ export class OrganizationRepository {
   }
 
   /** Organizations the user belongs to (or every one, for userId undefined), oldest first. */
-  async list(db: DbOrTx, limit: number, userId: string | undefined, cursor?: Cursor): Promise<(OrganizationRow & { callerRole: string | null })[]> {
+  async list(limit: number, userId: string | undefined, cursor?: PageAfter): Promise<(OrganizationRow & { callerRole: string | null })[]> {
     const conditions = [isNull(organizations.deletedAt)];
     if (userId)
-      conditions.push(inArray(organizations.id, db.select({ id: memberships.organizationId }).from(memberships).where(eq(memberships.userId, userId))));
+      conditions.push(inArray(organizations.id, this.db.select({ id: memberships.organizationId }).from(memberships).where(eq(memberships.userId, userId))));
     if (cursor) conditions.push(afterOrg(cursor));
-    const rows = await db
+    const rows = await this.db
       .select({
         org: organizations,
         callerRole: userId ? memberships.role : sql<string | null>`null`,
@@ -76,18 +66,18 @@ export class OrganizationRepository {
     return rows.map((r) => ({ ...r.org, callerRole: r.callerRole }));
   }
 
-  async membership(db: DbOrTx, organizationId: string, userId: string): Promise<MembershipRow | undefined> {
+  async membership(organizationId: string, userId: string): Promise<MembershipRow | undefined> {
     // Ids come from requests; a malformed one names no membership (and must not reach a uuid column).
     if (!isUuid(organizationId) || !isUuid(userId)) return undefined;
-    const [row] = await db
+    const [row] = await this.db
       .select()
       .from(memberships)
       .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)));
     return row;
   }
 
-  async addMember(db: DbOrTx, m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined> {
-    const [row] = await db
+  async addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined> {
+    const [row] = await this.db
       .insert(memberships)
       .values({ ...m, createdAt: now })
       .onConflictDoNothing()
@@ -95,8 +85,8 @@ export class OrganizationRepository {
     return row;
   }
 
-  async setRole(db: DbOrTx, organizationId: string, userId: string, role: string): Promise<MembershipRow | undefined> {
-    const [row] = await db
+  async setRole(organizationId: string, userId: string, role: string): Promise<MembershipRow | undefined> {
+    const [row] = await this.db
       .update(memberships)
       .set({ role })
       .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))
@@ -104,36 +94,53 @@ export class OrganizationRepository {
     return row;
   }
 
-  async removeMember(db: DbOrTx, organizationId: string, userId: string): Promise<MembershipRow | undefined> {
-    const [row] = await db
+  async removeMember(organizationId: string, userId: string): Promise<MembershipRow | undefined> {
+    const [row] = await this.db
       .delete(memberships)
       .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))
       .returning();
     return row;
   }
 
-  /** Locks the organization's owner rows, so two demotions cannot both see "another owner left". */
-  async lockOwners(db: DbOrTx, organizationId: string): Promise<string[]> {
-    const rows = await db
+  async lockOwners(organizationId: string): Promise<string[]> {
+    // A deleted account owns nothing: counting it would let the last live owner leave.
+    const rows = await this.db
       .select({ userId: memberships.userId })
       .from(memberships)
-      .where(and(eq(memberships.organizationId, organizationId), eq(memberships.role, "owner")))
-      .for("update");
+      .innerJoin(users, eq(users.id, memberships.userId))
+      .where(and(eq(memberships.organizationId, organizationId), eq(memberships.role, "owner"), isNull(users.deletedAt)))
+      .for("update", { of: memberships });
     return rows.map((r) => r.userId);
   }
 
-  /** Serializes membership changes of one organization for the rest of the transaction. */
-  async lockOrganization(db: DbOrTx, organizationId: string): Promise<void> {
-    await db.select({ id: organizations.id }).from(organizations).where(eq(organizations.id, organizationId)).for("update");
+  async soleOwnerOf(userId: string): Promise<string[]> {
+    const other = alias(memberships, "other_owner");
+    const otherUser = alias(users, "other_user");
+    const anotherLiveOwner = this.db
+      .select({ one: sql`1` })
+      .from(other)
+      .innerJoin(otherUser, eq(otherUser.id, other.userId))
+      .where(and(eq(other.organizationId, organizations.id), eq(other.role, "owner"), ne(other.userId, userId), isNull(otherUser.deletedAt)));
+    const rows = await this.db
+      .select({ id: organizations.id })
+      .from(organizations)
+      .innerJoin(memberships, and(eq(memberships.organizationId, organizations.id), eq(memberships.userId, userId), eq(memberships.role, "owner")))
+      .where(and(isNull(organizations.deletedAt), notExists(anotherLiveOwner)));
+    return rows.map((r) => r.id);
   }
 
-  async listMembers(db: DbOrTx, organizationId: string, limit: number, cursor?: { createdAt: Date; userId: string }): Promise<MemberWithUser[]> {
+  /** Serializes membership changes of one organization for the rest of the transaction. */
+  async lockOrganization(organizationId: string): Promise<void> {
+    await this.db.select({ id: organizations.id }).from(organizations).where(eq(organizations.id, organizationId)).for("update");
+  }
+
+  async listMembers(organizationId: string, limit: number, cursor?: { createdAt: Date; userId: string }): Promise<MemberWithUser[]> {
     const conditions = [eq(memberships.organizationId, organizationId)];
     if (cursor)
       conditions.push(
         or(gt(memberships.createdAt, cursor.createdAt), and(eq(memberships.createdAt, cursor.createdAt), gt(memberships.userId, cursor.userId)))!,
       );
-    return db
+    return this.db
       .select({
         organizationId: memberships.organizationId,
         userId: memberships.userId,
@@ -143,7 +150,7 @@ export class OrganizationRepository {
         displayName: users.displayName,
       })
       .from(memberships)
-      .innerJoin(users, eq(users.id, memberships.userId))
+      .innerJoin(users, and(eq(users.id, memberships.userId), isNull(users.deletedAt)))
       .where(and(...conditions))
       .orderBy(asc(memberships.createdAt), asc(memberships.userId))
       .limit(limit);

@@ -1,21 +1,20 @@
 import { and, asc, eq, gt, isNull, lt, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { passkeys, webauthnChallenges, type PasskeyRow, type WebauthnChallengeRow } from "../schema/index.js";
+import type { PasskeyStore, ChallengeKind, NewPasskey } from "../../domain/store/passkey-store.js";
 
-export type ChallengeKind = "registration" | "authentication";
+export class PasskeyRepository implements PasskeyStore {
+  constructor(private readonly db: DbOrTx) {}
 
-export type NewPasskey = Omit<PasskeyRow, "id" | "lastUsedAt">;
-
-export class PasskeyRepository {
-  async createChallenge(db: DbOrTx, c: Omit<WebauthnChallengeRow, "usedAt">): Promise<void> {
-    await db.insert(webauthnChallenges).values(c);
+  async createChallenge(c: Omit<WebauthnChallengeRow, "usedAt">): Promise<void> {
+    await this.db.insert(webauthnChallenges).values(c);
   }
 
   /**
    * Uses a pending challenge once, in one statement: of two parallel completions exactly one
    * gets the row. A registration challenge is only usable by the user it was issued to.
    */
-  async claimChallenge(db: DbOrTx, id: string, kind: ChallengeKind, now: Date, userId?: string): Promise<WebauthnChallengeRow | undefined> {
+  async claimChallenge(id: string, kind: ChallengeKind, now: Date, userId?: string): Promise<WebauthnChallengeRow | undefined> {
     const conditions = [
       eq(webauthnChallenges.id, id),
       eq(webauthnChallenges.kind, kind),
@@ -23,7 +22,7 @@ export class PasskeyRepository {
       gt(webauthnChallenges.expiresAt, now),
     ];
     if (userId) conditions.push(eq(webauthnChallenges.userId, userId));
-    const [row] = await db
+    const [row] = await this.db
       .update(webauthnChallenges)
       .set({ usedAt: now })
       .where(and(...conditions))
@@ -31,29 +30,29 @@ export class PasskeyRepository {
     return row;
   }
 
-  async deleteChallengesExpiredBefore(db: DbOrTx, before: Date): Promise<void> {
-    await db.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, before));
+  async deleteChallengesExpiredBefore(before: Date): Promise<void> {
+    await this.db.delete(webauthnChallenges).where(lt(webauthnChallenges.expiresAt, before));
   }
 
-  async insert(db: DbOrTx, p: NewPasskey): Promise<PasskeyRow | undefined> {
-    const [row] = await db.insert(passkeys).values(p).onConflictDoNothing({ target: passkeys.credentialId }).returning();
+  async insert(p: NewPasskey): Promise<PasskeyRow | undefined> {
+    const [row] = await this.db.insert(passkeys).values(p).onConflictDoNothing({ target: passkeys.credentialId }).returning();
     return row;
   }
 
-  async listForUser(db: DbOrTx, userId: string): Promise<PasskeyRow[]> {
-    return db.select().from(passkeys).where(eq(passkeys.userId, userId)).orderBy(asc(passkeys.createdAt), asc(passkeys.id));
+  async listForUser(userId: string): Promise<PasskeyRow[]> {
+    return this.db.select().from(passkeys).where(eq(passkeys.userId, userId)).orderBy(asc(passkeys.createdAt), asc(passkeys.id));
   }
 
-  async countForUser(db: DbOrTx, userId: string): Promise<number> {
-    const [row] = await db
+  async countForUser(userId: string): Promise<number> {
+    const [row] = await this.db
       .select({ n: sql<number>`count(*)::int` })
       .from(passkeys)
       .where(eq(passkeys.userId, userId));
     return Number(row?.n ?? 0);
   }
 
-  async findByCredentialId(db: DbOrTx, credentialId: string): Promise<PasskeyRow | undefined> {
-    const [row] = await db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId));
+  async findByCredentialId(credentialId: string): Promise<PasskeyRow | undefined> {
+    const [row] = await this.db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId));
     return row;
   }
 
@@ -62,9 +61,9 @@ export class PasskeyRepository {
    * are zero: an authenticator without a counter). One statement, so two parallel assertions
    * carrying the same counter cannot both pass. Undefined means the counter did not grow.
    */
-  async recordAssertion(db: DbOrTx, id: string, counter: number, backedUp: boolean, now: Date): Promise<PasskeyRow | undefined> {
+  async recordAssertion(id: string, counter: number, backedUp: boolean, now: Date): Promise<PasskeyRow | undefined> {
     const grew = counter > 0 ? lt(passkeys.signCount, counter) : eq(passkeys.signCount, 0);
-    const [row] = await db
+    const [row] = await this.db
       .update(passkeys)
       .set({ signCount: counter, backedUp, lastUsedAt: now })
       .where(and(eq(passkeys.id, id), grew))
@@ -72,8 +71,8 @@ export class PasskeyRepository {
     return row;
   }
 
-  async deleteOwn(db: DbOrTx, id: string, userId: string): Promise<PasskeyRow | undefined> {
-    const [row] = await db
+  async deleteOwn(id: string, userId: string): Promise<PasskeyRow | undefined> {
+    const [row] = await this.db
       .delete(passkeys)
       .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
       .returning();

@@ -1,10 +1,13 @@
 import { asc, eq, gt } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { roles, type RoleRow, type RoleRule } from "../schema/index.js";
+import type { RoleStore } from "../../domain/store/role-store.js";
 
-export class RoleRepository {
-  async create(db: DbOrTx, role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean }, now: Date): Promise<RoleRow | undefined> {
-    const [row] = await db
+export class RoleRepository implements RoleStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async create(role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean }, now: Date): Promise<RoleRow | undefined> {
+    const [row] = await this.db
       .insert(roles)
       .values({ ...role, createdAt: now, updatedAt: now })
       .onConflictDoNothing()
@@ -12,19 +15,13 @@ export class RoleRepository {
     return row;
   }
 
-  async find(db: DbOrTx, name: string): Promise<RoleRow | undefined> {
-    const [row] = await db.select().from(roles).where(eq(roles.name, name));
+  async find(name: string): Promise<RoleRow | undefined> {
+    const [row] = await this.db.select().from(roles).where(eq(roles.name, name));
     return row;
   }
 
-  async findMany(db: DbOrTx, names: string[]): Promise<RoleRow[]> {
-    if (names.length === 0) return [];
-    const rows = await db.select().from(roles);
-    return rows.filter((r) => names.includes(r.name));
-  }
-
-  async update(db: DbOrTx, name: string, set: { description: string; rules: RoleRule[] }, now: Date): Promise<RoleRow | undefined> {
-    const [row] = await db
+  async update(name: string, set: { description: string; rules: RoleRule[] }, now: Date): Promise<RoleRow | undefined> {
+    const [row] = await this.db
       .update(roles)
       .set({ ...set, updatedAt: now })
       .where(eq(roles.name, name))
@@ -32,13 +29,13 @@ export class RoleRepository {
     return row;
   }
 
-  async delete(db: DbOrTx, name: string): Promise<RoleRow | undefined> {
-    const [row] = await db.delete(roles).where(eq(roles.name, name)).returning();
+  async delete(name: string): Promise<RoleRow | undefined> {
+    const [row] = await this.db.delete(roles).where(eq(roles.name, name)).returning();
     return row;
   }
 
-  async list(db: DbOrTx, limit: number, afterName?: string): Promise<RoleRow[]> {
-    return db
+  async list(limit: number, afterName?: string): Promise<RoleRow[]> {
+    return this.db
       .select()
       .from(roles)
       .where(afterName ? gt(roles.name, afterName) : undefined)

@@ -1,14 +1,13 @@
 import { and, asc, eq, gt, isNull, or } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { serviceAccounts, type ServiceAccountRow } from "../schema/index.js";
+import type { ServiceAccountStore, ServiceAccountChanges } from "../../domain/store/service-account-store.js";
 
-export class ServiceAccountRepository {
-  async create(
-    db: DbOrTx,
-    sa: Pick<ServiceAccountRow, "organizationId" | "clientId" | "name" | "secretHash" | "scopes">,
-    now: Date,
-  ): Promise<ServiceAccountRow> {
-    const [row] = await db
+export class ServiceAccountRepository implements ServiceAccountStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async create(sa: Pick<ServiceAccountRow, "organizationId" | "clientId" | "name" | "secretHash" | "scopes">, now: Date): Promise<ServiceAccountRow> {
+    const [row] = await this.db
       .insert(serviceAccounts)
       .values({ ...sa, createdAt: now, updatedAt: now })
       .returning();
@@ -16,16 +15,16 @@ export class ServiceAccountRepository {
   }
 
   /** Live (not deleted) service account. */
-  async findById(db: DbOrTx, id: string): Promise<ServiceAccountRow | undefined> {
-    const [row] = await db
+  async findById(id: string): Promise<ServiceAccountRow | undefined> {
+    const [row] = await this.db
       .select()
       .from(serviceAccounts)
       .where(and(eq(serviceAccounts.id, id), isNull(serviceAccounts.deletedAt)));
     return row;
   }
 
-  async findByClientId(db: DbOrTx, clientId: string): Promise<ServiceAccountRow | undefined> {
-    const [row] = await db
+  async findByClientId(clientId: string): Promise<ServiceAccountRow | undefined> {
+    const [row] = await this.db
       .select()
       .from(serviceAccounts)
       .where(and(eq(serviceAccounts.clientId, clientId), isNull(serviceAccounts.deletedAt)));
@@ -33,12 +32,11 @@ export class ServiceAccountRepository {
   }
 
   async update(
-    db: DbOrTx,
     id: string,
     set: Partial<Pick<ServiceAccountRow, "name" | "scopes" | "disabled" | "secretHash" | "deletedAt">>,
     now: Date,
   ): Promise<ServiceAccountRow | undefined> {
-    const [row] = await db
+    const [row] = await this.db
       .update(serviceAccounts)
       .set({ ...set, updatedAt: now })
       .where(and(eq(serviceAccounts.id, id), isNull(serviceAccounts.deletedAt)))
@@ -46,13 +44,13 @@ export class ServiceAccountRepository {
     return row;
   }
 
-  async list(db: DbOrTx, organizationId: string, limit: number, cursor?: { createdAt: Date; id: string }): Promise<ServiceAccountRow[]> {
+  async list(organizationId: string, limit: number, cursor?: { createdAt: Date; id: string }): Promise<ServiceAccountRow[]> {
     const conditions = [eq(serviceAccounts.organizationId, organizationId), isNull(serviceAccounts.deletedAt)];
     if (cursor)
       conditions.push(
         or(gt(serviceAccounts.createdAt, cursor.createdAt), and(eq(serviceAccounts.createdAt, cursor.createdAt), gt(serviceAccounts.id, cursor.id)))!,
       );
-    return db
+    return this.db
       .select()
       .from(serviceAccounts)
       .where(and(...conditions))

@@ -1,30 +1,17 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { refreshTokens, sessions, type SessionRow } from "../schema/index.js";
+import type { AuditEntry } from "../../domain/audit/audit-event.js";
+import type { NewSession, SessionStore } from "../../domain/store/session-store.js";
+import type { PageAfter } from "../../domain/store/user-store.js";
+import { appendStatement } from "./audit-repository.js";
 
-export interface NewSession {
-  id: string;
-  secretHash: string;
-  userId: string;
-  authMethod: string;
-  clientIp: string;
-  userAgent: string;
-  expiresAt: Date;
-  mfaAt?: Date;
-}
+export class SessionRepository implements SessionStore {
+  constructor(private readonly db: DbOrTx) {}
 
-export interface SessionPageCursor {
-  createdAt: Date;
-  id: string;
-}
-
-export class SessionRepository {
-  /**
-   * The CTEs that insert a session and its first refresh token. Sign-in writes them in the
-   * statement that appends the audit event, so all three commit together in one round trip.
-   */
-  creation(s: NewSession, refreshTokenHash: string, now: Date): { row: SessionRow; change: SQL } {
+  async createWithAudit(s: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow> {
     const row: SessionRow = { ...s, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
+    // The session and its refresh token as CTEs of the audit append: one statement, all or nothing.
     const change = sql`
       new_session as (
         insert into sessions (id, secret_hash, user_id, auth_method, client_ip, user_agent, created_at, last_seen_at, expires_at, mfa_at)
@@ -36,21 +23,22 @@ export class SessionRepository {
         insert into refresh_tokens (token_hash, session_id, generation, created_at)
         select ${refreshTokenHash}, new_session.id, 1, ${now.toISOString()}::timestamptz from new_session
       )`;
-    return { row, change };
-  }
-
-  async findById(db: DbOrTx, id: string): Promise<SessionRow | undefined> {
-    const [row] = await db.select().from(sessions).where(eq(sessions.id, id));
+    await this.db.execute(appendStatement(event, now, change));
     return row;
   }
 
-  async list(db: DbOrTx, userId: string, limit: number, opts: { activeAt?: Date; idleCutoff?: Date; after?: SessionPageCursor }): Promise<SessionRow[]> {
+  async findById(id: string): Promise<SessionRow | undefined> {
+    const [row] = await this.db.select().from(sessions).where(eq(sessions.id, id));
+    return row;
+  }
+
+  async list(userId: string, limit: number, opts: { activeAt?: Date; idleCutoff?: Date; after?: PageAfter }): Promise<SessionRow[]> {
     const conditions = [eq(sessions.userId, userId)];
     if (opts.activeAt && opts.idleCutoff)
       conditions.push(isNull(sessions.revokedAt), gt(sessions.expiresAt, opts.activeAt), gt(sessions.lastSeenAt, opts.idleCutoff));
     if (opts.after)
       conditions.push(or(lt(sessions.createdAt, opts.after.createdAt), and(eq(sessions.createdAt, opts.after.createdAt), lt(sessions.id, opts.after.id)))!);
-    return db
+    return this.db
       .select()
       .from(sessions)
       .where(and(...conditions))
@@ -58,16 +46,16 @@ export class SessionRepository {
       .limit(limit);
   }
 
-  async setMfaAt(db: DbOrTx, id: string, at: Date): Promise<void> {
-    await db.update(sessions).set({ mfaAt: at }).where(eq(sessions.id, id));
+  async setMfaAt(id: string, at: Date): Promise<void> {
+    await this.db.update(sessions).set({ mfaAt: at }).where(eq(sessions.id, id));
   }
 
-  async touch(db: DbOrTx, id: string, now: Date): Promise<void> {
-    await db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, id));
+  async touch(id: string, now: Date): Promise<void> {
+    await this.db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, id));
   }
 
-  async revoke(db: DbOrTx, id: string, reason: string, now: Date): Promise<SessionRow | undefined> {
-    const [row] = await db
+  async revoke(id: string, reason: string, now: Date): Promise<SessionRow | undefined> {
+    const [row] = await this.db
       .update(sessions)
       .set({ revokedAt: now, revokeReason: reason })
       .where(and(eq(sessions.id, id), isNull(sessions.revokedAt)))
@@ -75,10 +63,10 @@ export class SessionRepository {
     return row;
   }
 
-  async revokeAllForUser(db: DbOrTx, userId: string, reason: string, now: Date, exceptId?: string): Promise<string[]> {
+  async revokeAllForUser(userId: string, reason: string, now: Date, exceptId?: string): Promise<string[]> {
     const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
     if (exceptId) conditions.push(ne(sessions.id, exceptId));
-    const rows = await db
+    const rows = await this.db
       .update(sessions)
       .set({ revokedAt: now, revokeReason: reason })
       .where(and(...conditions))
@@ -86,21 +74,21 @@ export class SessionRepository {
     return rows.map((r) => r.id);
   }
 
-  async countActive(db: DbOrTx, now: Date, idleCutoff: Date): Promise<number> {
-    const [row] = await db
+  async countActive(now: Date, idleCutoff: Date): Promise<number> {
+    const [row] = await this.db
       .select({ n: sql<number>`count(*)::int` })
       .from(sessions)
       .where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now), gt(sessions.lastSeenAt, idleCutoff)));
     return Number(row?.n ?? 0);
   }
 
-  async addRefreshToken(db: DbOrTx, tokenHash: string, sessionId: string, generation: number, now: Date): Promise<void> {
-    await db.insert(refreshTokens).values({ tokenHash, sessionId, generation, createdAt: now });
+  async addRefreshToken(tokenHash: string, sessionId: string, generation: number, now: Date): Promise<void> {
+    await this.db.insert(refreshTokens).values({ tokenHash, sessionId, generation, createdAt: now });
   }
 
   /** Marks an unused refresh token used in one statement: of two racing callers, one wins. */
-  async claimRefreshToken(db: DbOrTx, tokenHash: string, now: Date): Promise<{ sessionId: string; generation: number } | undefined> {
-    const [row] = await db
+  async claimRefreshToken(tokenHash: string, now: Date): Promise<{ sessionId: string; generation: number } | undefined> {
+    const [row] = await this.db
       .update(refreshTokens)
       .set({ usedAt: now })
       .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt)))
@@ -108,8 +96,8 @@ export class SessionRepository {
     return row;
   }
 
-  async findRefreshToken(db: DbOrTx, tokenHash: string): Promise<{ sessionId: string; usedAt: Date | null } | undefined> {
-    const [row] = await db
+  async findRefreshToken(tokenHash: string): Promise<{ sessionId: string; usedAt: Date | null } | undefined> {
+    const [row] = await this.db
       .select({ sessionId: refreshTokens.sessionId, usedAt: refreshTokens.usedAt })
       .from(refreshTokens)
       .where(eq(refreshTokens.tokenHash, tokenHash));

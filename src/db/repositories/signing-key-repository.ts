@@ -1,14 +1,17 @@
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { signingKeys, type SigningKeyRow } from "../schema/index.js";
+import type { SigningKeyStore } from "../../domain/store/signing-key-store.js";
 
-export class SigningKeyRepository {
-  async all(db: DbOrTx): Promise<SigningKeyRow[]> {
-    return db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
+export class SigningKeyRepository implements SigningKeyStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async all(): Promise<SigningKeyRow[]> {
+    return this.db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
   }
 
-  async current(db: DbOrTx, algorithm: string): Promise<SigningKeyRow | undefined> {
-    const [row] = await db
+  async current(algorithm: string): Promise<SigningKeyRow | undefined> {
+    const [row] = await this.db
       .select()
       .from(signingKeys)
       .where(and(isNull(signingKeys.retiredAt), eq(signingKeys.algorithm, algorithm)))
@@ -17,13 +20,13 @@ export class SigningKeyRepository {
     return row;
   }
 
-  async insert(db: DbOrTx, row: Omit<SigningKeyRow, "retiredAt" | "verifyUntil">): Promise<void> {
-    await db.insert(signingKeys).values(row);
+  async insert(row: Omit<SigningKeyRow, "retiredAt" | "verifyUntil">): Promise<void> {
+    await this.db.insert(signingKeys).values(row);
   }
 
   /** Retires every signing key of the algorithm except `keepKid`. */
-  async retireOthers(db: DbOrTx, algorithm: string, keepKid: string, now: Date, verifyUntil: Date): Promise<string[]> {
-    const rows = await db
+  async retireOthers(algorithm: string, keepKid: string, now: Date, verifyUntil: Date): Promise<string[]> {
+    const rows = await this.db
       .update(signingKeys)
       .set({ retiredAt: now, verifyUntil })
       .where(and(eq(signingKeys.algorithm, algorithm), isNull(signingKeys.retiredAt), sql`${signingKeys.kid} <> ${keepKid}`))
@@ -32,7 +35,7 @@ export class SigningKeyRepository {
   }
 
   /** Serializes rotation between instances for the rest of the transaction. */
-  async lockRotation(db: DbOrTx): Promise<void> {
-    await db.execute(sql`select pg_advisory_xact_lock(7345002)`);
+  async lockRotation(): Promise<void> {
+    await this.db.execute(sql`select pg_advisory_xact_lock(7345002)`);
   }
 }

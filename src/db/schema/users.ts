@@ -9,7 +9,6 @@ export const users = pgTable(
     email: text("email").notNull(),
     displayName: text("display_name").notNull().default(""),
     passwordHash: text("password_hash"),
-    admin: boolean("admin").notNull().default(false),
     roles: text("roles")
       .array()
       .notNull()

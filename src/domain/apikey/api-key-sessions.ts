@@ -1,6 +1,6 @@
 import { randomHex } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
-import type { ApiKeyRow } from "../../db/schema/index.js";
+import type { ApiKeyRow } from "../records.js";
 
 export const API_KEY_SESSION_TTL_SECONDS = 3600;
 

@@ -1,12 +1,14 @@
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, sha256Hex } from "../../crypto/random.js";
-import type { Db } from "../../db/client.js";
-import type { ApiKeyRepository } from "../../db/repositories/api-key-repository.js";
-import type { OrganizationRepository } from "../../db/repositories/organization-repository.js";
-import type { ServiceAccountRepository } from "../../db/repositories/service-account-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import { isUuid } from "../../db/repositories/user-repository.js";
-import type { ApiKeyRow } from "../../db/schema/index.js";
+import { BoundedCache } from "../cache/bounded-cache.js";
+import { isUuid } from "../ids.js";
+import type { ApiKeyRow } from "../records.js";
+import type { ApiKeyStore } from "../store/api-key-store.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { OrganizationStore } from "../store/organization-store.js";
+import type { ServiceAccountStore } from "../store/service-account-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound, permissionDenied, unauthenticated } from "../errors.js";
@@ -15,20 +17,27 @@ import { roleAtLeast } from "../org/member-role.js";
 import type { OrgAccess, OrgGrant } from "../org/org-access.js";
 import { auditActor } from "../audit/audit-actor.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
-import type { ApiScope, MachinePrincipal, Principal } from "../principal.js";
+import { hasSystemAccess, type ApiScope, type MachinePrincipal, type Principal } from "../principal.js";
 import { displayPrefix, isApiKeyFormat, newApiKey } from "./api-key-format.js";
 
 export interface ApiKeyDeps {
-  db: Db;
+  store: Ports<{
+    apiKeys: ApiKeyStore;
+    orgs: Pick<OrganizationStore, "findById" | "membership">;
+    users: Pick<UserStore, "findById">;
+    serviceAccounts: Pick<ServiceAccountStore, "findById">;
+    audit: Pick<AuditStore, "append">;
+  }>;
   clock: Clock;
-  keys: ApiKeyRepository;
-  orgs: OrganizationRepository;
-  users: UserRepository;
-  serviceAccounts: ServiceAccountRepository;
   orgAccess: OrgAccess;
   audit: AuditLog;
   bus: InvalidationBus;
-  cacheTtlSeconds: number;
+  cache: { ttlSeconds: number; maxEntries: number };
+}
+
+interface ResolvedKey {
+  principal: MachinePrincipal;
+  row: ApiKeyRow;
 }
 
 const MAX_OVERLAP_SECONDS = 86_400;
@@ -39,13 +48,18 @@ const TOUCH_INTERVAL_MS = 60_000;
  * owner. Validation results are cached briefly and dropped on any change through the bus.
  */
 export class ApiKeys {
-  private readonly cache = new Map<string, { principal: MachinePrincipal; row: ApiKeyRow; tags: string[]; at: number }>();
-  private readonly touched = new Map<string, number>();
+  /** Validated keys by `hash:<sha256>` or `id:<uuid>`, dropped on any change to the key or its owners. */
+  private readonly cache: BoundedCache<string, ResolvedKey>;
+  /** When each key's last-used time was last written. */
+  private readonly touched: BoundedCache<string, true>;
 
   constructor(private readonly d: ApiKeyDeps) {
-    d.bus.subscribe((tag) => {
-      for (const [hash, entry] of this.cache) if (entry.tags.includes(tag)) this.cache.delete(hash);
-    });
+    this.cache = new BoundedCache(d.clock, d.cache);
+    this.touched = new BoundedCache(d.clock, { maxEntries: d.cache.maxEntries, ttlSeconds: TOUCH_INTERVAL_MS / 1000 });
+    d.bus.on("api_key", (id) => this.cache.deleteWhere((e) => e.row.id === id));
+    d.bus.on("org", (id) => this.cache.deleteWhere((e) => e.row.organizationId === id));
+    d.bus.on("user", (id) => this.cache.deleteWhere((e) => e.row.ownerUserId === id));
+    d.bus.on("service_account", (id) => this.cache.deleteWhere((e) => e.row.ownerServiceAccountId === id));
   }
 
   async create(
@@ -62,10 +76,10 @@ export class ApiKeys {
     let ownerUserId: string | null = null;
     let ownerServiceAccountId: string | null = null;
     if (req.serviceAccountId) {
-      if (!roleAtLeast(grant.role, "admin") && !(caller.kind === "user" && caller.admin))
+      if (!roleAtLeast(grant.role, "admin") && !hasSystemAccess(caller))
         throw permissionDenied("ORGANIZATION_ROLE_REQUIRED", "only organization admins create keys for service accounts");
-      const sa = isUuid(req.serviceAccountId) ? await this.d.serviceAccounts.findById(this.d.db, req.serviceAccountId) : undefined;
-      if (!sa || sa.organizationId !== grant.organization.id) throw notFound("service account");
+      const sa = isUuid(req.serviceAccountId) ? await this.d.store.serviceAccounts.findById(req.serviceAccountId) : undefined;
+      if (!sa || sa.organizationId !== grant.organization.id) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
       ownerServiceAccountId = sa.id;
     } else if (caller.kind === "user") {
       ownerUserId = caller.userId;
@@ -77,9 +91,8 @@ export class ApiKeys {
         throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
     }
     const secret = newApiKey();
-    const row = await this.d.db.transaction(async (tx) => {
-      const created = await this.d.keys.create(
-        tx,
+    const row = await this.d.store.transaction(async (tx) => {
+      const created = await tx.apiKeys.create(
         {
           organizationId: grant.organization.id,
           name,
@@ -110,7 +123,7 @@ export class ApiKeys {
     if (!isApiKeyFormat(key)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
     const hash = sha256Hex(key);
     return this.resolve(`hash:${hash}`, async () => {
-      const row = await this.d.keys.findByHash(this.d.db, hash);
+      const row = await this.d.store.apiKeys.findByHash(hash);
       return row && constantTimeEqual(row.keyHash, hash) ? row : undefined;
     });
   }
@@ -118,14 +131,13 @@ export class ApiKeys {
   /** The principal behind a key-bound session token (ValidateApiKey's issue_session_token). */
   async authenticateById(id: string): Promise<MachinePrincipal> {
     if (!isUuid(id)) throw unauthenticated("API_KEY_INVALID", "invalid API key");
-    return (await this.resolve(`id:${id}`, () => this.d.keys.findById(this.d.db, id))).principal;
+    return (await this.resolve(`id:${id}`, () => this.d.store.apiKeys.findById(id))).principal;
   }
 
   /** Looks a key up (cached briefly, dropped on any change) and checks it and its owner are live. */
-  private async resolve(cacheKey: string, load: () => Promise<ApiKeyRow | undefined>): Promise<{ principal: MachinePrincipal; row: ApiKeyRow }> {
-    const nowMs = this.d.clock.now().getTime();
+  private async resolve(cacheKey: string, load: () => Promise<ApiKeyRow | undefined>): Promise<ResolvedKey> {
     const hit = this.cache.get(cacheKey);
-    if (hit && nowMs - hit.at < this.d.cacheTtlSeconds * 1000 && this.liveReason(hit.row) === undefined) return hit;
+    if (hit && this.liveReason(hit.row) === undefined) return hit;
     this.cache.delete(cacheKey);
     const row = await load();
     if (!row) throw unauthenticated("API_KEY_INVALID", "invalid API key");
@@ -139,22 +151,19 @@ export class ApiKeys {
       ownerUserId: row.ownerUserId ?? undefined,
       ownerServiceAccountId: row.ownerServiceAccountId ?? undefined,
     };
-    const tags = [`api_key:${row.id}`, `org:${row.organizationId}`];
-    if (row.ownerUserId) tags.push(`user:${row.ownerUserId}`);
-    if (row.ownerServiceAccountId) tags.push(`service_account:${row.ownerServiceAccountId}`);
-    this.cache.set(cacheKey, { principal, row, tags, at: nowMs });
+    this.cache.set(cacheKey, { principal, row });
     await this.touch(row.id);
     return { principal, row };
   }
 
   async revoke(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
     const row = await this.authorizedKey(caller, id);
-    await this.d.db.transaction(async (tx) => {
-      const revoked = await this.d.keys.revoke(tx, row.id, this.d.clock.now());
+    await this.d.store.transaction(async (tx) => {
+      const revoked = await tx.apiKeys.revoke(row.id, this.d.clock.now());
       if (!revoked) throw new DomainError("failed_precondition", "API_KEY_REVOKED", "the key is already revoked");
       await this.d.audit.record(tx, { eventType: "api_key.revoke", outcome: "success", ...auditActor(caller, meta), targetType: "api_key", targetId: row.id });
     });
-    await this.d.bus.publish([`api_key:${row.id}`]);
+    await this.d.bus.publish([{ topic: "api_key", id: row.id }]);
   }
 
   /** Issues the replacement and schedules the old key's end in one transaction. */
@@ -163,9 +172,8 @@ export class ApiKeys {
     const old = await this.authorizedKey(caller, id);
     const secret = newApiKey();
     const now = this.d.clock.now();
-    const row = await this.d.db.transaction(async (tx) => {
-      const created = await this.d.keys.create(
-        tx,
+    const row = await this.d.store.transaction(async (tx) => {
+      const created = await tx.apiKeys.create(
         {
           organizationId: old.organizationId,
           name: old.name,
@@ -178,7 +186,7 @@ export class ApiKeys {
         },
         now,
       );
-      const claimed = await this.d.keys.claimForRotation(tx, old.id, created.id, new Date(now.getTime() + overlapSeconds * 1000));
+      const claimed = await tx.apiKeys.claimForRotation(old.id, created.id, new Date(now.getTime() + overlapSeconds * 1000));
       if (!claimed) throw new DomainError("failed_precondition", "API_KEY_ALREADY_ROTATED", "the key was already rotated or revoked");
       await this.d.audit.record(tx, {
         eventType: "api_key.rotate",
@@ -190,15 +198,15 @@ export class ApiKeys {
       });
       return created;
     });
-    await this.d.bus.publish([`api_key:${old.id}`]);
+    await this.d.bus.publish([{ topic: "api_key", id: old.id }]);
     return { row, secret };
   }
 
   async list(caller: Principal, grant: OrgGrant, req: { pageSize: number; pageToken: string }): Promise<{ items: ApiKeyRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const seesAll = roleAtLeast(grant.role, "admin") || (caller.kind === "user" && caller.admin);
+    const seesAll = roleAtLeast(grant.role, "admin") || hasSystemAccess(caller);
     const ownerUserId = seesAll ? undefined : caller.kind === "user" ? caller.userId : (caller.ownerUserId ?? "00000000-0000-0000-0000-000000000000");
-    const rows = await this.d.keys.list(this.d.db, grant.organization.id, size + 1, { ownerUserId, cursor: decodeCreatedCursor(req.pageToken) });
+    const rows = await this.d.store.apiKeys.list(grant.organization.id, size + 1, { ownerUserId, cursor: decodeCreatedCursor(req.pageToken) });
     return pageOf(rows, size, createdCursorOf);
   }
 
@@ -207,16 +215,16 @@ export class ApiKeys {
    * hears PERMISSION_DENIED, whether or not the id exists.
    */
   private async authorizedKey(caller: Principal, id: string): Promise<ApiKeyRow> {
-    const row = isUuid(id) ? await this.d.keys.findById(this.d.db, id) : undefined;
+    const row = isUuid(id) ? await this.d.store.apiKeys.findById(id) : undefined;
     const denied = () => permissionDenied("API_KEY_ACCESS_DENIED", "not allowed to manage this key");
     if (!row) {
-      if (caller.kind === "user" && caller.admin) throw notFound("api key");
+      if (hasSystemAccess(caller)) throw notFound("API_KEY_NOT_FOUND", "api key");
       throw denied();
     }
     const ownKey = caller.kind === "user" ? row.ownerUserId === caller.userId : caller.kind === "api_key" && caller.id === row.id;
-    if (ownKey || (caller.kind === "user" && caller.admin)) {
+    if (ownKey || hasSystemAccess(caller)) {
       // As for every org-scoped call: nothing changes in a suspended organization.
-      if ((await this.d.orgs.findById(this.d.db, row.organizationId))?.suspended)
+      if ((await this.d.store.orgs.findById(row.organizationId))?.suspended)
         throw new DomainError("permission_denied", "ORGANIZATION_SUSPENDED", "the organization is suspended");
       return row;
     }
@@ -229,34 +237,35 @@ export class ApiKeys {
     return row;
   }
 
-  liveReason(row: ApiKeyRow): string | undefined {
+  liveReason(row: ApiKeyRow): "API_KEY_REVOKED" | "API_KEY_EXPIRED" | undefined {
     const now = this.d.clock.now();
     if (row.revokedAt && row.revokedAt <= now) return "API_KEY_REVOKED";
     if (row.expiresAt && row.expiresAt <= now) return "API_KEY_EXPIRED";
     return undefined;
   }
 
-  private async ownerDeadReason(row: ApiKeyRow): Promise<string | undefined> {
-    const org = await this.d.orgs.findById(this.d.db, row.organizationId);
+  private async ownerDeadReason(
+    row: ApiKeyRow,
+  ): Promise<"ORGANIZATION_DELETED" | "ORGANIZATION_SUSPENDED" | "OWNER_DISABLED" | "OWNER_NOT_MEMBER" | undefined> {
+    const org = await this.d.store.orgs.findById(row.organizationId);
     if (!org) return "ORGANIZATION_DELETED";
     if (org.suspended) return "ORGANIZATION_SUSPENDED";
     if (row.ownerUserId) {
-      const user = await this.d.users.findById(this.d.db, row.ownerUserId);
+      const user = await this.d.store.users.findById(row.ownerUserId);
       if (!user || user.disabled) return "OWNER_DISABLED";
-      if (!(await this.d.orgs.membership(this.d.db, row.organizationId, row.ownerUserId))) return "OWNER_NOT_MEMBER";
+      if (!(await this.d.store.orgs.membership(row.organizationId, row.ownerUserId))) return "OWNER_NOT_MEMBER";
     }
     if (row.ownerServiceAccountId) {
-      const sa = await this.d.serviceAccounts.findById(this.d.db, row.ownerServiceAccountId);
+      const sa = await this.d.store.serviceAccounts.findById(row.ownerServiceAccountId);
       if (!sa || sa.disabled) return "OWNER_DISABLED";
     }
     return undefined;
   }
 
   private async touch(id: string): Promise<void> {
-    const now = this.d.clock.now();
-    if (now.getTime() - (this.touched.get(id) ?? 0) < TOUCH_INTERVAL_MS) return;
-    this.touched.set(id, now.getTime());
-    await this.d.keys.touch(this.d.db, id, now);
+    if (this.touched.get(id)) return;
+    this.touched.set(id, true);
+    await this.d.store.apiKeys.touch(id, this.d.clock.now());
   }
 }
 

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
+import type { AuditEventType } from "./audit-events.js";
 
 export type Outcome = "success" | "failure";
 
 export interface AuditEntry {
-  eventType: string;
+  eventType: AuditEventType;
   outcome: Outcome;
   actorType: string;
   actorId: string;

@@ -2,11 +2,14 @@ import type { Clock } from "../../clock.js";
 import type { PasswordHasher } from "../../crypto/password-hasher.js";
 import { randomToken, sha256Hex } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
-import type { Db } from "../../db/client.js";
-import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import type { UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import { whereFrom } from "../audit/audit-actor.js";
+import type { AuditEventType } from "../audit/audit-events.js";
+import type { UserRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { SessionStore } from "../store/session-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import { DomainError, invalidArgument, invalidCredentials, unauthenticated } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
 import type { SessionManager } from "../session/session-manager.js";
@@ -17,10 +20,12 @@ import type { RequestMeta } from "./request-meta.js";
 import type { SignIn, SignInResult } from "./sign-in.js";
 
 export interface AuthDeps {
-  db: Db;
+  store: Ports<{
+    users: Pick<UserStore, "create" | "findByEmailForSignIn" | "findById" | "update">;
+    sessions: Pick<SessionStore, "claimRefreshToken" | "findRefreshToken" | "revoke" | "findById" | "addRefreshToken" | "touch" | "revokeAllForUser">;
+    audit: Pick<AuditStore, "append">;
+  }>;
   clock: Clock;
-  users: UserRepository;
-  sessionRepo: SessionRepository;
   sessions: SessionManager;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
@@ -41,8 +46,8 @@ export class AuthService {
     const displayName = checkDisplayName(input.displayName);
     this.d.policy.check(input.password, [email, email.split("@")[0]!, displayName]);
     const passwordHash = await this.d.hasher.hash(input.password);
-    return this.d.db.transaction(async (tx) => {
-      const user = await this.d.users.create(tx, { email, displayName, passwordHash }, this.d.clock.now());
+    return this.d.store.transaction(async (tx) => {
+      const user = await tx.users.create({ email, displayName, passwordHash }, this.d.clock.now());
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
       await this.d.audit.record(tx, {
         eventType: "auth.register",
@@ -51,7 +56,7 @@ export class AuthService {
         actorId: user.id,
         targetType: "user",
         targetId: user.id,
-        ...metaOf(meta),
+        ...whereFrom(meta),
       });
       return user;
     });
@@ -61,14 +66,19 @@ export class AuthService {
    * Checks email and password with the same answer, message and cost for an unknown email
    * and a wrong password. A point is taken from the account's failure budget first.
    */
-  async checkPassword(rawEmail: string, password: string, eventType: string, meta: RequestMeta): Promise<UserRow & { hasMfa: boolean }> {
+  async checkPassword(
+    rawEmail: string,
+    password: string,
+    eventType: AuditEventType & ("auth.login" | "auth.verify_credentials" | "auth.change_password"),
+    meta: RequestMeta,
+  ): Promise<UserRow & { hasMfa: boolean }> {
     checkPasswordLength(password);
     const email = normalizeEmail(rawEmail);
     await this.d.limiter.takeAccount(email);
     let user: (UserRow & { hasMfa: boolean }) | undefined;
     let ok = false;
     try {
-      user = await this.d.users.findByEmailForSignIn(this.d.db, email);
+      user = await this.d.store.users.findByEmailForSignIn(email);
       if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
       else await this.d.hasher.verifyDummy(password);
     } catch (err) {
@@ -86,7 +96,7 @@ export class AuthService {
         targetType: "user",
         targetId: user?.id ?? "",
         details: { reason: failure, email_sha256: sha256Hex(email).slice(0, 16) },
-        ...metaOf(meta),
+        ...whereFrom(meta),
       });
       throw invalidCredentials();
     }
@@ -109,7 +119,7 @@ export class AuthService {
       actorId: user.id,
       targetType: "user",
       targetId: user.id,
-      ...metaOf(meta),
+      ...whereFrom(meta),
     });
     return user;
   }
@@ -121,14 +131,14 @@ export class AuthService {
   async refresh(refreshToken: string, meta: RequestMeta): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date }> {
     if (!REFRESH_TOKEN.test(refreshToken)) throw unauthenticated("REFRESH_TOKEN_INVALID", "invalid refresh token");
     const hash = sha256Hex(refreshToken);
-    const outcome = await this.d.db.transaction(async (tx) => {
+    const outcome = await this.d.store.transaction(async (tx) => {
       const now = this.d.clock.now();
-      const claimed = await this.d.sessionRepo.claimRefreshToken(tx, hash, now);
+      const claimed = await tx.sessions.claimRefreshToken(hash, now);
       if (!claimed) {
-        const known = await this.d.sessionRepo.findRefreshToken(tx, hash);
+        const known = await tx.sessions.findRefreshToken(hash);
         if (!known) return { error: "REFRESH_TOKEN_INVALID" } as const;
-        const revoked = await this.d.sessionRepo.revoke(tx, known.sessionId, "refresh_token_reuse", now);
-        const session = revoked ?? (await this.d.sessionRepo.findById(tx, known.sessionId));
+        const revoked = await tx.sessions.revoke(known.sessionId, "refresh_token_reuse", now);
+        const session = revoked ?? (await tx.sessions.findById(known.sessionId));
         await this.d.audit.record(tx, {
           eventType: "auth.refresh_reuse",
           outcome: "failure",
@@ -137,20 +147,20 @@ export class AuthService {
           targetType: "session",
           targetId: known.sessionId,
           details: { action: "session_revoked" },
-          ...metaOf(meta),
+          ...whereFrom(meta),
         });
         return { error: "REFRESH_TOKEN_REUSED", revokedSession: known.sessionId } as const;
       }
-      const session = await this.d.sessionRepo.findById(tx, claimed.sessionId);
-      const user = session && (await this.d.users.findById(tx, session.userId));
+      const session = await tx.sessions.findById(claimed.sessionId);
+      const user = session && (await tx.users.findById(session.userId));
       const dead = session ? this.d.sessions.deadReason(session, user) : "SESSION_NOT_FOUND";
       if (dead) return { error: dead } as const;
       // A locked account gets no token from any path; throwing rolls the claim back, so the
       // refresh token works again once the lock has passed.
       await this.d.limiter.checkAccount(user!.email);
       const next = randomToken(32);
-      await this.d.sessionRepo.addRefreshToken(tx, sha256Hex(next), session!.id, claimed.generation + 1, now);
-      await this.d.sessionRepo.touch(tx, session!.id, now);
+      await tx.sessions.addRefreshToken(sha256Hex(next), session!.id, claimed.generation + 1, now);
+      await tx.sessions.touch(session!.id, now);
       await this.d.audit.record(tx, {
         eventType: "auth.refresh",
         outcome: "success",
@@ -159,7 +169,7 @@ export class AuthService {
         targetType: "session",
         targetId: session!.id,
         details: { generation: String(claimed.generation + 1) },
-        ...metaOf(meta),
+        ...whereFrom(meta),
       });
       return { session: session!, next } as const;
     });
@@ -182,8 +192,8 @@ export class AuthService {
   }
 
   async logout(principal: UserPrincipal, meta: RequestMeta): Promise<void> {
-    await this.d.db.transaction(async (tx) => {
-      await this.d.sessionRepo.revoke(tx, principal.sessionId, "logout", this.d.clock.now());
+    await this.d.store.transaction(async (tx) => {
+      await tx.sessions.revoke(principal.sessionId, "logout", this.d.clock.now());
       await this.d.audit.record(tx, {
         eventType: "auth.logout",
         outcome: "success",
@@ -191,7 +201,7 @@ export class AuthService {
         actorId: principal.userId,
         targetType: "session",
         targetId: principal.sessionId,
-        ...metaOf(meta),
+        ...whereFrom(meta),
       });
     });
     await this.d.sessions.revoked([principal.sessionId]);
@@ -199,7 +209,7 @@ export class AuthService {
 
   async changePassword(principal: UserPrincipal, current: string, next: string, meta: RequestMeta): Promise<number> {
     checkPasswordLength(next, "new_password");
-    const user = await this.d.users.findById(this.d.db, principal.userId);
+    const user = await this.d.store.users.findById(principal.userId);
     if (!user) throw unauthenticated();
     await this.checkPassword(user.email, current, "auth.change_password", meta).catch((err) => {
       if (err instanceof DomainError && err.reason === "INVALID_CREDENTIALS")
@@ -209,10 +219,10 @@ export class AuthService {
     if (current === next) throw invalidArgument("new_password", "must differ from the current password");
     this.d.policy.check(next, [user.email, user.displayName], "new_password");
     const hash = await this.d.hasher.hash(next);
-    const revoked = await this.d.db.transaction(async (tx) => {
+    const revoked = await this.d.store.transaction(async (tx) => {
       const now = this.d.clock.now();
-      await this.d.users.update(tx, user.id, { passwordHash: hash, passwordChangedAt: now }, now);
-      const ids = await this.d.sessionRepo.revokeAllForUser(tx, user.id, "password_changed", now, principal.sessionId);
+      await tx.users.update(user.id, { passwordHash: hash, passwordChangedAt: now }, now);
+      const ids = await tx.sessions.revokeAllForUser(user.id, "password_changed", now, principal.sessionId);
       await this.d.audit.record(tx, {
         eventType: "auth.change_password",
         outcome: "success",
@@ -221,15 +231,11 @@ export class AuthService {
         targetType: "user",
         targetId: user.id,
         details: { revoked_sessions: String(ids.length) },
-        ...metaOf(meta),
+        ...whereFrom(meta),
       });
       return ids;
     });
     await this.d.sessions.revoked(revoked);
     return revoked.length;
   }
-}
-
-export function metaOf(meta: RequestMeta): { clientIp: string; requestId: string } {
-  return { clientIp: meta.clientIp, requestId: meta.requestId };
 }

@@ -1,10 +1,12 @@
 import type { Clock } from "../../clock.js";
 import { randomToken } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
-import type { Db } from "../../db/client.js";
-import type { MfaRepository } from "../../db/repositories/mfa-repository.js";
-import type { SessionRow, UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import { userActor } from "../audit/audit-actor.js";
+import type { SessionRow, UserRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { MfaStore } from "../store/mfa-store.js";
+import type { Ports } from "../store/transactional.js";
 import type { SessionManager } from "../session/session-manager.js";
 import { invalidCredentials } from "../errors.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
@@ -25,12 +27,11 @@ export interface IssuedTokens {
 export type SignInResult = ({ kind: "tokens" } & IssuedTokens) | { kind: "mfa"; challengeId: string; methods: string[]; user: UserRow };
 
 export interface SignInDeps {
-  db: Db;
+  store: Ports<{ mfa: Pick<MfaStore, "confirmedFactors" | "remainingRecoveryCodes" | "createChallenge">; audit: Pick<AuditStore, "append"> }>;
   clock: Clock;
   sessions: SessionManager;
   tokens: TokenService;
   audit: AuditLog;
-  mfa: MfaRepository;
   limiter: BruteForce;
 }
 
@@ -55,32 +56,20 @@ export class SignIn {
 
   /** The kinds of second factor the user can answer with; empty means none is set up. */
   async mfaMethods(userId: string): Promise<string[]> {
-    const factors = await this.d.mfa.confirmedFactors(this.d.db, userId);
+    const factors = await this.d.store.mfa.confirmedFactors(userId);
     const kinds = new Set(factors.map((f) => f.type));
     const methods: string[] = [];
     if (kinds.has("totp")) methods.push("totp");
     if (kinds.has("phone")) methods.push("phone");
-    if (methods.length > 0 && (await this.d.mfa.remainingRecoveryCodes(this.d.db, userId)) > 0) methods.push("recovery_code");
+    if (methods.length > 0 && (await this.d.store.mfa.remainingRecoveryCodes(userId)) > 0) methods.push("recovery_code");
     return methods;
   }
 
   async openSession(user: UserRow, authMethod: string, meta: RequestMeta, amr: string[], mfaAt?: Date): Promise<IssuedTokens> {
-    const created = this.d.sessions.build({ userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt });
     // The session, its refresh token and the event in one statement: all or nothing, one round trip.
-    await this.d.audit.recordWith(
-      this.d.db,
-      {
-        eventType: "auth.login",
-        outcome: "success",
-        actorType: "user",
-        actorId: user.id,
-        targetType: "session",
-        targetId: created.session.id,
-        details: { method: authMethod, amr: amr.join(",") },
-        clientIp: meta.clientIp,
-        requestId: meta.requestId,
-      },
-      created.change,
+    const created = await this.d.sessions.open(
+      { userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt },
+      { eventType: "auth.login", outcome: "success", ...userActor(user.id, meta), details: { method: authMethod, amr: amr.join(",") } },
     );
     const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr, authTime: mfaAt });
     return {
@@ -96,8 +85,8 @@ export class SignIn {
   private async createChallenge(user: UserRow, authMethod: string, meta: RequestMeta): Promise<string> {
     const now = this.d.clock.now();
     const id = `mfa_${randomToken(24)}`;
-    await this.d.db.transaction(async (tx) => {
-      await this.d.mfa.createChallenge(tx, {
+    await this.d.store.transaction(async (tx) => {
+      await tx.mfa.createChallenge({
         id,
         userId: user.id,
         authMethod,

@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../clock.js";
 import type { KeyedHasher, SecretBox } from "../../crypto/master-key.js";
-import type { Db } from "../../db/client.js";
-import type { MfaRepository } from "../../db/repositories/mfa-repository.js";
-import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import { isUuid } from "../../db/repositories/user-repository.js";
-import type { MfaFactorRow } from "../../db/schema/index.js";
+import { isUuid } from "../ids.js";
+import type { MfaFactorRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { MfaStore } from "../store/mfa-store.js";
+import type { SessionStore } from "../store/session-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound, permissionDenied } from "../errors.js";
@@ -19,11 +20,8 @@ import { maskPhone } from "./sms-sender.js";
 import { base32Encode, matchingStep, newTotpSecret, otpauthUri } from "./totp.js";
 
 export interface MfaFactorDeps {
-  db: Db;
+  store: Ports<{ mfa: MfaStore; users: Pick<UserStore, "findById">; sessions: Pick<SessionStore, "setMfaAt">; audit: Pick<AuditStore, "append"> }>;
   clock: Clock;
-  repo: MfaRepository;
-  users: UserRepository;
-  sessionRepo: SessionRepository;
   box: SecretBox;
   hash: KeyedHasher;
   otp: OtpSender;
@@ -47,8 +45,8 @@ export class MfaFactors {
   async enrollTotp(caller: UserPrincipal, meta: RequestMeta): Promise<{ factorId: string; secret: string; uri: string }> {
     const user = await this.user(caller);
     const secret = newTotpSecret();
-    const factor = await this.d.db.transaction(async (tx) => {
-      const row = await this.d.repo.createFactor(tx, { userId: user.id, type: "totp", secretEncrypted: this.d.box.seal(secret) }, this.d.clock.now());
+    const factor = await this.d.store.transaction(async (tx) => {
+      const row = await tx.mfa.createFactor({ userId: user.id, type: "totp", secretEncrypted: this.d.box.seal(secret) }, this.d.clock.now());
       await this.d.audit.record(tx, {
         eventType: "mfa.totp_enroll",
         outcome: "success",
@@ -71,12 +69,12 @@ export class MfaFactors {
 
   /** A valid code is a fresh MFA proof for the caller's session. */
   async validateTotp(caller: UserPrincipal, code: string, meta: RequestMeta): Promise<boolean> {
-    const factors = await this.d.repo.confirmedFactors(this.d.db, caller.userId, "totp");
+    const factors = await this.d.store.mfa.confirmedFactors(caller.userId, "totp");
     if (factors.length === 0) throw new DomainError("failed_precondition", "NO_TOTP_FACTOR", "no confirmed authenticator");
     for (const f of factors) {
       if (await this.checkTotp(caller, f, code, meta, false)) {
-        await this.d.sessionRepo.setMfaAt(this.d.db, caller.sessionId, this.d.clock.now());
-        await this.d.bus.publish([`session:${caller.sessionId}`]);
+        await this.d.store.sessions.setMfaAt(caller.sessionId, this.d.clock.now());
+        await this.d.bus.publish([{ topic: "session", id: caller.sessionId }]);
         return true;
       }
     }
@@ -88,9 +86,9 @@ export class MfaFactors {
     const phone = checkPhone(rawPhone);
     const codeHash = await this.d.otp.send(phone, meta);
     const expiresAt = new Date(this.d.clock.now().getTime() + OTP_TTL_SECONDS * 1000);
-    const factor = await this.d.db.transaction(async (tx) => {
-      const row = await this.d.repo.createFactor(tx, { userId: user.id, type: "phone", secretEncrypted: this.d.box.seal(phone) }, this.d.clock.now());
-      await this.d.repo.setPendingCode(tx, row.id, codeHash, expiresAt);
+    const factor = await this.d.store.transaction(async (tx) => {
+      const row = await tx.mfa.createFactor({ userId: user.id, type: "phone", secretEncrypted: this.d.box.seal(phone) }, this.d.clock.now());
+      await tx.mfa.setPendingCode(row.id, codeHash, expiresAt);
       await this.d.audit.record(tx, {
         eventType: "mfa.phone_enroll",
         outcome: "success",
@@ -108,7 +106,7 @@ export class MfaFactors {
     const phone = this.d.box.open(factor.secretEncrypted);
     const user = await this.user(caller);
     await this.d.limiter.takeAccount(user.email);
-    const confirmed = await this.d.repo.confirmPendingCode(this.d.db, factor.id, this.d.otp.codeHash(phone, code.trim()), this.d.clock.now());
+    const confirmed = await this.d.store.mfa.confirmPendingCode(factor.id, this.d.otp.codeHash(phone, code.trim()), this.d.clock.now());
     if (!confirmed) {
       await this.d.audit.recordAlone({
         eventType: "mfa.phone_confirm",
@@ -131,8 +129,8 @@ export class MfaFactors {
   }
 
   async list(caller: UserPrincipal): Promise<{ factors: FactorView[]; remainingRecoveryCodes: number }> {
-    const rows = await this.d.repo.factors(this.d.db, caller.userId);
-    const remainingRecoveryCodes = await this.d.repo.remainingRecoveryCodes(this.d.db, caller.userId);
+    const rows = await this.d.store.mfa.factors(caller.userId);
+    const remainingRecoveryCodes = await this.d.store.mfa.remainingRecoveryCodes(caller.userId);
     return {
       factors: rows.map((row) => ({ row, maskedPhone: row.type === "phone" ? maskPhone(this.d.box.open(row.secretEncrypted)) : undefined })),
       remainingRecoveryCodes,
@@ -141,10 +139,10 @@ export class MfaFactors {
 
   async remove(caller: UserPrincipal, factorId: string, meta: RequestMeta): Promise<void> {
     await this.ownFactor(caller, factorId);
-    await this.d.db.transaction(async (tx) => {
-      await this.d.repo.deleteFactor(tx, factorId, caller.userId);
+    await this.d.store.transaction(async (tx) => {
+      await tx.mfa.deleteFactor(factorId, caller.userId);
       // Recovery codes only stand in for a factor; with none left they go too.
-      if ((await this.d.repo.confirmedFactors(tx, caller.userId)).length === 0) await this.d.repo.deleteRecoveryCodes(tx, caller.userId);
+      if ((await tx.mfa.confirmedFactors(caller.userId)).length === 0) await tx.mfa.deleteRecoveryCodes(caller.userId);
       await this.d.audit.record(tx, {
         eventType: "mfa.factor_remove",
         outcome: "success",
@@ -156,12 +154,11 @@ export class MfaFactors {
   }
 
   async generateRecoveryCodes(caller: UserPrincipal, meta: RequestMeta): Promise<string[]> {
-    if ((await this.d.repo.confirmedFactors(this.d.db, caller.userId)).length === 0)
+    if ((await this.d.store.mfa.confirmedFactors(caller.userId)).length === 0)
       throw new DomainError("failed_precondition", "NO_MFA_FACTOR", "set up an authenticator or phone first");
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-    await this.d.db.transaction(async (tx) => {
-      await this.d.repo.replaceRecoveryCodes(
-        tx,
+    await this.d.store.transaction(async (tx) => {
+      await tx.mfa.replaceRecoveryCodes(
         caller.userId,
         codes.map((c) => this.recoveryHash(caller.userId, c)),
         this.d.clock.now(),
@@ -183,7 +180,7 @@ export class MfaFactors {
 
   /** Checks a TOTP code for the signed-in user, paying with a point of the account budget. */
   async checkTotp(caller: { userId: string }, factor: MfaFactorRow, code: string, meta: RequestMeta, confirm: boolean): Promise<MfaFactorRow | undefined> {
-    const user = await this.d.users.findById(this.d.db, caller.userId);
+    const user = await this.d.store.users.findById(caller.userId);
     if (!user) throw permissionDenied();
     await this.d.limiter.takeAccount(user.email);
     const claimed = await this.matchTotp(user.id, factor, code, meta, confirm);
@@ -198,7 +195,7 @@ export class MfaFactors {
   async matchTotp(userId: string, factor: MfaFactorRow, code: string, meta: RequestMeta, confirm = false): Promise<MfaFactorRow | undefined> {
     const now = this.d.clock.now();
     const step = matchingStep(this.d.box.open(factor.secretEncrypted), code.trim(), now);
-    const claimed = step !== undefined ? await this.d.repo.claimStep(this.d.db, factor.id, step, now, confirm) : undefined;
+    const claimed = step !== undefined ? await this.d.store.mfa.claimStep(factor.id, step, now, confirm) : undefined;
     const result = claimed ? "accepted" : step !== undefined ? "replay" : "wrong_code";
     await this.d.audit.recordAlone({
       eventType: result === "replay" ? "mfa.totp_replay" : "mfa.totp_check",
@@ -215,14 +212,14 @@ export class MfaFactors {
   }
 
   private async user(caller: UserPrincipal) {
-    const user = await this.d.users.findById(this.d.db, caller.userId);
+    const user = await this.d.store.users.findById(caller.userId);
     if (!user) throw permissionDenied();
     return user;
   }
 
   private async ownFactor(caller: UserPrincipal, factorId: string, type?: string): Promise<MfaFactorRow> {
-    const factor = isUuid(factorId) ? await this.d.repo.findFactor(this.d.db, factorId) : undefined;
-    if (!factor || factor.userId !== caller.userId || (type && factor.type !== type)) throw notFound("factor");
+    const factor = isUuid(factorId) ? await this.d.store.mfa.findFactor(factorId) : undefined;
+    if (!factor || factor.userId !== caller.userId || (type && factor.type !== type)) throw notFound("FACTOR_NOT_FOUND", "factor");
     return factor;
   }
 }

@@ -1,9 +1,9 @@
 import type { Clock } from "../../clock.js";
 import type { SecretBox } from "../../crypto/master-key.js";
-import type { Db } from "../../db/client.js";
-import type { MfaRepository } from "../../db/repositories/mfa-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import type { MfaChallengeRow, UserRow } from "../../db/schema/index.js";
+import type { MfaChallengeRow, UserRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { MfaStore } from "../store/mfa-store.js";
+import type { UserStore } from "../store/user-store.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
@@ -13,10 +13,8 @@ import { isRecoveryCodeShape, type MfaFactors } from "./mfa-factors.js";
 import { checkPhone, OTP_TTL_SECONDS, type OtpSender } from "./otp.js";
 
 export interface MfaVerificationDeps {
-  db: Db;
+  store: { mfa: MfaStore; users: Pick<UserStore, "findById">; audit: Pick<AuditStore, "append"> };
   clock: Clock;
-  repo: MfaRepository;
-  users: UserRepository;
   factors: MfaFactors;
   otp: OtpSender;
   box: SecretBox;
@@ -39,12 +37,12 @@ export class MfaVerification {
     await this.d.limiter.takeAccount(user.email);
     const method = await this.check(user, challenge, code, meta);
     if (!method) {
-      const failures = await this.d.repo.countFailure(this.d.db, challenge.id);
-      if (failures >= MAX_CHALLENGE_FAILURES) await this.d.repo.claimChallenge(this.d.db, challenge.id, this.d.clock.now());
+      const failures = await this.d.store.mfa.countFailure(challenge.id);
+      if (failures >= MAX_CHALLENGE_FAILURES) await this.d.store.mfa.claimChallenge(challenge.id, this.d.clock.now());
       await this.audit(user, challenge, "failure", { reason: "wrong_code", failures: String(failures) }, meta);
       throw unauthenticated("MFA_CODE_INVALID", "invalid or expired code");
     }
-    const claimed = await this.d.repo.claimChallenge(this.d.db, challenge.id, this.d.clock.now());
+    const claimed = await this.d.store.mfa.claimChallenge(challenge.id, this.d.clock.now());
     if (!claimed) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
     await this.d.limiter.accountSucceeded(user.email);
     await this.audit(user, challenge, "success", { method }, meta);
@@ -66,20 +64,20 @@ export class MfaVerification {
     const phone = checkPhone(rawPhone);
     const { challenge, user } = await this.pending(challengeId);
     const expiresAt = new Date(this.d.clock.now().getTime() + OTP_TTL_SECONDS * 1000);
-    const phones = (await this.d.repo.confirmedFactors(this.d.db, user.id, "phone")).map((f) => this.d.box.open(f.secretEncrypted));
+    const phones = (await this.d.store.mfa.confirmedFactors(user.id, "phone")).map((f) => this.d.box.open(f.secretEncrypted));
     if (!phones.includes(phone)) {
       await this.audit(user, challenge, "failure", { reason: "phone_not_enrolled" }, meta, "auth.phone_otp_sent");
       return expiresAt;
     }
     const codeHash = await this.d.otp.send(phone, meta);
-    await this.d.repo.setPhoneCode(this.d.db, challenge.id, phone, codeHash, expiresAt);
+    await this.d.store.mfa.setPhoneCode(challenge.id, phone, codeHash, expiresAt);
     await this.audit(user, challenge, "success", {}, meta, "auth.phone_otp_sent");
     return expiresAt;
   }
 
   private async pending(challengeId: string): Promise<{ challenge: MfaChallengeRow; user: UserRow }> {
-    const challenge = CHALLENGE_ID.test(challengeId) ? await this.d.repo.findPendingChallenge(this.d.db, challengeId, this.d.clock.now()) : undefined;
-    const user = challenge && (await this.d.users.findById(this.d.db, challenge.userId));
+    const challenge = CHALLENGE_ID.test(challengeId) ? await this.d.store.mfa.findPendingChallenge(challengeId, this.d.clock.now()) : undefined;
+    const user = challenge && (await this.d.store.users.findById(challenge.userId));
     if (!challenge || !user) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
     await this.d.limiter.checkAccount(user.email);
     return { challenge, user };
@@ -89,12 +87,12 @@ export class MfaVerification {
   private async check(user: UserRow, challenge: MfaChallengeRow, rawCode: string, meta: RequestMeta): Promise<"totp" | "phone" | "recovery_code" | undefined> {
     const code = rawCode.trim();
     if (/^\d{6}$/.test(code)) {
-      if (challenge.phone && (await this.d.repo.usePhoneCode(this.d.db, challenge.id, this.d.otp.codeHash(challenge.phone, code), this.d.clock.now())))
+      if (challenge.phone && (await this.d.store.mfa.usePhoneCode(challenge.id, this.d.otp.codeHash(challenge.phone, code), this.d.clock.now())))
         return "phone";
-      for (const f of await this.d.repo.confirmedFactors(this.d.db, user.id, "totp")) if (await this.d.factors.matchTotp(user.id, f, code, meta)) return "totp";
+      for (const f of await this.d.store.mfa.confirmedFactors(user.id, "totp")) if (await this.d.factors.matchTotp(user.id, f, code, meta)) return "totp";
       return undefined;
     }
-    if (isRecoveryCodeShape(code) && (await this.d.repo.useRecoveryCode(this.d.db, user.id, this.d.factors.recoveryHash(user.id, code), this.d.clock.now())))
+    if (isRecoveryCodeShape(code) && (await this.d.store.mfa.useRecoveryCode(user.id, this.d.factors.recoveryHash(user.id, code), this.d.clock.now())))
       return "recovery_code";
     if (code.length === 0)
       throw new DomainError("invalid_argument", "INVALID_ARGUMENT", "code: is required", { violations: [{ field: "code", description: "is required" }] });
@@ -107,7 +105,7 @@ export class MfaVerification {
     outcome: "success" | "failure",
     details: Record<string, string>,
     meta: RequestMeta,
-    eventType = "auth.verify_mfa",
+    eventType: "auth.verify_mfa" | "auth.phone_otp_sent" = "auth.verify_mfa",
   ): Promise<void> {
     await this.d.audit.recordAlone({
       eventType,

@@ -1,7 +1,8 @@
 import type { Clock } from "../../clock.js";
-import type { Db } from "../../db/client.js";
-import type { ConnectorRepository } from "../../db/repositories/connector-repository.js";
-import type { ConnectorRow } from "../../db/schema/index.js";
+import type { ConnectorRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { ConnectorStore } from "../store/federation-store.js";
+import type { Ports } from "../store/transactional.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound } from "../errors.js";
@@ -30,9 +31,8 @@ export interface ConnectorInput {
 }
 
 export interface ConnectorsDeps {
-  db: Db;
+  store: Ports<{ connectors: ConnectorStore; audit: Pick<AuditStore, "append"> }>;
   clock: Clock;
-  repo: ConnectorRepository;
   audit: AuditLog;
   google: GoogleSettings;
 }
@@ -56,17 +56,17 @@ export class Connectors {
       if (!this.google) throw new DomainError("failed_precondition", "GOOGLE_NOT_CONFIGURED", "Google sign-in is not configured on this server");
       return this.google;
     }
-    const row = SLUG.test(connectorId) ? await this.d.repo.find(this.d.db, connectorId) : undefined;
-    if (!row) throw notFound("connector");
+    const row = SLUG.test(connectorId) ? await this.d.store.connectors.find(connectorId) : undefined;
+    if (!row) throw notFound("CONNECTOR_NOT_FOUND", "connector");
     return { id: row.id, issuer: row.issuerUrl, acceptedIssuers: [row.issuerUrl], clientIds: row.clientIds, jwksUrl: row.jwksUrl };
   }
 
   async create(caller: Principal, input: ConnectorInput, meta: RequestMeta): Promise<ConnectorRow> {
     const checked = checkConnector(input);
-    return this.d.db.transaction(async (tx) => {
-      const row = await this.d.repo.create(tx, checked, this.d.clock.now());
+    return this.d.store.transaction(async (tx) => {
+      const row = await tx.connectors.create(checked, this.d.clock.now());
       if (!row) {
-        if (await this.d.repo.find(tx, checked.id)) throw new DomainError("already_exists", "CONNECTOR_EXISTS", "a connector with this id exists");
+        if (await tx.connectors.find(checked.id)) throw new DomainError("already_exists", "CONNECTOR_EXISTS", "a connector with this id exists");
         throw new DomainError("already_exists", "CONNECTOR_ISSUER_EXISTS", "a connector for this issuer exists");
       }
       await this.d.audit.record(tx, {
@@ -83,15 +83,15 @@ export class Connectors {
 
   async list(req: { pageSize: number; pageToken: string }): Promise<{ items: ConnectorRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const rows = await this.d.repo.list(this.d.db, size + 1, decodeCreatedCursor(req.pageToken, false));
+    const rows = await this.d.store.connectors.list(size + 1, decodeCreatedCursor(req.pageToken, false));
     return pageOf(rows, size, createdCursorOf);
   }
 
   /** Identities linked through the connector stay; they work again if the issuer is added back. */
   async delete(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
-    await this.d.db.transaction(async (tx) => {
-      const row = await this.d.repo.delete(tx, id);
-      if (!row) throw notFound("connector");
+    await this.d.store.transaction(async (tx) => {
+      const row = await tx.connectors.delete(id);
+      if (!row) throw notFound("CONNECTOR_NOT_FOUND", "connector");
       await this.d.audit.record(tx, {
         eventType: "connector.delete",
         outcome: "success",

@@ -1,10 +1,12 @@
 import type { Clock } from "../../clock.js";
-import type { Db, DbOrTx } from "../../db/client.js";
-import type { IdentityRepository } from "../../db/repositories/identity-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import type { UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
-import { metaOf } from "../auth/auth-service.js";
+import { whereFrom } from "../audit/audit-actor.js";
+import type { AuditEventType } from "../audit/audit-events.js";
+import type { UserRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { IdentityStore } from "../store/federation-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import type { SignIn, SignInResult } from "../auth/sign-in.js";
 import { DomainError, unauthenticated } from "../errors.js";
@@ -12,11 +14,11 @@ import type { UserPrincipal } from "../principal.js";
 import type { Connectors } from "./connectors.js";
 import type { IdTokenVerifier, VerifiedIdToken } from "./id-token-verifier.js";
 
+type FederationPorts = { users: Pick<UserStore, "findById" | "findByEmail" | "create">; identities: IdentityStore; audit: Pick<AuditStore, "append"> };
+
 export interface FederatedSignInDeps {
-  db: Db;
+  store: Ports<FederationPorts>;
   clock: Clock;
-  users: UserRepository;
-  identities: IdentityRepository;
   connectors: Connectors;
   verifier: IdTokenVerifier;
   audit: AuditLog;
@@ -58,11 +60,11 @@ export class FederatedSignIn {
   async link(caller: UserPrincipal, idToken: string, connectorId: string, meta: RequestMeta): Promise<VerifiedIdToken> {
     return this.audited("auth.link_identity", meta, { userId: caller.userId }, async (trail) => {
       const identity = await this.verify(idToken, connectorId, trail);
-      await this.d.db.transaction(async (tx) => {
+      await this.d.store.transaction(async (tx) => {
         const owner = await this.linkedUser(tx, identity);
         if (owner && owner.id !== caller.userId)
           throw new DomainError("already_exists", "IDENTITY_LINKED_ELSEWHERE", "this identity is linked to another account");
-        if (!owner && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: caller.userId, email: identity.email }, this.d.clock.now())))
+        if (!owner && !(await tx.identities.link({ ...identityKey(identity), userId: caller.userId, email: identity.email }, this.d.clock.now())))
           throw new DomainError("already_exists", "IDENTITY_LINKED_ELSEWHERE", "this identity was just linked to an account");
         await this.d.audit.record(tx, this.success("auth.link_identity", caller.userId, trail, meta, { already_linked: String(!!owner) }));
       });
@@ -81,7 +83,7 @@ export class FederatedSignIn {
   private async resolve(identity: VerifiedIdToken, trail: Trail, meta: RequestMeta): Promise<Resolved> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.d.db.transaction((tx) => this.resolveIn(tx, identity, trail, meta));
+        return await this.d.store.transaction((tx) => this.resolveIn(tx, identity, trail, meta));
       } catch (err) {
         if (!(err instanceof RaceLost)) throw err;
         if (attempt >= ATTEMPTS) throw new DomainError("unavailable", "OAUTH_SIGN_IN_CONFLICT", "a concurrent sign-in changed this account; try again");
@@ -89,38 +91,37 @@ export class FederatedSignIn {
     }
   }
 
-  private async resolveIn(tx: DbOrTx, identity: VerifiedIdToken, trail: Trail, meta: RequestMeta): Promise<Resolved> {
+  private async resolveIn(tx: FederationPorts, identity: VerifiedIdToken, trail: Trail, meta: RequestMeta): Promise<Resolved> {
     const now = this.d.clock.now();
     const linked = await this.linkedUser(tx, identity);
     let r: Resolved;
     if (linked) r = { user: linked, created: false, via: "identity" };
     else {
-      const existing = await this.d.users.findByEmail(tx, identity.email);
-      const user = existing ?? (await this.d.users.create(tx, { email: identity.email, displayName: identity.name, passwordHash: null }, now));
+      const existing = await tx.users.findByEmail(identity.email);
+      const user = existing ?? (await tx.users.create({ email: identity.email, displayName: identity.name, passwordHash: null }, now));
       if (!user) throw new RaceLost();
       r = { user, created: !existing, via: existing ? "email" : "created" };
     }
     trail.userId = r.user.id;
     // A disabled account gets no token, and no new link either (the transaction rolls back).
     if (r.user.disabled) throw unauthenticated("USER_DISABLED", "this account is disabled");
-    if (r.via !== "identity" && !(await this.d.identities.link(tx, { ...identityKey(identity), userId: r.user.id, email: identity.email }, now)))
-      throw new RaceLost();
+    if (r.via !== "identity" && !(await tx.identities.link({ ...identityKey(identity), userId: r.user.id, email: identity.email }, now))) throw new RaceLost();
     if (r.created) await this.d.audit.record(tx, this.success("auth.register", r.user.id, trail, meta, { method: "oidc" }));
     await this.d.audit.record(tx, this.success("auth.oauth_login", r.user.id, trail, meta, { via: r.via, created: String(r.created) }));
     return r;
   }
 
   /** The live user an identity is linked to; a link left behind by a deleted account is dropped. */
-  private async linkedUser(tx: DbOrTx, identity: VerifiedIdToken): Promise<UserRow | undefined> {
-    const link = await this.d.identities.find(tx, identity.issuer, identity.subject);
+  private async linkedUser(tx: FederationPorts, identity: VerifiedIdToken): Promise<UserRow | undefined> {
+    const link = await tx.identities.find(identity.issuer, identity.subject);
     if (!link) return undefined;
-    const user = await this.d.users.findById(tx, link.userId);
-    if (!user) await this.d.identities.unlink(tx, identity.issuer, identity.subject);
-    else if (link.email !== identity.email) await this.d.identities.touchEmail(tx, identity.issuer, identity.subject, identity.email);
+    const user = await tx.users.findById(link.userId);
+    if (!user) await tx.identities.unlink(identity.issuer, identity.subject);
+    else if (link.email !== identity.email) await tx.identities.touchEmail(identity.issuer, identity.subject, identity.email);
     return user;
   }
 
-  private success(eventType: string, userId: string, trail: Trail, meta: RequestMeta, details: Record<string, string>) {
+  private success(eventType: AuditEventType, userId: string, trail: Trail, meta: RequestMeta, details: Record<string, string>) {
     return {
       eventType,
       outcome: "success" as const,
@@ -129,12 +130,12 @@ export class FederatedSignIn {
       targetType: "user",
       targetId: userId,
       details: { ...trailDetails(trail), ...details },
-      ...metaOf(meta),
+      ...whereFrom(meta),
     };
   }
 
   /** Refusals are audited with what was learnt before them; the token itself never is. */
-  private async audited<T>(eventType: string, meta: RequestMeta, trail: Trail, run: (trail: Trail) => Promise<T>): Promise<T> {
+  private async audited<T>(eventType: AuditEventType, meta: RequestMeta, trail: Trail, run: (trail: Trail) => Promise<T>): Promise<T> {
     try {
       return await run(trail);
     } catch (err) {
@@ -148,7 +149,7 @@ export class FederatedSignIn {
           targetType: "user",
           targetId: userId,
           details: { reason: err.reason, ...trailDetails(trail) },
-          ...metaOf(meta),
+          ...whereFrom(meta),
         });
       }
       throw err;

@@ -1,7 +1,9 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Clock } from "../../clock.js";
+import { BoundedCache } from "../cache/bounded-cache.js";
 import { normalizeEmail } from "../auth/email.js";
 import { DomainError, invalidArgument, unauthenticated } from "../errors.js";
+import type { ReasonFor } from "../error-reasons.js";
 
 /** An issuer whose ID tokens Warden accepts: the built-in Google one or an admin's connector. */
 export interface OidcProvider {
@@ -51,18 +53,23 @@ export const ID_TOKEN_ALGORITHMS = ["RS256", "ES256", "EdDSA"];
 const FORBIDDEN_HEADERS = ["jku", "jwk", "x5u", "x5c", "crit"];
 const MAX_TOKEN_CHARS = 16 * 1024;
 const MAX_CACHED_KEY_SETS = 256;
+/** A key set is rebuilt after a day, dropping jose's cooldown state with it. */
+const KEY_SET_IDLE_SECONDS = 86_400;
 
 /** The provider's key set could not be fetched or read: fail closed, the caller may retry. */
 class KeySetUnavailable extends Error {}
 
 /** Verifies ID tokens against their issuer's published keys; one cached key set per JWKS URL. */
 export class IdTokenVerifier {
-  private readonly keySets = new Map<string, JWTVerifyGetKey>();
+  /** One remote key set per JWKS URL; jose refreshes each by its own max age. */
+  private readonly keySets: BoundedCache<string, JWTVerifyGetKey>;
 
   constructor(
     private readonly clock: Clock,
     private readonly opts: IdTokenVerifierOptions = DEFAULT_VERIFIER_OPTIONS,
-  ) {}
+  ) {
+    this.keySets = new BoundedCache(clock, { maxEntries: MAX_CACHED_KEY_SETS, ttlSeconds: KEY_SET_IDLE_SECONDS });
+  }
 
   async verify(idToken: string, provider: OidcProvider): Promise<VerifiedIdToken> {
     if (!idToken) throw invalidArgument("id_token", "is required");
@@ -103,13 +110,12 @@ export class IdTokenVerifier {
         throw new KeySetUnavailable("key set unavailable", { cause: err });
       }
     };
-    if (this.keySets.size >= MAX_CACHED_KEY_SETS) this.keySets.delete(this.keySets.keys().next().value!);
     this.keySets.set(url, getKey);
     return getKey;
   }
 }
 
-function tokenInvalid(message = "invalid ID token", reason = "OAUTH_TOKEN_INVALID"): DomainError {
+function tokenInvalid(message = "invalid ID token", reason: ReasonFor<"unauthenticated"> = "OAUTH_TOKEN_INVALID"): DomainError {
   return unauthenticated(reason, message);
 }
 

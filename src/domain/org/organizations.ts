@@ -1,23 +1,23 @@
 import { auditActor } from "../audit/audit-actor.js";
 import type { Clock } from "../../clock.js";
-import type { Db } from "../../db/client.js";
-import type { MemberWithUser, OrganizationRepository } from "../../db/repositories/organization-repository.js";
-import { isUuid, type UserRepository } from "../../db/repositories/user-repository.js";
-import type { OrganizationRow } from "../../db/schema/index.js";
+import { isUuid } from "../ids.js";
+import type { OrganizationRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { MemberWithUser, OrganizationStore } from "../store/organization-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, notFound, permissionDenied } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
 import { decodeCreatedCursor, createdCursorOf, decodePageToken, pageOf, pageSize } from "../pagination.js";
-import type { Principal, UserPrincipal } from "../principal.js";
+import { hasSystemAccess, type Principal, type UserPrincipal } from "../principal.js";
 import { roleAtLeast, type MemberRole, type OrganizationTier } from "./member-role.js";
 import type { OrgGrant } from "./org-access.js";
 
 export interface OrganizationDeps {
-  db: Db;
+  store: Ports<{ orgs: OrganizationStore; users: Pick<UserStore, "lockForUpdate" | "findById">; audit: Pick<AuditStore, "append"> }>;
   clock: Clock;
-  orgs: OrganizationRepository;
-  users: UserRepository;
   audit: AuditLog;
   bus: InvalidationBus;
   maxOrganizationsPerUser: number;
@@ -31,14 +31,14 @@ export class Organizations {
 
   async create(caller: UserPrincipal, name: string, tier: OrganizationTier, meta: RequestMeta): Promise<OrganizationView> {
     const cleanName = checkName(name);
-    return this.d.db.transaction(async (tx) => {
+    return this.d.store.transaction(async (tx) => {
       // Counted under a per-user lock, so parallel creates cannot pass the limit together.
-      await this.d.users.lockForUpdate(tx, caller.userId);
-      if (!caller.admin && (await this.d.orgs.countCreatedBy(tx, caller.userId)) >= this.d.maxOrganizationsPerUser)
+      await tx.users.lockForUpdate(caller.userId);
+      if (!caller.systemAccess && (await tx.orgs.countCreatedBy(caller.userId)) >= this.d.maxOrganizationsPerUser)
         throw new DomainError("resource_exhausted", "ORGANIZATION_LIMIT", `at most ${this.d.maxOrganizationsPerUser} organizations per user`);
       const now = this.d.clock.now();
-      const org = await this.d.orgs.create(tx, { name: cleanName, tier, createdBy: caller.userId }, now);
-      await this.d.orgs.addMember(tx, { organizationId: org.id, userId: caller.userId, role: "owner" }, now);
+      const org = await tx.orgs.create({ name: cleanName, tier, createdBy: caller.userId }, now);
+      await tx.orgs.addMember({ organizationId: org.id, userId: caller.userId, role: "owner" }, now);
       await this.d.audit.record(tx, {
         eventType: "org.create",
         outcome: "success",
@@ -56,9 +56,9 @@ export class Organizations {
     const set: { name?: string; requireMfa?: boolean } = {};
     if (change.name || change.requireMfa === undefined) set.name = checkName(change.name);
     if (change.requireMfa !== undefined) set.requireMfa = change.requireMfa;
-    const org = await this.d.db.transaction(async (tx) => {
-      const row = await this.d.orgs.update(tx, grant.organization.id, set, this.d.clock.now());
-      if (!row) throw notFound("organization");
+    const org = await this.d.store.transaction(async (tx) => {
+      const row = await tx.orgs.update(grant.organization.id, set, this.d.clock.now());
+      if (!row) throw notFound("ORGANIZATION_NOT_FOUND", "organization");
       const details = Object.fromEntries(Object.entries(set).map(([k, v]) => [k, String(v)]));
       await this.d.audit.record(tx, {
         eventType: "org.update",
@@ -70,23 +70,23 @@ export class Organizations {
       });
       return row;
     });
-    if (set.requireMfa !== undefined) await this.d.bus.publish([`org:${org.id}`]);
+    if (set.requireMfa !== undefined) await this.d.bus.publish([{ topic: "org", id: org.id }]);
     return { ...org, callerRole: grant.role };
   }
 
   async delete(caller: Principal, grant: OrgGrant, meta: RequestMeta): Promise<void> {
-    await this.d.db.transaction(async (tx) => {
+    await this.d.store.transaction(async (tx) => {
       const now = this.d.clock.now();
-      const org = await this.d.orgs.update(tx, grant.organization.id, { deletedAt: now }, now);
-      if (!org) throw notFound("organization");
+      const org = await tx.orgs.update(grant.organization.id, { deletedAt: now }, now);
+      if (!org) throw notFound("ORGANIZATION_NOT_FOUND", "organization");
       await this.d.audit.record(tx, { eventType: "org.delete", outcome: "success", ...auditActor(caller, meta), targetType: "organization", targetId: org.id });
     });
-    await this.d.bus.publish([`org:${grant.organization.id}`]);
+    await this.d.bus.publish([{ topic: "org", id: grant.organization.id }]);
   }
 
   async list(caller: UserPrincipal, req: { pageSize: number; pageToken: string }): Promise<{ items: OrganizationView[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const rows = await this.d.orgs.list(this.d.db, size + 1, caller.admin ? undefined : caller.userId, decodeCreatedCursor(req.pageToken));
+    const rows = await this.d.store.orgs.list(size + 1, caller.systemAccess ? undefined : caller.userId, decodeCreatedCursor(req.pageToken));
     const page = pageOf(rows, size, createdCursorOf);
     return { items: page.items.map((r) => ({ ...r, callerRole: (r.callerRole ?? undefined) as MemberRole | undefined })), nextPageToken: page.nextPageToken };
   }
@@ -95,9 +95,9 @@ export class Organizations {
   async setSuspended(caller: UserPrincipal, id: string, suspended: boolean, meta: RequestMeta): Promise<OrganizationView> {
     // The id reaches a uuid column: a malformed one is the caller's mistake, not a server error.
     if (!isUuid(id)) throw invalidArgument("id", id ? "is not a valid id" : "is required");
-    const org = await this.d.db.transaction(async (tx) => {
-      const row = await this.d.orgs.update(tx, id, { suspended }, this.d.clock.now());
-      if (!row) throw notFound("organization");
+    const org = await this.d.store.transaction(async (tx) => {
+      const row = await tx.orgs.update(id, { suspended }, this.d.clock.now());
+      if (!row) throw notFound("ORGANIZATION_NOT_FOUND", "organization");
       await this.d.audit.record(tx, {
         eventType: suspended ? "org.suspend" : "org.resume",
         outcome: "success",
@@ -107,16 +107,16 @@ export class Organizations {
       });
       return row;
     });
-    await this.d.bus.publish([`org:${id}`]);
+    await this.d.bus.publish([{ topic: "org", id }]);
     return org;
   }
 
   async addMember(caller: Principal, grant: OrgGrant, userId: string, role: MemberRole, meta: RequestMeta): Promise<MemberWithUser> {
     this.checkGrantable(caller, grant, role);
-    const user = await this.d.users.findById(this.d.db, userId);
-    if (!user) throw notFound("user");
-    return this.d.db.transaction(async (tx) => {
-      const m = await this.d.orgs.addMember(tx, { organizationId: grant.organization.id, userId, role }, this.d.clock.now());
+    const user = await this.d.store.users.findById(userId);
+    if (!user) throw notFound("USER_NOT_FOUND", "user");
+    return this.d.store.transaction(async (tx) => {
+      const m = await tx.orgs.addMember({ organizationId: grant.organization.id, userId, role }, this.d.clock.now());
       if (!m) throw new DomainError("already_exists", "ALREADY_MEMBER", "the user is already a member");
       await this.d.audit.record(tx, {
         eventType: "org.member_add",
@@ -132,11 +132,11 @@ export class Organizations {
 
   async updateMemberRole(caller: Principal, grant: OrgGrant, userId: string, role: MemberRole, meta: RequestMeta): Promise<MemberWithUser> {
     this.checkGrantable(caller, grant, role);
-    const changed = await this.d.db.transaction(async (tx) => {
+    const changed = await this.d.store.transaction(async (tx) => {
       const current = await this.lockedMember(tx, grant, userId);
       this.checkMayChange(caller, grant, current.role as MemberRole);
       if (current.role === "owner" && role !== "owner") await this.keepAnOwner(tx, grant.organization.id, userId);
-      const m = await this.d.orgs.setRole(tx, grant.organization.id, userId, role);
+      const m = await tx.orgs.setRole(grant.organization.id, userId, role);
       await this.d.audit.record(tx, {
         eventType: "org.member_role",
         outcome: "success",
@@ -147,17 +147,17 @@ export class Organizations {
       });
       return m!;
     });
-    await this.d.bus.publish([`user:${userId}`]);
-    const user = await this.d.users.findById(this.d.db, userId);
+    await this.d.bus.publish([{ topic: "user", id: userId }]);
+    const user = await this.d.store.users.findById(userId);
     return { ...changed, email: user?.email ?? "", displayName: user?.displayName ?? "" };
   }
 
   async removeMember(caller: Principal, grant: OrgGrant, userId: string, meta: RequestMeta): Promise<void> {
-    await this.d.db.transaction(async (tx) => {
+    await this.d.store.transaction(async (tx) => {
       const current = await this.lockedMember(tx, grant, userId);
       this.checkMayChange(caller, grant, current.role as MemberRole);
       if (current.role === "owner") await this.keepAnOwner(tx, grant.organization.id, userId);
-      await this.d.orgs.removeMember(tx, grant.organization.id, userId);
+      await tx.orgs.removeMember(grant.organization.id, userId);
       await this.d.audit.record(tx, {
         eventType: "org.member_remove",
         outcome: "success",
@@ -167,20 +167,20 @@ export class Organizations {
         details: { organization_id: grant.organization.id, role: current.role },
       });
     });
-    await this.d.bus.publish([`user:${userId}`]);
+    await this.d.bus.publish([{ topic: "user", id: userId }]);
   }
 
   async listMembers(grant: OrgGrant, req: { pageSize: number; pageToken: string }): Promise<{ items: MemberWithUser[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
     const c = decodePageToken<{ t: string; u: string }>(req.pageToken, ["t", "u"]);
-    const rows = await this.d.orgs.listMembers(this.d.db, grant.organization.id, size + 1, c ? { createdAt: new Date(c.t), userId: c.u } : undefined);
+    const rows = await this.d.store.orgs.listMembers(grant.organization.id, size + 1, c ? { createdAt: new Date(c.t), userId: c.u } : undefined);
     return pageOf(rows, size, (m) => ({ t: m.createdAt.toISOString(), u: m.userId }));
   }
 
-  private async lockedMember(tx: Parameters<Parameters<Db["transaction"]>[0]>[0], grant: OrgGrant, userId: string) {
-    await this.d.orgs.lockOrganization(tx, grant.organization.id);
-    const current = await this.d.orgs.membership(tx, grant.organization.id, userId);
-    if (!current) throw notFound("member");
+  private async lockedMember(tx: { orgs: OrganizationStore }, grant: OrgGrant, userId: string) {
+    await tx.orgs.lockOrganization(grant.organization.id);
+    const current = await tx.orgs.membership(grant.organization.id, userId);
+    if (!current) throw notFound("MEMBER_NOT_FOUND", "member");
     return current;
   }
 
@@ -193,15 +193,15 @@ export class Organizations {
     if (targetRole === "owner" && !isOwnerOrSystemAdmin(caller, grant)) throw permissionDenied("OWNER_REQUIRED", "only an owner may change an owner");
   }
 
-  private async keepAnOwner(tx: Parameters<Parameters<Db["transaction"]>[0]>[0], organizationId: string, leavingUserId: string): Promise<void> {
-    const owners = await this.d.orgs.lockOwners(tx, organizationId);
+  private async keepAnOwner(tx: { orgs: OrganizationStore }, organizationId: string, leavingUserId: string): Promise<void> {
+    const owners = await tx.orgs.lockOwners(organizationId);
     if (owners.filter((id) => id !== leavingUserId).length === 0)
       throw new DomainError("failed_precondition", "LAST_OWNER", "an organization must keep at least one owner");
   }
 }
 
 function isOwnerOrSystemAdmin(caller: Principal, grant: OrgGrant): boolean {
-  return (caller.kind === "user" && caller.admin) || roleAtLeast(grant.role, "owner");
+  return hasSystemAccess(caller) || roleAtLeast(grant.role, "owner");
 }
 
 function checkName(name: string): string {

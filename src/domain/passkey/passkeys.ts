@@ -8,13 +8,15 @@ import {
 } from "@simplewebauthn/server";
 import type { Clock } from "../../clock.js";
 import { randomToken } from "../../crypto/random.js";
-import type { Db } from "../../db/client.js";
-import type { PasskeyRepository } from "../../db/repositories/passkey-repository.js";
-import { isUuid, type UserRepository } from "../../db/repositories/user-repository.js";
-import type { PasskeyRow, UserRow, WebauthnChallengeRow } from "../../db/schema/index.js";
+import { isUuid } from "../ids.js";
+import type { PasskeyRow, UserRow, WebauthnChallengeRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { PasskeyStore } from "../store/passkey-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import type { AuditEntry } from "../audit/audit-event.js";
 import type { AuditLog } from "../audit/audit-log.js";
-import { metaOf } from "../auth/auth-service.js";
+import { userActor } from "../audit/audit-actor.js";
 import { normalizeEmail } from "../auth/email.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
@@ -52,10 +54,8 @@ export interface WebAuthnSettings {
 }
 
 export interface PasskeyDeps {
-  db: Db;
+  store: Ports<{ passkeys: PasskeyStore; users: Pick<UserStore, "findById" | "findByEmail" | "lockForUpdate">; audit: Pick<AuditStore, "append"> }>;
   clock: Clock;
-  repo: PasskeyRepository;
-  users: UserRepository;
   audit: AuditLog;
   signIn: SignIn;
   settings: WebAuthnSettings;
@@ -77,7 +77,7 @@ export class Passkeys {
   async startRegistration(caller: UserPrincipal, rawName: string): Promise<StartedCeremony> {
     const name = checkName(rawName);
     const user = await this.requireUser(caller);
-    const existing = await this.d.repo.listForUser(this.d.db, user.id);
+    const existing = await this.d.store.passkeys.listForUser(user.id);
     if (existing.length >= MAX_PASSKEYS_PER_USER) throw tooManyPasskeys();
     const options = await generateRegistrationOptions({
       rpName: this.d.settings.rpName,
@@ -99,7 +99,7 @@ export class Passkeys {
     checkChallengeId(challengeId);
     const response = parseRegistrationResponse(responseJson);
     // The challenge is spent before the response is looked at: one try per challenge.
-    const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "registration", this.d.clock.now(), caller.userId);
+    const challenge = await this.d.store.passkeys.claimChallenge(challengeId, "registration", this.d.clock.now(), caller.userId);
     const refuse = (reason: string, error = invalidArgument("response_json", "the passkey could not be verified", "PASSKEY_REGISTRATION_INVALID")) =>
       this.refuse("passkey.register", reason, meta, { userId: caller.userId, challengeId, error });
     if (!challenge)
@@ -125,10 +125,10 @@ export class Passkeys {
     }
     if (info.credential.id !== response.id) throw await refuse("credential_id_mismatch");
 
-    const outcome = await this.d.db.transaction(async (tx): Promise<Outcome<PasskeyRow>> => {
-      await this.d.users.lockForUpdate(tx, caller.userId);
-      if ((await this.d.repo.countForUser(tx, caller.userId)) >= MAX_PASSKEYS_PER_USER) return { error: tooManyPasskeys() };
-      const row = await this.d.repo.insert(tx, {
+    const outcome = await this.d.store.transaction(async (tx): Promise<Outcome<PasskeyRow>> => {
+      await tx.users.lockForUpdate(caller.userId);
+      if ((await tx.passkeys.countForUser(caller.userId)) >= MAX_PASSKEYS_PER_USER) return { error: tooManyPasskeys() };
+      const row = await tx.passkeys.insert({
         credentialId: info.credential.id,
         userId: caller.userId,
         name: challenge.name ?? DEFAULT_NAME,
@@ -164,8 +164,8 @@ export class Passkeys {
     let allowCredentials: { id: string; transports?: AuthenticatorTransport[] }[] | undefined;
     if (rawEmail.trim() !== "") {
       const email = normalizeEmail(rawEmail);
-      const user = await this.d.users.findByEmail(this.d.db, email);
-      const own = user && !user.disabled ? await this.d.repo.listForUser(this.d.db, user.id) : [];
+      const user = await this.d.store.users.findByEmail(email);
+      const own = user && !user.disabled ? await this.d.store.passkeys.listForUser(user.id) : [];
       if (own.length > 0) userId = user!.id;
       allowCredentials =
         own.length > 0
@@ -190,7 +190,7 @@ export class Passkeys {
   async completeAuthentication(challengeId: string, responseJson: string, meta: RequestMeta): Promise<IssuedTokens> {
     checkChallengeId(challengeId);
     const response = parseAuthenticationResponse(responseJson);
-    const challenge = await this.d.repo.claimChallenge(this.d.db, challengeId, "authentication", this.d.clock.now());
+    const challenge = await this.d.store.passkeys.claimChallenge(challengeId, "authentication", this.d.clock.now());
     // Each failure names its challenge, which it has spent: at most one failed assertion per challenge.
     const refuse = (reason: string, o: { error?: DomainError; passkey?: PasskeyRow } = {}) =>
       this.refuse("auth.passkey_login", reason, meta, { challengeId, userId: o.passkey?.userId, passkey: o.passkey, error: o.error ?? authFailed() });
@@ -199,7 +199,7 @@ export class Passkeys {
         error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again"),
       });
 
-    const passkey = await this.d.repo.findByCredentialId(this.d.db, response.id);
+    const passkey = await this.d.store.passkeys.findByCredentialId(response.id);
     if (!passkey) throw await refuse("unknown_credential");
     if (challenge.userId && challenge.userId !== passkey.userId) throw await refuse("credential_not_allowed", { passkey });
     if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
@@ -208,12 +208,12 @@ export class Passkeys {
     const assertion = await this.verifyAssertion(response, challenge, passkey);
     if (!assertion) throw await refuse("verification_failed", { passkey });
 
-    const outcome = await this.d.db.transaction(async (tx): Promise<Outcome<UserRow>> => {
+    const outcome = await this.d.store.transaction(async (tx): Promise<Outcome<UserRow>> => {
       const now = this.d.clock.now();
-      const updated = await this.d.repo.recordAssertion(tx, passkey.id, assertion.newCounter, assertion.credentialBackedUp, now);
+      const updated = await tx.passkeys.recordAssertion(passkey.id, assertion.newCounter, assertion.credentialBackedUp, now);
       const target = { targetType: "passkey", targetId: passkey.id };
       if (!updated) {
-        const current = await this.d.repo.findByCredentialId(tx, passkey.credentialId);
+        const current = await tx.passkeys.findByCredentialId(passkey.credentialId);
         if (!current) return { error: authFailed() };
         await this.d.audit.record(tx, {
           eventType: "passkey.clone_suspected",
@@ -224,7 +224,7 @@ export class Passkeys {
         });
         return { error: unauthenticated("PASSKEY_COUNTER_REGRESSED", "the passkey's signature counter did not increase; it may have been cloned") };
       }
-      const user = await this.d.users.findById(tx, passkey.userId);
+      const user = await tx.users.findById(passkey.userId);
       if (!user || user.disabled) {
         await this.d.audit.record(tx, {
           eventType: "auth.passkey_login",
@@ -252,7 +252,7 @@ export class Passkeys {
   }
 
   async list(caller: UserPrincipal): Promise<PasskeyRow[]> {
-    return this.d.repo.listForUser(this.d.db, caller.userId);
+    return this.d.store.passkeys.listForUser(caller.userId);
   }
 
   /** Removes one of the caller's passkeys; someone else's and a missing one get the same answer. */
@@ -260,8 +260,8 @@ export class Passkeys {
     if (id === "") throw invalidArgument("id", "is required");
     const notYours = () => permissionDenied("PASSKEY_NOT_OWNED", "no such passkey among yours");
     if (!isUuid(id)) throw notYours();
-    const removed = await this.d.db.transaction(async (tx) => {
-      const row = await this.d.repo.deleteOwn(tx, id, caller.userId);
+    const removed = await this.d.store.transaction(async (tx) => {
+      const row = await tx.passkeys.deleteOwn(id, caller.userId);
       if (row)
         await this.d.audit.record(tx, {
           eventType: "passkey.remove",
@@ -303,7 +303,7 @@ export class Passkeys {
     const now = this.d.clock.now();
     await this.purgeExpired(now);
     const id = `wac_${randomToken(24)}`;
-    await this.d.repo.createChallenge(this.d.db, {
+    await this.d.store.passkeys.createChallenge({
       id,
       kind,
       challenge,
@@ -319,7 +319,7 @@ export class Passkeys {
   private async purgeExpired(now: Date): Promise<void> {
     if (now.getTime() - this.lastPurge < PURGE_INTERVAL_MS) return;
     this.lastPurge = now.getTime();
-    await this.d.repo.deleteChallengesExpiredBefore(this.d.db, now);
+    await this.d.store.passkeys.deleteChallengesExpiredBefore(now);
   }
 
   private decoyCredentialId(email: string): string {
@@ -327,14 +327,14 @@ export class Passkeys {
   }
 
   private async requireUser(caller: UserPrincipal): Promise<UserRow> {
-    const user = await this.d.users.findById(this.d.db, caller.userId);
+    const user = await this.d.store.users.findById(caller.userId);
     if (!user || user.disabled) throw unauthenticated();
     return user;
   }
 
   /** Audits a refused ceremony on its own (a claimed challenge stays spent) and returns the error. */
   private async refuse(
-    eventType: string,
+    eventType: "passkey.register" | "auth.passkey_login",
     reason: string,
     meta: RequestMeta,
     o: { error: DomainError; challengeId: string; userId?: string; passkey?: PasskeyRow },
@@ -383,5 +383,5 @@ function userHandleOf(userId: string): Uint8Array<ArrayBuffer> {
 }
 
 function actor(userId: string, meta: RequestMeta): Pick<AuditEntry, "actorType" | "actorId" | "clientIp" | "requestId"> {
-  return { actorType: "user", actorId: userId, ...metaOf(meta) };
+  return userActor(userId, meta);
 }

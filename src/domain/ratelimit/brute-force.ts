@@ -8,13 +8,22 @@ export interface Budget {
   durationSeconds: number;
 }
 
-export interface BruteForceOptions {
-  /** Failed attempts per account. */
-  account: Budget;
+/** The credential kinds whose failures are counted per client address and network, each apart. */
+export const RATE_CLASSES = ["password", "refresh_token", "otp", "passkey", "api_key", "service_account"] as const;
+export type RateClass = (typeof RATE_CLASSES)[number];
+
+export interface NetworkBudgets {
   /** Failed attempts per address (/32, /128), each budget a window (e.g. 15 minutes and a day). */
   address: Budget[];
   /** Failed attempts per network (/24, /64). */
   subnet: Budget[];
+}
+
+export interface BruteForceOptions {
+  /** Failed attempts per account. */
+  account: Budget;
+  /** Per credential kind: a flood of bad refresh tokens does not spend the password budget. */
+  network: Record<RateClass, NetworkBudgets>;
   /** Attempts of any outcome: sign-ups per address, codes sent per phone, ... */
   quotas: Record<string, Budget>;
 }
@@ -27,8 +36,7 @@ export interface BruteForceOptions {
  */
 export class BruteForce {
   private readonly accountLimiter: RateLimiterAbstract;
-  private readonly addressLimiters: RateLimiterAbstract[];
-  private readonly subnetLimiters: RateLimiterAbstract[];
+  private readonly networkLimiters = new Map<RateClass, { address: RateLimiterAbstract[]; subnet: RateLimiterAbstract[] }>();
   private readonly quotaLimiters = new Map<string, RateLimiterAbstract>();
 
   constructor(opts: BruteForceOptions, redis?: Redis) {
@@ -43,8 +51,13 @@ export class BruteForce {
           })
         : new RateLimiterMemory({ keyPrefix: prefix, points: b.points, duration: b.durationSeconds });
     this.accountLimiter = make("account", opts.account);
-    this.addressLimiters = opts.address.map((b, i) => make(`address${i}`, b));
-    this.subnetLimiters = opts.subnet.map((b, i) => make(`subnet${i}`, b));
+    for (const rateClass of RATE_CLASSES) {
+      const budgets = opts.network[rateClass];
+      this.networkLimiters.set(rateClass, {
+        address: budgets.address.map((b, i) => make(`${rateClass}:address${i}`, b)),
+        subnet: budgets.subnet.map((b, i) => make(`${rateClass}:subnet${i}`, b)),
+      });
+    }
     for (const [kind, b] of Object.entries(opts.quotas)) this.quotaLimiters.set(kind, make(`quota-${kind}`, b));
   }
 
@@ -79,25 +92,25 @@ export class BruteForce {
     return (await guard(() => this.accountLimiter.get(account)))?.consumedPoints ?? 0;
   }
 
-  /** Takes a point from the address and network budgets of a client. */
-  async takeNetwork(ip: string): Promise<void> {
-    await consume(this.networkPairs(ip));
+  /** Takes a point from the client's address and network budgets of this credential kind. */
+  async takeNetwork(rateClass: RateClass, ip: string): Promise<void> {
+    await consume(this.networkPairs(rateClass, ip));
   }
 
-  async networkSucceeded(ip: string): Promise<void> {
-    await guard(() => Promise.all(this.networkPairs(ip).map(([l, k]) => l.reward(k, 1))));
+  async networkSucceeded(rateClass: RateClass, ip: string): Promise<void> {
+    await guard(() => Promise.all(this.networkPairs(rateClass, ip).map(([l, k]) => l.reward(k, 1))));
   }
 
   /** Refuses a client whose budgets are spent, without taking a point. */
-  async checkNetwork(ip: string): Promise<void> {
-    for (const [limiter, key] of this.networkPairs(ip)) {
+  async checkNetwork(rateClass: RateClass, ip: string): Promise<void> {
+    for (const [limiter, key] of this.networkPairs(rateClass, ip)) {
       const res = await guard(() => limiter.get(key));
       if (res && res.consumedPoints >= limiter.points) throw rateLimited(res);
     }
   }
 
-  async networkFailed(ip: string): Promise<void> {
-    await guard(() => Promise.all(this.networkPairs(ip).map(([l, k]) => l.penalty(k, 1))));
+  async networkFailed(rateClass: RateClass, ip: string): Promise<void> {
+    await guard(() => Promise.all(this.networkPairs(rateClass, ip).map(([l, k]) => l.penalty(k, 1))));
   }
 
   /** Counts every attempt of a kind (no refund): sign-ups per address, SMS per phone. */
@@ -107,11 +120,12 @@ export class BruteForce {
     await consume([[limiter, key]]);
   }
 
-  private networkPairs(ip: string): [RateLimiterAbstract, string][] {
+  private networkPairs(rateClass: RateClass, ip: string): [RateLimiterAbstract, string][] {
     const { address, subnet } = networkKeys(ip);
+    const limiters = this.networkLimiters.get(rateClass)!;
     return [
-      ...this.addressLimiters.map((l) => [l, address] as [RateLimiterAbstract, string]),
-      ...this.subnetLimiters.map((l) => [l, subnet] as [RateLimiterAbstract, string]),
+      ...limiters.address.map((l) => [l, address] as [RateLimiterAbstract, string]),
+      ...limiters.subnet.map((l) => [l, subnet] as [RateLimiterAbstract, string]),
     ];
   }
 }

@@ -1,9 +1,23 @@
 import { Redis } from "ioredis";
 import type { Config } from "../../config.js";
-import { BruteForce } from "./brute-force.js";
+import { BruteForce, RATE_CLASSES, type NetworkBudgets, type RateClass } from "./brute-force.js";
 
 const DAY = 86_400;
 const HOUR = 3_600;
+
+/** Per-address and per-network budgets of one credential kind: a window, and ten times that a day. */
+function networkBudgets(addressPoints: number, subnetPoints: number, window: number): NetworkBudgets {
+  return {
+    address: [
+      { points: addressPoints, durationSeconds: window },
+      { points: addressPoints * 10, durationSeconds: DAY },
+    ],
+    subnet: [
+      { points: subnetPoints, durationSeconds: window },
+      { points: subnetPoints * 10, durationSeconds: DAY },
+    ],
+  };
+}
 
 /** The engine as configured: Redis when REDIS_URL is set, otherwise this process's memory. */
 export function createBruteForce(config: Config): { engine: BruteForce; redis?: Redis } {
@@ -13,17 +27,16 @@ export function createBruteForce(config: Config): { engine: BruteForce; redis?: 
   // An unreachable Redis must not crash the process; calls fail closed while it is away.
   redis?.on("error", () => {});
   const window = config.login_failure_window;
+  const network = Object.fromEntries(
+    RATE_CLASSES.map((c) => {
+      const own = config.rate_class_budgets[c];
+      return [c, networkBudgets(own?.address ?? config.network_max_failures, own?.subnet ?? config.subnet_max_failures, window)];
+    }),
+  ) as Record<RateClass, NetworkBudgets>;
   const engine = new BruteForce(
     {
       account: { points: config.login_max_failures, durationSeconds: window },
-      address: [
-        { points: config.network_max_failures, durationSeconds: window },
-        { points: config.network_max_failures * 10, durationSeconds: DAY },
-      ],
-      subnet: [
-        { points: config.subnet_max_failures, durationSeconds: window },
-        { points: config.subnet_max_failures * 10, durationSeconds: DAY },
-      ],
+      network,
       quotas: {
         signup: { points: config.signups_per_address_per_hour, durationSeconds: HOUR },
         otp_phone: { points: config.otp_sends_per_phone_per_hour, durationSeconds: HOUR },

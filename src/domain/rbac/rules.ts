@@ -1,4 +1,5 @@
-import type { RoleRule } from "../../db/schema/index.js";
+import type { RoleRule } from "../records.js";
+import type { Permission } from "./permissions.js";
 
 const matches = (patterns: string[], value: string) => patterns.includes("*") || patterns.includes(value);
 
@@ -11,4 +12,15 @@ export function evaluateRules(rules: RoleRule[], resource: string, verb: string)
     allowed = true;
   }
   return { allowed };
+}
+
+/** What a caller's roles allow, decided from their rules together (a deny in any role wins). */
+export class PermissionSet {
+  static readonly NONE = new PermissionSet([]);
+
+  constructor(private readonly rules: RoleRule[]) {}
+
+  allows(p: Permission): boolean {
+    return this.rules.length > 0 && evaluateRules(this.rules, p.resource, p.verb).allowed;
+  }
 }

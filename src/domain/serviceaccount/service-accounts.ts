@@ -1,12 +1,14 @@
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
-import type { Db } from "../../db/client.js";
-import type { ApiKeyRepository } from "../../db/repositories/api-key-repository.js";
-import type { OrganizationRepository } from "../../db/repositories/organization-repository.js";
-import type { ServiceAccountRepository } from "../../db/repositories/service-account-repository.js";
-import { isUuid } from "../../db/repositories/user-repository.js";
-import type { ServiceAccountRow } from "../../db/schema/index.js";
+import { BoundedCache } from "../cache/bounded-cache.js";
+import { isUuid } from "../ids.js";
+import type { ServiceAccountRow } from "../records.js";
+import type { ApiKeyStore } from "../store/api-key-store.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { OrganizationStore } from "../store/organization-store.js";
+import type { ServiceAccountStore } from "../store/service-account-store.js";
+import type { Ports } from "../store/transactional.js";
 import { checkScopes } from "../apikey/api-keys.js";
 import { randomBase62 } from "../apikey/api-key-format.js";
 import type { AuditLog } from "../audit/audit-log.js";
@@ -19,15 +21,17 @@ import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagin
 import type { ApiScope, MachinePrincipal, Principal } from "../principal.js";
 
 export interface ServiceAccountDeps {
-  db: Db;
+  store: Ports<{
+    serviceAccounts: ServiceAccountStore;
+    apiKeys: Pick<ApiKeyStore, "revokeAllOfServiceAccount">;
+    orgs: Pick<OrganizationStore, "findById">;
+    audit: Pick<AuditStore, "append">;
+  }>;
   clock: Clock;
-  accounts: ServiceAccountRepository;
-  keys: ApiKeyRepository;
-  orgs: OrganizationRepository;
   tokens: TokenService;
   audit: AuditLog;
   bus: InvalidationBus;
-  cacheTtlSeconds: number;
+  cache: { ttlSeconds: number; maxEntries: number };
 }
 
 export const SERVICE_ACCOUNT_TOKEN_TTL_SECONDS = 3600;
@@ -36,13 +40,13 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
 /** Machine identities of an organization, trading client id + secret for one-hour tokens. */
 export class ServiceAccounts {
-  private readonly cache = new Map<string, { row: ServiceAccountRow; at: number }>();
+  /** Live service accounts behind verified tokens, dropped when they or their organization change. */
+  private readonly cache: BoundedCache<string, ServiceAccountRow>;
 
   constructor(private readonly d: ServiceAccountDeps) {
-    d.bus.subscribe((tag) => {
-      if (tag.startsWith("service_account:")) this.cache.delete(tag.slice(16));
-      else if (tag.startsWith("org:")) for (const [id, e] of this.cache) if (e.row.organizationId === tag.slice(4)) this.cache.delete(id);
-    });
+    this.cache = new BoundedCache(d.clock, d.cache);
+    d.bus.on("service_account", (id) => this.cache.delete(id));
+    d.bus.on("org", (id) => this.cache.deleteWhere((row) => row.organizationId === id));
   }
 
   async create(
@@ -54,9 +58,8 @@ export class ServiceAccounts {
     const name = checkName(req.name);
     const scopes = checkScopes(req.scopes);
     const secret = randomToken(32);
-    const row = await this.d.db.transaction(async (tx) => {
-      const created = await this.d.accounts.create(
-        tx,
+    const row = await this.d.store.transaction(async (tx) => {
+      const created = await tx.serviceAccounts.create(
         { organizationId: grant.organization.id, clientId: `sa_${randomBase62(16)}`, name, secretHash: sha256Hex(secret), scopes },
         this.d.clock.now(),
       );
@@ -75,10 +78,10 @@ export class ServiceAccounts {
 
   /** client_id + secret -> a one-hour access token; every failure looks the same. */
   async authenticate(clientId: string, secret: string, meta: RequestMeta): Promise<{ token: string; expiresAt: Date; row: ServiceAccountRow }> {
-    const row = CLIENT_ID.test(clientId) && SECRET.test(secret) ? await this.d.accounts.findByClientId(this.d.db, clientId) : undefined;
+    const row = CLIENT_ID.test(clientId) && SECRET.test(secret) ? await this.d.store.serviceAccounts.findByClientId(clientId) : undefined;
     // Compare even when no account matched, so the time taken tells nothing.
     const matches = constantTimeEqual(row?.secretHash ?? "0".repeat(64), sha256Hex(secret));
-    const dead = !row || !matches ? "bad_credentials" : await this.deadReason(row);
+    const dead = !row || !matches ? "bad_credentials" : (await this.deadReason(row))?.toLowerCase();
     if (dead) {
       await this.d.audit.recordAlone({
         eventType: "service_account.authenticate",
@@ -114,29 +117,21 @@ export class ServiceAccounts {
 
   /** The principal behind a verified service-account token, checked live (cached briefly). */
   async principalFor(serviceAccountId: string): Promise<MachinePrincipal> {
-    const nowMs = this.d.clock.now().getTime();
-    let entry = this.cache.get(serviceAccountId);
-    if (!entry || nowMs - entry.at >= this.d.cacheTtlSeconds * 1000) {
-      const row = await this.d.accounts.findById(this.d.db, serviceAccountId);
+    let row = this.cache.get(serviceAccountId);
+    if (!row) {
+      row = await this.d.store.serviceAccounts.findById(serviceAccountId);
       if (!row) throw unauthenticated("SERVICE_ACCOUNT_DELETED", "service account no longer exists");
       const dead = await this.deadReason(row);
-      if (dead) throw unauthenticated(dead.toUpperCase(), "service account may not sign in");
-      entry = { row, at: nowMs };
-      this.cache.set(serviceAccountId, entry);
+      if (dead) throw unauthenticated(dead, "service account may not sign in");
+      this.cache.set(serviceAccountId, row);
     }
-    return {
-      kind: "service_account",
-      id: entry.row.id,
-      organizationId: entry.row.organizationId,
-      scopes: entry.row.scopes as ApiScope[],
-      ownerServiceAccountId: entry.row.id,
-    };
+    return { kind: "service_account", id: row.id, organizationId: row.organizationId, scopes: row.scopes as ApiScope[], ownerServiceAccountId: row.id };
   }
 
   async get(grant: OrgGrant, id: string): Promise<ServiceAccountRow> {
-    const row = isUuid(id) ? await this.d.accounts.findById(this.d.db, id) : undefined;
+    const row = isUuid(id) ? await this.d.store.serviceAccounts.findById(id) : undefined;
     // Another tenant's account is "not found" here: the caller's own organization was checked.
-    if (!row || row.organizationId !== grant.organization.id) throw notFound("service account");
+    if (!row || row.organizationId !== grant.organization.id) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
     return row;
   }
 
@@ -152,9 +147,9 @@ export class ServiceAccounts {
     if (req.name !== undefined) set.name = checkName(req.name);
     if (req.scopes !== undefined) set.scopes = checkScopes(req.scopes);
     if (req.disabled !== undefined) set.disabled = req.disabled;
-    const row = await this.d.db.transaction(async (tx) => {
-      const updated = await this.d.accounts.update(tx, id, set, this.d.clock.now());
-      if (!updated) throw notFound("service account");
+    const row = await this.d.store.transaction(async (tx) => {
+      const updated = await tx.serviceAccounts.update(id, set, this.d.clock.now());
+      if (!updated) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
       await this.d.audit.record(tx, {
         eventType: "service_account.update",
         outcome: "success",
@@ -165,16 +160,16 @@ export class ServiceAccounts {
       });
       return updated;
     });
-    await this.d.bus.publish([`service_account:${id}`]);
+    await this.d.bus.publish([{ topic: "service_account", id }]);
     return row;
   }
 
   async delete(caller: Principal, grant: OrgGrant, id: string, meta: RequestMeta): Promise<void> {
     await this.get(grant, id);
-    const revokedKeys = await this.d.db.transaction(async (tx) => {
+    const revokedKeys = await this.d.store.transaction(async (tx) => {
       const now = this.d.clock.now();
-      await this.d.accounts.update(tx, id, { deletedAt: now, disabled: true }, now);
-      const keys = await this.d.keys.revokeAllOfServiceAccount(tx, id, now);
+      await tx.serviceAccounts.update(id, { deletedAt: now, disabled: true }, now);
+      const keys = await tx.apiKeys.revokeAllOfServiceAccount(id, now);
       await this.d.audit.record(tx, {
         eventType: "service_account.delete",
         outcome: "success",
@@ -185,15 +180,15 @@ export class ServiceAccounts {
       });
       return keys;
     });
-    await this.d.bus.publish([`service_account:${id}`, ...revokedKeys.map((k) => `api_key:${k}`)]);
+    await this.d.bus.publish([{ topic: "service_account", id }, ...revokedKeys.map((k) => ({ topic: "api_key" as const, id: k }))]);
   }
 
   async rotateSecret(caller: Principal, grant: OrgGrant, id: string, meta: RequestMeta): Promise<{ row: ServiceAccountRow; secret: string }> {
     await this.get(grant, id);
     const secret = randomToken(32);
-    const row = await this.d.db.transaction(async (tx) => {
-      const updated = await this.d.accounts.update(tx, id, { secretHash: sha256Hex(secret) }, this.d.clock.now());
-      if (!updated) throw notFound("service account");
+    const row = await this.d.store.transaction(async (tx) => {
+      const updated = await tx.serviceAccounts.update(id, { secretHash: sha256Hex(secret) }, this.d.clock.now());
+      if (!updated) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
       await this.d.audit.record(tx, {
         eventType: "service_account.rotate_secret",
         outcome: "success",
@@ -208,15 +203,15 @@ export class ServiceAccounts {
 
   async list(grant: OrgGrant, req: { pageSize: number; pageToken: string }): Promise<{ items: ServiceAccountRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const rows = await this.d.accounts.list(this.d.db, grant.organization.id, size + 1, decodeCreatedCursor(req.pageToken));
+    const rows = await this.d.store.serviceAccounts.list(grant.organization.id, size + 1, decodeCreatedCursor(req.pageToken));
     return pageOf(rows, size, createdCursorOf);
   }
 
-  private async deadReason(row: ServiceAccountRow): Promise<string | undefined> {
-    if (row.disabled) return "service_account_disabled";
-    const org = await this.d.orgs.findById(this.d.db, row.organizationId);
-    if (!org) return "organization_deleted";
-    if (org.suspended) return "organization_suspended";
+  private async deadReason(row: ServiceAccountRow): Promise<"SERVICE_ACCOUNT_DISABLED" | "ORGANIZATION_DELETED" | "ORGANIZATION_SUSPENDED" | undefined> {
+    if (row.disabled) return "SERVICE_ACCOUNT_DISABLED";
+    const org = await this.d.store.orgs.findById(row.organizationId);
+    if (!org) return "ORGANIZATION_DELETED";
+    if (org.suspended) return "ORGANIZATION_SUSPENDED";
     return undefined;
   }
 }

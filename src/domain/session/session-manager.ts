@@ -1,12 +1,12 @@
-import type { SQL } from "drizzle-orm";
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
-import type { Database } from "../../db/client.js";
-import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import type { SessionRow, UserRow } from "../../db/schema/index.js";
-import { unauthenticated } from "../errors.js";
+import type { AuditEntry } from "../audit/audit-event.js";
+import { BoundedCache } from "../cache/bounded-cache.js";
+import { unauthenticated, type Reason } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
+import type { SessionRow, UserRow } from "../records.js";
+import type { SessionStore } from "../store/session-store.js";
+import type { UserStore } from "../store/user-store.js";
 
 export interface SessionTimeouts {
   idleSeconds: number;
@@ -26,47 +26,52 @@ export interface CreatedSession {
   refreshToken: string;
 }
 
+export interface SessionManagerDeps {
+  store: { sessions: Pick<SessionStore, "createWithAudit" | "findById" | "touch">; users: Pick<UserStore, "findById"> };
+  bus: InvalidationBus;
+  clock: Clock;
+  timeouts: SessionTimeouts;
+  /** Live sessions remembered per instance at most. */
+  cacheMaxEntries: number;
+}
+
+export type DeadReason = Extract<Reason, "SESSION_REVOKED" | "SESSION_EXPIRED" | "SESSION_IDLE_TIMEOUT" | "USER_DISABLED" | "SESSION_NOT_FOUND">;
+
 const SESSION_BEARER = /^wds_([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$/;
 /** lastSeen is written at most this often, so validation stays a read. */
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
- * Sessions live in the database; validation is cached per instance for a few seconds and
- * revocation clears the cache here and, through LISTEN/NOTIFY, on every other instance.
+ * Sessions live in the database; validation is cached per instance for a few seconds (bounded
+ * in size) and revocation clears the cache here and, through the bus, on every other instance.
  */
 export class SessionManager {
-  private readonly cache = new Map<string, { live: LiveSession; cachedAt: number }>();
+  private readonly cache: BoundedCache<string, LiveSession>;
 
-  constructor(
-    private readonly database: Database,
-    private readonly bus: InvalidationBus,
-    private readonly sessions: SessionRepository,
-    private readonly users: UserRepository,
-    private readonly clock: Clock,
-    private readonly timeouts: SessionTimeouts,
-  ) {}
+  constructor(private readonly d: SessionManagerDeps) {
+    this.cache = new BoundedCache(d.clock, { maxEntries: d.cacheMaxEntries, ttlSeconds: d.timeouts.cacheTtlSeconds });
+    d.bus.on("session", (id) => this.cache.delete(id));
+    d.bus.on("user", (userId) => this.cache.deleteWhere((live) => live.user.id === userId));
+  }
 
-  start(): void {
-    this.bus.subscribe((tag) => this.forget(tag));
+  /** Sessions held in this instance's cache now. */
+  get cachedSessions(): number {
+    return this.cache.size;
   }
 
   /**
-   * A new session with its bearer and first refresh token, not yet stored: `change` is the SQL
-   * that stores it, for the caller to write in one statement with the audit event.
+   * Opens a session: its bearer and first refresh token are minted here, and the session, the
+   * refresh token's hash and `event` are stored together in one round trip.
    */
-  build(input: {
-    userId: string;
-    authMethod: string;
-    clientIp: string;
-    userAgent: string;
-    ttlSeconds?: number;
-    mfaAt?: Date;
-  }): CreatedSession & { change: SQL } {
-    const now = this.clock.now();
+  async open(
+    input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date },
+    event: Omit<AuditEntry, "targetType" | "targetId">,
+  ): Promise<CreatedSession> {
+    const now = this.d.clock.now();
     const id = randomHex(16);
     const secret = randomToken(32);
     const refreshToken = randomToken(32);
-    const { row, change } = this.sessions.creation(
+    const session = await this.d.store.sessions.createWithAudit(
       {
         id,
         secretHash: sha256Hex(secret),
@@ -74,47 +79,39 @@ export class SessionManager {
         authMethod: input.authMethod,
         clientIp: input.clientIp,
         userAgent: input.userAgent.slice(0, 512),
-        expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.timeouts.absoluteSeconds) * 1000),
+        expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.d.timeouts.absoluteSeconds) * 1000),
         mfaAt: input.mfaAt,
       },
       sha256Hex(refreshToken),
+      { ...event, targetType: "session", targetId: id },
       now,
     );
-    return { session: row, bearer: `wds_${id}.${secret}`, refreshToken, change };
+    return { session, bearer: `wds_${id}.${secret}`, refreshToken };
   }
 
   /** Returns why a session is not usable, or undefined when it is. */
-  deadReason(s: SessionRow, user: UserRow | undefined): string | undefined {
-    const now = this.clock.now().getTime();
+  deadReason(s: SessionRow, user: UserRow | undefined): DeadReason | undefined {
+    const now = this.d.clock.now().getTime();
     if (s.revokedAt) return "SESSION_REVOKED";
     if (s.expiresAt.getTime() <= now) return "SESSION_EXPIRED";
-    if (s.lastSeenAt.getTime() + this.timeouts.idleSeconds * 1000 <= now) return "SESSION_IDLE_TIMEOUT";
+    if (s.lastSeenAt.getTime() + this.d.timeouts.idleSeconds * 1000 <= now) return "SESSION_IDLE_TIMEOUT";
     if (!user || user.disabled || user.deletedAt) return "USER_DISABLED";
     return undefined;
   }
 
   isActive(s: SessionRow): boolean {
-    const now = this.clock.now().getTime();
-    return !s.revokedAt && s.expiresAt.getTime() > now && s.lastSeenAt.getTime() + this.timeouts.idleSeconds * 1000 > now;
+    const now = this.d.clock.now().getTime();
+    return !s.revokedAt && s.expiresAt.getTime() > now && s.lastSeenAt.getTime() + this.d.timeouts.idleSeconds * 1000 > now;
   }
 
   /** The live session and its user, or UNAUTHENTICATED. Database faults propagate (UNAVAILABLE). */
   async requireLive(sessionId: string): Promise<LiveSession> {
-    const nowMs = this.clock.now().getTime();
     const hit = this.cache.get(sessionId);
-    if (hit && nowMs - hit.cachedAt < this.timeouts.cacheTtlSeconds * 1000 && !this.deadReason(hit.live.session, hit.live.user)) return hit.live;
+    // A cached session is checked again on every use: it may have expired while cached.
+    if (hit && !this.deadReason(hit.session, hit.user)) return hit;
     this.cache.delete(sessionId);
-    const session = await this.sessions.findById(this.database.db, sessionId);
-    if (!session) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
-    const user = await this.users.findById(this.database.db, session.userId);
-    const dead = this.deadReason(session, user);
-    if (dead) throw unauthenticated(dead, "session is no longer valid");
-    if (nowMs - session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
-      await this.sessions.touch(this.database.db, session.id, this.clock.now());
-      session.lastSeenAt = this.clock.now();
-    }
-    const live = { session, user: user! };
-    this.cache.set(sessionId, { live, cachedAt: nowMs });
+    const live = await this.load(sessionId);
+    this.cache.set(sessionId, live);
     return live;
   }
 
@@ -133,19 +130,25 @@ export class SessionManager {
 
   /** Call after the revoking transaction commits. */
   async revoked(sessionIds: string[]): Promise<void> {
-    await this.bus.publish(sessionIds.map((id) => `session:${id}`));
+    await this.d.bus.publish(sessionIds.map((id) => ({ topic: "session", id })));
   }
 
-  /** Call after a user's admin flag, roles or status changed, so the next call sees it. */
+  /** Call after a user's roles or status changed, so the next call sees it. */
   async userChanged(userId: string): Promise<void> {
-    await this.bus.publish([`user:${userId}`]);
+    await this.d.bus.publish([{ topic: "user", id: userId }]);
   }
 
-  private forget(tag: string): void {
-    if (tag.startsWith("session:")) this.cache.delete(tag.slice(8));
-    else if (tag.startsWith("user:")) {
-      const userId = tag.slice(5);
-      for (const [id, entry] of this.cache) if (entry.live.user.id === userId) this.cache.delete(id);
+  private async load(sessionId: string): Promise<LiveSession> {
+    const session = await this.d.store.sessions.findById(sessionId);
+    if (!session) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
+    const user = await this.d.store.users.findById(session.userId);
+    const dead = this.deadReason(session, user);
+    if (dead) throw unauthenticated(dead, "session is no longer valid");
+    const now = this.d.clock.now();
+    if (now.getTime() - session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+      await this.d.store.sessions.touch(session.id, now);
+      session.lastSeenAt = now;
     }
+    return { session, user: user! };
   }
 }

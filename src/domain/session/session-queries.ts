@@ -1,43 +1,45 @@
 import type { Clock } from "../../clock.js";
-import type { Db } from "../../db/client.js";
-import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import type { SessionRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import { auditActor } from "../audit/audit-actor.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { notFound, permissionDenied } from "../errors.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
 import type { UserPrincipal } from "../principal.js";
-import { auditActor } from "../audit/audit-actor.js";
+import type { SessionRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { SessionStore } from "../store/session-store.js";
+import type { Ports } from "../store/transactional.js";
 import type { SessionManager, SessionTimeouts } from "./session-manager.js";
 
 export interface SessionQueryDeps {
-  db: Db;
+  store: Ports<{ sessions: Pick<SessionStore, "findById" | "list" | "revoke" | "revokeAllForUser">; audit: Pick<AuditStore, "append"> }>;
   clock: Clock;
-  repo: SessionRepository;
   sessions: SessionManager;
   audit: AuditLog;
   timeouts: SessionTimeouts;
 }
 
+const notOwn = () => permissionDenied("NOT_OWN_SESSION", "only a caller whose roles allow it may see or end another user's sessions");
+
 /**
- * Listing and ending sessions. A caller may act on its own sessions; anyone else's needs a
- * system admin, and that is decided before looking anything up, so ids cannot be probed.
+ * Listing and ending sessions. A caller may act on its own sessions; anyone else's needs the
+ * method's session permission (systemAccess), decided before anything is looked up, so ids
+ * cannot be probed.
  */
 export class SessionQueries {
   constructor(private readonly d: SessionQueryDeps) {}
 
   private targetUser(caller: UserPrincipal, userId: string): string {
     const target = userId || caller.userId;
-    if (target !== caller.userId && !caller.admin) throw permissionDenied("NOT_OWN_SESSION", "only an administrator may see or end another user's sessions");
+    if (target !== caller.userId && !caller.systemAccess) throw notOwn();
     return target;
   }
 
   async get(caller: UserPrincipal, id: string): Promise<SessionRow> {
-    const row = await this.d.repo.findById(this.d.db, id);
-    // A non-admin gets the same answer for another user's session and for no session at all.
-    if (!caller.admin && (!row || row.userId !== caller.userId))
-      throw permissionDenied("NOT_OWN_SESSION", "only an administrator may see or end another user's sessions");
-    if (!row) throw notFound("session");
+    const row = await this.d.store.sessions.findById(id);
+    // Without the permission, another user's session and no session at all get the same answer.
+    if (!caller.systemAccess && (!row || row.userId !== caller.userId)) throw notOwn();
+    if (!row) throw notFound("SESSION_NOT_FOUND", "session");
     return row;
   }
 
@@ -49,7 +51,7 @@ export class SessionQueries {
     const userId = this.targetUser(caller, req.userId);
     const size = pageSize(req.pageSize);
     const now = this.d.clock.now();
-    const rows = await this.d.repo.list(this.d.db, userId, size + 1, {
+    const rows = await this.d.store.sessions.list(userId, size + 1, {
       // Session ids are hex, not uuids.
       after: decodeCreatedCursor(req.pageToken, false),
       activeAt: activeOnly ? now : undefined,
@@ -61,8 +63,8 @@ export class SessionQueries {
 
   async revoke(caller: UserPrincipal, id: string, meta: RequestMeta): Promise<void> {
     const session = await this.get(caller, id);
-    await this.d.db.transaction(async (tx) => {
-      await this.d.repo.revoke(tx, session.id, caller.userId === session.userId ? "user_revoked" : "admin_revoked", this.d.clock.now());
+    await this.d.store.transaction(async (tx) => {
+      await tx.sessions.revoke(session.id, caller.userId === session.userId ? "user_revoked" : "admin_revoked", this.d.clock.now());
       await this.d.audit.record(tx, {
         eventType: "session.revoke",
         outcome: "success",
@@ -78,14 +80,8 @@ export class SessionQueries {
   async revokeAll(caller: UserPrincipal, req: { userId: string; keepCurrent: boolean }, meta: RequestMeta): Promise<number> {
     const userId = this.targetUser(caller, req.userId);
     const keep = req.keepCurrent && userId === caller.userId ? caller.sessionId : undefined;
-    const ids = await this.d.db.transaction(async (tx) => {
-      const revoked = await this.d.repo.revokeAllForUser(
-        tx,
-        userId,
-        caller.userId === userId ? "user_revoked_all" : "admin_revoked_all",
-        this.d.clock.now(),
-        keep,
-      );
+    const ids = await this.d.store.transaction(async (tx) => {
+      const revoked = await tx.sessions.revokeAllForUser(userId, caller.userId === userId ? "user_revoked_all" : "admin_revoked_all", this.d.clock.now(), keep);
       await this.d.audit.record(tx, {
         eventType: "session.revoke_all",
         outcome: "success",

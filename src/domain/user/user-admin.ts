@@ -1,59 +1,81 @@
-import { auditActor } from "../audit/audit-actor.js";
 import type { Clock } from "../../clock.js";
 import type { PasswordHasher } from "../../crypto/password-hasher.js";
-import type { Db } from "../../db/client.js";
-import type { SessionRepository } from "../../db/repositories/session-repository.js";
-import type { UserRepository } from "../../db/repositories/user-repository.js";
-import type { UserRow } from "../../db/schema/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import { auditActor } from "../audit/audit-actor.js";
 import { checkDisplayName, normalizeEmail } from "../auth/email.js";
 import type { PasswordPolicy } from "../auth/password-policy.js";
 import type { RequestMeta } from "../auth/request-meta.js";
+import { DomainError, invalidArgument, notFound, permissionDenied } from "../errors.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
-import { DomainError, invalidArgument, notFound } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
+import { ADMIN_ROLE, isAdmin } from "../rbac/builtin-roles.js";
+import { ROLE_NAME } from "../rbac/role-admin.js";
+import type { RoleCatalog } from "../rbac/role-catalog.js";
+import type { UserRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { OrganizationStore } from "../store/organization-store.js";
+import type { SessionStore } from "../store/session-store.js";
+import type { Ports } from "../store/transactional.js";
+import type { UserStore } from "../store/user-store.js";
 import type { SessionManager } from "../session/session-manager.js";
 
 export interface UserAdminDeps {
-  db: Db;
+  store: Ports<{
+    users: Pick<UserStore, "create" | "findById" | "findByEmail" | "list" | "update" | "softDelete">;
+    sessions: Pick<SessionStore, "revokeAllForUser">;
+    orgs: Pick<OrganizationStore, "soleOwnerOf">;
+    audit: Pick<AuditStore, "append">;
+  }>;
   clock: Clock;
-  users: UserRepository;
-  sessionRepo: SessionRepository;
   sessions: SessionManager;
   hasher: PasswordHasher;
   policy: PasswordPolicy;
   audit: AuditLog;
-  /** True when every named RBAC role exists. */
-  roleExists(names: string[]): Promise<boolean>;
+  roles: RoleCatalog;
 }
 
-const ROLE_NAME = /^[a-z][a-z0-9_.-]{0,62}$/;
+export interface NewUserInput {
+  email: string;
+  password: string;
+  displayName: string;
+  roles: string[];
+  /** Shorthand for holding the built-in admin role. */
+  admin: boolean;
+}
 
-/** Reads for any signed-in caller, changes by system admins, each change audited with it. */
+export interface UserChangeInput {
+  displayName?: string;
+  /** true adds the admin role, false removes it. */
+  admin?: boolean;
+  /** Replaces the role list. */
+  roles?: string[];
+}
+
+const ROLE_ASSIGN = { resource: "role", verb: "assign" } as const;
+
+/**
+ * Users as callers whose roles allow the user permissions see them. Roles are granted only by
+ * callers who may assign roles (role/assign), and a user who holds roles is changed only by
+ * them too: otherwise a user manager could make itself, or undo, an administrator.
+ */
 export class UserAdmin {
   constructor(private readonly d: UserAdminDeps) {}
 
-  private async checkRoles(roles: string[]): Promise<string[]> {
-    const names = checkRoleNames(roles);
-    if (!(await this.d.roleExists(names))) throw invalidArgument("roles", "names a role that does not exist", "ROLE_UNKNOWN");
-    return names;
-  }
-
   async get(id: string): Promise<UserRow> {
-    const user = await this.d.users.findById(this.d.db, id);
-    if (!user) throw notFound("user");
+    const user = await this.d.store.users.findById(id);
+    if (!user) throw notFound("USER_NOT_FOUND", "user");
     return user;
   }
 
   async getByEmail(rawEmail: string): Promise<UserRow> {
-    const user = await this.d.users.findByEmail(this.d.db, normalizeEmail(rawEmail));
-    if (!user) throw notFound("user");
+    const user = await this.d.store.users.findByEmail(normalizeEmail(rawEmail));
+    if (!user) throw notFound("USER_NOT_FOUND", "user");
     return user;
   }
 
   async list(req: { pageSize: number; pageToken: string; emailPrefix: string }): Promise<{ users: UserRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
-    const rows = await this.d.users.list(this.d.db, size + 1, decodeCreatedCursor(req.pageToken), req.emailPrefix.trim().toLowerCase() || undefined);
+    const rows = await this.d.store.users.list(size + 1, decodeCreatedCursor(req.pageToken), req.emailPrefix.trim().toLowerCase() || undefined);
     const page = pageOf(rows, size, createdCursorOf);
     return { users: page.items, nextPageToken: page.nextPageToken };
   }
@@ -61,17 +83,13 @@ export class UserAdmin {
   /** The first administrator from configuration; created once, never overwritten. */
   async ensureBootstrapAdmin(email: string, password: string): Promise<{ created: boolean; user: UserRow }> {
     const normalized = normalizeEmail(email, "admin_email");
-    const existing = await this.d.users.findByEmail(this.d.db, normalized);
+    const existing = await this.d.store.users.findByEmail(normalized);
     if (existing) return { created: false, user: existing };
     this.d.policy.check(password, [normalized], "admin_password");
     const passwordHash = await this.d.hasher.hash(password);
-    return this.d.db.transaction(async (tx) => {
-      const user = await this.d.users.create(
-        tx,
-        { email: normalized, displayName: "Administrator", passwordHash, admin: true, roles: ["admin"] },
-        this.d.clock.now(),
-      );
-      if (!user) return { created: false, user: (await this.d.users.findByEmail(tx, normalized))! };
+    return this.d.store.transaction(async (tx) => {
+      const user = await tx.users.create({ email: normalized, displayName: "Administrator", passwordHash, roles: [ADMIN_ROLE] }, this.d.clock.now());
+      if (!user) return { created: false, user: (await tx.users.findByEmail(normalized))! };
       await this.d.audit.record(tx, {
         eventType: "user.bootstrap_admin",
         outcome: "success",
@@ -84,21 +102,18 @@ export class UserAdmin {
     });
   }
 
-  async create(
-    actor: UserPrincipal,
-    req: { email: string; password: string; displayName: string; roles: string[]; admin: boolean },
-    meta: RequestMeta,
-  ): Promise<UserRow> {
+  async create(actor: UserPrincipal, req: NewUserInput, meta: RequestMeta): Promise<UserRow> {
     const email = normalizeEmail(req.email);
     const displayName = checkDisplayName(req.displayName);
-    const roles = await this.checkRoles(req.roles);
+    const roles = await this.checkRoles(withAdmin(req.roles, req.admin || req.roles.includes(ADMIN_ROLE)));
+    if (roles.length > 0) this.requireRoleAssignment(actor);
     let passwordHash: string | null = null;
     if (req.password) {
       this.d.policy.check(req.password, [email, displayName]);
       passwordHash = await this.d.hasher.hash(req.password);
     }
-    return this.d.db.transaction(async (tx) => {
-      const user = await this.d.users.create(tx, { email, displayName, passwordHash, admin: req.admin, roles }, this.d.clock.now());
+    return this.d.store.transaction(async (tx) => {
+      const user = await tx.users.create({ email, displayName, passwordHash, roles }, this.d.clock.now());
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
       await this.d.audit.record(tx, {
         eventType: "user.create",
@@ -106,24 +121,28 @@ export class UserAdmin {
         ...auditActor(actor, meta),
         targetType: "user",
         targetId: user.id,
-        details: { admin: String(req.admin), roles: roles.join(",") },
+        details: { admin: String(isAdmin(user)), roles: roles.join(",") },
       });
       return user;
     });
   }
 
-  async update(actor: UserPrincipal, id: string, changes: { displayName?: string; admin?: boolean; roles?: string[] }, meta: RequestMeta): Promise<UserRow> {
-    const set: { displayName?: string; admin?: boolean; roles?: string[] } = {};
+  async update(actor: UserPrincipal, id: string, changes: UserChangeInput, meta: RequestMeta): Promise<UserRow> {
+    const target = await this.changeableUser(actor, id);
+    const set: { displayName?: string; roles?: string[] } = {};
     if (changes.displayName !== undefined) set.displayName = checkDisplayName(changes.displayName);
-    if (changes.roles !== undefined) set.roles = await this.checkRoles(changes.roles);
-    if (changes.admin !== undefined) {
-      if (!changes.admin && id === actor.userId)
-        throw new DomainError("failed_precondition", "CANNOT_DEMOTE_SELF", "an administrator cannot remove their own admin flag");
-      set.admin = changes.admin;
+    if (changes.roles !== undefined || changes.admin !== undefined) {
+      // `admin` is its own field in the API: a new role list keeps the admin role unless it is set false.
+      const keepAdmin = isAdmin(target) || (changes.roles ?? []).includes(ADMIN_ROLE);
+      const roles = withAdmin(changes.roles ?? target.roles, changes.admin ?? keepAdmin);
+      if (id === actor.userId && isAdmin(target) && !roles.includes(ADMIN_ROLE))
+        throw new DomainError("failed_precondition", "CANNOT_DEMOTE_SELF", "an administrator cannot remove their own admin role");
+      set.roles = await this.checkRoles(roles);
+      if (!sameRoles(set.roles, target.roles)) this.requireRoleAssignment(actor);
     }
-    const user = await this.d.db.transaction(async (tx) => {
-      const row = await this.d.users.update(tx, id, set, this.d.clock.now());
-      if (!row) throw notFound("user");
+    const user = await this.d.store.transaction(async (tx) => {
+      const row = await tx.users.update(id, set, this.d.clock.now());
+      if (!row) throw notFound("USER_NOT_FOUND", "user");
       await this.d.audit.record(tx, {
         eventType: "user.update",
         outcome: "success",
@@ -141,11 +160,12 @@ export class UserAdmin {
   async setDisabled(actor: UserPrincipal, id: string, disabled: boolean, meta: RequestMeta): Promise<UserRow> {
     if (disabled && id === actor.userId)
       throw new DomainError("failed_precondition", "CANNOT_DISABLE_SELF", "an administrator cannot disable their own account");
-    const { user, revoked } = await this.d.db.transaction(async (tx) => {
+    await this.changeableUser(actor, id);
+    const { user, revoked } = await this.d.store.transaction(async (tx) => {
       const now = this.d.clock.now();
-      const row = await this.d.users.update(tx, id, { disabled }, now);
-      if (!row) throw notFound("user");
-      const ids = disabled ? await this.d.sessionRepo.revokeAllForUser(tx, id, "user_disabled", now) : [];
+      const row = await tx.users.update(id, { disabled }, now);
+      if (!row) throw notFound("USER_NOT_FOUND", "user");
+      const ids = disabled ? await tx.sessions.revokeAllForUser(id, "user_disabled", now) : [];
       await this.d.audit.record(tx, {
         eventType: disabled ? "user.disable" : "user.enable",
         outcome: "success",
@@ -163,24 +183,54 @@ export class UserAdmin {
 
   async delete(actor: UserPrincipal, id: string, meta: RequestMeta): Promise<void> {
     if (id === actor.userId) throw new DomainError("failed_precondition", "CANNOT_DELETE_SELF", "an administrator cannot delete their own account");
-    const revoked = await this.d.db.transaction(async (tx) => {
+    await this.changeableUser(actor, id);
+    const revoked = await this.d.store.transaction(async (tx) => {
+      const owned = await tx.orgs.soleOwnerOf(id);
+      if (owned.length > 0)
+        throw new DomainError("failed_precondition", "LAST_OWNER", "the user is the last owner of an organization: give it another owner or delete it first", {
+          metadata: { organization_ids: owned.slice(0, 20).join(",") },
+        });
       const now = this.d.clock.now();
-      const row = await this.d.users.softDelete(tx, id, now);
-      if (!row) throw notFound("user");
-      const ids = await this.d.sessionRepo.revokeAllForUser(tx, id, "user_deleted", now);
+      const row = await tx.users.softDelete(id, now);
+      if (!row) throw notFound("USER_NOT_FOUND", "user");
+      const ids = await tx.sessions.revokeAllForUser(id, "user_deleted", now);
       await this.d.audit.record(tx, { eventType: "user.delete", outcome: "success", ...auditActor(actor, meta), targetType: "user", targetId: id });
       return ids;
     });
     await this.d.sessions.revoked(revoked);
     await this.d.sessions.userChanged(id);
   }
+
+  /** The target, when the actor may change it: one who holds roles needs role assignment rights. */
+  private async changeableUser(actor: UserPrincipal, id: string): Promise<UserRow> {
+    const target = await this.d.store.users.findById(id);
+    if (!target) throw notFound("USER_NOT_FOUND", "user");
+    if (target.roles.length > 0) this.requireRoleAssignment(actor);
+    return target;
+  }
+
+  private requireRoleAssignment(actor: UserPrincipal): void {
+    if (!actor.permissions.allows(ROLE_ASSIGN))
+      throw permissionDenied("ROLE_ASSIGNMENT_REQUIRED", "granting roles, or changing a user who holds roles, needs the role/assign permission");
+  }
+
+  private async checkRoles(roles: string[]): Promise<string[]> {
+    const names = [...new Set(roles)];
+    if (names.length > 64) throw invalidArgument("roles", "at most 64 roles");
+    for (const r of names) if (!ROLE_NAME.test(r)) throw invalidArgument("roles", `"${r.slice(0, 64)}" is not a valid role name`);
+    if ((await this.d.roles.unknown(names)).length > 0) throw invalidArgument("roles", "names a role that does not exist", "ROLE_UNKNOWN");
+    return names;
+  }
 }
 
-function checkRoleNames(roles: string[]): string[] {
-  const unique = [...new Set(roles)];
-  if (unique.length > 64) throw invalidArgument("roles", "at most 64 roles");
-  for (const r of unique) if (!ROLE_NAME.test(r)) throw invalidArgument("roles", `"${r.slice(0, 64)}" is not a valid role name`);
-  return unique;
+/** The role list with the admin role added (true) or removed (false). */
+function withAdmin(roles: string[], admin: boolean): string[] {
+  const rest = roles.filter((r) => r !== ADMIN_ROLE);
+  return admin ? [ADMIN_ROLE, ...rest] : rest;
+}
+
+function sameRoles(a: string[], b: string[]): boolean {
+  return a.length === b.length && [...a].sort().join(",") === [...b].sort().join(",");
 }
 
 function describeChanges(set: Record<string, unknown>): Record<string, string> {

@@ -12,7 +12,32 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/options/v1/options.proto.
  */
 export const file_warden_options_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Ch93YXJkZW4vb3B0aW9ucy92MS9vcHRpb25zLnByb3RvEhF3YXJkZW4ub3B0aW9ucy52MSL9AQoGUG9saWN5EikKBmFjY2VzcxgBIAEoDjIZLndhcmRlbi5vcHRpb25zLnYxLkFjY2VzcxInCgVzY29wZRgCIAEoDjIYLndhcmRlbi5vcHRpb25zLnYxLlNjb3BlEjAKCnJhdGVfY2xhc3MYAyABKA4yHC53YXJkZW4ub3B0aW9ucy52MS5SYXRlQ2xhc3MSGQoRZnJlc2hfbWZhX21pbnV0ZXMYBCABKA0SDQoFYXVkaXQYBSABKAkSEQoJb3JnX2ZpZWxkGAYgASgJEjAKDG1pbl9vcmdfcm9sZRgHIAEoDjIaLndhcmRlbi5vcHRpb25zLnYxLk9yZ1JvbGUqxgEKBkFjY2VzcxIWChJBQ0NFU1NfVU5TUEVDSUZJRUQQABIRCg1BQ0NFU1NfUFVCTElDEAESGAoUQUNDRVNTX0FVVEhFTlRJQ0FURUQQAhIUChBBQ0NFU1NfT1JHX0FETUlOEAMSEAoMQUNDRVNTX0FETUlOEAQSEAoMQUNDRVNTX0FHRU5UEAUSFgoSQUNDRVNTX0JBQ0tDSEFOTkVMEAYSDgoKQUNDRVNTX0RFVhAHEhUKEUFDQ0VTU19PUkdfTUVNQkVSEAgqdQoHT3JnUm9sZRIYChRPUkdfUk9MRV9VTlNQRUNJRklFRBAAEhMKD09SR19ST0xFX1ZJRVdFUhABEhMKD09SR19ST0xFX01FTUJFUhACEhIKDk9SR19ST0xFX0FETUlOEAMSEgoOT1JHX1JPTEVfT1dORVIQBCpQCgVTY29wZRIVChFTQ09QRV9VTlNQRUNJRklFRBAAEg4KClNDT1BFX1JFQUQQARIPCgtTQ09QRV9XUklURRACEg8KC1NDT1BFX0FETUlOEAMqrgIKCVJhdGVDbGFzcxIaChZSQVRFX0NMQVNTX1VOU1BFQ0lGSUVEEAASFwoTUkFURV9DTEFTU19QQVNTV09SRBABEhwKGFJBVEVfQ0xBU1NfUkVGUkVTSF9UT0tFThACEhIKDlJBVEVfQ0xBU1NfT1RQEAMSHAoYUkFURV9DTEFTU19SRUNPVkVSWV9DT0RFEAQSFgoSUkFURV9DTEFTU19QQVNTS0VZEAUSFgoSUkFURV9DTEFTU19BUElfS0VZEAYSHgoaUkFURV9DTEFTU19TRVJWSUNFX0FDQ09VTlQQBxIZChVSQVRFX0NMQVNTX0pPSU5fVE9LRU4QCBIaChZSQVRFX0NMQVNTX0JBQ0tDSEFOTkVMEAkSFQoRUkFURV9DTEFTU19TSUdOVVAQCjpTCgZwb2xpY3kSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMhkud2FyZGVuLm9wdGlvbnMudjEuUG9saWN5UgZwb2xpY3liBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("Ch93YXJkZW4vb3B0aW9ucy92MS9vcHRpb25zLnByb3RvEhF3YXJkZW4ub3B0aW9ucy52MSIsCgpQZXJtaXNzaW9uEhAKCHJlc291cmNlGAEgASgJEgwKBHZlcmIYAiABKAkirgIKBlBvbGljeRIpCgZhY2Nlc3MYASABKA4yGS53YXJkZW4ub3B0aW9ucy52MS5BY2Nlc3MSJwoFc2NvcGUYAiABKA4yGC53YXJkZW4ub3B0aW9ucy52MS5TY29wZRIwCgpyYXRlX2NsYXNzGAMgASgOMhwud2FyZGVuLm9wdGlvbnMudjEuUmF0ZUNsYXNzEhkKEWZyZXNoX21mYV9taW51dGVzGAQgASgNEhEKCW9yZ19maWVsZBgGIAEoCRIwCgxtaW5fb3JnX3JvbGUYByABKA4yGi53YXJkZW4ub3B0aW9ucy52MS5PcmdSb2xlEjEKCnBlcm1pc3Npb24YCCABKAsyHS53YXJkZW4ub3B0aW9ucy52MS5QZXJtaXNzaW9uSgQIBRAGUgVhdWRpdCrKAQoGQWNjZXNzEhYKEkFDQ0VTU19VTlNQRUNJRklFRBAAEhEKDUFDQ0VTU19QVUJMSUMQARIYChRBQ0NFU1NfQVVUSEVOVElDQVRFRBACEhQKEEFDQ0VTU19PUkdfQURNSU4QAxIQCgxBQ0NFU1NfQURNSU4QBBIOCgpBQ0NFU1NfREVWEAcSFQoRQUNDRVNTX09SR19NRU1CRVIQCCIECAUQBSIECAYQBioMQUNDRVNTX0FHRU5UKhJBQ0NFU1NfQkFDS0NIQU5ORUwqdQoHT3JnUm9sZRIYChRPUkdfUk9MRV9VTlNQRUNJRklFRBAAEhMKD09SR19ST0xFX1ZJRVdFUhABEhMKD09SR19ST0xFX01FTUJFUhACEhIKDk9SR19ST0xFX0FETUlOEAMSEgoOT1JHX1JPTEVfT1dORVIQBCpQCgVTY29wZRIVChFTQ09QRV9VTlNQRUNJRklFRBAAEg4KClNDT1BFX1JFQUQQARIPCgtTQ09QRV9XUklURRACEg8KC1NDT1BFX0FETUlOEAMqtAIKCVJhdGVDbGFzcxIaChZSQVRFX0NMQVNTX1VOU1BFQ0lGSUVEEAASFwoTUkFURV9DTEFTU19QQVNTV09SRBABEhwKGFJBVEVfQ0xBU1NfUkVGUkVTSF9UT0tFThACEhIKDlJBVEVfQ0xBU1NfT1RQEAMSFgoSUkFURV9DTEFTU19QQVNTS0VZEAUSFgoSUkFURV9DTEFTU19BUElfS0VZEAYSHgoaUkFURV9DTEFTU19TRVJWSUNFX0FDQ09VTlQQBxIVChFSQVRFX0NMQVNTX1NJR05VUBAKIgQIBBAEIgQICBAIIgQICRAJKhhSQVRFX0NMQVNTX1JFQ09WRVJZX0NPREUqFVJBVEVfQ0xBU1NfSk9JTl9UT0tFTioWUkFURV9DTEFTU19CQUNLQ0hBTk5FTDpTCgZwb2xpY3kSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMhkud2FyZGVuLm9wdGlvbnMudjEuUG9saWN5UgZwb2xpY3liBnByb3RvMw", [file_google_protobuf_descriptor]);
+
+/**
+ * An RBAC permission: a resource and a verb, e.g. audit_log/list or user/update. Role rules
+ * allow or deny permissions; see the README for the list.
+ *
+ * @generated from message warden.options.v1.Permission
+ */
+export type Permission = Message<"warden.options.v1.Permission"> & {
+  /**
+   * @generated from field: string resource = 1;
+   */
+  resource: string;
+
+  /**
+   * @generated from field: string verb = 2;
+   */
+  verb: string;
+};
+
+/**
+ * Describes the message warden.options.v1.Permission.
+ * Use `create(PermissionSchema)` to create a new message.
+ */
+export const PermissionSchema: GenMessage<Permission> = /*@__PURE__*/
+  messageDesc(file_warden_options_v1_options, 0);
 
 /**
  * @generated from message warden.options.v1.Policy
@@ -24,7 +49,8 @@ export type Policy = Message<"warden.options.v1.Policy"> & {
   access: Access;
 
   /**
-   * API-key scope required when the caller authenticates with an API key.
+   * API-key scope required when the caller authenticates with an API key; unset, machine
+   * credentials may not call the method.
    *
    * @generated from field: warden.options.v1.Scope scope = 2;
    */
@@ -43,13 +69,6 @@ export type Policy = Message<"warden.options.v1.Policy"> & {
   freshMfaMinutes: number;
 
   /**
-   * The audit event type the RPC writes, e.g. "user.create".
-   *
-   * @generated from field: string audit = 5;
-   */
-  audit: string;
-
-  /**
    * For ACCESS_ORG_ADMIN and ACCESS_ORG_MEMBER: the request field that names the organization.
    *
    * @generated from field: string org_field = 6;
@@ -62,6 +81,15 @@ export type Policy = Message<"warden.options.v1.Policy"> & {
    * @generated from field: warden.options.v1.OrgRole min_org_role = 7;
    */
   minOrgRole: OrgRole;
+
+  /**
+   * The permission that grants system-wide access: required by ACCESS_ADMIN; on organization
+   * methods it lets a caller act in any organization; on methods about the caller's own things
+   * (sessions, keys, the organizations it belongs to) it extends them to everyone's.
+   *
+   * @generated from field: warden.options.v1.Permission permission = 8;
+   */
+  permission?: Permission | undefined;
 };
 
 /**
@@ -69,7 +97,7 @@ export type Policy = Message<"warden.options.v1.Policy"> & {
  * Use `create(PolicySchema)` to create a new message.
  */
 export const PolicySchema: GenMessage<Policy> = /*@__PURE__*/
-  messageDesc(file_warden_options_v1_options, 0);
+  messageDesc(file_warden_options_v1_options, 1);
 
 /**
  * Who may call an RPC. ACCESS_UNSPECIFIED is never valid: the server refuses to start
@@ -105,25 +133,11 @@ export enum Access {
   ORG_ADMIN = 3,
 
   /**
-   * System administrators only.
+   * Callers whose RBAC roles allow Policy.permission (the built-in admin role allows all).
    *
    * @generated from enum value: ACCESS_ADMIN = 4;
    */
   ADMIN = 4,
-
-  /**
-   * A registered agent (x-agent-id plus its agent credential).
-   *
-   * @generated from enum value: ACCESS_AGENT = 5;
-   */
-  AGENT = 5,
-
-  /**
-   * The configured backchannel caller (mail servers).
-   *
-   * @generated from enum value: ACCESS_BACKCHANNEL = 6;
-   */
-  BACKCHANNEL = 6,
 
   /**
    * Only in dev mode; otherwise the RPC answers UNIMPLEMENTED.
@@ -219,7 +233,8 @@ export const ScopeSchema: GenEnum<Scope> = /*@__PURE__*/
   enumDesc(file_warden_options_v1_options, 2);
 
 /**
- * Which brute-force bucket guards a credential path.
+ * Which brute-force budget guards a credential path. Each class counts failures per client
+ * address and network in budgets of its own; SIGNUP counts every attempt per address.
  *
  * @generated from enum warden.options.v1.RateClass
  */
@@ -242,14 +257,11 @@ export enum RateClass {
   REFRESH_TOKEN = 2,
 
   /**
+   * TOTP, SMS and recovery codes.
+   *
    * @generated from enum value: RATE_CLASS_OTP = 3;
    */
   OTP = 3,
-
-  /**
-   * @generated from enum value: RATE_CLASS_RECOVERY_CODE = 4;
-   */
-  RECOVERY_CODE = 4,
 
   /**
    * @generated from enum value: RATE_CLASS_PASSKEY = 5;
@@ -265,16 +277,6 @@ export enum RateClass {
    * @generated from enum value: RATE_CLASS_SERVICE_ACCOUNT = 7;
    */
   SERVICE_ACCOUNT = 7,
-
-  /**
-   * @generated from enum value: RATE_CLASS_JOIN_TOKEN = 8;
-   */
-  JOIN_TOKEN = 8,
-
-  /**
-   * @generated from enum value: RATE_CLASS_BACKCHANNEL = 9;
-   */
-  BACKCHANNEL = 9,
 
   /**
    * @generated from enum value: RATE_CLASS_SIGNUP = 10;

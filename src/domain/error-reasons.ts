@@ -1,0 +1,167 @@
+/** The canonical code an error leaves with, in the domain's words. */
+export type ErrorKind =
+  | "invalid_argument"
+  | "unauthenticated"
+  | "permission_denied"
+  | "not_found"
+  | "already_exists"
+  | "failed_precondition"
+  | "resource_exhausted"
+  | "unavailable"
+  | "unimplemented"
+  | "deadline_exceeded"
+  | "canceled"
+  | "internal"
+  | "unknown"
+  | "aborted"
+  | "out_of_range"
+  | "data_loss";
+
+interface ReasonEntry {
+  /** The codes this reason is sent with (most have one). */
+  kinds: readonly ErrorKind[];
+  /** What it means, for the README's table. */
+  meaning: string;
+}
+
+const r = <K extends ErrorKind>(kinds: readonly K[], meaning: string) => ({ kinds, meaning }) as { kinds: readonly K[]; meaning: string };
+
+/**
+ * Every google.rpc.ErrorInfo reason Warden sends (domain `warden`): stable UPPER_SNAKE names that
+ * clients may branch on. README.md's reason table is checked against this list by a test.
+ */
+export const ERROR_REASONS = {
+  // Input
+  INVALID_ARGUMENT: r(["invalid_argument"], "A field is malformed or out of range; field violations name it"),
+  EMAIL_INVALID: r(["invalid_argument"], "The email address is not valid"),
+  PASSWORD_LENGTH: r(["invalid_argument"], "The password is shorter than 8 or longer than 128 characters"),
+  PASSWORD_TOO_WEAK: r(["invalid_argument"], "The password is common or easy to guess"),
+  CURRENT_PASSWORD_WRONG: r(["invalid_argument"], "ChangePassword: the current password is not correct"),
+  PHONE_INVALID: r(["invalid_argument"], "The phone number is not in E.164 form"),
+  MFA_CODE_INVALID: r(["invalid_argument", "unauthenticated"], "The second-factor code is wrong, used or expired"),
+  ROLE_UNKNOWN: r(["invalid_argument"], "A role named in the request does not exist"),
+  CONNECTOR_ID_RESERVED: r(["invalid_argument"], "The connector id `google` belongs to the built-in provider"),
+  CONNECTOR_URL_INVALID: r(["invalid_argument"], "A connector URL is not https (or loopback http), or carries credentials or a fragment"),
+  PASSKEY_REGISTRATION_INVALID: r(["invalid_argument"], "The passkey registration response could not be verified"),
+  WEBAUTHN_RESPONSE_INVALID: r(["invalid_argument"], "The WebAuthn response JSON is malformed"),
+  MESSAGE_TOO_LARGE: r(["resource_exhausted"], "The request is larger than the read limit"),
+
+  // Credentials
+  UNAUTHENTICATED: r(["unauthenticated"], "No credential was presented, or it is not valid"),
+  AUTHORIZATION_MALFORMED: r(["unauthenticated"], "The authorization header is not `Bearer <token>`"),
+  INVALID_CREDENTIALS: r(["unauthenticated"], "Wrong email or password (the same answer for an unknown email)"),
+  USER_DISABLED: r(["unauthenticated"], "The account is disabled or deleted"),
+  TOKEN_MALFORMED: r(["unauthenticated"], "The bearer token is not a JWT"),
+  TOKEN_ALGORITHM: r(["unauthenticated"], "The token's algorithm is not the one this server signs with"),
+  TOKEN_HEADER: r(["unauthenticated"], "The token names its own key (jku, jwk, x5u, x5c) or carries crit"),
+  TOKEN_KEY_UNKNOWN: r(["unauthenticated"], "The token's key id is unknown or retired"),
+  TOKEN_EXPIRED: r(["unauthenticated"], "The token has expired"),
+  TOKEN_NOT_YET_VALID: r(["unauthenticated"], "The token is not valid yet"),
+  TOKEN_INVALID: r(["unauthenticated"], "The token's signature, issuer, audience or claims are not valid"),
+  TOKEN_TYPE: r(["unauthenticated"], "A token of another type (for example a refresh token) was presented"),
+  SESSION_MALFORMED: r(["unauthenticated"], "The session bearer is not `wds_<id>.<secret>`"),
+  SESSION_NOT_FOUND: r(["unauthenticated", "not_found"], "No such session"),
+  SESSION_REVOKED: r(["unauthenticated"], "The session was ended (logout, revocation, password change, refresh-token reuse)"),
+  SESSION_EXPIRED: r(["unauthenticated"], "The session reached its absolute lifetime"),
+  SESSION_IDLE_TIMEOUT: r(["unauthenticated"], "The session was idle for too long"),
+  REFRESH_TOKEN_INVALID: r(["unauthenticated"], "The refresh token is unknown"),
+  REFRESH_TOKEN_REUSED: r(["unauthenticated"], "The refresh token was used before; its session is now revoked"),
+  MFA_CHALLENGE_INVALID: r(["unauthenticated"], "The MFA challenge is unknown, used or expired"),
+  API_KEY_INVALID: r(["unauthenticated"], "The API key is unknown or malformed"),
+  API_KEY_REVOKED: r(["unauthenticated", "failed_precondition"], "The API key was revoked (or rotated and its overlap is over)"),
+  API_KEY_EXPIRED: r(["unauthenticated"], "The API key has expired"),
+  OWNER_DISABLED: r(["unauthenticated"], "The user or service account that owns the key is disabled"),
+  OWNER_NOT_MEMBER: r(["unauthenticated"], "The user who owns the key is no longer a member of its organization"),
+  ORGANIZATION_DELETED: r(["unauthenticated"], "The credential's organization was deleted"),
+  INVALID_CLIENT_CREDENTIALS: r(["unauthenticated"], "Wrong service-account client id or secret"),
+  SERVICE_ACCOUNT_DELETED: r(["unauthenticated"], "The service account no longer exists"),
+  SERVICE_ACCOUNT_DISABLED: r(["unauthenticated"], "The service account is disabled"),
+  PASSKEY_AUTHENTICATION_FAILED: r(["unauthenticated"], "The passkey assertion was not accepted"),
+  PASSKEY_CHALLENGE_INVALID: r(["unauthenticated", "failed_precondition"], "The WebAuthn challenge is unknown, used or expired"),
+  PASSKEY_COUNTER_REGRESSED: r(["unauthenticated"], "The passkey's signature counter did not grow (possible clone; audited)"),
+  OAUTH_TOKEN_INVALID: r(["unauthenticated"], "The ID token is malformed or its signature or claims are not valid"),
+  OAUTH_TOKEN_EXPIRED: r(["unauthenticated"], "The ID token has expired"),
+  OAUTH_TOKEN_NOT_YET_VALID: r(["unauthenticated"], "The ID token is not valid yet"),
+  OAUTH_TOKEN_WRONG_AUDIENCE: r(["unauthenticated"], "The ID token was issued to another client"),
+  OAUTH_TOKEN_WRONG_ISSUER: r(["unauthenticated"], "The ID token comes from another issuer"),
+  OAUTH_EMAIL_MISSING: r(["unauthenticated"], "The ID token carries no usable email"),
+  OAUTH_EMAIL_NOT_VERIFIED: r(["unauthenticated"], "The identity provider has not verified the email"),
+
+  // Access
+  PERMISSION_DENIED: r(["permission_denied"], "The caller may not do this"),
+  NO_POLICY: r(["permission_denied"], "The method has no usable access policy (never served)"),
+  PERMISSION_REQUIRED: r(["permission_denied"], "The caller's roles do not allow the method's permission (metadata: resource, verb)"),
+  INSUFFICIENT_SCOPE: r(["permission_denied"], "The API key or service account lacks the scope the method needs"),
+  USER_SESSION_REQUIRED: r(["permission_denied"], "The method needs a signed-in user, not a machine credential"),
+  ROLE_ASSIGNMENT_REQUIRED: r(["permission_denied"], "Granting roles, or acting on a user who holds roles, needs the role/assign permission"),
+  ORGANIZATION_ROLE_REQUIRED: r(["permission_denied"], "The caller's role in the organization is too low (or it is not a member)"),
+  ORGANIZATION_SUSPENDED: r(["permission_denied", "unauthenticated"], "The organization is suspended"),
+  OWNER_REQUIRED: r(["permission_denied"], "Only an owner may grant or change the owner role"),
+  NOT_OWN_SESSION: r(["permission_denied"], "Another user's sessions need the session permissions"),
+  API_KEY_ACCESS_DENIED: r(["permission_denied"], "Only the key's owner or an organization admin may manage it"),
+  PASSKEY_NOT_OWNED: r(["permission_denied"], "No such passkey among the caller's"),
+
+  // State
+  NOT_FOUND: r(["not_found"], "The named thing does not exist"),
+  USER_NOT_FOUND: r(["not_found"], "No such user"),
+  ROLE_NOT_FOUND: r(["not_found"], "No such role"),
+  ORGANIZATION_NOT_FOUND: r(["not_found"], "No such organization"),
+  MEMBER_NOT_FOUND: r(["not_found"], "The user is not a member of the organization"),
+  API_KEY_NOT_FOUND: r(["not_found"], "No such API key"),
+  SERVICE_ACCOUNT_NOT_FOUND: r(["not_found"], "No such service account in the organization"),
+  FACTOR_NOT_FOUND: r(["not_found"], "No such second factor among the caller's"),
+  CONNECTOR_NOT_FOUND: r(["not_found"], "No such connector"),
+  CODE_NOT_FOUND: r(["not_found"], "Dev mode: no code was sent to this phone"),
+  EMAIL_TAKEN: r(["already_exists"], "An account with this email exists"),
+  ALREADY_MEMBER: r(["already_exists"], "The user is a member already"),
+  ROLE_EXISTS: r(["already_exists"], "A role with this name exists"),
+  CONNECTOR_EXISTS: r(["already_exists"], "A connector with this id exists"),
+  CONNECTOR_ISSUER_EXISTS: r(["already_exists"], "A connector for this issuer exists"),
+  IDENTITY_LINKED_ELSEWHERE: r(["already_exists"], "The external identity is linked to another account"),
+  PASSKEY_ALREADY_REGISTERED: r(["already_exists"], "This passkey is registered already"),
+  MFA_REQUIRED: r(["failed_precondition"], "A (fresh) second factor is needed first; metadata may carry the challenge id"),
+  LAST_OWNER: r(["failed_precondition"], "An organization must keep at least one live owner"),
+  CANNOT_DEMOTE_SELF: r(["failed_precondition"], "An administrator cannot remove their own admin role"),
+  CANNOT_DISABLE_SELF: r(["failed_precondition"], "An administrator cannot disable their own account"),
+  CANNOT_DELETE_SELF: r(["failed_precondition"], "An administrator cannot delete their own account"),
+  ROLE_BUILTIN: r(["failed_precondition"], "Built-in roles cannot be changed or deleted"),
+  FACTOR_CONFIRMED: r(["failed_precondition"], "The factor is confirmed already"),
+  NO_TOTP_FACTOR: r(["failed_precondition"], "The caller has no confirmed authenticator"),
+  NO_MFA_FACTOR: r(["failed_precondition"], "Set up an authenticator or phone first"),
+  API_KEY_ALREADY_ROTATED: r(["failed_precondition"], "The key was rotated or revoked already"),
+  PASSKEY_LIMIT_REACHED: r(["failed_precondition"], "The account has the most passkeys allowed"),
+  GOOGLE_NOT_CONFIGURED: r(["failed_precondition"], "Google sign-in is off (no client ids configured)"),
+  HS256_KEY_FROM_CONFIG: r(["failed_precondition"], "The HS256 secret comes from configuration and is rotated there"),
+  ORGANIZATION_LIMIT: r(["resource_exhausted"], "The user has created the most organizations allowed"),
+  RATE_LIMITED: r(["resource_exhausted"], "Too many attempts; retry after the `retry-after` seconds"),
+
+  // Faults and transport
+  DATABASE_UNAVAILABLE: r(["unavailable"], "The database cannot be reached; nothing was done"),
+  RATE_LIMITER_UNAVAILABLE: r(["unavailable"], "The brute-force counters (Redis) cannot be reached; credential calls fail closed"),
+  SMS_UNAVAILABLE: r(["unavailable"], "The SMS code could not be sent"),
+  OAUTH_JWKS_UNAVAILABLE: r(["unavailable"], "The identity provider's keys cannot be fetched"),
+  OAUTH_SIGN_IN_CONFLICT: r(["unavailable"], "A concurrent sign-in changed the account; try again"),
+  UNAVAILABLE: r(["unavailable"], "The server is draining or a dependency is down"),
+  DEADLINE_EXCEEDED: r(["deadline_exceeded"], "The client's deadline passed"),
+  CANCELED: r(["canceled"], "The client cancelled the call"),
+  DEV_MODE_OFF: r(["unimplemented"], "A development-only method, and dev mode is off"),
+  UNIMPLEMENTED: r(["unimplemented"], "No such method"),
+  ALREADY_EXISTS: r(["already_exists"], "The thing exists already"),
+  FAILED_PRECONDITION: r(["failed_precondition"], "The system is not in a state that allows this"),
+  ABORTED: r(["aborted"], "The call was aborted"),
+  OUT_OF_RANGE: r(["out_of_range"], "A value is out of range"),
+  DATA_LOSS: r(["data_loss"], "Unrecoverable data loss"),
+  INTERNAL: r(["internal"], "An unexpected server error (logged with the request id)"),
+  UNKNOWN: r(["unknown"], "An error of unknown kind"),
+} as const satisfies Record<string, ReasonEntry>;
+
+export type Reason = keyof typeof ERROR_REASONS;
+
+/** The reasons that may be sent with a code. */
+export type ReasonFor<K extends ErrorKind> = {
+  [R in Reason]: K extends (typeof ERROR_REASONS)[R]["kinds"][number] ? R : never;
+}[Reason];
+
+export function isReason(value: string): value is Reason {
+  return Object.hasOwn(ERROR_REASONS, value);
+}

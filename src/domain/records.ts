@@ -1,0 +1,22 @@
+/**
+ * The stored records the domain reads and returns, as the schema defines them. Handlers and
+ * converters take these types from here, so that no layer above the domain imports db/.
+ */
+export type {
+  ApiKeyRow,
+  AuditRow,
+  ConnectorRow,
+  IdentityRow,
+  MembershipRow,
+  MfaChallengeRow,
+  MfaFactorRow,
+  OrganizationRow,
+  PasskeyRow,
+  RoleRow,
+  RoleRule,
+  ServiceAccountRow,
+  SessionRow,
+  SigningKeyRow,
+  UserRow,
+  WebauthnChallengeRow,
+} from "../db/schema/index.js";

@@ -1,0 +1,35 @@
+import type { AuditEntry } from "../audit/audit-event.js";
+import type { SessionRow } from "../records.js";
+import type { PageAfter } from "./user-store.js";
+
+export interface NewSession {
+  id: string;
+  secretHash: string;
+  userId: string;
+  authMethod: string;
+  clientIp: string;
+  userAgent: string;
+  expiresAt: Date;
+  mfaAt?: Date;
+}
+
+export interface SessionStore {
+  /**
+   * Stores a session, its first refresh token and the audit event that records it, all or
+   * nothing and in one round trip (sign-in is a hot path).
+   */
+  createWithAudit(session: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow>;
+  findById(id: string): Promise<SessionRow | undefined>;
+  list(userId: string, limit: number, opts: { activeAt?: Date; idleCutoff?: Date; after?: PageAfter }): Promise<SessionRow[]>;
+  setMfaAt(id: string, at: Date): Promise<void>;
+  touch(id: string, now: Date): Promise<void>;
+  /** Undefined when the session was revoked already. */
+  revoke(id: string, reason: string, now: Date): Promise<SessionRow | undefined>;
+  /** Ids of the sessions it revoked. */
+  revokeAllForUser(userId: string, reason: string, now: Date, exceptId?: string): Promise<string[]>;
+  countActive(now: Date, idleCutoff: Date): Promise<number>;
+  addRefreshToken(tokenHash: string, sessionId: string, generation: number, now: Date): Promise<void>;
+  /** Marks an unused refresh token used in one statement: of two racing callers, one wins. */
+  claimRefreshToken(tokenHash: string, now: Date): Promise<{ sessionId: string; generation: number } | undefined>;
+  findRefreshToken(tokenHash: string): Promise<{ sessionId: string; usedAt: Date | null } | undefined>;
+}

@@ -1,0 +1,30 @@
+import type { ApiKeyStore } from "./api-key-store.js";
+import type { AuditStore } from "./audit-store.js";
+import type { ConnectorStore, IdentityStore } from "./federation-store.js";
+import type { MfaStore } from "./mfa-store.js";
+import type { OrganizationStore } from "./organization-store.js";
+import type { PasskeyStore } from "./passkey-store.js";
+import type { RoleStore } from "./role-store.js";
+import type { ServiceAccountStore } from "./service-account-store.js";
+import type { SessionStore } from "./session-store.js";
+import type { SigningKeyStore } from "./signing-key-store.js";
+import type { Ports } from "./transactional.js";
+import type { UserStore } from "./user-store.js";
+
+/** Every aggregate's store; a domain service takes the few it uses (see Ports). */
+export interface Stores {
+  users: UserStore;
+  sessions: SessionStore;
+  audit: AuditStore;
+  orgs: OrganizationStore;
+  roles: RoleStore;
+  apiKeys: ApiKeyStore;
+  serviceAccounts: ServiceAccountStore;
+  mfa: MfaStore;
+  passkeys: PasskeyStore;
+  connectors: ConnectorStore;
+  identities: IdentityStore;
+  signingKeys: SigningKeyStore;
+}
+
+export type Store = Ports<Stores>;

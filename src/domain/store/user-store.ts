@@ -1,0 +1,32 @@
+import type { UserRow } from "../records.js";
+
+export interface NewUser {
+  email: string;
+  displayName: string;
+  passwordHash: string | null;
+  roles?: string[];
+}
+
+export type UserChanges = Partial<Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt">>;
+
+export interface PageAfter {
+  createdAt: Date;
+  id: string;
+}
+
+export interface UserStore {
+  /** Undefined when the email is taken. */
+  create(user: NewUser, now: Date): Promise<UserRow | undefined>;
+  /** A live (not deleted) user; undefined for an id that is not a UUID. */
+  findById(id: string): Promise<UserRow | undefined>;
+  findByEmail(email: string): Promise<UserRow | undefined>;
+  /** The user and whether any second factor is confirmed, in one read (sign-in is a hot path). */
+  findByEmailForSignIn(email: string): Promise<(UserRow & { hasMfa: boolean }) | undefined>;
+  /** Row lock on the user for the rest of the transaction (per-user limits). */
+  lockForUpdate(id: string): Promise<void>;
+  list(limit: number, after?: PageAfter, emailPrefix?: string): Promise<UserRow[]>;
+  update(id: string, changes: UserChanges, now: Date): Promise<UserRow | undefined>;
+  /** Soft delete; the email is released by suffixing it, so the address can sign up again. */
+  softDelete(id: string, now: Date): Promise<UserRow | undefined>;
+  counts(): Promise<{ total: number; disabled: number }>;
+}

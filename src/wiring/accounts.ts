@@ -1,0 +1,49 @@
+import { AuthService } from "../domain/auth/auth-service.js";
+import { createAuthenticator, type Authenticator } from "../domain/auth/authenticator.js";
+import { UserAdmin } from "../domain/user/user-admin.js";
+import { authHandlers } from "../handlers/auth.js";
+import { sessionHandlers } from "../handlers/session.js";
+import { userHandlers } from "../handlers/user.js";
+import type { ServiceHandlers } from "../routes.js";
+import type { Core } from "./core.js";
+import type { FederationArea } from "./federation.js";
+import type { MfaArea } from "./mfa.js";
+import type { RbacArea } from "./rbac.js";
+import type { SessionsArea } from "./sessions.js";
+import type { TenancyArea } from "./tenancy.js";
+
+export interface AccountsArea {
+  authenticator: Authenticator;
+  handlers: Pick<ServiceHandlers, "auth" | "user" | "session">;
+}
+
+/** Accounts: password sign-up and sign-in, users, sessions, and who a bearer credential is. */
+export async function wireAccounts(
+  core: Core,
+  a: { rbac: RbacArea; sessions: SessionsArea; mfa: MfaArea; federation: FederationArea; tenancy: TenancyArea },
+): Promise<AccountsArea> {
+  const { config, store, clock, audit, limiter, hasher, passwordPolicy: policy, log } = core;
+  const { sessions, signIn, queries } = a.sessions;
+  const auth = new AuthService({ store, clock, sessions, hasher, policy, limiter, tokens: core.tokens, audit, signIn });
+  const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: a.rbac.catalog });
+  if (config.admin_email && config.admin_password) {
+    const r = await users.ensureBootstrapAdmin(config.admin_email, config.admin_password);
+    if (r.created) log.info({ user_id: r.user.id }, "created the first administrator from configuration");
+  }
+  const authenticator = createAuthenticator({
+    tokens: core.tokens,
+    sessions,
+    apiKeys: a.tenancy.apiKeys,
+    serviceAccounts: a.tenancy.serviceAccounts,
+    roles: a.rbac.catalog,
+    limiter,
+  });
+  return {
+    authenticator,
+    handlers: {
+      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification),
+      user: userHandlers(users),
+      session: sessionHandlers(queries, sessions, authenticator),
+    },
+  };
+}
