@@ -32,6 +32,11 @@ export default tseslint.config(
       "@typescript-eslint/no-non-null-assertion": "off",
     },
   },
+  {
+    // proto-loader clients and raw JSON replies are untyped by nature.
+    files: ["tests/**/*.ts"],
+    rules: { "@typescript-eslint/no-explicit-any": "off" },
+  },
   ...layerRules.map(({ files, message, patterns }) => ({
     files,
     rules: { "no-restricted-imports": ["error", { patterns: [{ group: patterns, message }] }] },

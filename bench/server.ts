@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import * as http from "node:http";
@@ -146,7 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   } catch (err) {
     proc.killNow();
     rmSync(dataDir, { recursive: true, force: true });
-    throw new Error(`${(err as Error).message}\n--- server output ---\n${proc.output()}`);
+    throw new Error(`${(err as Error).message}\n--- server output ---\n${proc.output()}`, { cause: err });
   }
   return proc;
 }

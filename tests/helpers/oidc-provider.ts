@@ -37,17 +37,19 @@ export class TestOidcProvider {
 
   static async start(name: string): Promise<TestOidcProvider> {
     const keys = [await newTestKey("RS256", `${name}-rs`), await newTestKey("ES256", `${name}-es`), await newTestKey("EdDSA", `${name}-ed`)];
-    let provider: TestOidcProvider | undefined;
+    // The handler runs only once the provider below exists.
+    const self: { provider?: TestOidcProvider } = {};
     const server = createServer((req, res) => {
       if (req.method !== "GET" || req.url !== "/jwks") return void res.writeHead(404).end();
-      provider!.fetches++;
-      if (provider!.failWith) return void res.writeHead(provider!.failWith).end("down");
+      const provider = self.provider!;
+      provider.fetches++;
+      if (provider.failWith) return void res.writeHead(provider.failWith).end("down");
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: keys.map((k) => k.publicJwk) }));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
-    provider = new TestOidcProvider(server, `http://127.0.0.1:${port}`, keys);
-    return provider;
+    self.provider = new TestOidcProvider(server, `http://127.0.0.1:${port}`, keys);
+    return self.provider;
   }
 
   get jwksUrl(): string {

@@ -95,9 +95,7 @@ export class MfaRepository implements MfaStore {
     await this.db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
   }
 
-  async createChallenge(
-    c: Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt">,
-  ): Promise<MfaChallengeRow> {
+  async createChallenge(c: NewMfaChallenge): Promise<MfaChallengeRow> {
     const [row] = await this.db.insert(mfaChallenges).values(c).returning();
     return row!;
   }

@@ -31,11 +31,7 @@ export class ServiceAccountRepository implements ServiceAccountStore {
     return row;
   }
 
-  async update(
-    id: string,
-    set: Partial<Pick<ServiceAccountRow, "name" | "scopes" | "disabled" | "secretHash" | "deletedAt">>,
-    now: Date,
-  ): Promise<ServiceAccountRow | undefined> {
+  async update(id: string, set: ServiceAccountChanges, now: Date): Promise<ServiceAccountRow | undefined> {
     const [row] = await this.db
       .update(serviceAccounts)
       .set({ ...set, updatedAt: now })

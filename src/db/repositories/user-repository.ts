@@ -47,7 +47,7 @@ export class UserRepository implements UserStore {
     return row;
   }
 
-  async list(limit: number, after?: { createdAt: Date; id: string }, emailPrefix?: string): Promise<UserRow[]> {
+  async list(limit: number, after?: PageAfter, emailPrefix?: string): Promise<UserRow[]> {
     const conditions = [isNull(users.deletedAt)];
     if (emailPrefix) conditions.push(like(users.email, `${escapeLike(emailPrefix)}%`));
     if (after) conditions.push(or(gt(users.createdAt, after.createdAt), and(eq(users.createdAt, after.createdAt), gt(users.id, after.id)))!);
