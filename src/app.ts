@@ -17,6 +17,7 @@ import { metricsInterceptor } from "./interceptors/metrics.js";
 import { policyInterceptor } from "./interceptors/policy.js";
 import { rateLimitInterceptor } from "./interceptors/rate-limit.js";
 import { requestLogInterceptor } from "./interceptors/request-log.js";
+import { validationInterceptor } from "./interceptors/validation.js";
 import type { Metrics } from "./metrics.js";
 import { policyProblems } from "./policy.js";
 import type { Readiness } from "./readiness.js";
@@ -101,6 +102,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     rateLimitInterceptor(core.limiter),
     authnInterceptor(accounts.authenticator),
     policyInterceptor({ dev: config.dev, orgAccess: tenancy.orgAccess, clock }),
+    // Shape rules from the protos, once the caller may call at all (anonymous callers learn nothing).
+    validationInterceptor(),
   ];
 
   const rotation = setInterval(() => {

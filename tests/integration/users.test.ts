@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { Effect, RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
@@ -66,7 +67,8 @@ describe("UserService", () => {
       await expect(users().getUser({ id: target.userId }, member.auth)).resolves.toMatchObject({ user: { email: target.email } });
       await expect(users().getUserByEmail({ email: target.email.toUpperCase() }, member.auth)).resolves.toMatchObject({ user: { id: target.userId } });
       await expectError(users().getUser({ id: NO_SUCH_USER }, member.auth), Code.NotFound);
-      await expectError(users().getUser({ id: "not-a-uuid" }, member.auth), Code.NotFound);
+      const malformed = await expectError(users().getUser({ id: "not-a-uuid" }, member.auth), Code.InvalidArgument, "INVALID_ARGUMENT");
+      expect(malformed.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["id"]);
     });
   });
 

@@ -69,7 +69,6 @@ export class ApiKeys {
     meta: RequestMeta,
   ): Promise<{ row: ApiKeyRow; secret: string }> {
     const name = req.name.trim();
-    if (!name || name.length > 100) throw invalidArgument("name", "is required, at most 100 characters");
     const scopes = checkScopes(req.scopes);
     const now = this.d.clock.now();
     if (req.expiresAt && req.expiresAt <= now) throw invalidArgument("expires_at", "must be in the future");
@@ -78,7 +77,7 @@ export class ApiKeys {
     if (req.serviceAccountId) {
       if (!roleAtLeast(grant.role, "admin") && !hasSystemAccess(caller))
         throw permissionDenied("ORGANIZATION_ROLE_REQUIRED", "only organization admins create keys for service accounts");
-      const sa = isUuid(req.serviceAccountId) ? await this.d.store.serviceAccounts.findById(req.serviceAccountId) : undefined;
+      const sa = await this.d.store.serviceAccounts.findById(req.serviceAccountId);
       if (!sa || sa.organizationId !== grant.organization.id) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
       ownerServiceAccountId = sa.id;
     } else if (caller.kind === "user") {
@@ -215,7 +214,7 @@ export class ApiKeys {
    * hears PERMISSION_DENIED, whether or not the id exists.
    */
   private async authorizedKey(caller: Principal, id: string): Promise<ApiKeyRow> {
-    const row = isUuid(id) ? await this.d.store.apiKeys.findById(id) : undefined;
+    const row = await this.d.store.apiKeys.findById(id);
     const denied = () => permissionDenied("API_KEY_ACCESS_DENIED", "not allowed to manage this key");
     if (!row) {
       if (hasSystemAccess(caller)) throw notFound("API_KEY_NOT_FOUND", "api key");

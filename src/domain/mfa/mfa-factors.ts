@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../clock.js";
 import type { KeyedHasher, SecretBox } from "../../crypto/master-key.js";
-import { isUuid } from "../ids.js";
 import type { MfaFactorRow } from "../records.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { MfaStore } from "../store/mfa-store.js";
@@ -218,7 +217,7 @@ export class MfaFactors {
   }
 
   private async ownFactor(caller: UserPrincipal, factorId: string, type?: string): Promise<MfaFactorRow> {
-    const factor = isUuid(factorId) ? await this.d.store.mfa.findFactor(factorId) : undefined;
+    const factor = await this.d.store.mfa.findFactor(factorId);
     if (!factor || factor.userId !== caller.userId || (type && factor.type !== type)) throw notFound("FACTOR_NOT_FOUND", "factor");
     return factor;
   }

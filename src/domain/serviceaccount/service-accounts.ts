@@ -2,7 +2,6 @@ import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
 import { BoundedCache } from "../cache/bounded-cache.js";
-import { isUuid } from "../ids.js";
 import type { ServiceAccountRow } from "../records.js";
 import type { ApiKeyStore } from "../store/api-key-store.js";
 import type { AuditStore } from "../store/audit-store.js";
@@ -13,7 +12,7 @@ import { checkScopes } from "../apikey/api-keys.js";
 import { randomBase62 } from "../apikey/api-key-format.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
-import { invalidArgument, notFound, unauthenticated } from "../errors.js";
+import { notFound, unauthenticated } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { OrgGrant } from "../org/org-access.js";
 import { auditActor } from "../audit/audit-actor.js";
@@ -55,7 +54,7 @@ export class ServiceAccounts {
     req: { name: string; scopes: ApiScope[] },
     meta: RequestMeta,
   ): Promise<{ row: ServiceAccountRow; secret: string }> {
-    const name = checkName(req.name);
+    const name = req.name.trim();
     const scopes = checkScopes(req.scopes);
     const secret = randomToken(32);
     const row = await this.d.store.transaction(async (tx) => {
@@ -129,7 +128,7 @@ export class ServiceAccounts {
   }
 
   async get(grant: OrgGrant, id: string): Promise<ServiceAccountRow> {
-    const row = isUuid(id) ? await this.d.store.serviceAccounts.findById(id) : undefined;
+    const row = await this.d.store.serviceAccounts.findById(id);
     // Another tenant's account is "not found" here: the caller's own organization was checked.
     if (!row || row.organizationId !== grant.organization.id) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
     return row;
@@ -144,7 +143,7 @@ export class ServiceAccounts {
   ): Promise<ServiceAccountRow> {
     await this.get(grant, id);
     const set: { name?: string; scopes?: string[]; disabled?: boolean } = {};
-    if (req.name !== undefined) set.name = checkName(req.name);
+    if (req.name !== undefined) set.name = req.name.trim();
     if (req.scopes !== undefined) set.scopes = checkScopes(req.scopes);
     if (req.disabled !== undefined) set.disabled = req.disabled;
     const row = await this.d.store.transaction(async (tx) => {
@@ -214,10 +213,4 @@ export class ServiceAccounts {
     if (org.suspended) return "ORGANIZATION_SUSPENDED";
     return undefined;
   }
-}
-
-function checkName(name: string): string {
-  const clean = name.trim();
-  if (!clean || [...clean].length > 100) throw invalidArgument("name", "is required, at most 100 characters");
-  return clean;
 }

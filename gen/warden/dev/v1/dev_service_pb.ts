@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import { file_warden_options_v1_options } from "../../options/v1/options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -11,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/dev/v1/dev_service.proto.
  */
 export const file_warden_dev_v1_dev_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch93YXJkZW4vZGV2L3YxL2Rldl9zZXJ2aWNlLnByb3RvEg13YXJkZW4uZGV2LnYxIh4KDUdldE9UUFJlcXVlc3QSDQoFcGhvbmUYASABKAkiHgoOR2V0T1RQUmVzcG9uc2USDAoEY29kZRgBIAEoCTJbCgpEZXZTZXJ2aWNlEk0KBkdldE9UUBIcLndhcmRlbi5kZXYudjEuR2V0T1RQUmVxdWVzdBodLndhcmRlbi5kZXYudjEuR2V0T1RQUmVzcG9uc2UiBsLzGAIIB2IGcHJvdG8z", [file_warden_options_v1_options]);
+  fileDesc("Ch93YXJkZW4vZGV2L3YxL2Rldl9zZXJ2aWNlLnByb3RvEg13YXJkZW4uZGV2LnYxIowBCg1HZXRPVFBSZXF1ZXN0EnsKBXBob25lGAEgASgJQmy6SGm6AWYKDVBIT05FX0lOVkFMSUQSKG11c3QgYmUgaW4gRS4xNjQgZm9ybSwgZS5nLiArMTQxNTU1NTAxMjMaK3RoaXMubWF0Y2hlcyhyJ15ccypcK1sxLTldWzAtOV17NiwxNH1ccyokJykiHgoOR2V0T1RQUmVzcG9uc2USDAoEY29kZRgBIAEoCTJbCgpEZXZTZXJ2aWNlEk0KBkdldE9UUBIcLndhcmRlbi5kZXYudjEuR2V0T1RQUmVxdWVzdBodLndhcmRlbi5kZXYudjEuR2V0T1RQUmVzcG9uc2UiBsLzGAIIB2IGcHJvdG8z", [file_buf_validate_validate, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.dev.v1.GetOTPRequest
