@@ -1,10 +1,15 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { expect } from "vitest";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 /** The google.rpc.ErrorInfo reason every Warden error carries. */
 export function reasonOf(err: ConnectError): string | undefined {
   return err.findDetails(ErrorInfoSchema)[0]?.reason;
+}
+
+/** The field paths of the error's google.rpc.BadRequest violations. */
+export function violatedFields(err: ConnectError): string[] {
+  return err.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field) ?? [];
 }
 
 /** Awaits a call that must fail, checks its code (and reason, when given), and returns the error. */

@@ -2,7 +2,6 @@ import { create } from "@bufbuild/protobuf";
 import { createValidator } from "@bufbuild/protovalidate";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { MembershipService } from "../../gen/warden/org/v1/membership_service_pb.js";
@@ -13,12 +12,8 @@ import { SessionService } from "../../gen/warden/session/v1/session_service_pb.j
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { SERVICES } from "../../src/routes.js";
 import { adminLogin, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
-import { expectError } from "../helpers/expect-error.js";
+import { expectError, violatedFields } from "../helpers/expect-error.js";
 import { createTestApp, type TestApp } from "../helpers/test-app.js";
-
-/** The field paths of an error's google.rpc.BadRequest. */
-const fieldsOf = (err: { findDetails: (s: typeof BadRequestSchema) => { fieldViolations: { field: string }[] }[] }) =>
-  err.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field) ?? [];
 
 describe("request shapes are checked by the rules in the protos (protovalidate)", () => {
   let t: TestApp;
@@ -41,9 +36,9 @@ describe("request shapes are checked by the rules in the protos (protovalidate)"
 
   it("answers a malformed id with INVALID_ARGUMENT naming the field", async () => {
     const err = await expectError(t.client(UserService).getUser({ id: "not-a-uuid" }, user.auth), Code.InvalidArgument, "INVALID_ARGUMENT");
-    expect(fieldsOf(err)).toEqual(["id"]);
+    expect(violatedFields(err)).toEqual(["id"]);
     const session = await expectError(t.client(SessionService).getSession({ id: "../etc/passwd" }, user.auth), Code.InvalidArgument);
-    expect(fieldsOf(session)).toEqual(["id"]);
+    expect(violatedFields(session)).toEqual(["id"]);
   });
 
   it("lists every broken rule, nested fields by their path", async () => {
@@ -52,7 +47,7 @@ describe("request shapes are checked by the rules in the protos (protovalidate)"
       Code.InvalidArgument,
       "INVALID_ARGUMENT",
     );
-    expect(fieldsOf(err).sort()).toEqual(["role.name", "role.rules[0].effect", "role.rules[0].resources"]);
+    expect(violatedFields(err).sort()).toEqual(["role.name", "role.rules[0].effect", "role.rules[0].resources"]);
     await expectError(t.client(RoleService).createRole({}, admin.auth), Code.InvalidArgument, "INVALID_ARGUMENT");
   });
 
@@ -62,7 +57,7 @@ describe("request shapes are checked by the rules in the protos (protovalidate)"
       t.client(MembershipService).addMember({ organizationId: org.id, userId: admin.userId, role: MemberRole.UNSPECIFIED }, user.auth),
       Code.InvalidArgument,
     );
-    expect(fieldsOf(err)).toEqual(["role"]);
+    expect(violatedFields(err)).toEqual(["role"]);
     await expectError(
       t.client(MembershipService).addMember({ organizationId: org.id, userId: admin.userId, role: 99 as MemberRole }, user.auth),
       Code.InvalidArgument,

@@ -2,14 +2,13 @@ import { randomBytes } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { Effect, RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { rowsOf } from "../helpers/database.js";
 import { adminLogin, localSession, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
-import { expectError } from "../helpers/expect-error.js";
+import { expectError, violatedFields } from "../helpers/expect-error.js";
 import { BAD_PAGE_TOKENS, collectPages, NON_UUID_USER_CURSOR } from "../helpers/pages.js";
 import { createTestApp } from "../helpers/test-app.js";
 import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
@@ -68,7 +67,7 @@ describe("UserService", () => {
       await expect(users().getUserByEmail({ email: target.email.toUpperCase() }, member.auth)).resolves.toMatchObject({ user: { id: target.userId } });
       await expectError(users().getUser({ id: NO_SUCH_USER }, member.auth), Code.NotFound);
       const malformed = await expectError(users().getUser({ id: "not-a-uuid" }, member.auth), Code.InvalidArgument, "INVALID_ARGUMENT");
-      expect(malformed.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["id"]);
+      expect(violatedFields(malformed)).toEqual(["id"]);
     });
   });
 
