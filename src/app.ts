@@ -6,6 +6,8 @@ import type { KeyStore } from "./crypto/key-store.js";
 import type { TokenService } from "./crypto/token-service.js";
 import type { Database, Db } from "./db/client.js";
 import type { Authenticator } from "./domain/auth/authenticator.js";
+import type { Caches } from "./domain/cache/caches.js";
+import type { InvalidationBus } from "./domain/invalidation.js";
 import type { DevOtpStore } from "./domain/mfa/sms-sender.js";
 import type { BruteForce } from "./domain/ratelimit/brute-force.js";
 import type { SessionManager } from "./domain/session/session-manager.js";
@@ -48,6 +50,8 @@ export interface TestHooks {
   devOtps: DevOtpStore;
   authenticator: Authenticator;
   sessions: SessionManager;
+  caches: Caches;
+  bus: InvalidationBus;
 }
 
 /** A server instance, built from injected dependencies (no singletons). */
@@ -131,6 +135,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
       devOtps: mfa.devOtps,
       authenticator: accounts.authenticator,
       sessions: sessions.sessions,
+      caches: core.caches,
+      bus: core.bus,
     },
     async close() {
       clearInterval(rotation);

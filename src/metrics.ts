@@ -24,4 +24,17 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "warden_" });
   }
+
+  /** Entries held by each per-instance cache, read at every scrape. */
+  watchCaches(sizes: () => { name: string; size: number }[]): void {
+    new Gauge({
+      name: "warden_cache_entries",
+      help: "Entries held by each per-instance cache",
+      labelNames: ["cache"],
+      registers: [this.registry],
+      collect() {
+        for (const c of sizes()) this.set({ cache: c.name }, c.size);
+      },
+    });
+  }
 }

@@ -1,6 +1,7 @@
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type { Clock } from "../clock.js";
-import { BoundedCache } from "../domain/cache/bounded-cache.js";
+import type { BoundedCache } from "../domain/cache/bounded-cache.js";
+import type { Caches } from "../domain/cache/caches.js";
 import { unauthenticated } from "../domain/errors.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -21,8 +22,8 @@ export interface TokenServiceOptions {
   issuer: string;
   audience: string;
   accessTokenTtlSeconds: number;
-  /** Verified tokens remembered per instance (their expiry and key are still checked on each use). */
-  verifiedCache: { maxEntries: number; ttlSeconds: number };
+  /** How long a verified token is remembered (its expiry and key are still checked on each use). */
+  verifiedCacheSeconds: number;
 }
 
 /** Headers that would let a token name its own verification key: never honoured, always refused. */
@@ -38,8 +39,9 @@ export class TokenService {
     private readonly keys: KeyStore,
     private readonly clock: Clock,
     private readonly opts: TokenServiceOptions,
+    caches: Caches,
   ) {
-    this.verified = new BoundedCache(clock, opts.verifiedCache);
+    this.verified = caches.create("verified_tokens", { ttlSeconds: opts.verifiedCacheSeconds });
   }
 
   async issue(input: {

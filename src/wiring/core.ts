@@ -9,6 +9,7 @@ import { TokenService } from "../crypto/token-service.js";
 import type { Database } from "../db/client.js";
 import { createStore } from "../db/store.js";
 import { AuditLog } from "../domain/audit/audit-log.js";
+import { Caches } from "../domain/cache/caches.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
 import type { BruteForce } from "../domain/ratelimit/brute-force.js";
@@ -46,8 +47,8 @@ export interface Core {
   redis?: Redis;
   hasher: PasswordHasher;
   passwordPolicy: PasswordPolicy;
-  /** Size and age limits of the per-instance caches. */
-  cache: { maxEntries: number; ttlSeconds: number };
+  /** Every per-instance cache, bounded in size and age. */
+  caches: Caches;
 }
 
 export async function createCore(deps: CoreDeps): Promise<Core> {
@@ -72,12 +73,19 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     log,
   );
   await keys.init();
-  const tokens = new TokenService(keys, clock, {
-    issuer: config.token_issuer,
-    audience: config.token_audience,
-    accessTokenTtlSeconds: config.access_token_ttl,
-    verifiedCache: { maxEntries: config.cache_max_entries, ttlSeconds: Math.max(config.access_token_ttl, 3600) },
-  });
+  const caches = new Caches(clock, { maxEntries: config.cache_max_entries, ttlSeconds: config.session_cache_ttl });
+  metrics.watchCaches(() => caches.sizes());
+  const tokens = new TokenService(
+    keys,
+    clock,
+    {
+      issuer: config.token_issuer,
+      audience: config.token_audience,
+      accessTokenTtlSeconds: config.access_token_ttl,
+      verifiedCacheSeconds: Math.max(config.access_token_ttl, 3600),
+    },
+    caches,
+  );
   const { engine: limiter, redis } = createBruteForce(config);
   return {
     config,
@@ -98,6 +106,6 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     redis,
     hasher: deps.hasher ?? (await createArgon2Hasher()),
     passwordPolicy: new PasswordPolicy(config.password_min_score),
-    cache: { maxEntries: config.cache_max_entries, ttlSeconds: config.session_cache_ttl },
+    caches,
   };
 }

@@ -11,7 +11,7 @@ export interface RbacArea {
 
 /** Roles: the catalogue every access decision reads, and their administration. */
 export async function wireRbac(core: Core): Promise<RbacArea> {
-  const catalog = new RoleCatalog(core.store, core.clock, core.bus, core.cache);
+  const catalog = new RoleCatalog(core.store, core.caches, core.bus);
   const admin = new RoleAdmin({ store: core.store, catalog, audit: core.audit, clock: core.clock, bus: core.bus });
   const shadowed = await admin.ensureBuiltins();
   for (const name of shadowed) core.log.warn({ role: name }, "a custom role holds the name of a built-in role and was left as it is");

@@ -18,7 +18,7 @@ export function wireSessions(core: Core): SessionsArea {
     absoluteSeconds: config.session_absolute_timeout,
     cacheTtlSeconds: config.session_cache_ttl,
   };
-  const sessions = new SessionManager({ store, bus, clock, timeouts, cacheMaxEntries: config.cache_max_entries });
+  const sessions = new SessionManager({ store, bus, clock, timeouts, caches: core.caches });
   const signIn = new SignIn({ store, clock, sessions, tokens: core.tokens, audit, limiter: core.limiter });
   const queries = new SessionQueries({ store, clock, sessions, audit, timeouts });
   return { timeouts, sessions, signIn, queries };

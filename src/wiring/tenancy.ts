@@ -20,8 +20,8 @@ export function wireTenancy(core: Core): TenancyArea {
   const { config, store, clock, audit, bus } = core;
   const orgAccess = new OrgAccess(store);
   const organizations = new Organizations({ store, clock, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
-  const apiKeys = new ApiKeys({ store, clock, orgAccess, audit, bus, cache: core.cache });
-  const serviceAccounts = new ServiceAccounts({ store, clock, tokens: core.tokens, audit, bus, cache: core.cache });
+  const apiKeys = new ApiKeys({ store, clock, orgAccess, audit, bus, caches: core.caches });
+  const serviceAccounts = new ServiceAccounts({ store, clock, tokens: core.tokens, audit, bus, caches: core.caches });
   return {
     orgAccess,
     apiKeys,

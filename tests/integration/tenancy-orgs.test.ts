@@ -275,6 +275,23 @@ describe("organizations and membership", () => {
         expect(await outcome(w.members.removeMember({ organizationId: team.id, userId: team.admin.id }, team.admin.as))).toBe("FailedPrecondition:LAST_OWNER");
       });
 
+      it("a deleted account is no member and no owner: it is not listed and does not let the last live owner leave", async () => {
+        const team = await w.team("ghost");
+        await w.members.updateMemberRole({ organizationId: team.id, userId: team.admin.id, role: MemberRole.OWNER }, team.owner.as);
+        // The second owner's account is deleted; the first is now the only live owner.
+        await w.users.deleteUser({ id: team.admin.id }, sysadmin.as);
+        const listed = await w.memberRoles(team.id, team.owner.as);
+        expect(listed.has(team.admin.id)).toBe(false);
+        expect([...listed.values()].filter((r) => r === MemberRole.OWNER)).toHaveLength(1);
+        expect(await outcome(w.members.removeMember({ organizationId: team.id, userId: team.owner.id }, team.owner.as))).toBe("FailedPrecondition:LAST_OWNER");
+        expect(await outcome(w.members.updateMemberRole({ organizationId: team.id, userId: team.owner.id, role: MemberRole.ADMIN }, sysadmin.as))).toBe(
+          "FailedPrecondition:LAST_OWNER",
+        );
+        // Nor may the last live owner's account itself be deleted from under the organization.
+        expect(await outcome(w.users.deleteUser({ id: team.owner.id }, sysadmin.as))).toBe("FailedPrecondition:LAST_OWNER");
+        expect((await w.orgs.getOrganization({ id: team.id }, team.owner.as)).organization?.callerRole).toBe(MemberRole.OWNER);
+      });
+
       type Change = (orgId: string, userId: string, by: Caller) => Promise<unknown>;
       it.for<[string, Change]>([
         ["demote", (organizationId, userId, by) => w.members.updateMemberRole({ organizationId, userId, role: MemberRole.ADMIN }, by.as)],

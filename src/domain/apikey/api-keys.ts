@@ -1,6 +1,7 @@
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, sha256Hex } from "../../crypto/random.js";
-import { BoundedCache } from "../cache/bounded-cache.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
+import type { Caches } from "../cache/caches.js";
 import { isUuid } from "../ids.js";
 import type { ApiKeyRow } from "../records.js";
 import type { ApiKeyStore } from "../store/api-key-store.js";
@@ -32,7 +33,7 @@ export interface ApiKeyDeps {
   orgAccess: OrgAccess;
   audit: AuditLog;
   bus: InvalidationBus;
-  cache: { ttlSeconds: number; maxEntries: number };
+  caches: Caches;
 }
 
 interface ResolvedKey {
@@ -54,8 +55,8 @@ export class ApiKeys {
   private readonly touched: BoundedCache<string, true>;
 
   constructor(private readonly d: ApiKeyDeps) {
-    this.cache = new BoundedCache(d.clock, d.cache);
-    this.touched = new BoundedCache(d.clock, { maxEntries: d.cache.maxEntries, ttlSeconds: TOUCH_INTERVAL_MS / 1000 });
+    this.cache = d.caches.create("api_keys");
+    this.touched = d.caches.create("api_keys_touched", { ttlSeconds: TOUCH_INTERVAL_MS / 1000 });
     d.bus.on("api_key", (id) => this.cache.deleteWhere((e) => e.row.id === id));
     d.bus.on("org", (id) => this.cache.deleteWhere((e) => e.row.organizationId === id));
     d.bus.on("user", (id) => this.cache.deleteWhere((e) => e.row.ownerUserId === id));

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Clock } from "../../clock.js";
-import { BoundedCache } from "../cache/bounded-cache.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
+import type { Caches } from "../cache/caches.js";
 import { normalizeEmail } from "../auth/email.js";
 import { DomainError, invalidArgument, unauthenticated } from "../errors.js";
 import type { ReasonFor } from "../error-reasons.js";
@@ -66,9 +67,10 @@ export class IdTokenVerifier {
 
   constructor(
     private readonly clock: Clock,
+    caches: Caches,
     private readonly opts: IdTokenVerifierOptions = DEFAULT_VERIFIER_OPTIONS,
   ) {
-    this.keySets = new BoundedCache(clock, { maxEntries: MAX_CACHED_KEY_SETS, ttlSeconds: KEY_SET_IDLE_SECONDS });
+    this.keySets = caches.create("jwks_key_sets", { maxEntries: MAX_CACHED_KEY_SETS, ttlSeconds: KEY_SET_IDLE_SECONDS });
   }
 
   async verify(idToken: string, provider: OidcProvider): Promise<VerifiedIdToken> {

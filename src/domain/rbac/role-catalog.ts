@@ -1,14 +1,9 @@
-import type { Clock } from "../../clock.js";
-import { BoundedCache } from "../cache/bounded-cache.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
+import type { Caches } from "../cache/caches.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { RoleRow } from "../records.js";
 import type { RoleStore } from "../store/role-store.js";
 import { PermissionSet } from "./rules.js";
-
-export interface RoleCatalogOptions {
-  maxEntries: number;
-  ttlSeconds: number;
-}
 
 /**
  * Roles as every call reads them: from a bounded per-instance cache that each role change
@@ -20,11 +15,10 @@ export class RoleCatalog {
 
   constructor(
     private readonly store: { roles: Pick<RoleStore, "find"> },
-    clock: Clock,
+    caches: Caches,
     bus: InvalidationBus,
-    opts: RoleCatalogOptions,
   ) {
-    this.cache = new BoundedCache(clock, opts);
+    this.cache = caches.create("roles");
     bus.on("role", (name) => this.cache.delete(name));
   }
 

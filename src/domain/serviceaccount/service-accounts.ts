@@ -1,7 +1,8 @@
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
-import { BoundedCache } from "../cache/bounded-cache.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
+import type { Caches } from "../cache/caches.js";
 import type { ServiceAccountRow } from "../records.js";
 import type { ApiKeyStore } from "../store/api-key-store.js";
 import type { AuditStore } from "../store/audit-store.js";
@@ -30,7 +31,7 @@ export interface ServiceAccountDeps {
   tokens: TokenService;
   audit: AuditLog;
   bus: InvalidationBus;
-  cache: { ttlSeconds: number; maxEntries: number };
+  caches: Caches;
 }
 
 export const SERVICE_ACCOUNT_TOKEN_TTL_SECONDS = 3600;
@@ -43,7 +44,7 @@ export class ServiceAccounts {
   private readonly cache: BoundedCache<string, ServiceAccountRow>;
 
   constructor(private readonly d: ServiceAccountDeps) {
-    this.cache = new BoundedCache(d.clock, d.cache);
+    this.cache = d.caches.create("service_accounts");
     d.bus.on("service_account", (id) => this.cache.delete(id));
     d.bus.on("org", (id) => this.cache.deleteWhere((row) => row.organizationId === id));
   }

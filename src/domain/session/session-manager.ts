@@ -1,7 +1,8 @@
 import type { Clock } from "../../clock.js";
 import { constantTimeEqual, randomHex, randomToken, sha256Hex } from "../../crypto/random.js";
 import type { AuditEntry } from "../audit/audit-event.js";
-import { BoundedCache } from "../cache/bounded-cache.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
+import type { Caches } from "../cache/caches.js";
 import { unauthenticated, type Reason } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { SessionRow, UserRow } from "../records.js";
@@ -31,8 +32,7 @@ export interface SessionManagerDeps {
   bus: InvalidationBus;
   clock: Clock;
   timeouts: SessionTimeouts;
-  /** Live sessions remembered per instance at most. */
-  cacheMaxEntries: number;
+  caches: Caches;
 }
 
 export type DeadReason = Extract<Reason, "SESSION_REVOKED" | "SESSION_EXPIRED" | "SESSION_IDLE_TIMEOUT" | "USER_DISABLED" | "SESSION_NOT_FOUND">;
@@ -49,14 +49,9 @@ export class SessionManager {
   private readonly cache: BoundedCache<string, LiveSession>;
 
   constructor(private readonly d: SessionManagerDeps) {
-    this.cache = new BoundedCache(d.clock, { maxEntries: d.cacheMaxEntries, ttlSeconds: d.timeouts.cacheTtlSeconds });
+    this.cache = d.caches.create("sessions", { ttlSeconds: d.timeouts.cacheTtlSeconds });
     d.bus.on("session", (id) => this.cache.delete(id));
     d.bus.on("user", (userId) => this.cache.deleteWhere((live) => live.user.id === userId));
-  }
-
-  /** Sessions held in this instance's cache now. */
-  get cachedSessions(): number {
-    return this.cache.size;
   }
 
   /**
