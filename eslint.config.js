@@ -7,8 +7,8 @@ import tseslint from "typescript-eslint";
 const layerRules = [
   {
     files: ["src/domain/**/*.ts"],
-    message: "the domain takes ports: no database client, no Connect",
-    patterns: ["**/db/client*", "@connectrpc/*", "**/interceptors/**", "**/handlers/**"],
+    message: "the domain takes ports: no database client, no Connect, no configuration (wiring passes values in)",
+    patterns: ["**/db/client*", "@connectrpc/*", "**/interceptors/**", "**/handlers/**", "**/wiring/**", "**/config.js"],
   },
   {
     files: ["src/handlers/**/*.ts"],

@@ -13,7 +13,7 @@ import { Caches } from "../domain/cache/caches.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
 import type { BruteForce } from "../domain/ratelimit/brute-force.js";
-import { createBruteForce } from "../domain/ratelimit/create.js";
+import { createBruteForce } from "./brute-force.js";
 import type { Store } from "../domain/store/stores.js";
 import { Metrics } from "../metrics.js";
 import { Readiness } from "../readiness.js";

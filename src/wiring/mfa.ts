@@ -1,4 +1,4 @@
-import { createSmsSender } from "../domain/mfa/create-sms-sender.js";
+import { createSmsSender } from "./sms-sender.js";
 import { MfaFactors } from "../domain/mfa/mfa-factors.js";
 import { MfaVerification } from "../domain/mfa/mfa-verification.js";
 import { OtpSender } from "../domain/mfa/otp.js";

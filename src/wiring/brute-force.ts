@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
-import type { Config } from "../../config.js";
-import { BruteForce, RATE_CLASSES, type NetworkBudgets, type RateClass } from "./brute-force.js";
+import type { Config } from "../config.js";
+import { BruteForce, RATE_CLASSES, type NetworkBudgets, type RateClass } from "../domain/ratelimit/brute-force.js";
 
 const DAY = 86_400;
 const HOUR = 3_600;

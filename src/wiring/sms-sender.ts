@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { Config } from "../../config.js";
-import { LogSmsSender, WebhookSmsSender, type SmsSender } from "./sms-sender.js";
+import type { Config } from "../config.js";
+import { LogSmsSender, WebhookSmsSender, type SmsSender } from "../domain/mfa/sms-sender.js";
 
 export function createSmsSender(config: Config, log: Logger): SmsSender {
   if (!config.sms_webhook_url) return new LogSmsSender(log, config.dev);
