@@ -129,6 +129,16 @@ export class OrganizationRepository implements OrganizationStore {
     return rows.map((r) => r.id);
   }
 
+  async lockOwnedOrganizations(userId: string): Promise<void> {
+    await this.db
+      .select({ id: organizations.id })
+      .from(organizations)
+      .innerJoin(memberships, and(eq(memberships.organizationId, organizations.id), eq(memberships.userId, userId), eq(memberships.role, "owner")))
+      .where(isNull(organizations.deletedAt))
+      .orderBy(asc(organizations.id))
+      .for("update", { of: organizations });
+  }
+
   /** Serializes membership changes of one organization for the rest of the transaction. */
   async lockOrganization(organizationId: string): Promise<void> {
     await this.db.select({ id: organizations.id }).from(organizations).where(eq(organizations.id, organizationId)).for("update");

@@ -18,7 +18,7 @@ import { roleAtLeast } from "../org/member-role.js";
 import type { OrgAccess, OrgGrant } from "../org/org-access.js";
 import { auditActor } from "../audit/audit-actor.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
-import { hasSystemAccess, type ApiScope, type MachinePrincipal, type Principal } from "../principal.js";
+import { hasScope, hasSystemAccess, type ApiScope, type MachinePrincipal, type Principal } from "../principal.js";
 import { displayPrefix, isApiKeyFormat, newApiKey } from "./api-key-format.js";
 
 export interface ApiKeyDeps {
@@ -87,8 +87,7 @@ export class ApiKeys {
       // A machine credential mints keys only for itself: never more than it has.
       ownerUserId = caller.ownerUserId ?? null;
       ownerServiceAccountId = caller.ownerServiceAccountId ?? (caller.kind === "service_account" ? caller.id : null);
-      if (!scopes.every((s) => caller.scopes.includes(s) || caller.scopes.includes("admin")))
-        throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
+      if (!scopes.every((s) => hasScope(caller.scopes, s))) throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
     }
     const secret = newApiKey();
     const row = await this.d.store.transaction(async (tx) => {

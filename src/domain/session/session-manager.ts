@@ -38,7 +38,7 @@ export interface SessionManagerDeps {
 export type DeadReason = Extract<Reason, "SESSION_REVOKED" | "SESSION_EXPIRED" | "SESSION_IDLE_TIMEOUT" | "USER_DISABLED" | "SESSION_NOT_FOUND">;
 
 const SESSION_BEARER = /^wds_([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$/;
-/** lastSeen is written at most this often, so validation stays a read. */
+/** lastSeen is written at most this often (or half the idle timeout, if shorter), so validation stays a read. */
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
@@ -140,7 +140,8 @@ export class SessionManager {
     const dead = this.deadReason(session, user);
     if (dead) throw unauthenticated(dead, "session is no longer valid");
     const now = this.d.clock.now();
-    if (now.getTime() - session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+    // Touched well within the idle timeout, so a session in regular use never looks idle.
+    if (now.getTime() - session.lastSeenAt.getTime() > Math.min(TOUCH_INTERVAL_MS, (this.d.timeouts.idleSeconds * 1000) / 2)) {
       await this.d.store.sessions.touch(session.id, now);
       session.lastSeenAt = now;
     }

@@ -25,6 +25,11 @@ export interface OrganizationStore {
   lockOwners(organizationId: string): Promise<string[]>;
   /** Live organizations in which this user is the only live owner. */
   soleOwnerOf(userId: string): Promise<string[]>;
+  /**
+   * Locks the live organizations this user owns (in id order, so two such calls cannot
+   * deadlock), serializing with every membership change there for the rest of the transaction.
+   */
+  lockOwnedOrganizations(userId: string): Promise<void>;
   /** Serializes membership changes of one organization for the rest of the transaction. */
   lockOrganization(organizationId: string): Promise<void>;
   /** Members who are live users (deleted accounts are not members any more). */

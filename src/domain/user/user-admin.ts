@@ -22,7 +22,7 @@ export interface UserAdminDeps {
   store: Ports<{
     users: Pick<UserStore, "create" | "findById" | "findByEmail" | "list" | "update" | "softDelete">;
     sessions: Pick<SessionStore, "revokeAllForUser">;
-    orgs: Pick<OrganizationStore, "soleOwnerOf">;
+    orgs: Pick<OrganizationStore, "soleOwnerOf" | "lockOwnedOrganizations">;
     audit: Pick<AuditStore, "append">;
   }>;
   clock: Clock;
@@ -184,6 +184,9 @@ export class UserAdmin {
     if (id === actor.userId) throw new DomainError("failed_precondition", "CANNOT_DELETE_SELF", "an administrator cannot delete their own account");
     await this.changeableUser(actor, id);
     const revoked = await this.d.store.transaction(async (tx) => {
+      // The organizations' rows are locked first, as every membership change does: two owners'
+      // deletions, or a deletion and an owner leaving, cannot both see the other as still there.
+      await tx.orgs.lockOwnedOrganizations(id);
       const owned = await tx.orgs.soleOwnerOf(id);
       if (owned.length > 0)
         throw new DomainError("failed_precondition", "LAST_OWNER", "the user is the last owner of an organization: give it another owner or delete it first", {
