@@ -4,7 +4,8 @@ import { Code } from "@connectrpc/connect";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { authClientOf, loginFrom, uniqueV6, useServers, WRONG_PASSWORD } from "../helpers/mfa-brute-force-e2e.js";
-import { expectFailure, expectRateLimited, freshEmail } from "../helpers/mfa-world.js";
+import { expectFailure, expectRateLimited } from "../helpers/expect-error.js";
+import { uniqueEmail } from "../helpers/unique.js";
 import { SLOW_TEST } from "../helpers/server-process.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, STRONG_PASSWORD } from "../helpers/test-app.js";
 
@@ -46,7 +47,7 @@ describe("the Redis-backed engine (real servers)", SLOW_TEST, () => {
 
   /** The same account registered on both instances (each has its own database; only counters are shared). */
   async function accountOnBoth(tag: string): Promise<string> {
-    const email = freshEmail(tag);
+    const email = uniqueEmail(tag);
     emails.push(email);
     const [a, b] = servers().map(authClientOf);
     await a!.register({ email, password: STRONG_PASSWORD, displayName: tag }, { headers: { "x-forwarded-for": me.address } });

@@ -1,7 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { authClientOf, loggedPeer, loginFrom, useServers } from "../helpers/mfa-brute-force-e2e.js";
-import { expectFailure, expectRateLimited, freshEmail } from "../helpers/mfa-world.js";
+import { expectFailure, expectRateLimited } from "../helpers/expect-error.js";
+import { uniqueEmail } from "../helpers/unique.js";
 import { SLOW_TEST } from "../helpers/server-process.js";
 
 /** Failed sign-ins per address per window on both servers; the /24 and /64 allow a few more. */
@@ -18,24 +19,24 @@ describe("the client address of brute-force budgets (real servers)", SLOW_TEST, 
   it("ignores a forged X-Forwarded-For from an untrusted peer: the budget of 127.0.0.1 still trips", async () => {
     const server = servers()[0]!;
     const auth = authClientOf(server);
-    for (let i = 1; i <= ADDRESS_MAX; i++) await refused(loginFrom(auth, `203.0.113.${i}, 198.51.${i}.1`, freshEmail(`forged${i}`)));
+    for (let i = 1; i <= ADDRESS_MAX; i++) await refused(loginFrom(auth, `203.0.113.${i}, 198.51.${i}.1`, uniqueEmail(`forged${i}`)));
     const requestId = "bf-forged-after-limit";
-    await expectRateLimited(loginFrom(auth, "192.0.2.200", freshEmail("forged-next"), undefined, requestId));
-    await expectRateLimited(loginFrom(auth, undefined, freshEmail("plain")));
+    await expectRateLimited(loginFrom(auth, "192.0.2.200", uniqueEmail("forged-next"), undefined, requestId));
+    await expectRateLimited(loginFrom(auth, undefined, uniqueEmail("plain")));
     expect(await loggedPeer(server, requestId)).toBe("127.0.0.1");
   });
 
   it("behind a trusted proxy counts the forwarded address: two addresses have separate budgets", async () => {
     const server = servers()[1]!;
     const auth = authClientOf(server);
-    for (let i = 1; i <= ADDRESS_MAX; i++) await refused(loginFrom(auth, "198.51.100.7", freshEmail(`proxied${i}`)));
+    for (let i = 1; i <= ADDRESS_MAX; i++) await refused(loginFrom(auth, "198.51.100.7", uniqueEmail(`proxied${i}`)));
     const requestId = "bf-proxied-after-limit";
-    await expectRateLimited(loginFrom(auth, "198.51.100.7", freshEmail("proxied-next"), undefined, requestId));
+    await expectRateLimited(loginFrom(auth, "198.51.100.7", uniqueEmail("proxied-next"), undefined, requestId));
     expect(await loggedPeer(server, requestId)).toBe("198.51.100.7");
     // Another client behind the same proxy, and the proxy itself, still have their own budgets.
-    await refused(loginFrom(auth, "203.0.113.50", freshEmail("other-client")));
-    await refused(loginFrom(auth, "10.9.8.7, 203.0.113.51", freshEmail("chained-client")));
-    await refused(loginFrom(auth, undefined, freshEmail("the-proxy")));
+    await refused(loginFrom(auth, "203.0.113.50", uniqueEmail("other-client")));
+    await refused(loginFrom(auth, "10.9.8.7, 203.0.113.51", uniqueEmail("chained-client")));
+    await refused(loginFrom(auth, undefined, uniqueEmail("the-proxy")));
   });
 
   it("behind a trusted proxy, limits a /24 and an IPv6 /64 as a whole", async () => {
@@ -45,9 +46,9 @@ describe("the client address of brute-force budgets (real servers)", SLOW_TEST, 
       { inside: (i: number) => `2001:db8:1:1::${i}`, beside: "2001:db8:1:2::1" },
     ];
     for (const net of networks) {
-      for (let i = 1; i <= SUBNET_MAX; i++) await refused(loginFrom(auth, net.inside(i), freshEmail("subnet")));
-      await expectRateLimited(loginFrom(auth, net.inside(SUBNET_MAX + 1), freshEmail("subnet-next")));
-      await refused(loginFrom(auth, net.beside, freshEmail("next-door")));
+      for (let i = 1; i <= SUBNET_MAX; i++) await refused(loginFrom(auth, net.inside(i), uniqueEmail("subnet")));
+      await expectRateLimited(loginFrom(auth, net.inside(SUBNET_MAX + 1), uniqueEmail("subnet-next")));
+      await refused(loginFrom(auth, net.beside, uniqueEmail("next-door")));
     }
   });
 });

@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { build } from "esbuild";
 import { chromium, type Browser, type CDPSession, type Page } from "playwright-core";
@@ -11,12 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PasskeyService } from "../../gen/warden/passkey/v1/passkey_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { createScratchDatabase, dropScratchDatabase, TEST_PG_URL } from "../helpers/database.js";
+import { expectError } from "../helpers/expect-error.js";
 import { REPO_ROOT, startServerProcess, type ServerProcess } from "../helpers/server-process.js";
-import { STRONG_PASSWORD } from "../helpers/test-app.js";
+import { bearer, STRONG_PASSWORD } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 import type { PasskeyPage } from "./fixtures/passkey-page.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const STEP_TIMEOUT_MS = 20_000;
 
 /** A promise that gives up after `ms`, naming the step that hung. */
@@ -145,7 +145,7 @@ describe("passkeys in Chromium with a CDP virtual authenticator (real server, Co
   it("registers a passkey, signs out, and signs back in with it", async () => {
     const node = createConnectTransport({ baseUrl: warden!.baseUrl, httpVersion: "1.1" });
     const sessions = createClient(SessionService, node);
-    const email = `chromium-${randomBytes(5).toString("hex")}@e2e.test`;
+    const email = uniqueEmail("chromium");
 
     const userId = await inPage("signUp", email, STRONG_PASSWORD);
     const passwordToken = await inPage("signInWithPassword", email, STRONG_PASSWORD);
@@ -158,8 +158,7 @@ describe("passkeys in Chromium with a CDP virtual authenticator (real server, Co
     expect(credentials[0]!.rpId).toBe("localhost");
 
     await inPage("signOut", passwordToken);
-    const after = await sessions.validateSession({}, bearer(passwordToken)).catch((e) => ConnectError.from(e));
-    expect(after instanceof ConnectError && after.code).toBe(Code.Unauthenticated);
+    await expectError(sessions.validateSession({}, bearer(passwordToken)), Code.Unauthenticated);
 
     // Discoverable: the authenticator offers its resident credential for the RP, no email given.
     const tokens = await inPage("signInWithPasskey");

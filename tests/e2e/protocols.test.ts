@@ -5,10 +5,12 @@ import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { bearerHeaders, clientsFor, connectCode, expectCleanLogs, grpcClient, grpcCode, grpcUnary } from "../helpers/e2e-clients.js";
-import { LOGIN, postConnect, REGISTER, registerAndLogin, rpcCallsTotal, uniqueEmail } from "../helpers/e2e-clients.js";
+import { clientsFor, expectCleanLogs, grpcClient, grpcCode, grpcUnary } from "../helpers/e2e-clients.js";
+import { LOGIN, postConnect, REGISTER, registerAndLogin, rpcCallsTotal } from "../helpers/e2e-clients.js";
+import { expectError } from "../helpers/expect-error.js";
 import { REPO_ROOT, useServerProcess, type ServerProcess } from "../helpers/server-process.js";
-import { STRONG_PASSWORD } from "../helpers/test-app.js";
+import { bearer, STRONG_PASSWORD } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 const run = promisify(execFile);
 
@@ -54,10 +56,10 @@ describe("one port, every protocol (real server, PGlite)", () => {
     const { auth, session } = clientsFor(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "2" }));
     const { login } = await registerAndLogin(auth, "h2");
     secrets.push(login.accessToken, login.refreshToken);
-    const v = await session.validateSession({}, bearerHeaders(login.accessToken));
+    const v = await session.validateSession({}, bearer(login.accessToken));
     expect(v.valid).toBe(true);
     expect(v.session?.id).toBe(login.sessionId);
-    expect(await connectCode(session.validateSession({}, bearerHeaders("not-a-token")))).toBe(Code.Unauthenticated);
+    await expectError(session.validateSession({}, bearer("not-a-token")), Code.Unauthenticated);
   });
 
   it("gRPC with @grpc/grpc-js: Login, then an authenticated call with metadata", async () => {
@@ -89,7 +91,7 @@ describe("one port, every protocol (real server, PGlite)", () => {
     const { email, login } = await registerAndLogin(auth, "grpcweb");
     secrets.push(login.accessToken, login.refreshToken);
     expect(login.user?.email).toBe(email);
-    const v = await session.validateSession({}, bearerHeaders(login.accessToken));
+    const v = await session.validateSession({}, bearer(login.accessToken));
     expect(v.valid).toBe(true);
   });
 

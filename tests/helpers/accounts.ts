@@ -1,11 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, STRONG_PASSWORD, type TestApp } from "./test-app.js";
-
-/** A fresh address for each call, so tests sharing an app never collide (or share a limiter bucket). */
-export function uniqueEmail(tag = "user"): string {
-  return `${tag}-${randomBytes(5).toString("hex")}@example.test`;
-}
+import { uniqueEmail } from "./unique.js";
 
 export interface SignedIn {
   email: string;

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
+import type { SQL } from "drizzle-orm";
 import postgres from "postgres";
-import { migratedPgliteImage, openDatabase, type Database } from "../../src/db/client.js";
+import { migratedPgliteImage, openDatabase, type Database, type Db } from "../../src/db/client.js";
 
 /**
  * The PostgreSQL server the suite runs against, when TEST_DATABASE_URL names one; otherwise
@@ -65,4 +66,9 @@ export async function dropScratchDatabase(url: string): Promise<void> {
 export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+/** Runs a raw query on the test database (callers pass `t.app.hooks.db`) and returns its rows. */
+export async function queryRows<T = Record<string, unknown>>(db: Db, query: SQL): Promise<T[]> {
+  return rowsOf<T>(await db.execute(query));
 }

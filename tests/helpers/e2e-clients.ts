@@ -1,25 +1,20 @@
-import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
 import { resolve } from "node:path";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { expect } from "vitest";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { REPO_ROOT, type ServerProcess } from "./server-process.js";
 import { STRONG_PASSWORD } from "./test-app.js";
+import { uniqueEmail } from "./unique.js";
 
 export const LOGIN = "warden.auth.v1.AuthService/Login";
 export const REGISTER = "warden.auth.v1.AuthService/Register";
-
-export function uniqueEmail(tag: string): string {
-  return `${tag}-${randomBytes(5).toString("hex")}@e2e.test`;
-}
 
 // ---------------------------------------------------------------- Connect JSON over fetch
 
@@ -62,36 +57,11 @@ export function clientsFor(transport: Transport): Clients {
   return { auth: make(AuthService), session: make(SessionService), user: make(UserService), health: make(Health) };
 }
 
-export function bearerHeaders(token: string): { headers: Record<string, string> } {
-  return { headers: { authorization: `Bearer ${token}` } };
-}
-
 /** Registers a fresh account (STRONG_PASSWORD) and logs it in. */
 export async function registerAndLogin(auth: Client<typeof AuthService>, tag: string) {
   const email = uniqueEmail(tag);
   await auth.register({ email, password: STRONG_PASSWORD, displayName: tag });
   return { email, login: await auth.login({ email, password: STRONG_PASSWORD }) };
-}
-
-/** The ConnectError a call failed with; fails the test when it succeeded. */
-export async function connectFailure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  expect.unreachable("the call succeeded");
-  throw new Error("unreachable");
-}
-
-/** The Connect code a call failed with; fails the test when it succeeded. */
-export async function connectCode(call: Promise<unknown>): Promise<Code> {
-  return (await connectFailure(call)).code;
-}
-
-/** The google.rpc.ErrorInfo reason the server attached to an error. */
-export function reasonOf(err: ConnectError): string | undefined {
-  return err.findDetails(ErrorInfoSchema)[0]?.reason;
 }
 
 // ---------------------------------------------------------------- @grpc/grpc-js

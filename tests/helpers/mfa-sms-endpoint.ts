@@ -5,6 +5,10 @@ export interface SmsHit {
   method: string;
   headers: IncomingHttpHeaders;
   body: unknown;
+  /** The reply was written. */
+  answered: boolean;
+  /** The client closed the request while the reply's planned delay was still running (it gave up). */
+  abandoned: boolean;
 }
 
 /** How the endpoint answers one request: a status, after an optional delay. */
@@ -18,6 +22,8 @@ export interface SmsEndpoint {
   hits: SmsHit[];
   /** Replies for the next requests, in order; afterwards every request gets 200. */
   plan(...replies: Reply[]): void;
+  /** The hits so far, once each is answered or abandoned. */
+  settled(): Promise<SmsHit[]>;
   reset(): void;
   close(): Promise<void>;
 }
@@ -25,6 +31,8 @@ export interface SmsEndpoint {
 /** A real local HTTP endpoint standing in for an SMS provider's webhook. */
 export async function startSmsEndpoint(): Promise<SmsEndpoint> {
   const hits: SmsHit[] = [];
+  /** One per hit: resolves when the hit is answered or abandoned. */
+  let settling: Promise<void>[] = [];
   let queue: Reply[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const server = createServer((req, res) => {
@@ -38,13 +46,28 @@ export async function startSmsEndpoint(): Promise<SmsEndpoint> {
       } catch {
         /* kept as text */
       }
-      hits.push({ method: req.method ?? "", headers: req.headers, body });
+      const hit: SmsHit = { method: req.method ?? "", headers: req.headers, body, answered: false, abandoned: false };
+      hits.push(hit);
       const reply = queue.shift() ?? { status: 200 };
+      let settle!: () => void;
+      settling.push(new Promise<void>((resolve) => (settle = resolve)));
       const timer = setTimeout(() => {
         timers.delete(timer);
-        if (!res.destroyed) res.writeHead(reply.status, { "content-type": "application/json" }).end("{}");
+        if (res.destroyed) hit.abandoned = true;
+        else {
+          res.writeHead(reply.status, { "content-type": "application/json" }).end("{}");
+          hit.answered = true;
+        }
+        settle();
       }, reply.delayMs ?? 0);
       timers.add(timer);
+      // The client hung up while the reply was still due: it gave up on this request.
+      res.on("close", () => {
+        if (!timers.delete(timer)) return;
+        clearTimeout(timer);
+        hit.abandoned = true;
+        settle();
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -53,8 +76,13 @@ export async function startSmsEndpoint(): Promise<SmsEndpoint> {
     url: `http://127.0.0.1:${port}/sms`,
     hits,
     plan: (...replies) => queue.push(...replies),
+    settled: async () => {
+      await Promise.all(settling);
+      return hits;
+    },
     reset() {
       hits.length = 0;
+      settling = [];
       queue = [];
     },
     async close() {

@@ -1,79 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import { expect } from "vitest";
-import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { DevService } from "../../gen/warden/dev/v1/dev_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import type { ManualClock } from "../../src/clock.js";
 import { stepAt, totpCode } from "../../src/domain/mfa/totp.js";
 import { bearer, STRONG_PASSWORD, type TestApp } from "./test-app.js";
+import { uniqueEmail } from "./unique.js";
 
-// ---------------------------------------------------------------- failures
-
-export interface Failure {
-  code: Code;
-  reason: string;
-  message: string;
-  metadata: Record<string, string>;
-  /** Seconds, from the retry-after header. */
-  retryAfter?: number;
-  /** Seconds, from the google.rpc.RetryInfo detail. */
-  retryDelay?: number;
-}
-
-function failureFrom(err: unknown): Failure {
-  const e = ConnectError.from(err);
-  const info = e.findDetails(ErrorInfoSchema)[0];
-  const header = e.metadata.get("retry-after");
-  const retry = e.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds;
-  return {
-    code: e.code,
-    reason: info?.reason ?? "",
-    message: e.rawMessage,
-    metadata: { ...(info?.metadata ?? {}) },
-    retryAfter: header ? Number(header) : undefined,
-    retryDelay: retry !== undefined ? Number(retry) : undefined,
-  };
-}
-
-/** How a call failed; undefined when it succeeded. */
-export async function failureOf(call: Promise<unknown>): Promise<Failure | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (err) {
-    return failureFrom(err);
-  }
-}
-
-/** The call must fail with this code (and reason, when given). */
-export async function expectFailure(call: Promise<unknown>, code: Code, reason?: string): Promise<Failure> {
-  const f = await failureOf(call);
-  expect(f, "the call succeeded").toBeDefined();
-  expect(Code[f!.code], f!.message).toBe(Code[code]);
-  if (reason !== undefined) expect(f!.reason).toBe(reason);
-  return f!;
-}
-
-/** Over a budget: RESOURCE_EXHAUSTED, reason RATE_LIMITED, and a positive retry-after hint. */
-export async function expectRateLimited(call: Promise<unknown>): Promise<Failure> {
-  const f = await expectFailure(call, Code.ResourceExhausted, "RATE_LIMITED");
-  expect(f.retryAfter, "retry-after header").toBeGreaterThan(0);
-  expect(f.retryDelay, "RetryInfo detail").toBe(f.retryAfter);
-  return f;
-}
-
-/** Runs calls together; the successes and the failures. */
-export async function settleAll<T>(calls: Promise<T>[]): Promise<{ ok: T[]; failures: Failure[] }> {
-  const results = await Promise.allSettled(calls);
-  return {
-    ok: results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : [])),
-    failures: results.flatMap((r) => (r.status === "rejected" ? [failureFrom(r.reason)] : [])),
-  };
-}
-
-// ---------------------------------------------------------------- codes and tokens
+// ---------------------------------------------------------------- codes
 
 /** The code of `secret` at the clock's step, moved by `drift` steps. */
 export function totpAt(secret: string, clock: ManualClock, drift = 0): string {
@@ -89,15 +25,7 @@ export function wrongTotp(secret: string, clock: ManualClock, salt = 0): string 
   }
 }
 
-export function jwtClaims(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
-}
-
 // ---------------------------------------------------------------- people
-
-export function freshEmail(tag: string): string {
-  return `${tag}-${randomBytes(4).toString("hex")}@mfa.test`;
-}
 
 /** E.164 numbers that no other test run uses. */
 export function freshPhone(): string {
@@ -122,7 +50,7 @@ type World = Pick<TestApp, "client" | "clock">;
 
 export async function signUp(t: World, tag: string): Promise<Member> {
   const auth = t.client(AuthService);
-  const email = freshEmail(tag);
+  const email = uniqueEmail(tag);
   const reg = await auth.register({ email, password: STRONG_PASSWORD, displayName: tag });
   const login = await auth.login({ email, password: STRONG_PASSWORD });
   expect(login.mfaRequired).toBe(false);

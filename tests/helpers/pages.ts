@@ -24,26 +24,39 @@ export const BAD_PAGE_TOKENS: [string, string][] = [
 /** A well-formed time+id cursor whose id is not a user id (users are keyed by UUID). */
 export const NON_UUID_USER_CURSOR = b64({ t: ISO, id: "not-a-uuid" });
 
+/** One page of a List call: its rows and the token of the next page ("" after the last). */
+export interface Page<R> {
+  items: R[];
+  nextPageToken: string;
+}
+
 /**
- * Walks a paginated list with the given page size, checking every page is full but the last,
- * and returns the ids of all rows in order.
+ * Walks a paginated list with the given page size and checks the walk: no page is larger than
+ * the size, every page but the last is full, no row comes twice (pages are disjoint), and the
+ * pagination ends. Returns the rows and their ids in order, and how many pages it took.
  */
 export async function collectPages<R>(
-  fetch: (pageToken: string) => Promise<{ items: R[]; nextPageToken: string }>,
+  fetch: (pageToken: string) => Promise<Page<R>>,
   idOf: (row: R) => string,
   pageSize: number,
-): Promise<string[]> {
+): Promise<{ items: R[]; ids: string[]; pages: number }> {
+  const items: R[] = [];
   const ids: string[] = [];
+  const seen = new Set<string>();
   let token = "";
-  for (let pages = 0; ; pages++) {
-    expect(pages, "pagination does not end").toBeLessThan(1000);
+  for (let pages = 1; ; pages++) {
+    expect(pages, "pagination does not end").toBeLessThanOrEqual(1000);
     const page = await fetch(token);
-    ids.push(...page.items.map(idOf));
-    if (!page.nextPageToken) {
-      expect(page.items.length).toBeLessThanOrEqual(pageSize);
-      return ids;
+    expect(page.items.length, `page ${pages} is larger than the page size`).toBeLessThanOrEqual(pageSize);
+    for (const row of page.items) {
+      const id = idOf(row);
+      expect(seen.has(id), `row ${id} of page ${pages} came before`).toBe(false);
+      seen.add(id);
+      items.push(row);
+      ids.push(id);
     }
-    expect(page.items).toHaveLength(pageSize);
+    if (!page.nextPageToken) return { items, ids, pages };
+    expect(page.items, `page ${pages} is not the last but is not full`).toHaveLength(pageSize);
     token = page.nextPageToken;
   }
 }

@@ -2,7 +2,8 @@ import type { CallOptions } from "@connectrpc/connect";
 import { expect } from "vitest";
 import { ApiKeyScope } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
 import { MemberRole } from "../../gen/warden/org/v1/organization_pb.js";
-import { denied, outcome, type Caller, type IssuedKey, type IssuedServiceAccount, type Team, type World } from "./tenancy-world.js";
+import { denied, outcome } from "./expect-error.js";
+import type { Caller, IssuedKey, IssuedServiceAccount, Team, World } from "./tenancy-world.js";
 
 /** The ids an RPC acts on; tests swap single ids for another tenant's or for random ones. */
 export interface Target {

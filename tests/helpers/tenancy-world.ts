@@ -1,10 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, type CallOptions, type Client } from "@connectrpc/connect";
+import type { CallOptions, Client } from "@connectrpc/connect";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import type { SQL } from "drizzle-orm";
-import { afterAll, beforeAll, expect } from "vitest";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { afterAll, beforeAll } from "vitest";
 import { ApiKeyScope, ApiKeyService, type ApiKey } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
 import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
@@ -73,57 +71,11 @@ export interface IssuedServiceAccount {
   secret: string;
 }
 
-/** The error of a rejected call, or undefined when it succeeded. */
-export async function errorOf(p: Promise<unknown>): Promise<ConnectError | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-}
-
-export function reasonOf(err: ConnectError): string {
-  return err.findDetails(ErrorInfoSchema)[0]?.reason ?? "";
-}
-
-/** "OK", or "<Code>:<ErrorInfo.reason>": one comparable string per outcome, readable in a diff. */
-export function outcomeOf(err: ConnectError | undefined): string {
-  return err ? `${Code[err.code]}:${reasonOf(err)}` : "OK";
-}
-
-export async function outcome(p: Promise<unknown>): Promise<string> {
-  return outcomeOf(await errorOf(p));
-}
-
-export function denied(reason: string): string {
-  return `${Code[Code.PermissionDenied]}:${reason}`;
-}
-
-/** Asserts a call fails with this code (and reason, when given); returns the error. */
-export async function expectFailure(p: Promise<unknown>, code: Code, reason?: string): Promise<ConnectError> {
-  const err = await errorOf(p);
-  expect(err, `expected ${Code[code]}${reason ? `:${reason}` : ""}, the call succeeded`).toBeDefined();
-  expect(`${Code[err!.code]}:${reason === undefined ? "*" : reasonOf(err!)}`).toBe(`${Code[code]}:${reason ?? "*"}`);
-  return err!;
-}
-
 /** A syntactically valid id that names nothing. */
 export const unknownId = (): string => randomUUID();
 
 /** A well-formed API key nobody issued. */
 export const forgedApiKey = (): string => `wdn_k_${randomUUID().replace(/-/g, "")}${randomUUID().replace(/-/g, "")}`;
-
-/** The payload of a JWT, decoded without verification (for asserting claims). */
-export function jwtPayload(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as Record<string, unknown>;
-}
-
-/** Rows of a raw query on either driver (PGlite answers {rows}, postgres-js an array). */
-export async function queryRows(t: TestApp, query: SQL): Promise<Record<string, unknown>[]> {
-  const result = (await t.app.hooks.db.execute(query)) as unknown;
-  return Array.isArray(result) ? (result as Record<string, unknown>[]) : (result as { rows: Record<string, unknown>[] }).rows;
-}
 
 /** Every column value of the rows as text, to search for secrets that must not be stored. */
 export function cellsOf(rows: Record<string, unknown>[]): string[] {
@@ -252,23 +204,4 @@ export class World {
     const r = await this.members.listMembers({ organizationId: orgId, pageSize: 500 }, as);
     return new Map(r.members.map((m) => [m.userId, m.role]));
   }
-}
-
-/** Every page of a paginated List call, checking that pages are disjoint and bounded. */
-export async function allPages<T>(
-  fetch: (pageToken: string) => Promise<{ items: T[]; next: string }>,
-  maxPageSize: number,
-): Promise<{ items: T[]; pages: number }> {
-  const items: T[] = [];
-  let token = "";
-  let pages = 0;
-  do {
-    const page = await fetch(token);
-    expect(page.items.length).toBeLessThanOrEqual(maxPageSize);
-    items.push(...page.items);
-    token = page.next;
-    pages++;
-    expect(pages).toBeLessThan(100);
-  } while (token);
-  return { items, pages };
 }

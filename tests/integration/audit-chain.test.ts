@@ -7,11 +7,11 @@ import { AuditService, Outcome, type AuditEvent, type QueryAuditEventsRequest } 
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
-import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
+import { adminLogin, login, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { BAD_PAGE_TOKENS, collectPages } from "../helpers/pages.js";
-import { createTestApp } from "../helpers/test-app.js";
-import { STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 const WRONG_PASSWORD = "Wrong-password-0123";
 /** CR LF, quotes, a tab and an ANSI escape: data, never a new log or audit line. */
@@ -23,14 +23,15 @@ type QueryInit = Partial<Pick<QueryAuditEventsRequest, "actorId" | "targetId" | 
 
 /** Every event matching the query, oldest first, across pages. */
 async function queryAll(t: TestApp, admin: SignedIn, req: QueryInit): Promise<AuditEvent[]> {
-  const events: AuditEvent[] = [];
-  let pageToken = "";
-  do {
-    const r = await t.client(AuditService).queryAuditEvents({ ...req, pageSize: 100, pageToken }, admin.auth);
-    events.push(...r.events);
-    pageToken = r.nextPageToken;
-  } while (pageToken);
-  return events;
+  const { items } = await collectPages(
+    async (pageToken) => {
+      const r = await t.client(AuditService).queryAuditEvents({ ...req, pageSize: 100, pageToken }, admin.auth);
+      return { items: r.events, nextPageToken: r.nextPageToken };
+    },
+    (e) => String(e.sequence),
+    100,
+  );
+  return items;
 }
 
 const summary = (events: AuditEvent[]) => events.map((e) => `${e.eventType}:${Outcome[e.outcome]}`);
@@ -133,7 +134,7 @@ describe("audit log", () => {
 
   it("lists newest first and pages through every event exactly once", async () => {
     const stats = await t.client(AdminService).getSystemStats({}, admin.auth);
-    const sequences = await collectPages(
+    const { ids: sequences } = await collectPages(
       async (pageToken) => {
         const r = await t.client(AuditService).listAuditLogs({ pageSize: 7, pageToken }, admin.auth);
         return { items: r.events, nextPageToken: r.nextPageToken };
@@ -144,12 +145,11 @@ describe("audit log", () => {
     expect(sequences.length).toBe(Number(stats.auditEventsTotal));
     const numbers = sequences.map(Number);
     expect(numbers).toEqual([...numbers].sort((a, b) => b - a));
-    expect(new Set(numbers).size).toBe(numbers.length);
   });
 
   it("pages QueryAuditEvents oldest first without gaps or repeats", async () => {
     const all = (await queryAll(t, admin, {})).map((e) => Number(e.sequence));
-    const paged = await collectPages(
+    const { ids: paged } = await collectPages(
       async (pageToken) => {
         const r = await t.client(AuditService).queryAuditEvents({ pageSize: 4, pageToken }, admin.auth);
         return { items: r.events, nextPageToken: r.nextPageToken };

@@ -2,8 +2,10 @@ import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
-import { expectFailure, expectRateLimited, freshEmail, signUp } from "../helpers/mfa-world.js";
+import { expectFailure, expectRateLimited } from "../helpers/expect-error.js";
+import { signUp } from "../helpers/mfa-world.js";
 import { bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 const NETWORK_MAX = 4;
 
@@ -21,7 +23,7 @@ describe("network brute-force budget (one client address)", () => {
   it("stops a password spray across many accounts, before any hashing; successes do not count", async () => {
     const victim = await signUp(t, "spray-victim");
     const spray = (i: number) =>
-      expectFailure(auth.login({ email: freshEmail(`spray${i}`), password: "spray-password-2024" }), Code.Unauthenticated, "INVALID_CREDENTIALS");
+      expectFailure(auth.login({ email: uniqueEmail(`spray${i}`), password: "spray-password-2024" }), Code.Unauthenticated, "INVALID_CREDENTIALS");
     for (let i = 1; i < NETWORK_MAX; i++) {
       await spray(i);
       // A good sign-in in between takes a point and gives it back.
@@ -29,7 +31,7 @@ describe("network brute-force budget (one client address)", () => {
     }
     await spray(NETWORK_MAX);
     const before = { ...t.hashes };
-    await expectRateLimited(auth.login({ email: freshEmail("spray-next"), password: "spray-password-2024" }));
+    await expectRateLimited(auth.login({ email: uniqueEmail("spray-next"), password: "spray-password-2024" }));
     await expectRateLimited(auth.login({ email: victim.email, password: STRONG_PASSWORD }));
     await expectRateLimited(auth.verifyCredentials({ email: victim.email, password: STRONG_PASSWORD }));
     await expectRateLimited(auth.authenticateLocal({ username: victim.email, password: STRONG_PASSWORD }));

@@ -2,8 +2,10 @@ import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
-import { expectFailure, expectRateLimited, freshEmail, settleAll, signUp, signUpWithTotp, startChallenge, totpAt, wrongTotp } from "../helpers/mfa-world.js";
+import { expectFailure, expectRateLimited, settleAll } from "../helpers/expect-error.js";
+import { signUp, signUpWithTotp, startChallenge, totpAt, wrongTotp } from "../helpers/mfa-world.js";
 import { createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 const MAX_FAILURES = 10;
 const WINDOW_SECONDS = 900;
@@ -54,7 +56,7 @@ describe("account brute-force budget", () => {
   });
 
   it("counts an unknown account the same way, with a dummy hash per attempt", async () => {
-    const email = freshEmail("ghost");
+    const email = uniqueEmail("ghost");
     const before = t.hashes.verifyDummy;
     const r = await wrongLogins(email, 8);
     expect(r.failures.map((f) => f.reason)).toEqual(Array(8).fill("INVALID_CREDENTIALS"));
@@ -73,7 +75,7 @@ describe("account brute-force budget", () => {
 
   it("refuses over the limit with RATE_LIMITED and a retry-after hint, before any hashing", async () => {
     const m = await signUp(t, "limit");
-    const ghost = freshEmail("ghost-limit");
+    const ghost = uniqueEmail("ghost-limit");
     for (let i = 0; i < MAX_FAILURES; i++) {
       await expectFailure(auth.login({ email: m.email, password: WRONG }), Code.Unauthenticated, "INVALID_CREDENTIALS");
       await expectFailure(auth.login({ email: ghost, password: WRONG }), Code.Unauthenticated, "INVALID_CREDENTIALS");

@@ -5,10 +5,11 @@ import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { createLogger } from "../../src/logger.js";
 import { routes } from "../../src/routes.js";
-import { adminLogin, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
+import { adminLogin, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { createTestApp } from "../helpers/test-app.js";
 import { STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 const LOGIN = "/warden.auth.v1.AuthService/Login";
 

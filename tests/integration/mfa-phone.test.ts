@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { DevService } from "../../gen/warden/dev/v1/dev_service_pb.js";
 import { FactorType, MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
-import { addPhone, expectFailure, expectRateLimited, freshPhone, jwtClaims, settleAll, signUp, startChallenge, type Member } from "../helpers/mfa-world.js";
+import { expectFailure, expectRateLimited, settleAll } from "../helpers/expect-error.js";
+import { jwtClaims } from "../helpers/jwt.js";
+import { addPhone, freshPhone, signUp, startChallenge, type Member } from "../helpers/mfa-world.js";
 import { createTestApp, type TestApp } from "../helpers/test-app.js";
 
 /** Sends allowed per phone per hour in this file: enrollment plus two sign-in codes. */
@@ -17,7 +19,7 @@ describe("phone (SMS) codes in dev mode", () => {
   let dev: Client<typeof DevService>;
 
   beforeAll(async () => {
-    t = await createTestApp({ dev: true, otp_sends_per_phone_per_hour: SENDS_PER_PHONE, network_max_failures: 100_000 });
+    t = await createTestApp({ dev: true, otp_sends_per_phone_per_hour: SENDS_PER_PHONE });
     auth = t.client(AuthService);
     mfa = t.client(MfaService);
     dev = t.client(DevService);

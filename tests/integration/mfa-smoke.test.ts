@@ -1,19 +1,21 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { OrganizationService } from "../../gen/warden/org/v1/organization_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { stepAt, totpCode } from "../../src/domain/mfa/totp.js";
+import { expectError } from "../helpers/expect-error.js";
+import { jwtClaims } from "../helpers/jwt.js";
 import { bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
-describe("TOTP enrollment then MFA sign-in", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => t?.close());
+// One app for the file: each test signs up accounts of its own.
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => t?.close());
 
+describe("TOTP enrollment then MFA sign-in", () => {
   it("challenges a user with a confirmed authenticator and accepts each code once", async () => {
     const auth = t.client(AuthService);
     const mfa = t.client(MfaService);
@@ -31,7 +33,7 @@ describe("TOTP enrollment then MFA sign-in", () => {
     const code = totpCode(enrolled.secret, stepAt(t.clock.now()));
     const done = await auth.verifyMFA({ challengeId: second.challengeId, code });
     expect(done.accessToken).not.toBe("");
-    const payload = JSON.parse(Buffer.from(done.accessToken.split(".")[1]!, "base64url").toString());
+    const payload = jwtClaims(done.accessToken);
     expect(payload.amr).toContain("mfa");
     expect(typeof payload.auth_time).toBe("number");
 
@@ -41,12 +43,6 @@ describe("TOTP enrollment then MFA sign-in", () => {
 });
 
 describe("an organization that requires MFA", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => t?.close());
-
   it("is reached only from sessions that passed a second factor", async () => {
     const auth = t.client(AuthService);
     const orgs = t.client(OrganizationService);
@@ -58,10 +54,7 @@ describe("an organization that requires MFA", () => {
     const updated = await orgs.updateOrganization({ id, requireMfa: true }, bearer(login.accessToken));
     expect([updated.organization?.requireMfa, updated.organization?.name]).toEqual([true, "Strict"]);
 
-    const refused = await orgs.getOrganization({ id }, bearer(login.accessToken)).catch((e: unknown) => ConnectError.from(e));
-    expect(refused).toBeInstanceOf(ConnectError);
-    expect((refused as ConnectError).code).toBe(Code.FailedPrecondition);
-    expect((refused as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("MFA_REQUIRED");
+    await expectError(orgs.getOrganization({ id }, bearer(login.accessToken)), Code.FailedPrecondition, "MFA_REQUIRED");
 
     const enrolled = await mfa.enrollTotp({}, bearer(login.accessToken));
     await mfa.confirmTotp({ factorId: enrolled.factorId, code: totpCode(enrolled.secret, stepAt(t.clock.now())) }, bearer(login.accessToken));

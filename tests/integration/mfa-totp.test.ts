@@ -3,18 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { FactorType, MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { base32Decode } from "../../src/domain/mfa/totp.js";
-import {
-  auditOf,
-  expectFailure,
-  jwtClaims,
-  settleAll,
-  signUp,
-  signUpWithTotp,
-  startChallenge,
-  totpAt,
-  wrongTotp,
-  type TotpMember,
-} from "../helpers/mfa-world.js";
+import { expectFailure, settleAll } from "../helpers/expect-error.js";
+import { jwtClaims } from "../helpers/jwt.js";
+import { auditOf, signUp, signUpWithTotp, startChallenge, totpAt, wrongTotp, type TotpMember } from "../helpers/mfa-world.js";
 import { bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 describe("TOTP second factor", () => {
@@ -23,8 +14,8 @@ describe("TOTP second factor", () => {
   let mfa: Client<typeof MfaService>;
 
   beforeAll(async () => {
-    // Every refused code below is a failure from the one in-memory "address": keep that budget out of the way.
-    t = await createTestApp({ network_max_failures: 100_000, subnet_max_failures: 1_000_000 });
+    // Every refused code below is a failure from the one in-memory "address": createTestApp keeps that budget out of the way.
+    t = await createTestApp();
     auth = t.client(AuthService);
     mfa = t.client(MfaService);
   });

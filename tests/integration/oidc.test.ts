@@ -1,8 +1,7 @@
-import { Code, ConnectError, type CallOptions } from "@connectrpc/connect";
+import { Code, type CallOptions } from "@connectrpc/connect";
 import { and, asc, eq } from "drizzle-orm";
 import { exportSPKI, SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { ConnectorService } from "../../gen/warden/connector/v1/connector_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
@@ -10,22 +9,15 @@ import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { auditEvents, identities, mfaFactors } from "../../src/db/schema/index.js";
 import { googleProvider } from "../../src/domain/oidc/connectors.js";
+import { expectError } from "../helpers/expect-error.js";
+import { jwtClaims } from "../helpers/jwt.js";
 import { newTestKey, signWith, TestOidcProvider } from "../helpers/oidc-provider.js";
+import { collectPages } from "../helpers/pages.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 const GOOGLE_CLIENT = "google-web-client";
 const GOOGLE_CLIENT_2 = "google-ios-client";
 const ACME_CLIENT = "acme-warden";
-
-/** The code and ErrorInfo reason of a refused call. */
-async function refusal(call: Promise<unknown>): Promise<{ code: Code; reason: string }> {
-  const err = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ConnectError)) throw new Error(`expected a ConnectError, got ${String(err)}`);
-  return { code: err.code, reason: err.findDetails(ErrorInfoSchema)[0]?.reason ?? "" };
-}
 
 describe("Google and OIDC sign-in", () => {
   let t: TestApp;
@@ -94,7 +86,7 @@ describe("Google and OIDC sign-in", () => {
       expect(again.user?.id).toBe(first.user?.id);
       expect(again.refreshToken).not.toBe("");
       // No password was set: password sign-in for this account fails like any wrong password.
-      expect(await refusal(auth().login({ email: p.email, password: STRONG_PASSWORD }))).toMatchObject({ code: Code.Unauthenticated });
+      await expectError(auth().login({ email: p.email, password: STRONG_PASSWORD }), Code.Unauthenticated);
       const success = (await auditRows("auth.oauth_login", "success")).filter((r) => r.actorId === first.user?.id);
       expect(success.map((r) => r.details.via)).toEqual(["created", "identity"]);
       expect(success[0]!.details).toMatchObject({ connector: "google", issuer: google.issuer, subject: p.sub });
@@ -196,28 +188,25 @@ describe("Google and OIDC sign-in", () => {
       ];
       it.each(cases)("%s -> UNAUTHENTICATED", async (_name, make, reason) => {
         const failuresBefore = (await auditRows("auth.oauth_login", "failure")).length;
-        expect(await refusal(auth().verifyOAuthToken({ idToken: await make() }))).toEqual({ code: Code.Unauthenticated, reason });
+        await expectError(auth().verifyOAuthToken({ idToken: await make() }), Code.Unauthenticated, reason);
         const failures = await auditRows("auth.oauth_login", "failure");
         expect(failures.length).toBe(failuresBefore + 1);
         expect(failures.at(-1)!.details.reason).toBe(reason);
       });
 
       it("an empty token -> INVALID_ARGUMENT", async () => {
-        expect(await refusal(auth().verifyOAuthToken({ idToken: "" }))).toEqual({ code: Code.InvalidArgument, reason: "INVALID_ARGUMENT" });
+        await expectError(auth().verifyOAuthToken({ idToken: "" }), Code.InvalidArgument, "INVALID_ARGUMENT");
       });
 
       it("a token that expires once the clock moves on", async () => {
         const idToken = await googleToken(person());
         t.clock.advance(3600 + 60);
-        expect(await refusal(auth().verifyOAuthToken({ idToken }))).toEqual({ code: Code.Unauthenticated, reason: "OAUTH_TOKEN_EXPIRED" });
+        await expectError(auth().verifyOAuthToken({ idToken }), Code.Unauthenticated, "OAUTH_TOKEN_EXPIRED");
       });
     });
 
     it("unknown connector -> NOT_FOUND", async () => {
-      expect(await refusal(auth().verifyOAuthToken({ idToken: await acmeToken(person()), connectorId: "nope" }))).toEqual({
-        code: Code.NotFound,
-        reason: "CONNECTOR_NOT_FOUND",
-      });
+      await expectError(auth().verifyOAuthToken({ idToken: await acmeToken(person()), connectorId: "nope" }), Code.NotFound, "CONNECTOR_NOT_FOUND");
     });
 
     it("fails closed when the provider's key set cannot be fetched", async () => {
@@ -225,9 +214,9 @@ describe("Google and OIDC sign-in", () => {
       await createConnector("down", down);
       const idToken = await down.idToken(t.clock, ACME_CLIENT, person());
       down.failWith = 500;
-      expect(await refusal(auth().verifyOAuthToken({ idToken, connectorId: "down" }))).toEqual({ code: Code.Unavailable, reason: "OAUTH_JWKS_UNAVAILABLE" });
+      await expectError(auth().verifyOAuthToken({ idToken, connectorId: "down" }), Code.Unavailable, "OAUTH_JWKS_UNAVAILABLE");
       await down.stop();
-      expect(await refusal(auth().verifyOAuthToken({ idToken, connectorId: "down" }))).toEqual({ code: Code.Unavailable, reason: "OAUTH_JWKS_UNAVAILABLE" });
+      await expectError(auth().verifyOAuthToken({ idToken, connectorId: "down" }), Code.Unavailable, "OAUTH_JWKS_UNAVAILABLE");
       const last = (await auditRows("auth.oauth_login", "failure")).at(-1)!;
       expect(last.details).toMatchObject({ reason: "OAUTH_JWKS_UNAVAILABLE", connector: "down" });
     });
@@ -236,12 +225,12 @@ describe("Google and OIDC sign-in", () => {
       const p = person();
       const first = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
       await t.client(UserService).disableUser({ id: first.user!.id }, asAdmin);
-      expect(await refusal(auth().verifyOAuthToken({ idToken: await googleToken(p) }))).toEqual({ code: Code.Unauthenticated, reason: "USER_DISABLED" });
+      await expectError(auth().verifyOAuthToken({ idToken: await googleToken(p) }), Code.Unauthenticated, "USER_DISABLED");
 
       const q = person();
       const owner = await signUp(q.email);
       await t.client(UserService).disableUser({ id: owner.id }, asAdmin);
-      expect(await refusal(auth().verifyOAuthToken({ idToken: await googleToken(q) }))).toMatchObject({ code: Code.Unauthenticated });
+      await expectError(auth().verifyOAuthToken({ idToken: await googleToken(q) }), Code.Unauthenticated);
       expect(await t.app.hooks.db.select().from(identities).where(eq(identities.subject, q.sub))).toEqual([]);
       const last = (await auditRows("auth.oauth_login", "failure")).at(-1)!;
       expect(last).toMatchObject({ actorId: owner.id, details: { reason: "USER_DISABLED" } });
@@ -289,22 +278,16 @@ describe("Google and OIDC sign-in", () => {
       const p = person();
       await auth().verifyOAuthToken({ idToken: await googleToken(p) });
       const intruder = await signUp(person().email);
-      expect(await refusal(auth().linkIdentity({ idToken: await googleToken(p) }, intruder.as))).toEqual({
-        code: Code.AlreadyExists,
-        reason: "IDENTITY_LINKED_ELSEWHERE",
-      });
+      await expectError(auth().linkIdentity({ idToken: await googleToken(p) }, intruder.as), Code.AlreadyExists, "IDENTITY_LINKED_ELSEWHERE");
       const last = (await auditRows("auth.link_identity", "failure")).at(-1)!;
       expect(last).toMatchObject({ actorId: intruder.id, details: { reason: "IDENTITY_LINKED_ELSEWHERE", subject: p.sub } });
     });
 
     it("needs a signed-in caller and a valid token", async () => {
       const idToken = await acmeToken(person());
-      expect(await refusal(auth().linkIdentity({ idToken, connectorId: "acme" }))).toMatchObject({ code: Code.Unauthenticated });
+      await expectError(auth().linkIdentity({ idToken, connectorId: "acme" }), Code.Unauthenticated);
       const user = await signUp(person().email);
-      expect(await refusal(auth().linkIdentity({ idToken: tamperSignature(idToken), connectorId: "acme" }, user.as))).toEqual({
-        code: Code.Unauthenticated,
-        reason: "OAUTH_TOKEN_INVALID",
-      });
+      await expectError(auth().linkIdentity({ idToken: tamperSignature(idToken), connectorId: "acme" }, user.as), Code.Unauthenticated, "OAUTH_TOKEN_INVALID");
     });
   });
 
@@ -319,9 +302,9 @@ describe("Google and OIDC sign-in", () => {
         () => connectors().createConnector({ connector: valid }, user.as),
         () => connectors().deleteConnector({ id: "acme" }, user.as),
       ]) {
-        expect(await refusal(call())).toEqual({ code: Code.PermissionDenied, reason: "PERMISSION_REQUIRED" });
+        await expectError(call(), Code.PermissionDenied, "PERMISSION_REQUIRED");
       }
-      expect(await refusal(connectors().listConnectors({}))).toMatchObject({ code: Code.Unauthenticated });
+      await expectError(connectors().listConnectors({}), Code.Unauthenticated);
     });
 
     it.each([
@@ -336,7 +319,7 @@ describe("Google and OIDC sign-in", () => {
       ["no client ids", { clientIds: [] }],
       ["blank client id", { clientIds: [" "] }],
     ])("CreateConnector refuses %s", async (_name, change) => {
-      expect(await refusal(connectors().createConnector({ connector: { ...valid, ...change } }, asAdmin))).toMatchObject({ code: Code.InvalidArgument });
+      await expectError(connectors().createConnector({ connector: { ...valid, ...change } }, asAdmin), Code.InvalidArgument);
     });
 
     it("creates, lists page by page, and deletes", async () => {
@@ -344,33 +327,30 @@ describe("Google and OIDC sign-in", () => {
       expect(created.connector).toMatchObject({ id: "page-0", issuerUrl: valid.issuerUrl, clientIds: ["a", "b"] });
       for (let i = 1; i < 5; i++)
         await connectors().createConnector({ connector: { ...valid, id: `page-${i}`, issuerUrl: `https://id${i}.example.com`, displayName: "" } }, asAdmin);
-      expect(await refusal(connectors().createConnector({ connector: { ...valid, id: "page-0", issuerUrl: "https://other.example.com" } }, asAdmin))).toEqual({
-        code: Code.AlreadyExists,
-        reason: "CONNECTOR_EXISTS",
-      });
-      expect(await refusal(connectors().createConnector({ connector: { ...valid, id: "same-issuer" } }, asAdmin))).toEqual({
-        code: Code.AlreadyExists,
-        reason: "CONNECTOR_ISSUER_EXISTS",
-      });
-      expect(await refusal(connectors().createConnector({}, asAdmin))).toMatchObject({ code: Code.InvalidArgument });
+      await expectError(
+        connectors().createConnector({ connector: { ...valid, id: "page-0", issuerUrl: "https://other.example.com" } }, asAdmin),
+        Code.AlreadyExists,
+        "CONNECTOR_EXISTS",
+      );
+      await expectError(connectors().createConnector({ connector: { ...valid, id: "same-issuer" } }, asAdmin), Code.AlreadyExists, "CONNECTOR_ISSUER_EXISTS");
+      await expectError(connectors().createConnector({}, asAdmin), Code.InvalidArgument);
 
-      const seen: string[] = [];
-      let pageToken = "";
-      do {
-        const page = await connectors().listConnectors({ pageSize: 2, pageToken }, asAdmin);
-        expect(page.connectors.length).toBeLessThanOrEqual(2);
-        seen.push(...page.connectors.map((c) => c.id));
-        pageToken = page.nextPageToken;
-      } while (pageToken);
-      expect(new Set(seen).size).toBe(seen.length);
+      const { ids: seen } = await collectPages(
+        async (pageToken) => {
+          const page = await connectors().listConnectors({ pageSize: 2, pageToken }, asAdmin);
+          return { items: page.connectors, nextPageToken: page.nextPageToken };
+        },
+        (c) => c.id,
+        2,
+      );
       expect(seen).toEqual(expect.arrayContaining(["acme", "page-0", "page-1", "page-2", "page-3", "page-4"]));
       const all = await connectors().listConnectors({}, asAdmin);
       expect(all.connectors.map((c) => c.id)).toEqual(seen);
       expect(all.connectors.find((c) => c.id === "page-1")?.displayName).toBe("page-1");
-      expect(await refusal(connectors().listConnectors({ pageToken: "garbage!" }, asAdmin))).toMatchObject({ code: Code.InvalidArgument });
+      await expectError(connectors().listConnectors({ pageToken: "garbage!" }, asAdmin), Code.InvalidArgument);
 
       await connectors().deleteConnector({ id: "page-0" }, asAdmin);
-      expect(await refusal(connectors().deleteConnector({ id: "page-0" }, asAdmin))).toEqual({ code: Code.NotFound, reason: "CONNECTOR_NOT_FOUND" });
+      await expectError(connectors().deleteConnector({ id: "page-0" }, asAdmin), Code.NotFound, "CONNECTOR_NOT_FOUND");
       expect((await connectors().listConnectors({}, asAdmin)).connectors.map((c) => c.id)).not.toContain("page-0");
       expect((await auditRows("connector.delete", "success")).at(-1)?.targetId).toBe("page-0");
     });
@@ -381,7 +361,7 @@ describe("Google and OIDC sign-in", () => {
       const idToken = await shortLived.idToken(t.clock, ACME_CLIENT, person());
       await auth().verifyOAuthToken({ idToken, connectorId: "short-lived" });
       await connectors().deleteConnector({ id: "short-lived" }, asAdmin);
-      expect(await refusal(auth().verifyOAuthToken({ idToken, connectorId: "short-lived" }))).toEqual({ code: Code.NotFound, reason: "CONNECTOR_NOT_FOUND" });
+      await expectError(auth().verifyOAuthToken({ idToken, connectorId: "short-lived" }), Code.NotFound, "CONNECTOR_NOT_FOUND");
       await shortLived.stop();
     });
   });
@@ -391,10 +371,7 @@ describe("Google sign-in configuration", () => {
   it("is off without client ids", async () => {
     const t = await createTestApp();
     try {
-      expect(await refusal(t.client(AuthService).verifyOAuthToken({ idToken: "x.y.z" }))).toEqual({
-        code: Code.FailedPrecondition,
-        reason: "GOOGLE_NOT_CONFIGURED",
-      });
+      await expectError(t.client(AuthService).verifyOAuthToken({ idToken: "x.y.z" }), Code.FailedPrecondition, "GOOGLE_NOT_CONFIGURED");
     } finally {
       await t.close();
     }
@@ -442,7 +419,6 @@ function tamperSignature(jwt: string): string {
 }
 
 function tamperPayload(jwt: string): string {
-  const [h, p, s] = jwt.split(".");
-  const claims = JSON.parse(Buffer.from(p!, "base64url").toString());
-  return `${h}.${b64(JSON.stringify({ ...claims, email: "admin@warden.test" }))}.${s}`;
+  const [h, , s] = jwt.split(".");
+  return `${h}.${b64(JSON.stringify({ ...jwtClaims(jwt), email: "admin@warden.test" }))}.${s}`;
 }

@@ -1,39 +1,13 @@
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { Code, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { PasskeyService } from "../../gen/warden/passkey/v1/passkey_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
+import { expectFailure, failureOf } from "../helpers/expect-error.js";
+import { signUp } from "../helpers/mfa-world.js";
 import { FLAG_UP, FLAG_UV, SoftAuthenticator, strayKey } from "../helpers/soft-authenticator.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
-
-interface Failure {
-  code: Code;
-  reason: string;
-  message: string;
-}
-
-/** How a call failed; undefined when it succeeded. */
-async function failureOf(call: Promise<unknown>): Promise<Failure | undefined> {
-  try {
-    await call;
-    return undefined;
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return { code: e.code, reason: e.findDetails(ErrorInfoSchema)[0]?.reason ?? "", message: e.rawMessage };
-  }
-}
-
-async function expectFailure(call: Promise<unknown>, code: Code, reason?: string): Promise<Failure> {
-  const f = await failureOf(call);
-  expect(f, "the call succeeded").toBeDefined();
-  expect(Code[f!.code]).toBe(Code[code]);
-  if (reason) expect(f!.reason).toBe(reason);
-  return f!;
-}
-
-let seq = 0;
 
 describe("passkeys (WebAuthn) with a software authenticator", () => {
   let t: TestApp;
@@ -41,20 +15,12 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
   let auth: Client<typeof AuthService>;
 
   beforeAll(async () => {
-    // The fuzz tests fail on purpose many times from one address: keep the network budget out of the way.
-    t = await createTestApp({ network_max_failures: 100_000, subnet_max_failures: 1_000_000 });
+    // The fuzz tests fail on purpose many times from one address: createTestApp keeps the network budget out of the way.
+    t = await createTestApp();
     passkeys = t.client(PasskeyService);
     auth = t.client(AuthService);
   });
   afterAll(async () => t?.close());
-
-  /** A fresh account, signed in with its password. */
-  async function signedIn(tag: string) {
-    const email = `${tag}-${++seq}@passkeys.test`;
-    const user = await auth.register({ email, password: STRONG_PASSWORD, displayName: tag });
-    const login = await auth.login({ email, password: STRONG_PASSWORD });
-    return { email, userId: user.user!.id, token: login.accessToken, h: bearer(login.accessToken) };
-  }
 
   async function registerPasskey(h: ReturnType<typeof bearer>, authenticator = new SoftAuthenticator(), name = "laptop") {
     const start = await passkeys.startPasskeyRegistration({ name }, h);
@@ -64,7 +30,7 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
 
   /** A user with one registered passkey. */
   async function userWithPasskey(tag: string, authenticator?: SoftAuthenticator) {
-    const u = await signedIn(tag);
+    const u = await signUp(t, tag);
     return { ...u, ...(await registerPasskey(u.h, authenticator)) };
   }
 
@@ -77,7 +43,7 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
   }
 
   it("registers a passkey and signs in with it: the same session and tokens as password login", async () => {
-    const u = await signedIn("ann");
+    const u = await signUp(t, "ann");
     const start = await passkeys.startPasskeyRegistration({ name: "laptop" }, u.h);
     const options = JSON.parse(start.optionsJson);
     expect(options.rp).toEqual({ name: "Warden", id: "localhost" });
@@ -450,7 +416,7 @@ describe("passkeys (WebAuthn) with a software authenticator", () => {
 
     await expectFailure(passkeys.startPasskeyRegistration({ name: "x" }), Code.Unauthenticated);
     await expectFailure(passkeys.listPasskeys({}), Code.Unauthenticated);
-    const other = await signedIn("names");
+    const other = await signUp(t, "names");
     await expectFailure(passkeys.startPasskeyRegistration({ name: "x".repeat(65) }, other.h), Code.InvalidArgument);
     await expectFailure(passkeys.startPasskeyRegistration({ name: "bad\nname" }, other.h), Code.InvalidArgument);
     const unnamed = await registerPasskey(other.h, new SoftAuthenticator(), "");

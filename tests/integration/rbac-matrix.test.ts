@@ -7,9 +7,10 @@ import { OrganizationService } from "../../gen/warden/org/v1/organization_servic
 import { Effect, RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
-import { adminLogin, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
-import { outcome } from "../helpers/tenancy-world.js";
+import { adminLogin, newUser, type SignedIn } from "../helpers/accounts.js";
+import { outcome } from "../helpers/expect-error.js";
 import { createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 type RoleName = "admin" | "auditor" | "user-manager" | "none";
 const ROLES: RoleName[] = ["admin", "auditor", "user-manager", "none"];

@@ -11,9 +11,10 @@ import { Effect, RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { SERVICES } from "../../src/routes.js";
-import { adminLogin, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
+import { adminLogin, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError, violatedFields } from "../helpers/expect-error.js";
 import { createTestApp, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 describe("request shapes are checked by the rules in the protos (protovalidate)", () => {
   let t: TestApp;

@@ -109,7 +109,7 @@ describe("SessionService", () => {
     });
 
     it.each([1, 2, 3, 4, 9])("covers every row exactly once with page_size %i", async (pageSize) => {
-      const ids = await collectPages(
+      const { ids } = await collectPages(
         async (pageToken) => {
           const r = await sessions().listSessions({ pageSize, pageToken }, many.auth);
           return { items: r.sessions, nextPageToken: r.nextPageToken };
@@ -117,7 +117,6 @@ describe("SessionService", () => {
         (s) => s.id,
         pageSize,
       );
-      expect(new Set(ids).size).toBe(ids.length);
       expect(ids).toEqual(allIds);
     });
 

@@ -9,20 +9,10 @@ import { MemberRole } from "../../gen/warden/org/v1/organization_pb.js";
 import { Effect } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { bearer } from "../helpers/test-app.js";
 import { buildScene, runScopeCase, SCOPE_CASES, type Scene } from "../helpers/tenancy-rpcs.js";
-import {
-  cellsOf,
-  denied,
-  errorOf,
-  expectFailure,
-  forgedApiKey,
-  jwtPayload,
-  outcome,
-  queryRows,
-  useTenancyWorld,
-  type Caller,
-  type IssuedKey,
-  type Team,
-} from "../helpers/tenancy-world.js";
+import { queryRows } from "../helpers/database.js";
+import { denied, errorOf, expectError, outcome } from "../helpers/expect-error.js";
+import { jwtClaims } from "../helpers/jwt.js";
+import { cellsOf, forgedApiKey, useTenancyWorld, type Caller, type IssuedKey, type Team } from "../helpers/tenancy-world.js";
 
 const KEY_FORMAT = /^wdn_k_[A-Za-z0-9]{64}$/;
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -61,7 +51,7 @@ describe("API keys", () => {
       const validated = toJsonString(ValidateApiKeyResponseSchema, await w.keys.validateApiKey({ key: secret }));
       for (const text of [listedJson, validated]) expect(text).not.toContain(hidden.slice(0, 16));
 
-      const rows = await queryRows(w.t, sql`select * from api_keys`);
+      const rows = await queryRows(w.t.app.hooks.db, sql`select * from api_keys`);
       expect(rows.find((r) => r.id === apiKey!.id)?.key_hash).toBe(sha256(secret));
       for (const cell of cellsOf(rows)) expect(cell).not.toContain(hidden.slice(0, 16));
     });
@@ -94,7 +84,7 @@ describe("API keys", () => {
       expect(v.valid).toBe(true);
       const expiresAt = Number(v.sessionTokenExpiresAt!.seconds) * 1000;
       expect(Math.abs(expiresAt - (w.t.clock.now().getTime() + 3600_000))).toBeLessThanOrEqual(1000);
-      const claims = jwtPayload(v.sessionToken);
+      const claims = jwtClaims(v.sessionToken);
       expect([claims.sub, claims.token_type, (claims.exp as number) - (claims.iat as number)]).toEqual([key.key.id, "api_key", 3600]);
       const session = bearer(v.sessionToken);
       expect(await outcome(w.members.listMembers({ organizationId: team.id }, session))).toBe("OK");
@@ -235,7 +225,7 @@ describe("failed API keys count against the caller's network budget", () => {
     for (let i = 0; i < BUDGET - 2; i++) expect(await useKey(bearer(forgedApiKey()))).toBe("Unauthenticated:API_KEY_INVALID");
     for (let i = 0; i < 2; i++) expect((await w.keys.validateApiKey({ key: forgedApiKey() })).valid).toBe(false);
 
-    const err = await expectFailure(w.orgs.getOrganization({ id: org.id }, bearer(forgedApiKey())), Code.ResourceExhausted, "RATE_LIMITED");
+    const err = await expectError(w.orgs.getOrganization({ id: org.id }, bearer(forgedApiKey())), Code.ResourceExhausted, "RATE_LIMITED");
     expect(Number(err.metadata.get("retry-after"))).toBeGreaterThan(0);
     expect(await useKey(good.as)).toBe("ResourceExhausted:RATE_LIMITED");
     expect(await outcome(w.keys.validateApiKey({ key: good.secret }))).toBe("ResourceExhausted:RATE_LIMITED");

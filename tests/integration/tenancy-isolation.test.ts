@@ -13,7 +13,8 @@ import {
   type MatrixRole,
   type Scene,
 } from "../helpers/tenancy-rpcs.js";
-import { denied, errorOf, outcome, outcomeOf, unknownId, useTenancyWorld, type Caller } from "../helpers/tenancy-world.js";
+import { denied, errorOf, outcome, outcomeOf } from "../helpers/expect-error.js";
+import { unknownId, useTenancyWorld, type Caller } from "../helpers/tenancy-world.js";
 
 /**
  * Who may call what, as the proto policy declares it (Y allowed, - PERMISSION_DENIED).

@@ -1,7 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { MemberRole, OrganizationTier } from "../../gen/warden/org/v1/organization_pb.js";
 import {
   buildScene,
@@ -13,7 +12,10 @@ import {
   rpc,
   warmCredentials,
 } from "../helpers/tenancy-rpcs.js";
-import { allPages, denied, expectFailure, MEMBER_ROLE, outcome, queryRows, useTenancyWorld, type Caller, type OrgRoleName } from "../helpers/tenancy-world.js";
+import { queryRows } from "../helpers/database.js";
+import { denied, expectError, outcome, violatedFields } from "../helpers/expect-error.js";
+import { collectPages } from "../helpers/pages.js";
+import { MEMBER_ROLE, useTenancyWorld, type Caller, type OrgRoleName } from "../helpers/tenancy-world.js";
 
 const ORG_LIMIT = 2;
 
@@ -47,24 +49,24 @@ describe("organizations and membership", () => {
       ["a NUL", "Acme\u0000"],
     ])("refuses a name that is %s", async ([, name]) => {
       const bob = await w.user("create-bob");
-      const err = await expectFailure(w.orgs.createOrganization({ name }, bob.as), Code.InvalidArgument);
-      expect(err.findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field)).toEqual(["name"]);
+      const err = await expectError(w.orgs.createOrganization({ name }, bob.as), Code.InvalidArgument);
+      expect(violatedFields(err)).toEqual(["name"]);
     });
 
     it("accepts 100 characters of any script, refuses an unknown tier, and failures do not use the quota", async () => {
       const cy = await w.user("create-cy");
-      await expectFailure(w.orgs.createOrganization({ name: "Tiered", tier: 99 as OrganizationTier }, cy.as), Code.InvalidArgument, "INVALID_ARGUMENT");
+      await expectError(w.orgs.createOrganization({ name: "Tiered", tier: 99 as OrganizationTier }, cy.as), Code.InvalidArgument, "INVALID_ARGUMENT");
       const org = await w.org(cy, "ü".repeat(100));
       expect([...org.name]).toHaveLength(100);
       await expect(w.org(cy)).resolves.toBeDefined();
     });
 
     it("needs a signed-in user: no credential is UNAUTHENTICATED, an API key is refused", async () => {
-      await expectFailure(w.orgs.createOrganization({ name: "Anon" }), Code.Unauthenticated);
+      await expectError(w.orgs.createOrganization({ name: "Anon" }), Code.Unauthenticated);
       const dee = await w.user("create-dee");
       const org = await w.org(dee);
       const key = await w.apiKey(dee.as, org.id);
-      await expectFailure(w.orgs.createOrganization({ name: "By key" }, key.as), Code.PermissionDenied, "USER_SESSION_REQUIRED");
+      await expectError(w.orgs.createOrganization({ name: "By key" }, key.as), Code.PermissionDenied, "USER_SESSION_REQUIRED");
     });
   });
 
@@ -72,7 +74,7 @@ describe("organizations and membership", () => {
     it(`allows ${ORG_LIMIT}, then RESOURCE_EXHAUSTED; a system admin is not limited`, async () => {
       const eve = await w.user("limit-eve");
       for (let i = 0; i < ORG_LIMIT; i++) await w.org(eve);
-      await expectFailure(w.orgs.createOrganization({ name: "One too many" }, eve.as), Code.ResourceExhausted, "ORGANIZATION_LIMIT");
+      await expectError(w.orgs.createOrganization({ name: "One too many" }, eve.as), Code.ResourceExhausted, "ORGANIZATION_LIMIT");
       for (let i = 0; i <= ORG_LIMIT; i++) await w.org(sysadmin);
     });
 
@@ -90,7 +92,7 @@ describe("organizations and membership", () => {
       const team = await w.team("upd");
       const updated = await w.orgs.updateOrganization({ id: team.id, name: " Renamed " }, team.admin.as);
       expect(updated.organization?.name).toBe("Renamed");
-      await expectFailure(w.orgs.updateOrganization({ id: team.id, name: "" }, team.owner.as), Code.InvalidArgument);
+      await expectError(w.orgs.updateOrganization({ id: team.id, name: "" }, team.owner.as), Code.InvalidArgument);
       for (const role of ["owner", "admin", "member", "viewer"] as const) {
         const got = (await w.orgs.getOrganization({ id: team.id }, team[role].as)).organization!;
         expect([got.name, got.callerRole]).toEqual(["Renamed", MEMBER_ROLE[role]]);
@@ -103,10 +105,14 @@ describe("organizations and membership", () => {
       const hal = await w.user("list-hal");
       const joined = await w.org(hal);
       await w.join(joined.id, hal, gus, "viewer");
-      const { items, pages } = await allPages(async (pageToken) => {
-        const r = await w.orgs.listOrganizations({ pageSize: 2, pageToken }, gus.as);
-        return { items: r.organizations, next: r.nextPageToken };
-      }, 2);
+      const { items, pages } = await collectPages(
+        async (pageToken) => {
+          const r = await w.orgs.listOrganizations({ pageSize: 2, pageToken }, gus.as);
+          return { items: r.organizations, nextPageToken: r.nextPageToken };
+        },
+        (o) => o.id,
+        2,
+      );
       expect(pages).toBe(2);
       expect(new Map(items.map((o) => [o.id, o.callerRole]))).toEqual(
         new Map([...own.map((o) => [o.id, MemberRole.OWNER] as const), [joined.id, MemberRole.VIEWER]]),
@@ -118,8 +124,8 @@ describe("organizations and membership", () => {
 
     it("refuses a page token it did not issue", async () => {
       const gus = await w.user("list-gus");
-      await expectFailure(w.orgs.listOrganizations({ pageToken: "bm90LWEtdG9rZW4" }, gus.as), Code.InvalidArgument);
-      await expectFailure(w.orgs.listOrganizations({ pageSize: -1 }, gus.as), Code.InvalidArgument);
+      await expectError(w.orgs.listOrganizations({ pageToken: "bm90LWEtdG9rZW4" }, gus.as), Code.InvalidArgument);
+      await expectError(w.orgs.listOrganizations({ pageSize: -1 }, gus.as), Code.InvalidArgument);
     });
   });
 
@@ -146,10 +152,10 @@ describe("organizations and membership", () => {
       const owner = await w.user("del-audit");
       const org = await w.org(owner);
       await w.orgs.deleteOrganization({ id: org.id }, owner.as);
-      const rows = await queryRows(w.t, sql`select name, deleted_at from organizations where id = ${org.id}`);
+      const rows = await queryRows(w.t.app.hooks.db, sql`select name, deleted_at from organizations where id = ${org.id}`);
       expect(rows).toHaveLength(1);
       expect(rows[0]!.deleted_at).not.toBeNull();
-      const audit = await queryRows(w.t, sql`select actor_id from audit_events where event_type = 'org.delete' and target_id = ${org.id}`);
+      const audit = await queryRows(w.t.app.hooks.db, sql`select actor_id from audit_events where event_type = 'org.delete' and target_id = ${org.id}`);
       expect(audit.map((r) => r.actor_id)).toEqual([owner.id]);
     });
   });
@@ -248,15 +254,17 @@ describe("organizations and membership", () => {
       const team = await w.team("page");
       const extra = await Promise.all(Array.from({ length: 5 }, (_, i) => w.user(`page-extra-${i}`)));
       for (const user of extra) await w.join(team.id, team.owner, user, "member");
-      const { items, pages } = await allPages(async (pageToken) => {
-        const r = await w.members.listMembers({ organizationId: team.id, pageSize: 3, pageToken }, team.viewer.as);
-        return { items: r.members, next: r.nextPageToken };
-      }, 3);
+      const { ids, pages } = await collectPages(
+        async (pageToken) => {
+          const r = await w.members.listMembers({ organizationId: team.id, pageSize: 3, pageToken }, team.viewer.as);
+          return { items: r.members, nextPageToken: r.nextPageToken };
+        },
+        (m) => m.userId,
+        3,
+      );
       expect(pages).toBe(3);
-      const ids = items.map((m) => m.userId);
-      expect(new Set(ids).size).toBe(ids.length);
       expect(new Set(ids)).toEqual(new Set([team.owner, team.admin, team.member, team.viewer, ...extra].map((u) => u.id)));
-      await expectFailure(w.members.listMembers({ organizationId: team.id, pageToken: "garbage!" }, team.viewer.as), Code.InvalidArgument);
+      await expectError(w.members.listMembers({ organizationId: team.id, pageToken: "garbage!" }, team.viewer.as), Code.InvalidArgument);
     });
 
     describe("last-owner rule", () => {

@@ -4,7 +4,9 @@ import { ApiKeyScope } from "../../gen/warden/apikey/v1/api_key_service_pb.js";
 import { Effect, RuleSchema } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import type { RoleRule } from "../../src/domain/records.js";
 import { evaluateRules } from "../../src/domain/rbac/rules.js";
-import { allPages, denied, outcome, useTenancyWorld, type Caller } from "../helpers/tenancy-world.js";
+import { denied, outcome } from "../helpers/expect-error.js";
+import { collectPages } from "../helpers/pages.js";
+import { useTenancyWorld, type Caller } from "../helpers/tenancy-world.js";
 
 type RuleInit = MessageInitShape<typeof RuleSchema>;
 const allow = (resources: string[], verbs: string[]): RoleRule => ({ resources, verbs, effect: "allow" });
@@ -114,12 +116,14 @@ describe("RBAC roles", () => {
       expect(await outcome(createRole("life-a", [rule(["user"], ["get"])]))).toBe("AlreadyExists:ROLE_EXISTS");
       const updated = await updateRole("life-b", [rule(["user"], ["*"]), rule(["user"], ["delete"], Effect.DENY)]);
       expect(updated.role?.rules.map((r) => r.effect)).toEqual([Effect.ALLOW, Effect.DENY]);
-      const { items } = await allPages(async (pageToken) => {
-        const r = await w.roles.listRoles({ pageSize: 2, pageToken }, user.as);
-        return { items: r.roles, next: r.nextPageToken };
-      }, 2);
-      const listed = items.map((r) => r.name);
-      expect(new Set(listed).size).toBe(listed.length);
+      const { ids: listed } = await collectPages(
+        async (pageToken) => {
+          const r = await w.roles.listRoles({ pageSize: 2, pageToken }, user.as);
+          return { items: r.roles, nextPageToken: r.nextPageToken };
+        },
+        (r) => r.name,
+        2,
+      );
       expect(listed).toEqual(expect.arrayContaining(["admin", "auditor", "user-manager", ...names]));
       await w.roles.deleteRole({ name: "life-c" }, sysadmin.as);
       expect(await outcome(w.roles.getRole({ name: "life-c" }, user.as))).toBe("NotFound:ROLE_NOT_FOUND");

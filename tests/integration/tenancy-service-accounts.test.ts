@@ -15,19 +15,11 @@ import {
   warmCredentials,
   type Scene,
 } from "../helpers/tenancy-rpcs.js";
-import {
-  allPages,
-  cellsOf,
-  denied,
-  errorOf,
-  jwtPayload,
-  outcome,
-  outcomeOf,
-  queryRows,
-  useTenancyWorld,
-  type Caller,
-  type Team,
-} from "../helpers/tenancy-world.js";
+import { queryRows } from "../helpers/database.js";
+import { denied, errorOf, outcome, outcomeOf } from "../helpers/expect-error.js";
+import { jwtClaims } from "../helpers/jwt.js";
+import { collectPages } from "../helpers/pages.js";
+import { cellsOf, useTenancyWorld, type Caller, type Team } from "../helpers/tenancy-world.js";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -54,7 +46,7 @@ describe("service accounts", () => {
     expect(got.serviceAccount?.clientId).toBe(sa?.clientId);
     expect(toJsonString(ListServiceAccountsResponseSchema, listed)).not.toContain(clientSecret);
 
-    const rows = await queryRows(w.t, sql`select * from service_accounts`);
+    const rows = await queryRows(w.t.app.hooks.db, sql`select * from service_accounts`);
     expect(rows.find((r) => r.id === sa!.id)?.secret_hash).toBe(sha256(clientSecret));
     for (const cell of cellsOf(rows)) expect(cell).not.toContain(clientSecret);
   });
@@ -62,7 +54,7 @@ describe("service accounts", () => {
   it("AuthenticateServiceAccount returns a one-hour service_account token", async () => {
     const { sa, secret } = await w.serviceAccount(team.owner.as, team.id, [ApiKeyScope.READ]);
     const issued = await w.saToken(sa.clientId, secret);
-    const claims = jwtPayload(issued.token);
+    const claims = jwtClaims(issued.token);
     expect([claims.token_type, claims.sub, (claims.exp as number) - (claims.iat as number)]).toEqual(["service_account", sa.id, 3600]);
     expect(Math.abs(issued.expiresAt.getTime() - (w.t.clock.now().getTime() + 3600_000))).toBeLessThanOrEqual(1000);
     expect(await outcome(w.orgs.getOrganization({ id: team.id }, issued.as))).toBe("OK");
@@ -156,12 +148,16 @@ describe("service accounts", () => {
       const org = await w.org(team.owner);
       const made = [];
       for (let i = 0; i < 5; i++) made.push((await w.serviceAccount(team.owner.as, org.id)).sa.id);
-      const { items, pages } = await allPages(async (pageToken) => {
-        const r = await w.sas.listServiceAccounts({ organizationId: org.id, pageSize: 2, pageToken }, team.owner.as);
-        return { items: r.serviceAccounts, next: r.nextPageToken };
-      }, 2);
+      const { ids, pages } = await collectPages(
+        async (pageToken) => {
+          const r = await w.sas.listServiceAccounts({ organizationId: org.id, pageSize: 2, pageToken }, team.owner.as);
+          return { items: r.serviceAccounts, nextPageToken: r.nextPageToken };
+        },
+        (s) => s.id,
+        2,
+      );
       expect(pages).toBe(3);
-      expect(items.map((s) => s.id).sort()).toEqual(made.sort());
+      expect(ids.sort()).toEqual(made.sort());
     });
   });
 });

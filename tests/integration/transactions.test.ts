@@ -5,11 +5,12 @@ import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
-import { rowsOf } from "../helpers/database.js";
-import { adminLogin, login, newUser, uniqueEmail, type SignedIn } from "../helpers/accounts.js";
+import { queryRows } from "../helpers/database.js";
+import { adminLogin, login, newUser, type SignedIn } from "../helpers/accounts.js";
 import { expectError } from "../helpers/expect-error.js";
 import { createTestApp } from "../helpers/test-app.js";
 import { bearer, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { uniqueEmail } from "../helpers/unique.js";
 
 /**
  * Every change writes its audit event in the same transaction, or the same statement. A fault
@@ -21,7 +22,7 @@ describe("multi-row changes are all-or-nothing", () => {
   const db = () => t.app.hooks.db;
   const validate = (token: string) => t.client(SessionService).validateSession({}, bearer(token));
   const sessionCount = async (userId: string) =>
-    Number(rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from sessions where user_id = ${userId}`))[0]!.n);
+    Number((await queryRows<{ n: number }>(db(), sql`select count(*)::int as n from sessions where user_id = ${userId}`))[0]!.n);
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -39,12 +40,12 @@ describe("multi-row changes are all-or-nothing", () => {
       await db().execute(sql.raw(`drop trigger test_refuse_insert on ${table}`));
     }
   }
-  const auditCount = async () => Number(rowsOf<{ n: number }>(await db().execute(sql`select count(*)::int as n from audit_events`))[0]!.n);
+  const auditCount = async () => Number((await queryRows<{ n: number }>(db(), sql`select count(*)::int as n from audit_events`))[0]!.n);
 
   it("Register: no user is left without its audit event", async () => {
     const email = uniqueEmail("register");
     await failsMidway(() => t.client(AuthService).register({ email, password: STRONG_PASSWORD }));
-    expect(rowsOf(await db().execute(sql`select id from users where email = ${email}`))).toHaveLength(0);
+    expect(await queryRows(db(), sql`select id from users where email = ${email}`)).toHaveLength(0);
     await expect(t.client(AuthService).register({ email, password: STRONG_PASSWORD })).resolves.toBeDefined();
   });
 
