@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const users = pgTable(
   "users",
@@ -17,9 +17,27 @@ export const users = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     passwordChangedAt: timestamp("password_changed_at", { withTimezone: true, mode: "date" }),
+    // When the user proved they receive mail at `email` (a code or link, a verifying identity
+    // provider, or an administrator who created the account); null until then.
+    emailVerifiedAt: timestamp("email_verified_at", { withTimezone: true, mode: "date" }),
     deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [uniqueIndex("users_email_key").on(t.email), index("users_created_idx").on(t.createdAt, t.id)],
 );
 
+/** The pending proof of an address: a six-digit code and a link token, stored as keyed hashes. */
+export const emailVerifications = pgTable("email_verifications", {
+  userId: uuid("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  // The address the code went to: a changed email needs a new proof.
+  email: text("email").notNull(),
+  codeHash: text("code_hash").notNull(),
+  linkTokenHash: text("link_token_hash").notNull(),
+  failedAttempts: integer("failed_attempts").notNull().default(0),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+  expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+});
+
 export type UserRow = typeof users.$inferSelect;
+export type EmailVerificationRow = typeof emailVerifications.$inferSelect;
