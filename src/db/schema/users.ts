@@ -26,18 +26,22 @@ export const users = pgTable(
 );
 
 /** The pending proof of an address: a six-digit code and a link token, stored as keyed hashes. */
-export const emailVerifications = pgTable("email_verifications", {
-  userId: uuid("user_id")
-    .primaryKey()
-    .references(() => users.id, { onDelete: "cascade" }),
-  // The address the code went to: a changed email needs a new proof.
-  email: text("email").notNull(),
-  codeHash: text("code_hash").notNull(),
-  linkTokenHash: text("link_token_hash").notNull(),
-  failedAttempts: integer("failed_attempts").notNull().default(0),
-  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
-  expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
-});
+export const emailVerifications = pgTable(
+  "email_verifications",
+  {
+    userId: uuid("user_id")
+      .primaryKey()
+      .references(() => users.id, { onDelete: "cascade" }),
+    // The address the code went to: a changed email needs a new proof.
+    email: text("email").notNull(),
+    codeHash: text("code_hash").notNull(),
+    linkTokenHash: text("link_token_hash").notNull(),
+    failedAttempts: integer("failed_attempts").notNull().default(0),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [uniqueIndex("email_verifications_link_token_key").on(t.linkTokenHash)],
+);
 
 export type UserRow = typeof users.$inferSelect;
 export type EmailVerificationRow = typeof emailVerifications.$inferSelect;
