@@ -9,12 +9,15 @@ import type { Authenticator } from "./domain/auth/authenticator.js";
 import type { Caches } from "./domain/cache/caches.js";
 import type { InvalidationBus } from "./domain/invalidation.js";
 import type { DevOtpStore } from "./domain/mfa/sms-sender.js";
+import type { EmailVerification } from "./domain/user/email-verification.js";
 import type { BruteForce } from "./domain/ratelimit/brute-force.js";
 import type { SessionManager } from "./domain/session/session-manager.js";
 import type { Store } from "./domain/store/stores.js";
 import { authnInterceptor } from "./interceptors/authn.js";
+import { callTimeoutInterceptor } from "./interceptors/call-timeout.js";
 import { deadlineInterceptor } from "./interceptors/deadline.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
+import { inputErrorInterceptor } from "./http/input-gate.js";
 import { metricsInterceptor } from "./interceptors/metrics.js";
 import { policyInterceptor } from "./interceptors/policy.js";
 import { rateLimitInterceptor } from "./interceptors/rate-limit.js";
@@ -26,6 +29,7 @@ import type { Readiness } from "./readiness.js";
 import { SERVICES, type ServiceHandlers } from "./routes.js";
 import { wireAccounts } from "./wiring/accounts.js";
 import { createCore, type CoreDeps } from "./wiring/core.js";
+import { wireEmail } from "./wiring/email.js";
 import { wireFederation } from "./wiring/federation.js";
 import { wireMfa } from "./wiring/mfa.js";
 import { wireOperations } from "./wiring/operations.js";
@@ -63,6 +67,8 @@ export interface App {
   readiness: Readiness;
   /** Public keys for /.well-known/jwks.json. */
   keys: Pick<KeyStore, "jwks">;
+  /** The verification link of the email (GET /v1/verify-email). */
+  emailLinks: Pick<EmailVerification, "verifyToken">;
   handlers: ServiceHandlers;
   interceptors: Interceptor[];
   routerOptions: ConnectRouterOptions;
@@ -79,13 +85,16 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const core = await createCore(deps);
   const { config, clock, log } = core;
   const rbac = await wireRbac(core);
-  const sessions = wireSessions(core);
+  const email = wireEmail(core);
+  const sessions = wireSessions(core, email);
   const mfa = wireMfa(core, sessions);
   const federation = wireFederation(core, sessions);
   const passkeys = wirePasskeys(core, sessions);
   const tenancy = wireTenancy(core);
-  const accounts = await wireAccounts(core, { rbac, sessions, mfa, federation, tenancy });
+  const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy });
   const operations = wireOperations(core);
+  // The audit chain head is signed at start (if it moved) and then on schedule.
+  await operations.auditCheckpoints.start();
   const handlers: ServiceHandlers = {
     ...operations.handlers,
     ...accounts.handlers,
@@ -101,7 +110,10 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     requestLogInterceptor(log),
     metricsInterceptor(core.metrics),
     errorsInterceptor(log),
+    // A request the server's input gate refused (too large, undecodable): logged and counted as above.
+    inputErrorInterceptor(),
     deadlineInterceptor(),
+    callTimeoutInterceptor(config.call_timeout),
     // Network budgets by the policy's rate_class (credential paths and sign-ups).
     rateLimitInterceptor(core.limiter),
     authnInterceptor(accounts.authenticator),
@@ -123,9 +135,16 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     metrics: core.metrics,
     readiness: core.readiness,
     keys: core.keys,
+    emailLinks: email.verification,
     handlers,
     interceptors,
-    routerOptions: { interceptors, readMaxBytes: config.max_message_bytes, writeMaxBytes: config.max_message_bytes },
+    routerOptions: {
+      interceptors,
+      readMaxBytes: config.max_message_bytes,
+      writeMaxBytes: config.max_message_bytes,
+      // Connect JSON is read strictly: an unknown field or enum name is INVALID_ARGUMENT, not ignored.
+      jsonOptions: { ignoreUnknownFields: false },
+    },
     hooks: {
       db: core.database.db,
       store: core.store,
@@ -140,6 +159,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     },
     async close() {
       clearInterval(rotation);
+      operations.auditCheckpoints.stop();
       core.redis?.disconnect();
     },
   };

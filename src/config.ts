@@ -56,26 +56,56 @@ export const configSchema = z
     tls_terminated_upstream: bool(false),
 
     max_message_bytes: int(4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    // Read limits checked before a request is decoded (src/http/input-gate.ts): methods anyone may
+    // call (ACCESS_PUBLIC) read at most max_public_message_bytes; JSON nests at most max_json_depth.
+    max_public_message_bytes: int(64 * 1024, 1024, 64 * 1024 * 1024),
+    max_json_depth: int(64, 2, 1000),
+    // Connection limits (src/http/connection-limits.ts): counts, header sizes and timeouts.
+    max_connections: int(4096, 1, 1_000_000),
+    max_sessions_per_address: int(32, 1, 100_000),
+    http2_max_concurrent_streams: int(100, 1, 10_000),
+    max_header_list_bytes: int(64 * 1024, 4096, 1024 * 1024),
+    connection_idle_timeout: seconds(65),
+    headers_timeout: seconds(20),
+    request_body_timeout: seconds(60),
+    stream_idle_timeout: seconds(30),
     shutdown_grace: seconds(10),
+    // The longest a unary call may take before it answers UNAVAILABLE (a hung database, say).
+    call_timeout: seconds(15),
+    // PostgreSQL's statement_timeout for every query of this server.
+    database_statement_timeout: seconds(10),
 
     master_key: z.string().min(32, "must be at least 32 characters").optional(),
+    // A file that holds the master key (kept outside data_dir, e.g. a mounted secret).
+    master_key_file: z.string().min(1).optional(),
     jwt_algorithm: z.enum(["EdDSA", "ES256", "HS256"]).default("EdDSA"),
     jwt_hs256_secret: z.string().min(32, "must be at least 32 characters").optional(),
     token_issuer: z.string().default("warden"),
     token_audience: z.string().default("warden"),
     access_token_ttl: seconds(15 * 60),
     signing_key_rotation: seconds(30 * 86400),
+    // New audit links are HMACs under the key derived as audit-chain:v<N>; raising N rotates it.
+    audit_chain_key_version: int(1, 1, 100_000),
+    // How often the audit chain head is signed (checked every minute): 1 minute to 1 day.
+    audit_checkpoint_interval: z.preprocess(parseDuration, z.number().int().min(60).max(86400)).default(3600),
 
     session_idle_timeout: seconds(12 * 3600),
     session_absolute_timeout: seconds(7 * 86400),
     session_cache_ttl: seconds(5),
+    // The same client presenting a just-used refresh token again within this many seconds gets the
+    // token it was given (a lost answer, a second tab); 0 turns it off. Later or elsewhere: reuse.
+    refresh_reuse_grace: int(2, 0, 60),
     // Entries each per-instance cache holds at most (sessions, API keys, service accounts, roles, verified tokens).
     cache_max_entries: int(50_000, 100, 10_000_000),
 
     admin_email: z.string().email().optional(),
     admin_password: z.string().optional(),
 
+    // Failed attempts at one account from one client address per window.
     login_max_failures: int(10, 1, 100),
+    // Failed attempts at one account from all addresses per window; past it, only networks the
+    // owner signed in from before may try a password (NIST SP 800-63B: at most 100).
+    account_max_failures: int(100, 1, 100),
     // The window of every failure budget: 1 minute to 1 day.
     login_failure_window: z.preprocess(parseDuration, z.number().int().min(60).max(86400)).default(15 * 60),
     password_min_score: int(3, 0, 4),
@@ -94,6 +124,8 @@ export const configSchema = z
     signups_per_address_per_hour: int(20, 1, 100_000),
     otp_sends_per_phone_per_hour: int(5, 1, 1000),
     otp_sends_per_address_per_hour: int(30, 1, 100_000),
+    // Passkey sign-in ceremonies started from one client address per hour, successful or not.
+    passkey_starts_per_address_per_hour: int(120, 1, 1_000_000),
     // SMS codes go to this webhook as POST {to, text}; unset, they are only logged (the text in dev mode).
     sms_webhook_url: z.string().url().optional(),
     sms_webhook_token: z.string().optional(),
@@ -107,6 +139,27 @@ export const configSchema = z
     // Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed.
     trusted_proxies: z.string().default(""),
     max_organizations_per_user: int(10, 1, 10_000),
+
+    // Email (verification codes and links) through an SMTP server; unset, mail is only logged (the text in dev mode).
+    smtp_host: z.string().min(1).optional(),
+    smtp_port: int(587, 1, 65_535),
+    // TLS from the first byte (port 465); otherwise STARTTLS, which smtp_require_tls insists on.
+    smtp_secure: bool(false),
+    smtp_require_tls: bool(true),
+    smtp_username: z.string().optional(),
+    smtp_password: z.string().optional(),
+    smtp_from: z.string().min(3).default("Warden <no-reply@localhost>"),
+    smtp_tls_ca_file: z.string().optional(),
+    smtp_timeout: seconds(10),
+    // The page the verification link opens, with ?token= appended (Warden serves one at /v1/verify-email).
+    email_verification_url: z.string().url().default("http://localhost:8080/v1/verify-email"),
+    email_verification_ttl: seconds(24 * 3600),
+    verification_emails_per_address_per_hour: int(20, 1, 100_000),
+    verification_emails_per_recipient_per_hour: int(5, 1, 1000),
+    // What an account whose email is not verified may not do (it is never linked to a federated identity).
+    require_verified_email_to_sign_in: bool(false),
+    require_verified_email_to_create_organization: bool(false),
+    require_verified_email_to_join_organization: bool(false),
 
     // WebAuthn relying party: a domain (no scheme or port), and the exact origins of the pages
     // that may run passkey ceremonies (comma-separated), each on that domain or a subdomain.
@@ -134,6 +187,7 @@ export const configSchema = z
     google_jwks_url: z.string().default("https://www.googleapis.com/oauth2/v3/certs"),
   })
   .superRefine((c, ctx) => {
+    if (c.master_key && c.master_key_file) ctx.addIssue({ code: "custom", path: ["master_key_file"], message: "give master_key or master_key_file, not both" });
     if (c.jwt_algorithm === "HS256" && !c.jwt_hs256_secret)
       ctx.addIssue({ code: "custom", path: ["jwt_hs256_secret"], message: "is required when jwt_algorithm is HS256" });
     if (!!c.tls_cert_file !== !!c.tls_key_file)
@@ -145,6 +199,8 @@ export const configSchema = z
     for (const entry of listOf(c.trusted_proxies))
       if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry) || isIP(entry.split("/")[0]!) === 0)
         ctx.addIssue({ code: "custom", path: ["trusted_proxies"], message: `"${entry}" is not an address or CIDR` });
+    if (!!c.smtp_username !== (c.smtp_password !== undefined))
+      ctx.addIssue({ code: "custom", path: ["smtp_password"], message: "smtp_username and smtp_password go together" });
     if (!!c.admin_email !== !!c.admin_password)
       ctx.addIssue({ code: "custom", path: ["admin_password"], message: "admin_email and admin_password go together" });
     for (const origin of c.webauthn_origins.filter((o) => !originOnRpId(o, c.webauthn_rp_id)))

@@ -2,6 +2,7 @@ import { createApp } from "./app.js";
 import { systemClock } from "./clock.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
+import { secureDataDir } from "./db/data-dir.js";
 import { createLogger } from "./logger.js";
 import { startServer } from "./server.js";
 
@@ -18,7 +19,19 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.log_level);
   if (config.dev) log.warn("DEV MODE IS ON: development-only RPCs are enabled; never run this in production");
-  const database = await openDatabase({ databaseUrl: config.database_url, dataDir: config.data_dir + "/pglite" });
+  // Everything this process creates (the embedded database's files, the master key file) is the owner's alone.
+  process.umask(0o077);
+  const narrowed = secureDataDir(config.data_dir);
+  if (narrowed.length)
+    log.warn(
+      { data_dir: config.data_dir, narrowed: narrowed.length, first: narrowed[0], paths: narrowed.slice(0, 20) },
+      "data directory entries were readable by others: narrowed to 0700/0600",
+    );
+  const database = await openDatabase({
+    databaseUrl: config.database_url,
+    dataDir: config.data_dir + "/pglite",
+    statementTimeoutMs: config.database_statement_timeout * 1000,
+  });
   const app = await createApp({ config, database, clock: systemClock, log });
   const server = await startServer(app);
   // Always written, whatever the log level: scripts and tests read the bound address from it.

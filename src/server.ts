@@ -1,17 +1,24 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { App } from "./app.js";
 import { hostOf, listOf, portOf } from "./config.js";
 import { TrustedProxies } from "./domain/ratelimit/network.js";
 import { kClientIp } from "./context.js";
+import { cleartextListener } from "./http/cleartext-listener.js";
+import { connectionLimits } from "./http/connection-limits.js";
+import { applyHttp1Timeouts, startHttp1Timeouts } from "./http/http1-timeouts.js";
+import { admitTlsHttp2, Http2Admission } from "./http/http2-admission.js";
+import { guardHttp2, http2Options } from "./http/http2-guards.js";
 import { plainRoutes } from "./http/plain-routes.js";
-import { routes } from "./routes.js";
+import { rpcHandlers, rpcRequestListener } from "./http/rpc-handler.js";
+import { shuttingDown } from "./http/shutdown-status.js";
+import { throttledWarning } from "./http/throttled-warning.js";
 
-const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** After the grace period, how long calls that were told to stop have to send their last status. */
+const FINAL_STATUS_MS = 1000;
 
 export interface RunningServer {
   /** The bound address, e.g. 127.0.0.1:41234. */
@@ -24,24 +31,24 @@ export interface RunningServer {
 
 /**
  * One port for gRPC, gRPC-Web and Connect. With TLS, ALPN picks HTTP/2 or HTTP/1.1; in
- * cleartext the first bytes decide: the HTTP/2 preface goes to the h2c server, anything else
- * to the HTTP/1.1 server.
+ * cleartext the first bytes decide (src/http/cleartext-listener.ts). Every connection is held to
+ * the connection limits of the configuration (src/http/connection-limits.ts).
  */
 export async function startServer(app: App, addr = app.config.addr): Promise<RunningServer> {
   const { config, log } = app;
+  const limits = connectionLimits(config);
   let draining = false;
   const shutdown = new AbortController();
   const proxies = new TrustedProxies(listOf(config.trusted_proxies));
-  const handler = connectNodeAdapter({
-    routes: routes(app.handlers),
-    ...app.routerOptions,
-    shutdownSignal: shutdown.signal,
-    contextValues: (req) => {
+  const rpc = rpcRequestListener(
+    rpcHandlers(app, shutdown.signal),
+    (req) => {
       const values = createContextValues();
       values.set(kClientIp, proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]));
       return values;
     },
-  });
+    log,
+  );
   const plain = plainRoutes(app, () => draining);
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     plain(req, res)
@@ -49,7 +56,7 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
         if (handled) return;
         // An HTTP/1.1 client is told to reconnect elsewhere; HTTP/2 clients already got GOAWAY.
         if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-        handler(req as never, res as never);
+        rpc(req, res);
       })
       .catch((err) => {
         log.error({ err: { message: (err as Error).message } }, "plain route failed");
@@ -57,20 +64,26 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
       });
   };
 
+  const warnRefusedHttp2 = throttledWarning(log);
+  const admission = new Http2Admission(limits.maxSessionsPerAddress, (peer) =>
+    warnRefusedHttp2({ peer, max_sessions_per_address: limits.maxSessionsPerAddress }, "too many HTTP/2 connections from one address; refusing more"),
+  );
   const h2Sessions = new Set<http2.Http2Session>();
-  const trackSessions = (server: http2.Http2Server | http2.Http2SecureServer) =>
+  const serveHttp2 = (server: http2.Http2Server | http2.Http2SecureServer) => {
+    guardHttp2(server, limits);
     server.on("session", (s: http2.Http2Session) => {
       h2Sessions.add(s);
       s.on("close", () => h2Sessions.delete(s));
     });
+  };
 
   let listener: NetServer;
   let http1: http.Server | undefined;
-  const sockets = new Set<Socket>();
   const tls = !!config.tls_cert_file;
   if (tls) {
     const secure = http2.createSecureServer(
       {
+        ...http2Options(limits),
         allowHTTP1: true,
         cert: readFileSync(config.tls_cert_file!),
         key: readFileSync(config.tls_key_file!),
@@ -78,32 +91,30 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
         ca: config.tls_client_ca_file ? readFileSync(config.tls_client_ca_file) : undefined,
         requestCert: !!config.tls_client_ca_file,
         rejectUnauthorized: config.require_client_cert,
+        // A connection that never completes its handshake counts as idle.
+        handshakeTimeout: limits.idleMs,
       },
       onRequest,
     );
-    trackSessions(secure);
+    applyHttp1Timeouts(secure, limits);
+    admitTlsHttp2(secure, admission);
+    serveHttp2(secure);
     secure.on("tlsClientError", (err) => log.debug({ err: { message: err.message } }, "tls handshake failed"));
     listener = secure;
   } else {
-    const h2c = http2.createServer({}, onRequest);
-    trackSessions(h2c);
+    const h2c = http2.createServer(http2Options(limits), onRequest);
+    serveHttp2(h2c);
     http1 = http.createServer(onRequest);
-    http1.keepAliveTimeout = 65_000;
-    listener = createNetServer((socket) => {
-      socket.once("readable", function route() {
-        const head: Buffer | null = socket.read();
-        if (head === null) {
-          socket.once("readable", route);
-          return;
-        }
-        socket.unshift(head);
-        const isH2 =
-          head.length >= 3 &&
-          H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)).equals(head.subarray(0, Math.min(head.length, H2_PREFACE.length)));
-        (isH2 ? h2c : http1!).emit("connection", socket);
-      });
-    });
+    applyHttp1Timeouts(http1, limits);
+    startHttp1Timeouts(http1);
+    listener = cleartextListener(h2c, http1, limits.idleMs, (socket) => admission.admit(socket));
   }
+
+  // Past max_connections node closes a new connection as soon as it accepts it.
+  listener.maxConnections = limits.maxConnections;
+  const warnDrop = throttledWarning(log);
+  listener.on("drop", () => warnDrop({ max_connections: limits.maxConnections }, "connection limit reached; refusing new connections"));
+  const sockets = new Set<Socket>();
   listener.on("connection", (s: Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -130,14 +141,17 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
       // GOAWAY: HTTP/2 clients open no new streams; streams in flight run to completion.
       for (const s of h2Sessions) if (!s.closed) s.close();
       http1?.closeIdleConnections();
-      const deadline = setTimeout(() => {
-        shutdown.abort();
+      const idle = setInterval(() => http1?.closeIdleConnections(), 100);
+      // After the grace period, calls still running are told to stop (server streams end with
+      // UNAVAILABLE) and get a moment to send that status; then every connection goes.
+      const stop = setTimeout(() => shutdown.abort(shuttingDown()), graceMs);
+      const kill = setTimeout(() => {
         for (const s of h2Sessions) s.destroy();
         for (const s of sockets) s.destroy();
-      }, graceMs);
-      const idle = setInterval(() => http1?.closeIdleConnections(), 100);
+      }, graceMs + FINAL_STATUS_MS);
       await closed;
-      clearTimeout(deadline);
+      clearTimeout(stop);
+      clearTimeout(kill);
       clearInterval(idle);
     },
   };

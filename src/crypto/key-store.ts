@@ -6,6 +6,9 @@ import type { Ports } from "../domain/store/transactional.js";
 import type { SecretBox } from "./master-key.js";
 import { randomHex } from "./random.js";
 
+/** This instance's master key is not the one the database's secrets were sealed with. */
+export class MasterKeyMismatchError extends Error {}
+
 export type SigningAlgorithm = "EdDSA" | "ES256" | "HS256";
 
 export interface SigningKey {
@@ -95,7 +98,7 @@ export class KeyStore {
     let signing: SigningKey | undefined;
     for (const row of rows) {
       if (row.algorithm !== this.opts.algorithm) continue;
-      const privateKey = createPrivateKey(this.box.open(row.privateKeyEncrypted));
+      const privateKey = createPrivateKey(this.open(row.kid, row.privateKeyEncrypted));
       const key: SigningKey = {
         kid: row.kid,
         algorithm: row.algorithm as SigningAlgorithm,
@@ -111,6 +114,17 @@ export class KeyStore {
     }
     this.keys = next;
     this.signing = signing;
+  }
+
+  /** A sealed private key that this instance's master key cannot open was sealed by another one. */
+  private open(kid: string, sealed: string): string {
+    try {
+      return this.box.open(sealed);
+    } catch {
+      throw new MasterKeyMismatchError(
+        `the signing key ${kid} in the database was sealed with a different master key: every instance that shares a database must be given the same master key (WARDEN_MASTER_KEY or WARDEN_MASTER_KEY_FILE)`,
+      );
+    }
   }
 
   /** Rotates when there is no signing key or the current one is older than the rotation period. */

@@ -31,18 +31,33 @@ export function createSecretBox(masterKey: string): SecretBox {
   };
 }
 
-/** The configured master key, or one generated once into the data directory (with a warning). */
-export function resolveMasterKey(configured: string | undefined, dataDir: string, log: Logger): string {
+/**
+ * The configured master key (the setting, or a file named by master_key_file, ideally outside
+ * the data directory), or one generated once into the data directory with a warning: fine for
+ * one machine, but the key then sits next to what it protects.
+ */
+export function resolveMasterKey(configured: string | undefined, keyFile: string | undefined, dataDir: string, log: Logger): string {
   if (configured) return configured;
+  if (keyFile) {
+    const key = readFileSync(keyFile, "utf8").trim();
+    if (key.length < 32) throw new Error(`master_key_file ${keyFile}: the key must be at least 32 characters`);
+    return key;
+  }
   const file = join(dataDir, "master.key");
   if (existsSync(file)) {
-    log.warn({ file }, "using the master key file from the data directory; set WARDEN_MASTER_KEY in production");
+    log.warn(
+      { file },
+      "using the master key file in the data directory, next to the data it protects: in production set WARDEN_MASTER_KEY or WARDEN_MASTER_KEY_FILE (outside the data directory)",
+    );
     return readFileSync(file, "utf8").trim();
   }
   mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32).toString("hex");
   writeFileSync(file, key + "\n", { mode: 0o600, flag: "wx" });
-  log.warn({ file }, "generated a master key file in the data directory; set WARDEN_MASTER_KEY in production");
+  log.warn(
+    { file },
+    "generated a master key file in the data directory, next to the data it protects: in production set WARDEN_MASTER_KEY or WARDEN_MASTER_KEY_FILE (outside the data directory)",
+  );
   return key;
 }
 

@@ -9,6 +9,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import * as schema from "./schema/index.js";
+import { secureDataDir } from "./data-dir.js";
 
 type Schema = typeof schema;
 /** One Drizzle type for both drivers: repositories never know which one runs. */
@@ -40,18 +41,27 @@ export interface DatabaseOptions {
   /** An embedded database to start from (see migratedPgliteImage): tests skip initdb this way. */
   pgliteImage?: Blob;
   poolSize?: number;
+  /** PostgreSQL's statement_timeout for every connection. */
+  statementTimeoutMs?: number;
 }
 
 const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
 const MIGRATION_LOCK = 7_345_001;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : openPglite(opts.dataDir, opts.pgliteImage);
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.poolSize ?? 10, opts.statementTimeoutMs ?? 10_000) : openPglite(opts.dataDir, opts.pgliteImage);
 }
 
-async function openPostgres(url: string, max: number): Promise<Database> {
+async function openPostgres(url: string, max: number, statementTimeoutMs: number): Promise<Database> {
   await migratePostgresOnce(url);
-  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: 5, idle_timeout: 60 });
+  const client = postgres(url, {
+    max,
+    onnotice: () => {},
+    connect_timeout: 5,
+    idle_timeout: 60,
+    // A statement the server cannot finish in time is cancelled there (SQLSTATE 57014: UNAVAILABLE).
+    connection: { statement_timeout: statementTimeoutMs },
+  });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
   return {
     db,
@@ -84,9 +94,24 @@ async function migratePostgresOnce(url: string): Promise<void> {
   }
 }
 
+/**
+ * PGlite's file layer sets each file's mode itself (0666, past the process umask) and its
+ * start-up writes files before anyone can step in: later mode changes keep group and others
+ * out, and what the start wrote is narrowed once it is done.
+ */
+function keepFilesPrivate(client: PGlite, dataDir: string): void {
+  const fs = (client as unknown as { Module?: { FS?: { chmod(path: unknown, mode: number, ...rest: unknown[]): unknown } } }).Module?.FS;
+  if (fs) {
+    const chmod = fs.chmod.bind(fs);
+    fs.chmod = (path, mode, ...rest) => chmod(path, mode & ~0o077, ...rest);
+  }
+  secureDataDir(dataDir);
+}
+
 async function openPglite(dataDir?: string, image?: Blob): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), ...(image ? { loadDataDir: image } : {}) });
+  if (dataDir) keepFilesPrivate(client, dataDir);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
   return {

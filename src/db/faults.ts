@@ -24,8 +24,9 @@ function* codesOf(err: unknown): Generator<string> {
 export function isDatabaseUnavailable(err: unknown): boolean {
   for (const code of codesOf(err)) {
     if (NETWORK_CODES.has(code)) return true;
-    // SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown), 53300 (too many connections).
-    if (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === "53300") return true;
+    // SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown), 53300 (too many connections),
+    // 57014 (cancelled: the statement timeout).
+    if (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === "53300" || code === "57014") return true;
   }
   return false;
 }

@@ -1,8 +1,10 @@
+import type { LinkKeyPads } from "../domain/audit/audit-event.js";
 import type { Store, Stores } from "../domain/store/stores.js";
 import type { Db, DbOrTx } from "./client.js";
 import { ApiKeyRepository } from "./repositories/api-key-repository.js";
 import { AuditRepository } from "./repositories/audit-repository.js";
 import { ConnectorRepository } from "./repositories/connector-repository.js";
+import { EmailVerificationRepository } from "./repositories/email-verification-repository.js";
 import { IdentityRepository } from "./repositories/identity-repository.js";
 import { MfaRepository } from "./repositories/mfa-repository.js";
 import { OrganizationRepository } from "./repositories/organization-repository.js";
@@ -14,11 +16,11 @@ import { SigningKeyRepository } from "./repositories/signing-key-repository.js";
 import { UserRepository } from "./repositories/user-repository.js";
 
 /** Every repository bound to one connection or transaction. */
-function storesOf(db: DbOrTx): Stores {
+function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
   return {
     users: new UserRepository(db),
-    sessions: new SessionRepository(db),
-    audit: new AuditRepository(db),
+    sessions: new SessionRepository(db, chainKey),
+    audit: new AuditRepository(db, chainKey),
     orgs: new OrganizationRepository(db),
     roles: new RoleRepository(db),
     apiKeys: new ApiKeyRepository(db),
@@ -28,10 +30,14 @@ function storesOf(db: DbOrTx): Stores {
     connectors: new ConnectorRepository(db),
     identities: new IdentityRepository(db),
     signingKeys: new SigningKeyRepository(db),
+    emailVerifications: new EmailVerificationRepository(db),
   };
 }
 
-/** The domain's ports on PostgreSQL (or PGlite): repositories, and transactions that bind them. */
-export function createStore(db: Db): Store {
-  return { ...storesOf(db), transaction: (fn) => db.transaction((tx) => fn(storesOf(tx))) };
+/**
+ * The domain's ports on PostgreSQL (or PGlite): repositories, and transactions that bind them.
+ * The audit chain's current key goes with them: the database computes each link (one statement).
+ */
+export function createStore(db: Db, auditChainKey: LinkKeyPads): Store {
+  return { ...storesOf(db, auditChainKey), transaction: (fn) => db.transaction((tx) => fn(storesOf(tx, auditChainKey))) };
 }

@@ -6,6 +6,7 @@ export type {
   ApiKeyRow,
   AuditRow,
   ConnectorRow,
+  EmailVerificationRow,
   IdentityRow,
   MembershipRow,
   MfaChallengeRow,

@@ -3,7 +3,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import type { AuthService as Auth } from "../domain/auth/auth-service.js";
 import { callerOf, metaOf } from "./call-context.js";
-import { DomainError } from "../domain/errors.js";
+import { DomainError, invalidArgument } from "../domain/errors.js";
+import type { EmailVerification } from "../domain/user/email-verification.js";
 import type { SignInResult } from "../domain/auth/sign-in.js";
 import type { MfaVerification } from "../domain/mfa/mfa-verification.js";
 import type { FederatedSignIn } from "../domain/oidc/federated-sign-in.js";
@@ -21,7 +22,7 @@ function signInResponse(r: SignInResult) {
   };
 }
 
-export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification): ServiceImpl<typeof AuthService> {
+export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification, email: EmailVerification): ServiceImpl<typeof AuthService> {
   return {
     async verifyMFA(req, ctx) {
       return signInResponse({ kind: "tokens", ...(await mfa.verify(req.challengeId, req.code, metaOf(ctx))) });
@@ -30,8 +31,16 @@ export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVer
       return { expiresAt: timestampFromDate(await mfa.sendPhoneCode(req.challengeId, req.phone, metaOf(ctx))) };
     },
     async register(req, ctx) {
-      const user = await auth.register({ email: req.email, password: req.password, displayName: req.displayName }, metaOf(ctx));
-      return { user: userToProto(user) };
+      const r = await auth.register({ email: req.email, password: req.password, displayName: req.displayName }, metaOf(ctx));
+      return { user: userToProto(r.user), emailVerificationSent: r.verificationSent };
+    },
+    async verifyEmail(req, ctx) {
+      if (req.token) return { user: userToProto(await email.verifyToken(req.token, metaOf(ctx))) };
+      if (!req.email || !req.code) throw invalidArgument("code", "give the email and the code from the message, or the link's token");
+      return { user: userToProto(await email.verifyCode(req.email, req.code, metaOf(ctx))) };
+    },
+    async resendEmailVerification(_req, ctx) {
+      return { expiresAt: timestampFromDate(await email.resend(callerOf(ctx).userId, metaOf(ctx))) };
     },
     async login(req, ctx) {
       return signInResponse(await auth.login(req.email, req.password, metaOf(ctx)));

@@ -16,6 +16,7 @@ export function userToProto(u: UserRow): User {
     roles: u.roles,
     createTime: timestampFromDate(u.createdAt),
     updateTime: timestampFromDate(u.updatedAt),
+    emailVerified: !!u.emailVerifiedAt,
   });
 }
 
@@ -50,5 +51,6 @@ export function auditToProto(a: AuditRow): AuditEvent {
     requestId: a.requestId,
     details: a.details,
     hash: a.hash,
+    keyId: a.keyId,
   });
 }

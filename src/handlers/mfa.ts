@@ -4,7 +4,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { DevService } from "../../gen/warden/dev/v1/dev_service_pb.js";
 import { FactorSchema, FactorType, MfaService, type Factor } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { kCredentialFailed } from "../context.js";
-import { notFound } from "../domain/errors.js";
+import { invalidArgument, notFound } from "../domain/errors.js";
+import { normalizeEmail } from "../domain/auth/email.js";
 import type { FactorView, MfaFactors } from "../domain/mfa/mfa-factors.js";
 import type { DevOtpStore } from "../domain/mfa/sms-sender.js";
 import { checkPhone } from "../domain/mfa/otp.js";
@@ -67,7 +68,8 @@ export function mfaHandlers(mfa: MfaFactors): ServiceImpl<typeof MfaService> {
 export function devHandlers(otps: DevOtpStore): ServiceImpl<typeof DevService> {
   return {
     async getOTP(req) {
-      const code = otps.get(checkPhone(req.phone));
+      if (!req.phone === !req.email) throw invalidArgument("phone", "give a phone or an email address, not both");
+      const code = otps.get(req.phone ? checkPhone(req.phone) : normalizeEmail(req.email));
       if (!code) throw notFound("CODE_NOT_FOUND", "code");
       return { code };
     },

@@ -19,7 +19,7 @@ export function passkeyToProto(p: PasskeyRow): Passkey {
 
 export function passkeyHandlers(passkeys: Passkeys): ServiceImpl<typeof PasskeyService> {
   // The BeginWebAuthnLogin / FinishWebAuthnLogin aliases carry the same fields and share these.
-  const startAuthentication = (req: { email: string }) => passkeys.startAuthentication(req.email);
+  const startAuthentication = (req: { email: string }, ctx: HandlerContext) => passkeys.startAuthentication(req.email, metaOf(ctx));
   const completeAuthentication = async (req: { challengeId: string; responseJson: string }, ctx: HandlerContext) => {
     const r = await passkeys.completeAuthentication(req.challengeId, req.responseJson, metaOf(ctx));
     return { accessToken: r.accessToken, refreshToken: r.refreshToken, sessionId: r.session.id, expiresAt: timestampFromDate(r.expiresAt), userId: r.user.id };

@@ -15,7 +15,7 @@ export function sessionHandlers(queries: SessionQueries, sessions: SessionManage
       let principal = req.token ? undefined : callerOf(ctx);
       if (req.token) {
         try {
-          principal = toUserOrUndefined(await auth.authenticate(req.token));
+          principal = toUserOrUndefined(await auth.authenticate(req.token, metaOf(ctx).clientIp));
         } catch (err) {
           // An invalid token is an answer here, not an error; faults still fail closed.
           if (!(err instanceof DomainError && err.kind === "unauthenticated")) throw err;

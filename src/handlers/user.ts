@@ -1,16 +1,19 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import type { UserAdmin } from "../domain/user/user-admin.js";
-import { callerOf, metaOf } from "./call-context.js";
+import { callerOf, metaOf, principalOf } from "./call-context.js";
+import type { UserDirectory, UserView } from "../domain/user/user-directory.js";
 import { userToProto } from "./converters.js";
+import { create } from "@bufbuild/protobuf";
+import { UserSchema, type User } from "../../gen/warden/user/v1/user_pb.js";
 
-export function userHandlers(users: UserAdmin): ServiceImpl<typeof UserService> {
+export function userHandlers(users: UserAdmin, directory: UserDirectory): ServiceImpl<typeof UserService> {
   return {
-    async getUser(req) {
-      return { user: userToProto(await users.get(req.id)) };
+    async getUser(req, ctx) {
+      return { user: viewToProto(await directory.get(principalOf(ctx), req.id)) };
     },
-    async getUserByEmail(req) {
-      return { user: userToProto(await users.getByEmail(req.email)) };
+    async getUserByEmail(req, ctx) {
+      return { user: viewToProto(await directory.getByEmail(principalOf(ctx), req.email)) };
     },
     async listUsers(req) {
       const page = await users.list({ pageSize: req.pageSize, pageToken: req.pageToken, emailPrefix: req.emailPrefix });
@@ -44,4 +47,10 @@ export function userHandlers(users: UserAdmin): ServiceImpl<typeof UserService> 
       return { user: userToProto(await users.setDisabled(callerOf(ctx), req.id, false, metaOf(ctx))) };
     },
   };
+}
+
+/** A colleague's view carries id, email and display name only. */
+function viewToProto(view: UserView): User {
+  if (view.kind === "full") return userToProto(view.user);
+  return create(UserSchema, { id: view.user.id, email: view.user.email, displayName: view.user.displayName });
 }

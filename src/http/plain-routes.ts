@@ -1,27 +1,29 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { App } from "../app.js";
+import { verifyEmailPage } from "./verify-email-page.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
-/** Plain HTTP beside the RPCs: health, readiness, JWKS, Prometheus metrics. */
+/** Plain HTTP beside the RPCs: health, readiness, JWKS, Prometheus metrics, the email verification link. */
 export function plainRoutes(app: App, isDraining: () => boolean): (req: Req, res: Res) => Promise<boolean> {
   return async (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") return false;
     const path = (req.url ?? "").split("?")[0];
     switch (path) {
+      case "/v1/verify-email":
+        await verifyEmailPage(app, req, res);
+        return true;
       case "/healthz":
         send(res, 200, "application/json", JSON.stringify({ status: "ok" }));
         return true;
       case "/readyz": {
-        const ok = !isDraining() && (await app.readiness.check());
-        send(
-          res,
-          ok ? 200 : 503,
-          "application/json",
-          JSON.stringify({ status: ok ? "ready" : "not_ready", database: ok ? "up" : isDraining() ? "draining" : "down" }),
-        );
+        const { ready, dependencies } = await app.readiness.details();
+        const ok = ready && !isDraining();
+        // One field per dependency ("database", and "redis" when the brute-force counters live there).
+        const body = { status: ok ? "ready" : "not_ready", ...dependencies, ...(isDraining() ? { database: "draining" } : {}) };
+        send(res, ok ? 200 : 503, "application/json", JSON.stringify(body));
         return true;
       }
       case "/.well-known/jwks.json":

@@ -26,7 +26,7 @@ export function rateLimitInterceptor(engine: BruteForce): Interceptor {
     if (rateClass === RateClass.UNSPECIFIED) return next(req);
     const ip = req.contextValues.get(kClientIp);
     if (rateClass === RateClass.SIGNUP) {
-      await engine.takeQuota("signup", ip || "unknown");
+      await engine.takeAddressQuota("signup", ip);
       return next(req);
     }
     const budget = BUDGETS[rateClass];

@@ -1,11 +1,13 @@
 import { AuthService } from "../domain/auth/auth-service.js";
 import { createAuthenticator, type Authenticator } from "../domain/auth/authenticator.js";
 import { UserAdmin } from "../domain/user/user-admin.js";
+import { UserDirectory } from "../domain/user/user-directory.js";
 import { authHandlers } from "../handlers/auth.js";
 import { sessionHandlers } from "../handlers/session.js";
 import { userHandlers } from "../handlers/user.js";
 import type { ServiceHandlers } from "../routes.js";
 import type { Core } from "./core.js";
+import type { EmailArea } from "./email.js";
 import type { FederationArea } from "./federation.js";
 import type { MfaArea } from "./mfa.js";
 import type { RbacArea } from "./rbac.js";
@@ -20,11 +22,24 @@ export interface AccountsArea {
 /** Accounts: password sign-up and sign-in, users, sessions, and who a bearer credential is. */
 export async function wireAccounts(
   core: Core,
-  a: { rbac: RbacArea; sessions: SessionsArea; mfa: MfaArea; federation: FederationArea; tenancy: TenancyArea },
+  a: { rbac: RbacArea; email: EmailArea; sessions: SessionsArea; mfa: MfaArea; federation: FederationArea; tenancy: TenancyArea },
 ): Promise<AccountsArea> {
   const { config, store, clock, audit, limiter, hasher, passwordPolicy: policy, log } = core;
   const { sessions, signIn, queries } = a.sessions;
-  const auth = new AuthService({ store, clock, sessions, hasher, policy, limiter, tokens: core.tokens, audit, signIn });
+  const auth = new AuthService({
+    store,
+    clock,
+    sessions,
+    hasher,
+    policy,
+    limiter,
+    tokens: core.tokens,
+    audit,
+    signIn,
+    verification: a.email.verification,
+    box: core.box,
+    refreshGraceSeconds: config.refresh_reuse_grace,
+  });
   const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: a.rbac.catalog });
   if (config.admin_email && config.admin_password) {
     const r = await users.ensureBootstrapAdmin(config.admin_email, config.admin_password);
@@ -41,8 +56,8 @@ export async function wireAccounts(
   return {
     authenticator,
     handlers: {
-      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification),
-      user: userHandlers(users),
+      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification),
+      user: userHandlers(users, new UserDirectory({ store })),
       session: sessionHandlers(queries, sessions, authenticator),
     },
   };

@@ -35,12 +35,16 @@ export function createBruteForce(config: Config): { engine: BruteForce; redis?: 
   ) as Record<RateClass, NetworkBudgets>;
   const engine = new BruteForce(
     {
-      account: { points: config.login_max_failures, durationSeconds: window },
+      accountAddress: { points: config.login_max_failures, durationSeconds: window },
+      account: { points: config.account_max_failures, durationSeconds: window },
       network,
       quotas: {
         signup: { points: config.signups_per_address_per_hour, durationSeconds: HOUR },
         otp_phone: { points: config.otp_sends_per_phone_per_hour, durationSeconds: HOUR },
         otp_address: { points: config.otp_sends_per_address_per_hour, durationSeconds: HOUR },
+        email_recipient: { points: config.verification_emails_per_recipient_per_hour, durationSeconds: HOUR },
+        email_address: { points: config.verification_emails_per_address_per_hour, durationSeconds: HOUR },
+        passkey_start: { points: config.passkey_starts_per_address_per_hour, durationSeconds: HOUR },
       },
     },
     redis,

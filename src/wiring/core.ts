@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import { AuditChainKeys } from "../crypto/audit-chain-keys.js";
 import { KeyStore } from "../crypto/key-store.js";
 import { createKeyedHasher, createSecretBox, resolveMasterKey, type KeyedHasher, type SecretBox } from "../crypto/master-key.js";
 import { createArgon2Hasher, type PasswordHasher } from "../crypto/password-hasher.js";
@@ -9,6 +10,7 @@ import { TokenService } from "../crypto/token-service.js";
 import type { Database } from "../db/client.js";
 import { createStore } from "../db/store.js";
 import { AuditLog } from "../domain/audit/audit-log.js";
+import { DevOtpStore } from "../domain/mfa/sms-sender.js";
 import { Caches } from "../domain/cache/caches.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
@@ -16,7 +18,7 @@ import type { BruteForce } from "../domain/ratelimit/brute-force.js";
 import { createBruteForce } from "./brute-force.js";
 import type { Store } from "../domain/store/stores.js";
 import { Metrics } from "../metrics.js";
-import { Readiness } from "../readiness.js";
+import { Readiness, type Dependency } from "../readiness.js";
 
 export interface CoreDeps {
   config: Config;
@@ -40,6 +42,8 @@ export interface Core {
   masterKey: string;
   box: SecretBox;
   keyedHash: KeyedHasher;
+  /** The audit chain's HMAC keys, derived from the master key by version. */
+  auditChainKeys: AuditChainKeys;
   keys: KeyStore;
   tokens: TokenService;
   audit: AuditLog;
@@ -49,16 +53,20 @@ export interface Core {
   passwordPolicy: PasswordPolicy;
   /** Every per-instance cache, bounded in size and age. */
   caches: Caches;
+  /** One-time codes last sent to each phone or address, kept only in dev mode (DevService.GetOTP). */
+  devCodes: DevOtpStore;
 }
 
 export async function createCore(deps: CoreDeps): Promise<Core> {
   const { config, database, clock, log } = deps;
-  const store = createStore(database.db);
+  const masterKey = resolveMasterKey(config.master_key, config.master_key_file, config.data_dir, log);
+  // The database computes each audit link (one statement per append): the store holds the current chain key.
+  const auditChainKeys = new AuditChainKeys(masterKey, config.audit_chain_key_version);
+  const store = createStore(database.db, auditChainKeys.current);
   const metrics = new Metrics();
   metrics.dbPoolMax.set(database.poolStats().max);
   const bus = new InvalidationBus(database, log);
   await bus.start();
-  const masterKey = resolveMasterKey(config.master_key, config.data_dir, log);
   const box = createSecretBox(masterKey);
   const keys = new KeyStore(
     store,
@@ -95,10 +103,11 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     store,
     bus,
     metrics,
-    readiness: new Readiness(database, metrics),
+    readiness: new Readiness(database, metrics, redis ? [redisDependency(redis)] : []),
     masterKey,
     box,
     keyedHash: createKeyedHasher(masterKey),
+    auditChainKeys,
     keys,
     tokens,
     audit: new AuditLog(store, clock),
@@ -107,5 +116,24 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     hasher: deps.hasher ?? (await createArgon2Hasher()),
     passwordPolicy: new PasswordPolicy(config.password_min_score),
     caches,
+    devCodes: new DevOtpStore(config.dev),
+  };
+}
+
+/** The brute-force counters' Redis, as /readyz and the health checks see it. */
+function redisDependency(redis: Redis): Dependency {
+  return {
+    name: "redis",
+    async ping(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+      try {
+        return await Promise.race([redis.ping().then((r) => r === "PONG"), timeout]);
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
   };
 }

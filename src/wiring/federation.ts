@@ -16,6 +16,14 @@ export function wireFederation(core: Core, s: SessionsArea): FederationArea {
   const { config, store, clock, audit } = core;
   const google = { clientIds: config.google_client_ids, issuer: config.google_issuer, jwksUrl: config.google_jwks_url };
   const connectors = new Connectors({ store, clock, audit, google });
-  const federatedSignIn = new FederatedSignIn({ store, clock, connectors, verifier: new IdTokenVerifier(clock, core.caches), audit, signIn: s.signIn });
+  const federatedSignIn = new FederatedSignIn({
+    store,
+    clock,
+    bus: core.bus,
+    connectors,
+    verifier: new IdTokenVerifier(clock, core.caches),
+    audit,
+    signIn: s.signIn,
+  });
   return { federatedSignIn, handlers: { connector: connectorHandlers(connectors) } };
 }

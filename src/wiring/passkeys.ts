@@ -8,6 +8,6 @@ import type { SessionsArea } from "./sessions.js";
 export function wirePasskeys(core: Core, s: SessionsArea): { handlers: Pick<ServiceHandlers, "passkey"> } {
   const { config, store, clock, audit } = core;
   const settings = { rpId: config.webauthn_rp_id, rpName: config.webauthn_rp_name, origins: config.webauthn_origins, decoyKey: decoyKeyFrom(core.masterKey) };
-  const passkeys = new Passkeys({ store, clock, audit, signIn: s.signIn, settings });
+  const passkeys = new Passkeys({ store, clock, audit, signIn: s.signIn, settings, limiter: core.limiter });
   return { handlers: { passkey: passkeyHandlers(passkeys) } };
 }

@@ -19,7 +19,14 @@ export interface TenancyArea {
 export function wireTenancy(core: Core): TenancyArea {
   const { config, store, clock, audit, bus } = core;
   const orgAccess = new OrgAccess(store);
-  const organizations = new Organizations({ store, clock, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
+  const organizations = new Organizations({
+    store,
+    clock,
+    audit,
+    bus,
+    maxOrganizationsPerUser: config.max_organizations_per_user,
+    requireVerifiedEmail: { toCreate: config.require_verified_email_to_create_organization, toJoin: config.require_verified_email_to_join_organization },
+  });
   const apiKeys = new ApiKeys({ store, clock, orgAccess, audit, bus, caches: core.caches });
   const serviceAccounts = new ServiceAccounts({ store, clock, tokens: core.tokens, audit, bus, caches: core.caches });
   return {

@@ -26,6 +26,7 @@ import { makeTempDir, SLOW_TEST, startServerProcess, useServerProcess, type Serv
 import { startTcpProxy, throughProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, STRONG_PASSWORD } from "../helpers/test-app.js";
 import { uniqueEmail } from "../helpers/unique.js";
+import { eventually } from "../helpers/probes.js";
 
 const ADMIN = { email: ADMIN_EMAIL, password: ADMIN_PASSWORD };
 
@@ -39,16 +40,6 @@ function connectionRefused(port: number): Promise<boolean> {
     });
     socket.once("error", (err: NodeJS.ErrnoException) => (err.code === "ECONNREFUSED" ? resolve(true) : reject(err)));
   });
-}
-
-/** Polls `check` every 50 ms until it returns true; returns the milliseconds it took, or throws after timeoutMs. */
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await check().catch(() => false)) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A server for the enclosing describe, and connect-es clients for it over HTTP/2. */
@@ -90,7 +81,7 @@ describe("deadlines, then SIGTERM drain (one server)", () => {
     }
   });
 
-  it("SIGTERM: in-flight Logins finish OK, new connections are refused, streams close after the grace period, exit 0", SLOW_TEST, async () => {
+  it("SIGTERM: in-flight Logins finish OK, new connections are refused, streams end with UNAVAILABLE after the grace period, exit 0", SLOW_TEST, async () => {
     const s = server();
     const h2 = clients();
     // Connections exist before the signal: the HTTP/2 session and a pool of HTTP/1.1 keep-alive sockets.
@@ -99,10 +90,11 @@ describe("deadlines, then SIGTERM drain (one server)", () => {
     const watchClient = grpcClient(s.address, "grpc.health.v1.Health");
     const watch = (watchClient as any).Watch({ service: "" }) as grpc.ClientReadableStream<{ status: string }>;
     const watchUpdates: string[] = [];
-    const watchClosed = new Promise<number>((resolve) => {
+    // How the stream ended: the gRPC status the client saw (none when it ended OK).
+    const watchClosed = new Promise<{ at: number; code?: grpc.status; details?: string }>((resolve) => {
       watch.on("data", (m) => watchUpdates.push(m.status));
-      watch.on("error", () => resolve(Date.now()));
-      watch.on("end", () => resolve(Date.now()));
+      watch.on("error", (err: grpc.ServiceError) => resolve({ at: Date.now(), code: err.code, details: err.details }));
+      watch.on("end", () => resolve({ at: Date.now() }));
     });
     await eventually(async () => watchUpdates.length > 0, 5000, "the first Watch update");
     expect(watchUpdates[0]).toBe("SERVING");
@@ -132,8 +124,11 @@ describe("deadlines, then SIGTERM drain (one server)", () => {
     const exitedAfter = Date.now() - signalledAt;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(exitedAfter).toBeLessThan(GRACE_S * 1000 + 4000);
-    const streamClosedAfter = (await watchClosed) - signalledAt;
-    expect(streamClosedAfter).toBeLessThan(GRACE_S * 1000 + 4000);
+    const watchEnd = await watchClosed;
+    expect(watchEnd.at - signalledAt).toBeLessThan(GRACE_S * 1000 + 4000);
+    // A status from the server, not a reset connection: UNAVAILABLE tells the client to retry elsewhere.
+    expect(watchEnd.code, watchEnd.details).toBe(grpc.status.UNAVAILABLE);
+    expect(watchEnd.details).toMatch(/shutting down/i);
     watchClient.close();
     expect(s.logLines().some((l) => l.msg === "stopped")).toBe(true);
     expect(await connectionRefused(s.port)).toBe(true);

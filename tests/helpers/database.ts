@@ -27,7 +27,11 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     const database = await openDatabase({ pgliteImage: await image });
     return { database, cleanup: () => database.close() };
   }
-  const url = await createScratchDatabase();
+  return openScratchDatabase(await createScratchDatabase());
+}
+
+/** Opens (and migrates) a scratch database of the configured server; cleanup drops it. */
+export async function openScratchDatabase(url: string): Promise<TestDatabase> {
   const database = await openDatabase({ databaseUrl: url, poolSize: 5 });
   return {
     database,

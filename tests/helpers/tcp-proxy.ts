@@ -1,6 +1,9 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 
-/** A TCP proxy in front of a real server that a test can cut (as if the network went away) and restore. */
+/**
+ * A TCP proxy in front of a real server that a test can cut (as if the network went away) and
+ * restore, or freeze (as if the peer hung: connections stay open, nothing comes back) and thaw.
+ */
 export interface TcpProxy {
   /** The port the proxy listens on (127.0.0.1); the same after restore(). */
   port: number;
@@ -10,11 +13,33 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Listens again on the same port. */
   restore(): Promise<void>;
+  /**
+   * Stops forwarding bytes both ways without closing anything: open connections stay open and new
+   * ones are accepted, but nothing reaches the other side (a hung peer, not a refusing one).
+   * What arrives meanwhile is held, and delivered by thaw().
+   */
+  freeze(): void;
+  /** Forwards again, held bytes first. */
+  thaw(): void;
+  /** Whether the proxy is frozen now. */
+  frozen(): boolean;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
+  let isFrozen = false;
+  const forward = ([client, upstream]: [Socket, Socket]) => {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
+  // Unpiped and paused, a socket reads nothing more: bytes wait in its buffers and the kernel's.
+  const hold = ([client, upstream]: [Socket, Socket]) => {
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    client.pause();
+    upstream.pause();
+  };
   const onConnection = (client: Socket) => {
     const upstream = connect(targetPort, targetHost);
     const pair: [Socket, Socket] = [client, upstream];
@@ -26,8 +51,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     };
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (isFrozen) hold(pair);
+    else forward(pair);
   };
 
   let server: Server = createServer(onConnection);
@@ -62,6 +87,17 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       server = createServer(onConnection);
       await listen(port);
     },
+    freeze() {
+      if (isFrozen) return;
+      isFrozen = true;
+      for (const pair of pairs) hold(pair);
+    },
+    thaw() {
+      if (!isFrozen) return;
+      isFrozen = false;
+      for (const pair of pairs) forward(pair);
+    },
+    frozen: () => isFrozen,
     async close() {
       const closed = stopListening();
       destroyAll();

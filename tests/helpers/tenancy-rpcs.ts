@@ -153,7 +153,8 @@ export function parseTable(text: string): { row: string; column: string; cell: s
 /**
  * What a machine credential of an organization may call there, by scope (API key of the
  * owner, or service-account token): the scope must cover the RPC's declared scope, and the
- * scope's role (read viewer, write member, admin admin) must meet the RPC's org role.
+ * scope's role (read viewer, write member, admin admin) must meet the RPC's org role; and
+ * whatever its scope, it creates no credentials.
  */
 const SCOPE_MATRIX = `
                              read    write   admin
@@ -165,16 +166,16 @@ AddMember                    SCOPE   SCOPE   OK
 RemoveMember                 SCOPE   SCOPE   OK
 UpdateMemberRole             SCOPE   SCOPE   OK
 ListMembers                  OK      OK      OK
-CreateApiKey                 SCOPE   SCOPE   OK
+CreateApiKey                 SCOPE   SCOPE   PERSON
 ListApiKeys                  OK      OK      OK
 RevokeApiKey                 SCOPE   SCOPE   OK
-RotateApiKey                 SCOPE   SCOPE   OK
-CreateServiceAccount         SCOPE   SCOPE   OK
+RotateApiKey                 SCOPE   SCOPE   PERSON
+CreateServiceAccount         SCOPE   SCOPE   PERSON
 GetServiceAccount            ROLE    ROLE    OK
 UpdateServiceAccount         SCOPE   SCOPE   OK
 DeleteServiceAccount         SCOPE   SCOPE   OK
 ListServiceAccounts          ROLE    ROLE    OK
-RotateServiceAccountSecret   SCOPE   SCOPE   OK
+RotateServiceAccountSecret   SCOPE   SCOPE   PERSON
 `;
 
 const SCOPE_CELL: Record<string, string> = {
@@ -182,6 +183,8 @@ const SCOPE_CELL: Record<string, string> = {
   SCOPE: denied("INSUFFICIENT_SCOPE"),
   ROLE: denied("ORGANIZATION_ROLE_REQUIRED"),
   ADMIN: denied("PERMISSION_REQUIRED"),
+  // Credentials are made by people: no machine credential may create or rotate one (but its own key).
+  PERSON: denied("USER_SESSION_REQUIRED"),
 };
 const SCOPE_OF: Record<string, ApiKeyScope> = { read: ApiKeyScope.READ, write: ApiKeyScope.WRITE, admin: ApiKeyScope.ADMIN };
 

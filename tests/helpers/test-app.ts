@@ -23,10 +23,14 @@ export const STRONG_PASSWORD = "violet-Harbor-mosaic-2931";
  * per-network budgets (meant for real clients) would be shared by every test of a file. They
  * are raised here unless a test sets them; the per-account budget keeps its default.
  */
+/** The client address every in-memory call carries (none): the key of its per-address budgets. */
+export const IN_MEMORY_ADDRESS = "";
+
 export const IN_MEMORY_BUDGETS = {
   network_max_failures: 100_000,
   subnet_max_failures: 1_000_000,
   signups_per_address_per_hour: 100_000,
+  passkey_starts_per_address_per_hour: 1_000_000,
 } as const;
 
 /** How often each hasher operation ran. */
@@ -45,6 +49,8 @@ export interface TestAppOptions {
   countHashes?: boolean;
   /** Another instance on the same database (and clock) as this app: caches, the bus, restarts. */
   sameDatabaseAs?: TestApp;
+  /** A database the test prepared (e.g. holding rows an older version wrote) instead of a fresh one. */
+  database?: TestDatabase;
 }
 
 export interface TestApp {
@@ -76,7 +82,7 @@ export async function createTestApp(overrides: Partial<Record<keyof Config, unkn
   );
   const shared = opts.sameDatabaseAs;
   const clock = shared?.clock ?? new ManualClock(new Date());
-  const testDb = shared ? await secondConnection(shared.testDb) : await openTestDatabase();
+  const testDb = opts.database ?? (shared ? await secondConnection(shared.testDb) : await openTestDatabase());
   const hashes: HashCounts = { hash: 0, verify: 0, verifyDummy: 0 };
   const hasher = opts.countHashes ? countingHasher(await createArgon2Hasher(), hashes) : undefined;
   const app = await createApp({ config, database: testDb.database, clock, log: opts.log ?? createLogger("silent"), hasher });

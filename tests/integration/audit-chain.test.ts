@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/warden/admin/v1/admin_service_pb.js";
-import { AuditService, Outcome, type AuditEvent, type QueryAuditEventsRequest } from "../../gen/warden/audit/v1/audit_service_pb.js";
+import { AuditService, ChainCheck, Outcome, type AuditEvent, type QueryAuditEventsRequest } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
@@ -17,7 +17,8 @@ const WRONG_PASSWORD = "Wrong-password-0123";
 /** CR LF, quotes, a tab and an ANSI escape: data, never a new log or audit line. */
 const HOSTILE_NAME = 'Line one\r\nLine two "quoted" \t \u001b[31m end';
 const execute = (t: TestApp, query: ReturnType<typeof sql>) => t.app.hooks.db.execute(query);
-// Tampering by someone who bypasses the triggers: tests/integration/audit-tamper.test.ts.
+// Tampering by someone who bypasses the triggers: tests/integration/audit-tamper.test.ts, and
+// rewrites of the whole chain and the checkpoints: tests/security/audit-rewrite.test.ts.
 
 type QueryInit = Partial<Pick<QueryAuditEventsRequest, "actorId" | "targetId" | "eventTypes" | "outcome">>;
 
@@ -52,7 +53,11 @@ describe("audit log", () => {
     await expectError(login(t, u.email, WRONG_PASSWORD), Code.Unauthenticated);
     await auth.verifyCredentials({ email: u.email, password: u.password });
     await auth.refresh({ refreshToken: u.refreshToken });
-    await expectError(auth.refresh({ refreshToken: u.refreshToken }), Code.Unauthenticated, "REFRESH_TOKEN_REUSED");
+    await expectError(
+      auth.refresh({ refreshToken: u.refreshToken }, { headers: { "user-agent": "another-client" } }),
+      Code.Unauthenticated,
+      "REFRESH_TOKEN_REUSED",
+    );
     const again = await login(t, u.email, u.password);
     const third = await login(t, u.email, u.password);
     await t.client(SessionService).revokeSession({ id: third.sessionId }, again.auth);
@@ -73,6 +78,7 @@ describe("audit log", () => {
     const events = await queryAll(t, admin, { actorId: u.userId });
     expect(summary(events)).toEqual([
       "auth.register:SUCCESS",
+      "user.email_verification_sent:SUCCESS",
       "auth.login:SUCCESS",
       "auth.login:FAILURE",
       "auth.verify_credentials:SUCCESS",
@@ -169,22 +175,76 @@ describe("audit log", () => {
   it("is for administrators only", async () => {
     const v = await newUser(t, { tag: "nosy" });
     const audit = t.client(AuditService);
-    for (const call of [() => audit.listAuditLogs({}, v.auth), () => audit.queryAuditEvents({}, v.auth), () => audit.verifyAuditChain({}, v.auth)])
+    for (const call of [
+      () => audit.listAuditLogs({}, v.auth),
+      () => audit.queryAuditEvents({}, v.auth),
+      () => audit.verifyAuditChain({}, v.auth),
+      () => audit.createAuditCheckpoint({}, v.auth),
+      () => audit.getAuditCheckpoint({}, v.auth),
+      () => audit.listAuditCheckpoints({}, v.auth),
+    ])
       await expectError(call(), Code.PermissionDenied, "PERMISSION_REQUIRED");
     await expectError(audit.listAuditLogs({}), Code.Unauthenticated);
+    await expectError(audit.getAuditCheckpoint({}), Code.Unauthenticated);
   });
 
-  it("verifies as intact, counting every event", async () => {
+  it("links every event with the current chain key, sign-in's single statement included", async () => {
+    const events = await queryAll(t, admin, {});
+    expect(events.map((e) => e.eventType)).toContain("auth.login");
+    expect(new Set(events.map((e) => e.keyId))).toEqual(new Set(["v1"]));
+  });
+
+  it("signs the chain head on request, answers the newest checkpoint, and lists them newest first", async () => {
+    const audit = t.client(AuditService);
+    const { checkpoint: made } = await audit.createAuditCheckpoint({}, admin.auth);
+    const [newest] = (await audit.listAuditLogs({ pageSize: 1 }, admin.auth)).events;
+    expect(made).toMatchObject({ sequence: newest!.sequence, hash: newest!.hash });
+    // Nothing happened since: the same checkpoint again, not a new one.
+    await expect(audit.createAuditCheckpoint({}, admin.auth)).resolves.toMatchObject({ checkpoint: { number: made!.number } });
+    await expect(audit.getAuditCheckpoint({}, admin.auth)).resolves.toMatchObject({ checkpoint: made });
+
+    await newUser(t, { tag: "after-checkpoint" });
+    await audit.createAuditCheckpoint({}, admin.auth);
+    const { ids } = await collectPages(
+      async (pageToken) => {
+        const r = await audit.listAuditCheckpoints({ pageSize: 1, pageToken }, admin.auth);
+        return { items: r.checkpoints, nextPageToken: r.nextPageToken };
+      },
+      (c) => String(c.number),
+      1,
+    );
+    expect(ids.map(Number)).toEqual(Array.from({ length: ids.length }, (_, i) => ids.length - i));
+    expect(ids.length).toBeGreaterThanOrEqual(3); // at start, and the two above
+  });
+
+  it("refuses bad checkpoint paging", async () => {
+    const audit = t.client(AuditService);
+    await expectError(audit.listAuditCheckpoints({ pageSize: -1 }, admin.auth), Code.InvalidArgument);
+    await expectError(audit.listAuditCheckpoints({ pageToken: "x".repeat(1025) }, admin.auth), Code.InvalidArgument);
+    for (const [, pageToken] of BAD_PAGE_TOKENS) await expectError(audit.listAuditCheckpoints({ pageToken }, admin.auth), Code.InvalidArgument);
+  });
+
+  it("verifies as intact, counting every event and checkpoint", async () => {
     const r = await verify();
     const total = (await t.client(AdminService).getSystemStats({}, admin.auth)).auditEventsTotal;
-    expect(r).toMatchObject({ intact: true, firstBrokenSequence: 0n, problem: "" });
+    const checkpoints = (await t.client(AuditService).listAuditCheckpoints({ pageSize: 100 }, admin.auth)).checkpoints;
+    expect(r).toMatchObject({ intact: true, firstBrokenSequence: 0n, problem: "", failedCheck: ChainCheck.UNSPECIFIED });
     expect(r.checkedEvents).toBe(total);
+    expect(r.checkedCheckpoints).toBe(BigInt(checkpoints.length));
   });
 
-  it("refuses UPDATE, DELETE and TRUNCATE on the audit table (append-only triggers)", async () => {
-    await expect(execute(t, sql`update audit_events set outcome = 'success' where sequence = 2`)).rejects.toThrow();
-    await expect(execute(t, sql`delete from audit_events where sequence = 2`)).rejects.toThrow();
-    await expect(execute(t, sql`truncate audit_events`)).rejects.toThrow();
+  it.each(["audit_events", "audit_checkpoints"])("refuses UPDATE, DELETE and TRUNCATE on %s (append-only triggers)", async (table) => {
+    const name = sql.identifier(table);
+    const key = sql.identifier(table === "audit_events" ? "sequence" : "number");
+    // The database's own refusal, under the driver's "Failed query" wrapper.
+    const refusal = (query: ReturnType<typeof sql>) =>
+      execute(t, query).then(
+        () => "done",
+        (err: Error & { cause?: Error }) => err.cause?.message ?? err.message,
+      );
+    await expect(refusal(sql`update ${name} set hash = 'x' where ${key} = 1`)).resolves.toBe(`${table} is append-only (UPDATE refused)`);
+    await expect(refusal(sql`delete from ${name} where ${key} = 1`)).resolves.toBe(`${table} is append-only (DELETE refused)`);
+    await expect(refusal(sql`truncate ${name}`)).resolves.toBe(`${table} is append-only (TRUNCATE refused)`);
     await expect(verify()).resolves.toMatchObject({ intact: true });
   });
 });

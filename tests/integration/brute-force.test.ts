@@ -4,7 +4,7 @@ import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { expectFailure, expectRateLimited, settleAll } from "../helpers/expect-error.js";
 import { signUp, signUpWithTotp, startChallenge, totpAt, wrongTotp } from "../helpers/mfa-world.js";
-import { createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { createTestApp, IN_MEMORY_ADDRESS, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 import { uniqueEmail } from "../helpers/unique.js";
 
 const MAX_FAILURES = 10;
@@ -87,20 +87,21 @@ describe("account brute-force budget", () => {
     });
   });
 
-  it("gives a locked account no token from any path", async () => {
+  it("gives an address locked out of an account no token from any password or second-factor path", async () => {
     // Before the lock: a password session (with its refresh token) and a pending MFA challenge.
     const m = await signUpWithTotp(t, "locked");
     const { challengeId } = await startChallenge(auth, m.email);
     await wrongLogins(m.email, MAX_FAILURES);
-    expect(await t.app.hooks.limiter.accountLocked(m.email)).toBe(true);
+    expect(await t.app.hooks.limiter.accountLocked(m.email, IN_MEMORY_ADDRESS)).toBe(true);
 
     await withoutHashing(async () => {
       await expectRateLimited(auth.login({ email: m.email, password: STRONG_PASSWORD }));
       await expectRateLimited(auth.authenticateLocal({ username: m.email, password: STRONG_PASSWORD }));
       await expectRateLimited(auth.verifyCredentials({ email: m.email, password: STRONG_PASSWORD }));
       await expectRateLimited(auth.verifyMFA({ challengeId, code: totpAt(m.secret, t.clock) }));
-      await expectRateLimited(auth.refresh({ refreshToken: m.refreshToken }));
     });
+    // Password failures say nothing about a session that existed before: its refresh goes on.
+    await expect(auth.refresh({ refreshToken: m.refreshToken })).resolves.toMatchObject({ accessToken: expect.any(String) });
   });
 
   it("counts wrong second-factor codes against the same account budget", async () => {

@@ -42,6 +42,7 @@ describe(`caches hold at most cache_max_entries (${LIMIT}) after ${LOOKUPS} dist
           clientIp: "",
           userAgent: "",
           expiresAt: new Date(now.getTime() + 3_600_000),
+          network: "unknown",
         },
         sha256Hex(`refresh-${id}`),
         { eventType: "auth.login", outcome: "success", actorType: "user", actorId: owner.userId },

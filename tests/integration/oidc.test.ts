@@ -159,6 +159,10 @@ describe("Google and OIDC sign-in", () => {
         ["issued too long ago", () => googleToken({ ...person(), iat: nowS(t) - 3 * 86400 }), "OAUTH_TOKEN_EXPIRED"],
         ["email not verified", () => googleToken({ ...person(), email_verified: false }), "OAUTH_EMAIL_NOT_VERIFIED"],
         ["email_verified absent", () => googleToken({ ...person(), email_verified: undefined }), "OAUTH_EMAIL_NOT_VERIFIED"],
+        // A truthiness check would take these for verified.
+        ['email_verified the string "false"', () => googleToken({ ...person(), email_verified: "false" }), "OAUTH_EMAIL_NOT_VERIFIED"],
+        ["email_verified the number 1", () => googleToken({ ...person(), email_verified: 1 }), "OAUTH_EMAIL_NOT_VERIFIED"],
+        ["email_verified an object", () => googleToken({ ...person(), email_verified: {} }), "OAUTH_EMAIL_NOT_VERIFIED"],
         ["no email", () => googleToken({ sub: "no-email", email: undefined }), "OAUTH_EMAIL_MISSING"],
         ["no subject", () => googleToken({ sub: undefined }), "OAUTH_TOKEN_INVALID"],
         [

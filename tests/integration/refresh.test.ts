@@ -14,7 +14,7 @@ describe("refresh, logout and session lifetime", () => {
   let t: TestApp;
   let admin: SignedIn;
   const auth = () => t.client(AuthService);
-  const refresh = (refreshToken: string) => auth().refresh({ refreshToken });
+  const refresh = (refreshToken: string, client = "warden-tests") => auth().refresh({ refreshToken }, { headers: { "user-agent": client } });
   const validate = (token: string) => t.client(SessionService).validateSession({}, bearer(token));
   const expectAccepted = (token: string) => expect(validate(token)).resolves.toMatchObject({ valid: true });
   const expectRefused = (token: string, reason?: string) => expectError(validate(token), Code.Unauthenticated, reason);
@@ -39,7 +39,7 @@ describe("refresh, logout and session lifetime", () => {
   it("treats a reused refresh token as theft: REFRESH_TOKEN_REUSED and the whole session revoked", async () => {
     const u = await newUser(t, { tag: "reuse" });
     const rotated = await refresh(u.refreshToken);
-    await expectError(refresh(u.refreshToken), Code.Unauthenticated, "REFRESH_TOKEN_REUSED");
+    await expectError(refresh(u.refreshToken, "another-client"), Code.Unauthenticated, "REFRESH_TOKEN_REUSED");
     await expectRefused(u.accessToken, "SESSION_REVOKED");
     await expectRefused(rotated.accessToken, "SESSION_REVOKED");
     await expectError(refresh(rotated.refreshToken), Code.Unauthenticated);
@@ -47,10 +47,27 @@ describe("refresh, logout and session lifetime", () => {
     expect(session).toMatchObject({ active: false, revokeReason: "refresh_token_reuse" });
   });
 
-  it("lets exactly one of several parallel refreshes of one token succeed", async () => {
+  it("lets exactly one of several parallel refreshes of one token by different clients succeed", async () => {
     const u = await newUser(t, { tag: "race" });
-    const results = await Promise.allSettled(Array.from({ length: 4 }, () => refresh(u.refreshToken)));
+    const results = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => refresh(u.refreshToken, `client-${i}`)));
     expect(tally(results)).toEqual({ ok: 1, Unauthenticated: 3 });
+  });
+
+  it("gives one client's parallel refreshes of one token the same new refresh token: one rotation, the session kept", async () => {
+    const u = await newUser(t, { tag: "race-same" });
+    const results = await Promise.all(Array.from({ length: 4 }, () => refresh(u.refreshToken)));
+    expect(new Set(results.map((r) => r.refreshToken)).size).toBe(1);
+    await expectAccepted(results[3]!.accessToken);
+    // The token they share is an ordinary refresh token: it rotates once more.
+    await expect(refresh(results[0]!.refreshToken)).resolves.toMatchObject({ refreshToken: expect.not.stringMatching(results[0]!.refreshToken) });
+  });
+
+  it("revokes the session when the same client presents a used token after the grace window", async () => {
+    const u = await newUser(t, { tag: "reuse-late" });
+    await refresh(u.refreshToken);
+    t.clock.advance(t.config.refresh_reuse_grace);
+    await expectError(refresh(u.refreshToken), Code.Unauthenticated, "REFRESH_TOKEN_REUSED");
+    await expectRefused(u.accessToken, "SESSION_REVOKED");
   });
 
   it.each([

@@ -92,9 +92,10 @@ describe("tenant isolation", () => {
         expect(foreign).toBe(denied("API_KEY_ACCESS_DENIED"));
         expect(await outcome(r.call(w, { ...a.target, keyId: unknownId() }, caller.as))).toBe(foreign);
       }
-      // A's own key, used as a bearer, cannot manage B's key either.
+      // A's own key, used as a bearer, cannot manage B's key either (and rotates no key but itself).
       const aKey = await w.apiKey(a.team.owner.as, a.team.id, [ApiKeyScope.ADMIN]);
-      expect(await outcome(r.call(w, { ...a.target, keyId: bKey.key.id }, aKey.as))).toBe(denied("API_KEY_ACCESS_DENIED"));
+      const byKey = name === "RotateApiKey" ? denied("USER_SESSION_REQUIRED") : denied("API_KEY_ACCESS_DENIED");
+      expect(await outcome(r.call(w, { ...a.target, keyId: bKey.key.id }, aKey.as))).toBe(byKey);
       // B's key is untouched: still valid, not rotated.
       const v = await w.keys.validateApiKey({ key: bKey.secret });
       expect([v.valid, v.organizationId, v.apiKey?.revokeTime]).toEqual([true, b.team.id, undefined]);

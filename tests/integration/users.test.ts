@@ -62,9 +62,11 @@ describe("UserService", () => {
       await expectError(call(), Code.Unauthenticated);
     });
 
-    it("lets any signed-in user read a user by id or email", async () => {
-      await expect(users().getUser({ id: target.userId }, member.auth)).resolves.toMatchObject({ user: { email: target.email } });
-      await expect(users().getUserByEmail({ email: target.email.toUpperCase() }, member.auth)).resolves.toMatchObject({ user: { id: target.userId } });
+    it("lets a signed-in user read themselves by id or email, and tells them nothing of users they share no organization with", async () => {
+      await expect(users().getUser({ id: member.userId }, member.auth)).resolves.toMatchObject({ user: { email: member.email } });
+      await expect(users().getUserByEmail({ email: member.email.toUpperCase() }, member.auth)).resolves.toMatchObject({ user: { id: member.userId } });
+      await expectError(users().getUser({ id: target.userId }, member.auth), Code.NotFound, "USER_NOT_FOUND");
+      await expectError(users().getUserByEmail({ email: target.email }, member.auth), Code.NotFound, "USER_NOT_FOUND");
       await expectError(users().getUser({ id: NO_SUCH_USER }, member.auth), Code.NotFound);
       const malformed = await expectError(users().getUser({ id: "not-a-uuid" }, member.auth), Code.InvalidArgument, "INVALID_ARGUMENT");
       expect(violatedFields(malformed)).toEqual(["id"]);

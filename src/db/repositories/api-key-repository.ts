@@ -63,6 +63,15 @@ export class ApiKeyRepository implements ApiKeyStore {
       .limit(limit);
   }
 
+  async revokeAllOfUser(userId: string, at: Date): Promise<string[]> {
+    const rows = await this.db
+      .update(apiKeys)
+      .set({ revokedAt: at })
+      .where(and(eq(apiKeys.ownerUserId, userId), or(isNull(apiKeys.revokedAt), gt(apiKeys.revokedAt, at))))
+      .returning({ id: apiKeys.id });
+    return rows.map((r) => r.id);
+  }
+
   async revokeAllOfServiceAccount(serviceAccountId: string, at: Date): Promise<string[]> {
     const rows = await this.db
       .update(apiKeys)

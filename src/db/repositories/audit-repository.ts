@@ -1,51 +1,51 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
-import { auditChainHead, auditEvents, type AuditRow } from "../schema/index.js";
-import { contentHash, type AuditEntry } from "../../domain/audit/audit-event.js";
-import type { AuditStore, AuditQuery } from "../../domain/store/audit-store.js";
+import { auditChainHead, auditCheckpoints, auditEvents, type AuditRow } from "../schema/index.js";
+import { contentHash, storedFields, type AuditEntry, type LinkKeyPads } from "../../domain/audit/audit-event.js";
+import type { AuditCheckpoint, AuditStore, AuditQuery } from "../../domain/store/audit-store.js";
 
 /**
  * The statement that appends one link to the chain, after `change` (CTEs, `name as (insert ...)`)
  * when given: one statement commits or fails as a whole, so a change and the event recording it
  * can be written atomically in one round trip. It locks the chain head (serializing writers, so
- * the chain never forks), links the event to it (the same sha256 as linkHash) and inserts it.
+ * the chain never forks), links the event to it and inserts it. The link is HMAC-SHA256 under
+ * the current chain key, written with the built-in sha256() over the padded keys (see
+ * LinkKeyPads): the same value AuditChainKeys.link computes from linkMessage.
  */
-export function appendStatement(entry: AuditEntry, occurredAt: Date, change?: SQL): SQL {
-  const fields = {
-    occurredAt,
-    eventType: entry.eventType,
-    outcome: entry.outcome,
-    actorType: entry.actorType,
-    actorId: entry.actorId,
-    targetType: entry.targetType ?? "",
-    targetId: entry.targetId ?? "",
-    clientIp: entry.clientIp ?? "",
-    requestId: entry.requestId ?? "",
-    details: entry.details ?? {},
-  };
+export function appendStatement(key: LinkKeyPads, entry: AuditEntry, occurredAt: Date, change?: SQL): SQL {
+  const fields = storedFields(entry, occurredAt);
   const content = contentHash(fields);
+  const message = sql`convert_to(old.hash || ':' || (old.sequence + 1)::text || ':' || ${content}, 'UTF8')`;
+  const hmac = sql`sha256(decode(${key.outerPad}, 'hex') || sha256(decode(${key.innerPad}, 'hex') || ${message}))`;
   return sql`
       with ${change ? sql`${change}, ` : sql``}old as (
         select sequence, hash from audit_chain_head where id = 1 for update
       ), head as (
         update audit_chain_head h
            set sequence = old.sequence + 1,
-               hash = encode(sha256(convert_to(old.hash || ':' || (old.sequence + 1)::text || ':' || ${content}, 'UTF8')), 'hex')
+               hash = encode(${hmac}, 'hex')
           from old
          where h.id = 1
         returning h.sequence, h.hash, old.hash as prev_hash
       )
-      insert into audit_events (sequence, occurred_at, event_type, outcome, actor_type, actor_id, target_type, target_id, client_ip, request_id, details, prev_hash, hash)
+      insert into audit_events (sequence, occurred_at, event_type, outcome, actor_type, actor_id, target_type, target_id, client_ip, request_id, details, prev_hash, hash, key_id)
       select head.sequence, ${occurredAt.toISOString()}::timestamptz, ${fields.eventType}, ${fields.outcome}, ${fields.actorType}, ${fields.actorId},
-             ${fields.targetType}, ${fields.targetId}, ${fields.clientIp}, ${fields.requestId}, ${JSON.stringify(fields.details)}::jsonb, head.prev_hash, head.hash
+             ${fields.targetType}, ${fields.targetId}, ${fields.clientIp}, ${fields.requestId}, ${JSON.stringify(fields.details)}::jsonb, head.prev_hash, head.hash,
+             ${key.keyId}
         from head`;
 }
 
+/** Checkpoint writers take this transaction lock (key rotation has 7345002). */
+const CHECKPOINT_LOCK = 7_345_003;
+
 export class AuditRepository implements AuditStore {
-  constructor(private readonly db: DbOrTx) {}
+  constructor(
+    private readonly db: DbOrTx,
+    private readonly chainKey: LinkKeyPads,
+  ) {}
 
   async append(entry: AuditEntry, occurredAt: Date): Promise<void> {
-    await this.db.execute(appendStatement(entry, occurredAt));
+    await this.db.execute(appendStatement(this.chainKey, entry, occurredAt));
   }
 
   async listNewestFirst(limit: number, beforeSequence?: number): Promise<AuditRow[]> {
@@ -86,5 +86,26 @@ export class AuditRepository implements AuditStore {
   async count(): Promise<number> {
     const [row] = await this.db.select({ n: sql<number>`count(*)::int` }).from(auditEvents);
     return Number(row?.n ?? 0);
+  }
+
+  async insertCheckpoint(c: AuditCheckpoint): Promise<void> {
+    await this.db.insert(auditCheckpoints).values(c);
+  }
+
+  async checkpointsAfter(afterNumber: number, limit: number): Promise<AuditCheckpoint[]> {
+    return this.db.select().from(auditCheckpoints).where(gt(auditCheckpoints.number, afterNumber)).orderBy(asc(auditCheckpoints.number)).limit(limit);
+  }
+
+  async checkpointsNewestFirst(limit: number, beforeNumber?: number): Promise<AuditCheckpoint[]> {
+    return this.db
+      .select()
+      .from(auditCheckpoints)
+      .where(beforeNumber ? lt(auditCheckpoints.number, beforeNumber) : undefined)
+      .orderBy(desc(auditCheckpoints.number))
+      .limit(limit);
+  }
+
+  async lockCheckpoints(): Promise<void> {
+    await this.db.execute(sql`select pg_advisory_xact_lock(${CHECKPOINT_LOCK})`);
   }
 }

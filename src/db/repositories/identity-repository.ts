@@ -32,6 +32,11 @@ export class IdentityRepository implements IdentityStore {
       .where(and(eq(identities.issuer, issuer), eq(identities.subject, subject)));
   }
 
+  async unlinkAllOf(userId: string): Promise<number> {
+    const rows = await this.db.delete(identities).where(eq(identities.userId, userId)).returning({ subject: identities.subject });
+    return rows.length;
+  }
+
   async unlink(issuer: string, subject: string): Promise<void> {
     await this.db.delete(identities).where(and(eq(identities.issuer, issuer), eq(identities.subject, subject)));
   }

@@ -91,6 +91,13 @@ export class MfaRepository implements MfaStore {
     return Number(row?.n ?? 0);
   }
 
+  async deleteAllOf(userId: string): Promise<number> {
+    await this.db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+    await this.db.delete(mfaChallenges).where(eq(mfaChallenges.userId, userId));
+    const rows = await this.db.delete(mfaFactors).where(eq(mfaFactors.userId, userId)).returning({ id: mfaFactors.id });
+    return rows.length;
+  }
+
   async deleteRecoveryCodes(userId: string): Promise<void> {
     await this.db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
   }

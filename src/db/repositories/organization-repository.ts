@@ -76,6 +76,19 @@ export class OrganizationRepository implements OrganizationStore {
     return row;
   }
 
+  async sharesOrganization(userA: string, userB: string): Promise<boolean> {
+    if (!isUuid(userA) || !isUuid(userB)) return false;
+    const other = alias(memberships, "other_member");
+    const [row] = await this.db
+      .select({ one: sql`1` })
+      .from(memberships)
+      .innerJoin(other, and(eq(other.organizationId, memberships.organizationId), eq(other.userId, userB)))
+      .innerJoin(organizations, and(eq(organizations.id, memberships.organizationId), isNull(organizations.deletedAt)))
+      .where(eq(memberships.userId, userA))
+      .limit(1);
+    return !!row;
+  }
+
   async addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined> {
     const [row] = await this.db
       .insert(memberships)

@@ -71,6 +71,11 @@ export class PasskeyRepository implements PasskeyStore {
     return row;
   }
 
+  async deleteAllOf(userId: string): Promise<number> {
+    const rows = await this.db.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ id: passkeys.id });
+    return rows.length;
+  }
+
   async deleteOwn(id: string, userId: string): Promise<PasskeyRow | undefined> {
     const [row] = await this.db
       .delete(passkeys)

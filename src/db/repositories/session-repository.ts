@@ -1,16 +1,21 @@
 import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { refreshTokens, sessions, type SessionRow } from "../schema/index.js";
-import type { AuditEntry } from "../../domain/audit/audit-event.js";
-import type { NewSession, SessionStore } from "../../domain/store/session-store.js";
+import type { AuditEntry, LinkKeyPads } from "../../domain/audit/audit-event.js";
+import type { NewSession, RefreshTokenUse, SessionStore } from "../../domain/store/session-store.js";
 import type { PageAfter } from "../../domain/store/user-store.js";
 import { appendStatement } from "./audit-repository.js";
 
 export class SessionRepository implements SessionStore {
-  constructor(private readonly db: DbOrTx) {}
+  constructor(
+    private readonly db: DbOrTx,
+    // The audit chain key: sign-in's event is linked inside its one statement.
+    private readonly chainKey: LinkKeyPads,
+  ) {}
 
   async createWithAudit(s: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow> {
-    const row: SessionRow = { ...s, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
+    const { network, ...stored } = s;
+    const row: SessionRow = { ...stored, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
     // The session and its refresh token as CTEs of the audit append: one statement, all or nothing.
     const change = sql`
       new_session as (
@@ -22,8 +27,12 @@ export class SessionRepository implements SessionStore {
       ), new_refresh_token as (
         insert into refresh_tokens (token_hash, session_id, generation, created_at)
         select ${refreshTokenHash}, new_session.id, 1, ${now.toISOString()}::timestamptz from new_session
+      ), known_network as (
+        insert into known_networks (user_id, network, last_sign_in_at)
+        select ${row.userId}, ${network}, ${now.toISOString()}::timestamptz from new_session
+        on conflict (user_id, network) do update set last_sign_in_at = excluded.last_sign_in_at
       )`;
-    await this.db.execute(appendStatement(event, now, change));
+    await this.db.execute(appendStatement(this.chainKey, event, now, change));
     return row;
   }
 
@@ -87,20 +96,25 @@ export class SessionRepository implements SessionStore {
   }
 
   /** Marks an unused refresh token used in one statement: of two racing callers, one wins. */
-  async claimRefreshToken(tokenHash: string, now: Date): Promise<{ sessionId: string; generation: number } | undefined> {
+  async claimRefreshToken(tokenHash: string, now: Date, use: RefreshTokenUse): Promise<{ sessionId: string; generation: number } | undefined> {
     const [row] = await this.db
       .update(refreshTokens)
-      .set({ usedAt: now })
+      .set({ usedAt: now, usedBy: use.usedBy, successorSealed: use.successorSealed })
       .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt)))
       .returning({ sessionId: refreshTokens.sessionId, generation: refreshTokens.generation });
     return row;
   }
 
-  async findRefreshToken(tokenHash: string): Promise<{ sessionId: string; usedAt: Date | null } | undefined> {
+  async findRefreshToken(tokenHash: string): Promise<(Partial<RefreshTokenUse> & { sessionId: string; usedAt: Date | null }) | undefined> {
     const [row] = await this.db
-      .select({ sessionId: refreshTokens.sessionId, usedAt: refreshTokens.usedAt })
+      .select({
+        sessionId: refreshTokens.sessionId,
+        usedAt: refreshTokens.usedAt,
+        usedBy: refreshTokens.usedBy,
+        successorSealed: refreshTokens.successorSealed,
+      })
       .from(refreshTokens)
       .where(eq(refreshTokens.tokenHash, tokenHash));
-    return row;
+    return row && { sessionId: row.sessionId, usedAt: row.usedAt, usedBy: row.usedBy ?? undefined, successorSealed: row.successorSealed ?? undefined };
   }
 }

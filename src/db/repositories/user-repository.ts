@@ -30,13 +30,16 @@ export class UserRepository implements UserStore {
     await this.db.select({ id: users.id }).from(users).where(eq(users.id, id)).for("update");
   }
 
-  /** The user and whether any second factor is confirmed, in one read (sign-in is a hot path). */
-  async findByEmailForSignIn(email: string): Promise<(UserRow & { hasMfa: boolean }) | undefined> {
+  async findByEmailForSignIn(email: string, network: string, knownSince: Date): Promise<(UserRow & { hasMfa: boolean; knownNetwork: boolean }) | undefined> {
     const [row] = await this.db
-      .select({ user: users, hasMfa: sql<boolean>`exists (select 1 from mfa_factors f where f.user_id = "users"."id" and f.confirmed_at is not null)` })
+      .select({
+        user: users,
+        hasMfa: sql<boolean>`exists (select 1 from mfa_factors f where f.user_id = "users"."id" and f.confirmed_at is not null)`,
+        knownNetwork: sql<boolean>`exists (select 1 from known_networks k where k.user_id = "users"."id" and k.network = ${network} and k.last_sign_in_at > ${knownSince.toISOString()}::timestamptz)`,
+      })
       .from(users)
       .where(and(eq(users.email, email), isNull(users.deletedAt)));
-    return row && { ...row.user, hasMfa: !!row.hasMfa };
+    return row && { ...row.user, hasMfa: !!row.hasMfa, knownNetwork: !!row.knownNetwork };
   }
 
   async findByEmail(email: string): Promise<UserRow | undefined> {

@@ -1,6 +1,6 @@
 import { bigint, bigserial, index, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
-/** Append-only (a trigger refuses UPDATE and DELETE) and hash-chained by sequence. */
+/** Append-only (a trigger refuses UPDATE and DELETE) and chained by sequence with keyed links. */
 export const auditEvents = pgTable(
   "audit_events",
   {
@@ -18,6 +18,9 @@ export const auditEvents = pgTable(
     details: jsonb("details").notNull().$type<Record<string, string>>(),
     prevHash: text("prev_hash").notNull(),
     hash: text("hash").notNull(),
+    // The key of this link's HMAC ("v1", "v2", ...), or "legacy" for the plain SHA-256 links
+    // written before the chain was keyed (migration 0009).
+    keyId: text("key_id").notNull(),
   },
   (t) => [index("audit_events_time_idx").on(t.occurredAt), index("audit_events_actor_idx").on(t.actorId)],
 );
@@ -31,3 +34,19 @@ export const auditChainHead = pgTable("audit_chain_head", {
   sequence: bigint("sequence", { mode: "number" }).notNull(),
   hash: text("hash").notNull(),
 });
+
+/**
+ * Signed checkpoints of the chain head (append-only like the events): `jws` is a compact JWS
+ * by the token signing key over {n, seq, hash, iat}; the other columns repeat its payload for
+ * reading, and verification trusts only the signed payload.
+ */
+export const auditCheckpoints = pgTable("audit_checkpoints", {
+  number: bigint("number", { mode: "number" }).primaryKey(),
+  sequence: bigint("sequence", { mode: "number" }).notNull(),
+  hash: text("hash").notNull(),
+  kid: text("kid").notNull(),
+  signedAt: timestamp("signed_at", { withTimezone: true, mode: "date" }).notNull(),
+  jws: text("jws").notNull(),
+});
+
+export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;

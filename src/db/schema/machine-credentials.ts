@@ -19,6 +19,8 @@ export const serviceAccounts = pgTable(
       .notNull()
       .default(sql`'{}'::text[]`),
     disabled: boolean("disabled").notNull().default(false),
+    // Tokens issued before this stop working: they came from the old secret.
+    secretRotatedAt: timestamp("secret_rotated_at", { withTimezone: true, mode: "date" }),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull(),
     deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),

@@ -35,6 +35,10 @@ export const refreshTokens = pgTable(
     generation: integer("generation").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
     usedAt: timestamp("used_at", { withTimezone: true, mode: "date" }),
+    // Who used it (a hash of address and user agent), and the token issued in its place, sealed
+    // with the master key: the same client retrying within the grace window gets that one again.
+    usedBy: text("used_by"),
+    successorSealed: text("successor_sealed"),
   },
   (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
 );

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const users = pgTable(
   "users",
@@ -41,6 +41,22 @@ export const emailVerifications = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
   },
   (t) => [uniqueIndex("email_verifications_link_token_key").on(t.linkTokenHash)],
+);
+
+/**
+ * The networks (/24, /64) each user signed in from. While an account is under attack (its
+ * overall failure budget spent), only these may still try a password.
+ */
+export const knownNetworks = pgTable(
+  "known_networks",
+  {
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    network: text("network").notNull(),
+    lastSignInAt: timestamp("last_sign_in_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.network] })],
 );
 
 export type UserRow = typeof users.$inferSelect;

@@ -18,7 +18,7 @@ import { roleAtLeast } from "../org/member-role.js";
 import type { OrgAccess, OrgGrant } from "../org/org-access.js";
 import { auditActor } from "../audit/audit-actor.js";
 import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
-import { hasScope, hasSystemAccess, type ApiScope, type MachinePrincipal, type Principal } from "../principal.js";
+import { hasSystemAccess, type ApiScope, type MachinePrincipal, type Principal } from "../principal.js";
 import { displayPrefix, isApiKeyFormat, newApiKey } from "./api-key-format.js";
 
 export interface ApiKeyDeps {
@@ -69,6 +69,9 @@ export class ApiKeys {
     req: { name: string; scopes: ApiScope[]; expiresAt?: Date; serviceAccountId: string },
     meta: RequestMeta,
   ): Promise<{ row: ApiKeyRow; secret: string }> {
+    // Credentials are made by people: a leaked key or service-account token cannot mint a
+    // longer-lived or independent one (see the README, "API keys").
+    if (caller.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "credentials are created by signed-in users, not by other credentials");
     const name = req.name.trim();
     const scopes = checkScopes(req.scopes);
     const now = this.d.clock.now();
@@ -81,13 +84,8 @@ export class ApiKeys {
       const sa = await this.d.store.serviceAccounts.findById(req.serviceAccountId);
       if (!sa || sa.organizationId !== grant.organization.id) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
       ownerServiceAccountId = sa.id;
-    } else if (caller.kind === "user") {
-      ownerUserId = caller.userId;
     } else {
-      // A machine credential mints keys only for itself: never more than it has.
-      ownerUserId = caller.ownerUserId ?? null;
-      ownerServiceAccountId = caller.ownerServiceAccountId ?? (caller.kind === "service_account" ? caller.id : null);
-      if (!scopes.every((s) => hasScope(caller.scopes, s))) throw permissionDenied("INSUFFICIENT_SCOPE", "a key cannot grant scopes its creator lacks");
+      ownerUserId = caller.userId;
     }
     const secret = newApiKey();
     const row = await this.d.store.transaction(async (tx) => {
@@ -168,6 +166,9 @@ export class ApiKeys {
   /** Issues the replacement and schedules the old key's end in one transaction. */
   async rotate(caller: Principal, id: string, overlapSeconds: number, meta: RequestMeta): Promise<{ row: ApiKeyRow; secret: string }> {
     if (overlapSeconds < 0 || overlapSeconds > MAX_OVERLAP_SECONDS) throw invalidArgument("overlap_seconds", `must be 0 to ${MAX_OVERLAP_SECONDS}`);
+    // A key may replace itself (it is then revoked); any other rotation is a person's.
+    if (caller.kind !== "user" && !(caller.kind === "api_key" && caller.id === id))
+      throw permissionDenied("USER_SESSION_REQUIRED", "a credential may rotate only itself; other keys are rotated by signed-in users");
     const old = await this.authorizedKey(caller, id);
     const secret = newApiKey();
     const now = this.d.clock.now();

@@ -32,6 +32,36 @@ export interface ChainedFields {
 
 export const GENESIS_HASH = "0".repeat(64);
 
+/** The key id of links written before the chain was keyed (migration 0009): plain SHA-256. */
+export const UNKEYED_LEGACY = "legacy";
+
+/**
+ * What the append statement needs to compute a keyed link (HMAC-SHA256) with PostgreSQL's
+ * built-in sha256(): HMAC(K, m) = sha256((K ^ opad) || sha256((K ^ ipad) || m)). The padded
+ * keys (hex) travel as statement parameters and are never stored; they are as secret as K.
+ */
+export interface LinkKeyPads {
+  keyId: string;
+  innerPad: string;
+  outerPad: string;
+}
+
+/** The stored form of an entry: every optional field present. */
+export function storedFields(entry: AuditEntry, occurredAt: Date): Omit<ChainedFields, "sequence" | "prevHash"> {
+  return {
+    occurredAt,
+    eventType: entry.eventType,
+    outcome: entry.outcome,
+    actorType: entry.actorType,
+    actorId: entry.actorId,
+    targetType: entry.targetType ?? "",
+    targetId: entry.targetId ?? "",
+    clientIp: entry.clientIp ?? "",
+    requestId: entry.requestId ?? "",
+    details: entry.details ?? {},
+  };
+}
+
 /** The hash of an event's content: every stored field but its place in the chain. */
 export function contentHash(f: Omit<ChainedFields, "sequence" | "prevHash">): string {
   const details = Object.keys(f.details)
@@ -53,14 +83,21 @@ export function contentHash(f: Omit<ChainedFields, "sequence" | "prevHash">): st
 }
 
 /**
- * The link: previous hash, sequence and content hash. Kept this simple so that the database
- * computes the same value (sha256 of the same text) when it appends.
+ * What a link covers: previous hash, sequence and content hash. Kept this simple so that the
+ * database computes the same value from the same text when it appends.
  */
-export function linkHash(prevHash: string, sequence: number, content: string): string {
-  return createHash("sha256").update(`${prevHash}:${sequence}:${content}`).digest("hex");
+export function linkMessage(prevHash: string, sequence: number, content: string): string {
+  return `${prevHash}:${sequence}:${content}`;
 }
 
-/** The hash an event must carry: it covers every stored field and the previous link. */
+/** An unkeyed (legacy) link: plain SHA-256 of the message, as links were before the chain was keyed. */
+export function linkHash(prevHash: string, sequence: number, content: string): string {
+  return createHash("sha256")
+    .update(linkMessage(prevHash, sequence, content))
+    .digest("hex");
+}
+
+/** The unkeyed hash a legacy event must carry: it covers every stored field and the previous link. */
 export function chainHash(f: ChainedFields): string {
   return linkHash(f.prevHash, f.sequence, contentHash(f));
 }

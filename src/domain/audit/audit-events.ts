@@ -4,6 +4,10 @@
  */
 export const AUDIT_EVENTS = {
   "auth.register": "An account was created (password sign-up, or a first federated sign-in)",
+  "auth.account_claimed":
+    "A verified identity provider vouched for the email of an unverified account: its password, passkeys, second factors, other identities, sessions and API keys were removed",
+  "user.email_verification_sent": "A verification code and link were emailed (or could not be)",
+  "user.email_verified": "A user proved their email address (or a wrong code was refused)",
   "auth.login": "A sign-in opened a session (success), or a password was refused (failure)",
   "auth.verify_credentials": "VerifyCredentials checked a password",
   "auth.mfa_challenge": "A sign-in stopped at a second-factor challenge",

@@ -1,11 +1,14 @@
 import type { Clock } from "../../clock.js";
 import type { PasswordHasher } from "../../crypto/password-hasher.js";
-import { randomToken, sha256Hex } from "../../crypto/random.js";
+import { constantTimeEqual, randomToken, sha256Hex } from "../../crypto/random.js";
+import type { SecretBox } from "../../crypto/master-key.js";
 import type { TokenService } from "../../crypto/token-service.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { whereFrom } from "../audit/audit-actor.js";
 import type { AuditEventType } from "../audit/audit-events.js";
-import type { UserRow } from "../records.js";
+import type { SessionRow, UserRow } from "../records.js";
+import type { Reason } from "../errors.js";
+import type { DeadReason } from "../session/session-manager.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { Ports } from "../store/transactional.js";
@@ -15,9 +18,11 @@ import type { UserPrincipal } from "../principal.js";
 import type { SessionManager } from "../session/session-manager.js";
 import { checkDisplayName, normalizeEmail } from "./email.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
+import { networkKeys } from "../ratelimit/network.js";
 import { checkPasswordLength, type PasswordPolicy } from "./password-policy.js";
 import type { RequestMeta } from "./request-meta.js";
 import type { SignIn, SignInResult } from "./sign-in.js";
+import type { EmailVerification } from "../user/email-verification.js";
 
 export interface AuthDeps {
   store: Ports<{
@@ -33,20 +38,36 @@ export interface AuthDeps {
   tokens: TokenService;
   audit: AuditLog;
   signIn: SignIn;
+  verification: EmailVerification;
+  /** Seals the successor of a used refresh token for the grace window. */
+  box: SecretBox;
+  /** How long the same client may present a used refresh token again and get its successor. */
+  refreshGraceSeconds: number;
 }
 
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+type RefreshOutcome =
+  { error: Reason & ("REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" | DeadReason); revokedSession?: string } | { session: SessionRow; next: string };
+
+/** Who presents a refresh token, as far as the server can tell: address and user agent, hashed. */
+function clientFingerprint(meta: RequestMeta): string {
+  return sha256Hex(`${meta.clientIp}\0${meta.userAgent}`);
+}
+/** How long a network stays one the user signs in from. */
+export const KNOWN_NETWORK_DAYS = 90;
 
 /** Password sign-up and sign-in, refresh rotation and sign-out. */
 export class AuthService {
   constructor(private readonly d: AuthDeps) {}
 
-  async register(input: { email: string; password: string; displayName: string }, meta: RequestMeta): Promise<UserRow> {
+  /** A new, unverified account; the verification email goes out when the mail server takes it. */
+  async register(input: { email: string; password: string; displayName: string }, meta: RequestMeta): Promise<{ user: UserRow; verificationSent: boolean }> {
     const email = normalizeEmail(input.email);
     const displayName = checkDisplayName(input.displayName);
     this.d.policy.check(input.password, [email, email.split("@")[0]!, displayName]);
     const passwordHash = await this.d.hasher.hash(input.password);
-    return this.d.store.transaction(async (tx) => {
+    const user = await this.d.store.transaction(async (tx) => {
       const user = await tx.users.create({ email, displayName, passwordHash }, this.d.clock.now());
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
       await this.d.audit.record(tx, {
@@ -60,11 +81,14 @@ export class AuthService {
       });
       return user;
     });
+    return { user, verificationSent: await this.d.verification.trySend(user, meta) };
   }
 
   /**
    * Checks email and password with the same answer, message and cost for an unknown email
-   * and a wrong password. A point is taken from the account's failure budget first.
+   * and a wrong password. A point is taken from the account's failure budgets first (the
+   * account at this address, the account overall); a network the owner signed in from within
+   * KNOWN_NETWORK_DAYS may still try while the account is under attack.
    */
   async checkPassword(
     rawEmail: string,
@@ -74,16 +98,21 @@ export class AuthService {
   ): Promise<UserRow & { hasMfa: boolean }> {
     checkPasswordLength(password);
     const email = normalizeEmail(rawEmail);
-    await this.d.limiter.takeAccount(email);
+    const network = networkKeys(meta.clientIp).subnet;
+    const knownSince = new Date(this.d.clock.now().getTime() - KNOWN_NETWORK_DAYS * 86_400_000);
+    // Read once, and only when needed: an address over its budget costs no database read at all.
+    let read: ReturnType<typeof this.d.store.users.findByEmailForSignIn> | undefined;
+    const load = () => (read ??= this.d.store.users.findByEmailForSignIn(email, network, knownSince));
+    await this.d.limiter.takeAccount(email, meta.clientIp, { knownNetwork: async () => !!(await load())?.knownNetwork });
     let user: (UserRow & { hasMfa: boolean }) | undefined;
     let ok = false;
     try {
-      user = await this.d.store.users.findByEmailForSignIn(email);
+      user = await load();
       if (user?.passwordHash) ok = await this.d.hasher.verify(user.passwordHash, password);
       else await this.d.hasher.verifyDummy(password);
     } catch (err) {
       // A database fault is no failed guess: clients retrying through an outage must not lock the account.
-      await this.d.limiter.accountRefund(email).catch(() => {});
+      await this.d.limiter.accountRefund(email, meta.clientIp).catch(() => {});
       throw err;
     }
     const failure = !ok ? "bad_credentials" : user!.disabled ? "user_disabled" : undefined;
@@ -100,7 +129,7 @@ export class AuthService {
       });
       throw invalidCredentials();
     }
-    await this.d.limiter.accountSucceeded(email);
+    await this.d.limiter.accountSucceeded(email, meta.clientIp);
     return user!;
   }
 
@@ -126,17 +155,24 @@ export class AuthService {
 
   /**
    * Rotates a refresh token. The old one is claimed in one statement; presenting a token that
-   * was already used revokes its whole session (RFC 9700 reuse detection).
+   * was already used revokes its whole session (RFC 9700 reuse detection), except when the same
+   * client presents it again within the grace window (a retried request whose answer was lost,
+   * or two tabs refreshing at once): that client gets the token issued the first time, as long
+   * as nobody has used that one yet.
    */
   async refresh(refreshToken: string, meta: RequestMeta): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date }> {
     if (!REFRESH_TOKEN.test(refreshToken)) throw unauthenticated("REFRESH_TOKEN_INVALID", "invalid refresh token");
     const hash = sha256Hex(refreshToken);
-    const outcome = await this.d.store.transaction(async (tx) => {
+    const client = clientFingerprint(meta);
+    const fresh = randomToken(32);
+    const outcome = await this.d.store.transaction(async (tx): Promise<RefreshOutcome> => {
       const now = this.d.clock.now();
-      const claimed = await tx.sessions.claimRefreshToken(hash, now);
+      const claimed = await tx.sessions.claimRefreshToken(hash, now, { usedBy: client, successorSealed: this.d.box.seal(fresh) });
       if (!claimed) {
         const known = await tx.sessions.findRefreshToken(hash);
-        if (!known) return { error: "REFRESH_TOKEN_INVALID" } as const;
+        if (!known) return { error: "REFRESH_TOKEN_INVALID" };
+        const retry = await this.retriedWithinGrace(tx, known, client, now);
+        if (retry) return this.rotated(tx, retry.sessionId, retry.generation, retry.next, meta, now, true);
         const revoked = await tx.sessions.revoke(known.sessionId, "refresh_token_reuse", now);
         const session = revoked ?? (await tx.sessions.findById(known.sessionId));
         await this.d.audit.record(tx, {
@@ -149,32 +185,13 @@ export class AuthService {
           details: { action: "session_revoked" },
           ...whereFrom(meta),
         });
-        return { error: "REFRESH_TOKEN_REUSED", revokedSession: known.sessionId } as const;
+        return { error: "REFRESH_TOKEN_REUSED", revokedSession: known.sessionId };
       }
-      const session = await tx.sessions.findById(claimed.sessionId);
-      const user = session && (await tx.users.findById(session.userId));
-      const dead = session ? this.d.sessions.deadReason(session, user) : "SESSION_NOT_FOUND";
-      if (dead) return { error: dead } as const;
-      // A locked account gets no token from any path; throwing rolls the claim back, so the
-      // refresh token works again once the lock has passed.
-      await this.d.limiter.checkAccount(user!.email);
-      const next = randomToken(32);
-      await tx.sessions.addRefreshToken(sha256Hex(next), session!.id, claimed.generation + 1, now);
-      await tx.sessions.touch(session!.id, now);
-      await this.d.audit.record(tx, {
-        eventType: "auth.refresh",
-        outcome: "success",
-        actorType: "user",
-        actorId: session!.userId,
-        targetType: "session",
-        targetId: session!.id,
-        details: { generation: String(claimed.generation + 1) },
-        ...whereFrom(meta),
-      });
-      return { session: session!, next } as const;
+      await tx.sessions.addRefreshToken(sha256Hex(fresh), claimed.sessionId, claimed.generation + 1, now);
+      return this.rotated(tx, claimed.sessionId, claimed.generation + 1, fresh, meta, now, false);
     });
     if ("error" in outcome) {
-      if ("revokedSession" in outcome && outcome.revokedSession) await this.d.sessions.revoked([outcome.revokedSession]);
+      if (outcome.revokedSession) await this.d.sessions.revoked([outcome.revokedSession]);
       throw unauthenticated(
         outcome.error,
         outcome.error === "REFRESH_TOKEN_REUSED" ? "refresh token already used; the session was revoked" : "invalid refresh token",
@@ -189,6 +206,50 @@ export class AuthService {
       authTime: outcome.session.mfaAt ?? undefined,
     });
     return { accessToken: access.token, refreshToken: outcome.next, expiresAt: access.expiresAt };
+  }
+
+  /** The successor a client was given for this token, when it asks again in time and nobody has used it since. */
+  private async retriedWithinGrace(
+    tx: { sessions: Pick<SessionStore, "findRefreshToken"> },
+    known: { usedAt: Date | null; usedBy?: string; successorSealed?: string },
+    client: string,
+    now: Date,
+  ): Promise<{ sessionId: string; generation: number; next: string } | undefined> {
+    if (!known.usedAt || !known.usedBy || !known.successorSealed) return undefined;
+    // Within the window means strictly less than it: a window of 0 s admits no retry.
+    if (now.getTime() - known.usedAt.getTime() >= this.d.refreshGraceSeconds * 1000 || !constantTimeEqual(known.usedBy, client)) return undefined;
+    const next = this.d.box.open(known.successorSealed);
+    const successor = await tx.sessions.findRefreshToken(sha256Hex(next));
+    if (!successor || successor.usedAt) return undefined;
+    return { sessionId: successor.sessionId, generation: 0, next };
+  }
+
+  /** The checks and the record of a rotation, for a new successor or one given again in the grace window. */
+  private async rotated(
+    tx: Parameters<Parameters<AuthDeps["store"]["transaction"]>[0]>[0],
+    sessionId: string,
+    generation: number,
+    next: string,
+    meta: RequestMeta,
+    now: Date,
+    retried: boolean,
+  ): Promise<RefreshOutcome> {
+    const session = await tx.sessions.findById(sessionId);
+    const user = session && (await tx.users.findById(session.userId));
+    const dead = session ? this.d.sessions.deadReason(session, user) : "SESSION_NOT_FOUND";
+    if (dead) return { error: dead };
+    await tx.sessions.touch(session!.id, now);
+    await this.d.audit.record(tx, {
+      eventType: "auth.refresh",
+      outcome: "success",
+      actorType: "user",
+      actorId: session!.userId,
+      targetType: "session",
+      targetId: session!.id,
+      details: retried ? { retried_within_grace: "true" } : { generation: String(generation) },
+      ...whereFrom(meta),
+    });
+    return { session: session!, next };
   }
 
   async logout(principal: UserPrincipal, meta: RequestMeta): Promise<void> {

@@ -48,7 +48,7 @@ export function createAuthenticator(d: AuthenticatorDeps): Authenticator {
       }
       if (d.sessions.isSessionBearer(bearer)) return userPrincipalOf(await d.sessions.requireLiveBearer(bearer), "session");
       const claims = await d.tokens.verify(bearer, ["access", "service_account", "api_key"]);
-      if (claims.tokenType === "service_account") return d.serviceAccounts.principalFor(claims.sub);
+      if (claims.tokenType === "service_account") return d.serviceAccounts.principalFor(claims.sub, claims.sid);
       if (claims.tokenType === "api_key") return d.apiKeys.authenticateById(claims.sub);
       const live = await d.sessions.requireLive(claims.sid);
       if (live.session.userId !== claims.sub) throw unauthenticated("TOKEN_INVALID", "invalid token");

@@ -1,5 +1,5 @@
 import type { Clock } from "../../clock.js";
-import { randomToken } from "../../crypto/random.js";
+import { randomToken, sha256Hex } from "../../crypto/random.js";
 import type { TokenService } from "../../crypto/token-service.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { userActor } from "../audit/audit-actor.js";
@@ -8,11 +8,17 @@ import type { AuditStore } from "../store/audit-store.js";
 import type { MfaStore } from "../store/mfa-store.js";
 import type { Ports } from "../store/transactional.js";
 import type { SessionManager } from "../session/session-manager.js";
-import { invalidCredentials } from "../errors.js";
+import { DomainError, invalidCredentials } from "../errors.js";
+import type { EmailVerification } from "../user/email-verification.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
 import type { RequestMeta } from "./request-meta.js";
 
 export const MFA_CHALLENGE_TTL_SECONDS = 300;
+
+/** How a challenge id is stored and looked up. */
+export function mfaChallengeKey(challengeId: string): string {
+  return sha256Hex(challengeId);
+}
 
 export interface IssuedTokens {
   accessToken: string;
@@ -33,6 +39,10 @@ export interface SignInDeps {
   tokens: TokenService;
   audit: AuditLog;
   limiter: BruteForce;
+  /** Refuse sign-in until the account's email is verified (require_verified_email_to_sign_in). */
+  requireVerifiedEmail: boolean;
+  /** Resends the verification email to an account refused for want of one. */
+  verification: Pick<EmailVerification, "trySend">;
 }
 
 /**
@@ -44,9 +54,14 @@ export class SignIn {
 
   /** `hasMfa: false` (read with the user) spares the factor lookup; undefined means look. */
   async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean; hasMfa?: boolean }): Promise<SignInResult> {
-    // Disabled or locked out by failed attempts: no token from any path.
+    // Disabled: no token from any path. Failed password attempts do not block here: whoever
+    // gets this far proved a credential (password budgets are taken where passwords are checked).
     if (user.disabled || user.deletedAt) throw invalidCredentials();
-    await this.d.limiter.checkAccount(user.email);
+    if (this.d.requireVerifiedEmail && !user.emailVerifiedAt) {
+      // The credential was right: the owner is told why, and gets a new verification email.
+      await this.d.verification.trySend(user, meta);
+      throw new DomainError("failed_precondition", "EMAIL_NOT_VERIFIED", "verify your email address first: a new verification email was sent");
+    }
     if (!opts.mfaSatisfied && opts.hasMfa !== false) {
       const methods = await this.mfaMethods(user.id);
       if (methods.length > 0) return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta), methods, user };
@@ -87,7 +102,8 @@ export class SignIn {
     const id = `mfa_${randomToken(24)}`;
     await this.d.store.transaction(async (tx) => {
       await tx.mfa.createChallenge({
-        id,
+        // Stored as a hash, like every other one-time secret: the id alone completes a sign-in.
+        id: mfaChallengeKey(id),
         userId: user.id,
         authMethod,
         clientIp: meta.clientIp,

@@ -104,7 +104,7 @@ export class MfaFactors {
     const factor = await this.ownFactor(caller, factorId, "phone");
     const phone = this.d.box.open(factor.secretEncrypted);
     const user = await this.user(caller);
-    await this.d.limiter.takeAccount(user.email);
+    await this.d.limiter.takeAccount(user.email, meta.clientIp);
     const confirmed = await this.d.store.mfa.confirmPendingCode(factor.id, this.d.otp.codeHash(phone, code.trim()), this.d.clock.now());
     if (!confirmed) {
       await this.d.audit.recordAlone({
@@ -116,7 +116,7 @@ export class MfaFactors {
       });
       throw invalidArgument("code", "is not the code sent, or it expired", "MFA_CODE_INVALID");
     }
-    await this.d.limiter.accountSucceeded(user.email);
+    await this.d.limiter.accountSucceeded(user.email, meta.clientIp);
     await this.d.audit.recordAlone({
       eventType: "mfa.phone_confirm",
       outcome: "success",
@@ -181,9 +181,9 @@ export class MfaFactors {
   async checkTotp(caller: { userId: string }, factor: MfaFactorRow, code: string, meta: RequestMeta, confirm: boolean): Promise<MfaFactorRow | undefined> {
     const user = await this.d.store.users.findById(caller.userId);
     if (!user) throw permissionDenied();
-    await this.d.limiter.takeAccount(user.email);
+    await this.d.limiter.takeAccount(user.email, meta.clientIp);
     const claimed = await this.matchTotp(user.id, factor, code, meta, confirm);
-    if (claimed) await this.d.limiter.accountSucceeded(user.email);
+    if (claimed) await this.d.limiter.accountSucceeded(user.email, meta.clientIp);
     return claimed;
   }
 

@@ -6,7 +6,7 @@ import type { MfaStore } from "../store/mfa-store.js";
 import type { UserStore } from "../store/user-store.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
-import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
+import { mfaChallengeKey, type IssuedTokens, type SignIn } from "../auth/sign-in.js";
 import { DomainError, unauthenticated } from "../errors.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
 import { isRecoveryCodeShape, type MfaFactors } from "./mfa-factors.js";
@@ -32,9 +32,9 @@ export class MfaVerification {
   constructor(private readonly d: MfaVerificationDeps) {}
 
   async verify(challengeId: string, code: string, meta: RequestMeta): Promise<IssuedTokens> {
-    const { challenge, user } = await this.pending(challengeId);
+    const { challenge, user } = await this.pending(challengeId, meta);
     // Each try costs the account a point: codes cannot be guessed faster than passwords.
-    await this.d.limiter.takeAccount(user.email);
+    await this.d.limiter.takeAccount(user.email, meta.clientIp);
     const method = await this.check(user, challenge, code, meta);
     if (!method) {
       const failures = await this.d.store.mfa.countFailure(challenge.id);
@@ -44,7 +44,7 @@ export class MfaVerification {
     }
     const claimed = await this.d.store.mfa.claimChallenge(challenge.id, this.d.clock.now());
     if (!claimed) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
-    await this.d.limiter.accountSucceeded(user.email);
+    await this.d.limiter.accountSucceeded(user.email, meta.clientIp);
     await this.audit(user, challenge, "success", { method }, meta);
     if (user.disabled) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
     return this.d.signIn.openSession(
@@ -62,7 +62,7 @@ export class MfaVerification {
    */
   async sendPhoneCode(challengeId: string, rawPhone: string, meta: RequestMeta): Promise<Date> {
     const phone = checkPhone(rawPhone);
-    const { challenge, user } = await this.pending(challengeId);
+    const { challenge, user } = await this.pending(challengeId, meta);
     const expiresAt = new Date(this.d.clock.now().getTime() + OTP_TTL_SECONDS * 1000);
     const phones = (await this.d.store.mfa.confirmedFactors(user.id, "phone")).map((f) => this.d.box.open(f.secretEncrypted));
     if (!phones.includes(phone)) {
@@ -75,11 +75,13 @@ export class MfaVerification {
     return expiresAt;
   }
 
-  private async pending(challengeId: string): Promise<{ challenge: MfaChallengeRow; user: UserRow }> {
-    const challenge = CHALLENGE_ID.test(challengeId) ? await this.d.store.mfa.findPendingChallenge(challengeId, this.d.clock.now()) : undefined;
+  private async pending(challengeId: string, meta: RequestMeta): Promise<{ challenge: MfaChallengeRow; user: UserRow }> {
+    const challenge = CHALLENGE_ID.test(challengeId)
+      ? await this.d.store.mfa.findPendingChallenge(mfaChallengeKey(challengeId), this.d.clock.now())
+      : undefined;
     const user = challenge && (await this.d.store.users.findById(challenge.userId));
     if (!challenge || !user) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
-    await this.d.limiter.checkAccount(user.email);
+    await this.d.limiter.checkAccount(user.email, meta.clientIp);
     return { challenge, user };
   }
 

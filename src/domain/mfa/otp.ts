@@ -26,7 +26,7 @@ export class OtpSender {
   /** Sends a fresh code, within the per-phone and per-address quotas; returns its keyed hash. */
   async send(phone: string, meta: RequestMeta): Promise<string> {
     await this.limiter.takeQuota("otp_phone", phone);
-    await this.limiter.takeQuota("otp_address", meta.clientIp || "unknown");
+    await this.limiter.takeAddressQuota("otp_address", meta.clientIp);
     const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
     try {
       await this.sender.send(phone, `Your Warden code is ${code}. It expires in 5 minutes.`);

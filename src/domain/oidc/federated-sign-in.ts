@@ -13,12 +13,19 @@ import { DomainError, unauthenticated } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
 import type { Connectors } from "./connectors.js";
 import type { IdTokenVerifier, VerifiedIdToken } from "./id-token-verifier.js";
+import type { Invalidation, InvalidationBus } from "../invalidation.js";
+import { claimUnverifiedAccount, type ClaimPorts } from "./claim.js";
 
-type FederationPorts = { users: Pick<UserStore, "findById" | "findByEmail" | "create">; identities: IdentityStore; audit: Pick<AuditStore, "append"> };
+type FederationPorts = {
+  users: Pick<UserStore, "findById" | "findByEmail" | "create" | "update">;
+  identities: IdentityStore;
+  audit: Pick<AuditStore, "append">;
+} & ClaimPorts;
 
 export interface FederatedSignInDeps {
   store: Ports<FederationPorts>;
   clock: Clock;
+  bus: InvalidationBus;
   connectors: Connectors;
   verifier: IdTokenVerifier;
   audit: AuditLog;
@@ -33,7 +40,7 @@ interface Trail {
   subject?: string;
 }
 
-type Resolved = { user: UserRow; created: boolean; via: "identity" | "email" | "created" };
+type Resolved = { user: UserRow; created: boolean; via: "identity" | "email" | "created" | "claimed"; stale: Invalidation[] };
 
 /** Another transaction linked or created the same account at the same time: roll back, run again. */
 class RaceLost extends Error {}
@@ -46,11 +53,15 @@ export class FederatedSignIn {
   /**
    * The user is found by linked identity, else by verified email (and linked), else created
    * without a password (and linked); then the same session or MFA challenge as password login.
+   * An account with that email whose owner never proved the address is claimed, not linked:
+   * the provider's verified email is the stronger proof, so whatever credentials the account
+   * was given before are removed (see ./claim.ts), then it is linked.
    */
   async signIn(idToken: string, connectorId: string, meta: RequestMeta): Promise<{ result: SignInResult; created: boolean }> {
     return this.audited("auth.oauth_login", meta, {}, async (trail) => {
       const identity = await this.verify(idToken, connectorId, trail);
-      const { user, created } = await this.resolve(identity, trail, meta);
+      const { user, created, stale } = await this.resolve(identity, trail, meta);
+      await this.d.bus.publish(stale);
       const result = await this.d.signIn.start(user, "oidc", meta, { amr: ["fed"], mfaSatisfied: false });
       return { result, created };
     });
@@ -95,16 +106,22 @@ export class FederatedSignIn {
     const now = this.d.clock.now();
     const linked = await this.linkedUser(tx, identity);
     let r: Resolved;
-    if (linked) r = { user: linked, created: false, via: "identity" };
+    if (linked) r = { user: linked, created: false, via: "identity", stale: [] };
     else {
       const existing = await tx.users.findByEmail(identity.email);
-      const user = existing ?? (await tx.users.create({ email: identity.email, displayName: identity.name, passwordHash: null }, now));
+      // The provider verified the address: an account it creates starts verified.
+      const user = existing ?? (await tx.users.create({ email: identity.email, displayName: identity.name, passwordHash: null, emailVerifiedAt: now }, now));
       if (!user) throw new RaceLost();
-      r = { user, created: !existing, via: existing ? "email" : "created" };
+      r = { user, created: !existing, via: existing ? "email" : "created", stale: [] };
     }
     trail.userId = r.user.id;
     // A disabled account gets no token, and no new link either (the transaction rolls back).
     if (r.user.disabled) throw unauthenticated("USER_DISABLED", "this account is disabled");
+    if (r.via === "email" && !r.user.emailVerifiedAt) {
+      const claimed = await claimUnverifiedAccount(tx, r.user, now);
+      await this.d.audit.record(tx, this.success("auth.account_claimed", r.user.id, trail, meta, claimed.removed));
+      r = { ...r, user: claimed.user, via: "claimed", stale: claimed.stale };
+    }
     if (r.via !== "identity" && !(await tx.identities.link({ ...identityKey(identity), userId: r.user.id, email: identity.email }, now))) throw new RaceLost();
     if (r.created) await this.d.audit.record(tx, this.success("auth.register", r.user.id, trail, meta, { method: "oidc" }));
     await this.d.audit.record(tx, this.success("auth.oauth_login", r.user.id, trail, meta, { via: r.via, created: String(r.created) }));

@@ -20,7 +20,11 @@ export interface OrganizationDeps {
   audit: AuditLog;
   bus: InvalidationBus;
   maxOrganizationsPerUser: number;
+  /** What an account with an unverified email may not do (require_verified_email_to_* settings). */
+  requireVerifiedEmail: { toCreate: boolean; toJoin: boolean };
 }
+
+const notVerified = (who: string) => new DomainError("failed_precondition", "EMAIL_NOT_VERIFIED", `${who} must verify their email address first`);
 
 export type OrganizationView = OrganizationRow & { callerRole?: MemberRole };
 
@@ -31,6 +35,7 @@ export class Organizations {
   async create(caller: UserPrincipal, name: string, tier: OrganizationTier, meta: RequestMeta): Promise<OrganizationView> {
     // Shape (length, no control characters, not blank) is checked by the proto's rules.
     const cleanName = name.trim();
+    if (this.d.requireVerifiedEmail.toCreate && !(await this.d.store.users.findById(caller.userId))?.emailVerifiedAt) throw notVerified("the caller");
     return this.d.store.transaction(async (tx) => {
       // Counted under a per-user lock, so parallel creates cannot pass the limit together.
       await tx.users.lockForUpdate(caller.userId);
@@ -116,6 +121,7 @@ export class Organizations {
     this.checkGrantable(caller, grant, role);
     const user = await this.d.store.users.findById(userId);
     if (!user) throw notFound("USER_NOT_FOUND", "user");
+    if (this.d.requireVerifiedEmail.toJoin && !user.emailVerifiedAt) throw notVerified("the user");
     return this.d.store.transaction(async (tx) => {
       const m = await tx.orgs.addMember({ organizationId: grant.organization.id, userId, role }, this.d.clock.now());
       if (!m) throw new DomainError("already_exists", "ALREADY_MEMBER", "the user is already a member");

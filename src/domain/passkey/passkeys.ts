@@ -21,6 +21,7 @@ import type { RequestMeta } from "../auth/request-meta.js";
 import type { IssuedTokens, SignIn } from "../auth/sign-in.js";
 import { DomainError, invalidArgument, permissionDenied, unauthenticated } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
+import type { BruteForce } from "../ratelimit/brute-force.js";
 import { parseAuthenticationResponse, parseRegistrationResponse } from "./webauthn-json.js";
 
 export const CHALLENGE_TTL_SECONDS = 600;
@@ -57,6 +58,7 @@ export interface PasskeyDeps {
   audit: AuditLog;
   signIn: SignIn;
   settings: WebAuthnSettings;
+  limiter: Pick<BruteForce, "takeAddressQuota">;
 }
 
 export interface StartedCeremony {
@@ -157,7 +159,9 @@ export class Passkeys {
    * email with no usable account gets a decoy credential (stable per email) instead of an empty
    * list, so that the answer does not tell which emails have accounts.
    */
-  async startAuthentication(rawEmail: string): Promise<StartedCeremony> {
+  async startAuthentication(rawEmail: string, meta: RequestMeta): Promise<StartedCeremony> {
+    // Every ceremony stores a challenge: a client gets a bounded number of them, successful or not.
+    await this.d.limiter.takeAddressQuota("passkey_start", meta.clientIp);
     let userId: string | null = null;
     let allowCredentials: { id: string; transports?: AuthenticatorTransport[] }[] | undefined;
     if (rawEmail.trim() !== "") {

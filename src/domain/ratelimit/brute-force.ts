@@ -20,7 +20,12 @@ export interface NetworkBudgets {
 }
 
 export interface BruteForceOptions {
-  /** Failed attempts per account. */
+  /** Failed attempts at one account from one client address. */
+  accountAddress: Budget;
+  /**
+   * Failed attempts at one account from every address together. Past it the account is under
+   * attack: only networks its owner signed in from before may still try a password.
+   */
   account: Budget;
   /** Per credential kind: a flood of bad refresh tokens does not spend the password budget. */
   network: Record<RateClass, NetworkBudgets>;
@@ -28,13 +33,33 @@ export interface BruteForceOptions {
   quotas: Record<string, Budget>;
 }
 
+/** An account's failure count is kept per client address too: this is that key. */
+function accountAddressKey(account: string, ip: string): string {
+  return `${account}|${networkKeys(ip).address}`;
+}
+
+/**
+ * A client's key in the per-address quotas: the address for IPv4, the /64 for IPv6, where a
+ * client holds a whole prefix and could otherwise rotate through it.
+ */
+export function quotaKeyOf(ip: string): string {
+  const { address, subnet } = networkKeys(ip);
+  return address.includes(":") ? subnet : address;
+}
+
 /**
  * One brute-force engine for every credential path, in memory or in Redis (shared by all
  * instances). Failure budgets are taken before the credential is checked, so parallel
  * attempts are counted exactly and an exhausted budget costs no hashing and no database
  * write; a success gives the point back.
+ *
+ * Accounts are guarded so that an attacker cannot keep their owner out: failures are counted
+ * per account and client address (an attacker's address runs out, the owner's does not), and
+ * per account overall with a larger budget past which only networks the owner signed in from
+ * before may try a password; nothing here blocks a refresh, a passkey or a federated sign-in.
  */
 export class BruteForce {
+  private readonly accountAddressLimiter: RateLimiterAbstract;
   private readonly accountLimiter: RateLimiterAbstract;
   private readonly networkLimiters = new Map<RateClass, { address: RateLimiterAbstract[]; subnet: RateLimiterAbstract[] }>();
   private readonly quotaLimiters = new Map<string, RateLimiterAbstract>();
@@ -50,6 +75,7 @@ export class BruteForce {
             rejectIfRedisNotReady: true,
           })
         : new RateLimiterMemory({ keyPrefix: prefix, points: b.points, duration: b.durationSeconds });
+    this.accountAddressLimiter = make("account-address", opts.accountAddress);
     this.accountLimiter = make("account", opts.account);
     for (const rateClass of RATE_CLASSES) {
       const budgets = opts.network[rateClass];
@@ -61,33 +87,54 @@ export class BruteForce {
     for (const [kind, b] of Object.entries(opts.quotas)) this.quotaLimiters.set(kind, make(`quota-${kind}`, b));
   }
 
-  /** Takes a point from the account's failure budget; RATE_LIMITED when it is spent. */
-  async takeAccount(account: string): Promise<void> {
-    // Over the limit, the attempt is refused here: before any hashing or database write.
-    await consume([[this.accountLimiter, account]]);
+  /**
+   * Takes a point from the account's budget at this address, then from its overall budget. Over
+   * the first, this address is refused; over the second, so is every network the owner has not
+   * signed in from before (`knownNetwork` says whether this one is such a network).
+   */
+  async takeAccount(account: string, ip: string, opts: { knownNetwork?: () => Promise<boolean> } = {}): Promise<void> {
+    const pair = accountAddressKey(account, ip);
+    // Over the limit, the attempt is refused here: before any hashing or database read.
+    await consume([[this.accountAddressLimiter, pair]]);
+    try {
+      await consume([[this.accountLimiter, account]]);
+    } catch (err) {
+      const known =
+        isRateLimited(err) && opts.knownNetwork
+          ? await opts.knownNetwork().catch(async (fault: unknown) => {
+              await this.accountRefund(account, ip).catch(() => {});
+              throw fault;
+            })
+          : false;
+      if (known) return;
+      await guard(() => this.accountAddressLimiter.reward(pair, 1));
+      throw isRateLimited(err) ? underAttack(err) : err;
+    }
   }
 
-  /** Gives back the point of an attempt that a fault cut short: it proved nothing either way. */
-  async accountRefund(account: string): Promise<void> {
-    await guard(() => this.accountLimiter.reward(account, 1));
+  /** Gives back the points of an attempt that a fault cut short: it proved nothing either way. */
+  async accountRefund(account: string, ip: string): Promise<void> {
+    await guard(() => Promise.all([this.accountAddressLimiter.reward(accountAddressKey(account, ip), 1), this.accountLimiter.reward(account, 1)]));
   }
 
-  async accountSucceeded(account: string): Promise<void> {
-    await guard(() => this.accountLimiter.delete(account));
+  /** The owner proved themselves: the failures before stop counting. */
+  async accountSucceeded(account: string, ip: string): Promise<void> {
+    await guard(() => Promise.all([this.accountAddressLimiter.delete(accountAddressKey(account, ip)), this.accountLimiter.delete(account)]));
   }
 
-  /** Whether the account's budget is spent, without taking a point. */
-  async accountLocked(account: string): Promise<boolean> {
-    const res = await guard(() => this.accountLimiter.get(account));
-    return !!res && res.consumedPoints >= this.accountLimiter.points;
+  /** Whether this address has spent its budget at the account, without taking a point. */
+  async accountLocked(account: string, ip: string): Promise<boolean> {
+    const res = await guard(() => this.accountAddressLimiter.get(accountAddressKey(account, ip)));
+    return !!res && res.consumedPoints >= this.accountAddressLimiter.points;
   }
 
-  /** Refuses a locked account (RATE_LIMITED with a retry-after hint), without taking a point. */
-  async checkAccount(account: string): Promise<void> {
-    const res = await guard(() => this.accountLimiter.get(account));
-    if (res && res.consumedPoints >= this.accountLimiter.points) throw rateLimited(res);
+  /** Refuses an address that spent its budget at the account (RATE_LIMITED with a retry-after hint), without taking a point. */
+  async checkAccount(account: string, ip: string): Promise<void> {
+    const res = await guard(() => this.accountAddressLimiter.get(accountAddressKey(account, ip)));
+    if (res && res.consumedPoints >= this.accountAddressLimiter.points) throw rateLimited(res);
   }
 
+  /** Failures at the account from every address in the current window. */
   async consumed(account: string): Promise<number> {
     return (await guard(() => this.accountLimiter.get(account)))?.consumedPoints ?? 0;
   }
@@ -113,7 +160,12 @@ export class BruteForce {
     await guard(() => Promise.all(this.networkPairs(rateClass, ip).map(([l, k]) => l.penalty(k, 1))));
   }
 
-  /** Counts every attempt of a kind (no refund): sign-ups per address, SMS per phone. */
+  /** Counts every attempt of a kind from one client (IPv6 by its /64), whatever the outcome. */
+  async takeAddressQuota(kind: string, ip: string): Promise<void> {
+    await this.takeQuota(kind, quotaKeyOf(ip));
+  }
+
+  /** Counts every attempt of a kind (no refund): codes sent per phone, emails per recipient. */
   async takeQuota(kind: string, key: string): Promise<void> {
     const limiter = this.quotaLimiters.get(kind);
     if (!limiter) throw new Error(`no quota "${kind}"`);
@@ -140,6 +192,20 @@ async function consume(pairs: [RateLimiterAbstract, string][]): Promise<void> {
     if (!worst || r.reason.msBeforeNext > worst.msBeforeNext) worst = r.reason;
   }
   if (worst) throw rateLimited(worst);
+}
+
+function isRateLimited(err: unknown): err is DomainError {
+  return err instanceof DomainError && err.reason === "RATE_LIMITED";
+}
+
+/** The account-wide refusal: says why, and what still works. */
+function underAttack(err: DomainError): DomainError {
+  return new DomainError(
+    "resource_exhausted",
+    "RATE_LIMITED",
+    "too many failed attempts at this account; sign in from a network you used before, or with a passkey or your identity provider",
+    { retryAfterSeconds: err.extra.retryAfterSeconds, metadata: { budget: "account" } },
+  );
 }
 
 async function guard<T>(fn: () => Promise<T>): Promise<T> {

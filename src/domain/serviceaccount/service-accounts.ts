@@ -13,7 +13,7 @@ import { checkScopes } from "../apikey/api-keys.js";
 import { randomBase62 } from "../apikey/api-key-format.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { RequestMeta } from "../auth/request-meta.js";
-import { notFound, unauthenticated } from "../errors.js";
+import { notFound, permissionDenied, unauthenticated } from "../errors.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { OrgGrant } from "../org/org-access.js";
 import { auditActor } from "../audit/audit-actor.js";
@@ -55,6 +55,7 @@ export class ServiceAccounts {
     req: { name: string; scopes: ApiScope[] },
     meta: RequestMeta,
   ): Promise<{ row: ServiceAccountRow; secret: string }> {
+    if (caller.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "credentials are created by signed-in users, not by other credentials");
     const name = req.name.trim();
     const scopes = checkScopes(req.scopes);
     const secret = randomToken(32);
@@ -98,7 +99,7 @@ export class ServiceAccounts {
     }
     const issued = await this.d.tokens.issue({
       sub: row!.id,
-      sid: `sat_${randomHex(12)}`,
+      sid: serviceAccountTokenId(row!),
       tokenType: "service_account",
       ttlSeconds: SERVICE_ACCOUNT_TOKEN_TTL_SECONDS,
     });
@@ -116,8 +117,10 @@ export class ServiceAccounts {
   }
 
   /** The principal behind a verified service-account token, checked live (cached briefly). */
-  async principalFor(serviceAccountId: string): Promise<MachinePrincipal> {
+  async principalFor(serviceAccountId: string, tokenId: string): Promise<MachinePrincipal> {
     let row = this.cache.get(serviceAccountId);
+    // A token of a newer secret than the cached row's: this instance missed the rotation, read again.
+    if (row && secretGenerationOf(tokenId) !== secretGeneration(row)) row = undefined;
     if (!row) {
       row = await this.d.store.serviceAccounts.findById(serviceAccountId);
       if (!row) throw unauthenticated("SERVICE_ACCOUNT_DELETED", "service account no longer exists");
@@ -125,6 +128,9 @@ export class ServiceAccounts {
       if (dead) throw unauthenticated(dead, "service account may not sign in");
       this.cache.set(serviceAccountId, row);
     }
+    // Tokens issued under an earlier secret ended with it.
+    if (secretGenerationOf(tokenId) !== secretGeneration(row))
+      throw unauthenticated("SERVICE_ACCOUNT_SECRET_ROTATED", "the service account's secret was rotated after this token was issued");
     return { kind: "service_account", id: row.id, organizationId: row.organizationId, scopes: row.scopes as ApiScope[], ownerServiceAccountId: row.id };
   }
 
@@ -183,11 +189,14 @@ export class ServiceAccounts {
     await this.d.bus.publish([{ topic: "service_account", id }, ...revokedKeys.map((k) => ({ topic: "api_key" as const, id: k }))]);
   }
 
+  /** A new secret; every token issued under the old one stops working at once, on every instance. */
   async rotateSecret(caller: Principal, grant: OrgGrant, id: string, meta: RequestMeta): Promise<{ row: ServiceAccountRow; secret: string }> {
+    if (caller.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "credentials are created by signed-in users, not by other credentials");
     await this.get(grant, id);
     const secret = randomToken(32);
     const row = await this.d.store.transaction(async (tx) => {
-      const updated = await tx.serviceAccounts.update(id, { secretHash: sha256Hex(secret) }, this.d.clock.now());
+      const now = this.d.clock.now();
+      const updated = await tx.serviceAccounts.update(id, { secretHash: sha256Hex(secret), secretRotatedAt: now }, now);
       if (!updated) throw notFound("SERVICE_ACCOUNT_NOT_FOUND", "service account");
       await this.d.audit.record(tx, {
         eventType: "service_account.rotate_secret",
@@ -198,6 +207,7 @@ export class ServiceAccounts {
       });
       return updated;
     });
+    await this.d.bus.publish([{ topic: "service_account", id }]);
     return { row, secret };
   }
 
@@ -214,4 +224,19 @@ export class ServiceAccounts {
     if (org.suspended) return "ORGANIZATION_SUSPENDED";
     return undefined;
   }
+}
+
+/** Which secret a service account has now: when it was last rotated (0 for the first one). */
+function secretGeneration(row: Pick<ServiceAccountRow, "secretRotatedAt">): string {
+  return String(row.secretRotatedAt?.getTime() ?? 0);
+}
+
+/** A token's id names the secret it was issued under: `sat_<generation>_<random>`. */
+function serviceAccountTokenId(row: ServiceAccountRow): string {
+  return `sat_${secretGeneration(row)}_${randomHex(12)}`;
+}
+
+/** The secret generation a token id names; ids from before generations were recorded (`sat_<random>`) name the first. */
+function secretGenerationOf(tokenId: string): string {
+  return /^sat_(\d+)_[0-9a-f]+$/.exec(tokenId)?.[1] ?? "0";
 }

@@ -4,6 +4,7 @@ import type { AuditEntry } from "../audit/audit-event.js";
 import type { BoundedCache } from "../cache/bounded-cache.js";
 import type { Caches } from "../cache/caches.js";
 import { unauthenticated, type Reason } from "../errors.js";
+import { networkKeys } from "../ratelimit/network.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { SessionRow, UserRow } from "../records.js";
 import type { SessionStore } from "../store/session-store.js";
@@ -76,6 +77,7 @@ export class SessionManager {
         userAgent: input.userAgent.slice(0, 512),
         expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.d.timeouts.absoluteSeconds) * 1000),
         mfaAt: input.mfaAt,
+        network: networkKeys(input.clientIp).subnet,
       },
       sha256Hex(refreshToken),
       { ...event, targetType: "session", targetId: id },
@@ -101,21 +103,33 @@ export class SessionManager {
 
   /** The live session and its user, or UNAUTHENTICATED. Database faults propagate (UNAVAILABLE). */
   async requireLive(sessionId: string): Promise<LiveSession> {
-    const hit = this.cache.get(sessionId);
-    // A cached session is checked again on every use: it may have expired while cached.
-    if (hit && !this.deadReason(hit.session, hit.user)) return hit;
-    this.cache.delete(sessionId);
-    const live = await this.load(sessionId);
-    this.cache.set(sessionId, live);
-    return live;
+    return this.use(sessionId, () => true);
   }
 
-  /** Accepts the `wds_<id>.<secret>` bearer form. */
+  /** Accepts the `wds_<id>.<secret>` bearer form; a wrong secret leaves no trace on the session. */
   async requireLiveBearer(bearer: string): Promise<LiveSession> {
     const m = SESSION_BEARER.exec(bearer);
     if (!m) throw unauthenticated("SESSION_MALFORMED", "malformed session credential");
-    const live = await this.requireLive(m[1]!);
-    if (!constantTimeEqual(sha256Hex(m[2]!), live.session.secretHash)) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
+    const secretHash = sha256Hex(m[2]!);
+    return this.use(m[1]!, (session) => constantTimeEqual(secretHash, session.secretHash));
+  }
+
+  /**
+   * The session if it is live and `proves` accepts it: only then is it cached and its last use
+   * written (a guess at a session's secret must not keep the session alive).
+   */
+  private async use(sessionId: string, proves: (s: SessionRow) => boolean): Promise<LiveSession> {
+    const hit = this.cache.get(sessionId);
+    // A cached session is checked again on every use: it may have expired while cached.
+    if (hit && !this.deadReason(hit.session, hit.user)) {
+      if (!proves(hit.session)) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
+      return hit;
+    }
+    this.cache.delete(sessionId);
+    const live = await this.load(sessionId);
+    if (!proves(live.session)) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
+    await this.touchIfStale(live.session);
+    this.cache.set(sessionId, live);
     return live;
   }
 
@@ -139,12 +153,14 @@ export class SessionManager {
     const user = await this.d.store.users.findById(session.userId);
     const dead = this.deadReason(session, user);
     if (dead) throw unauthenticated(dead, "session is no longer valid");
-    const now = this.d.clock.now();
-    // Touched well within the idle timeout, so a session in regular use never looks idle.
-    if (now.getTime() - session.lastSeenAt.getTime() > Math.min(TOUCH_INTERVAL_MS, (this.d.timeouts.idleSeconds * 1000) / 2)) {
-      await this.d.store.sessions.touch(session.id, now);
-      session.lastSeenAt = now;
-    }
     return { session, user: user! };
+  }
+
+  /** Touched well within the idle timeout, so a session in regular use never looks idle. */
+  private async touchIfStale(session: SessionRow): Promise<void> {
+    const now = this.d.clock.now();
+    if (now.getTime() - session.lastSeenAt.getTime() <= Math.min(TOUCH_INTERVAL_MS, (this.d.timeouts.idleSeconds * 1000) / 2)) return;
+    await this.d.store.sessions.touch(session.id, now);
+    session.lastSeenAt = now;
   }
 }

@@ -18,4 +18,6 @@ export interface ApiKeyStore {
   list(organizationId: string, limit: number, opts: { ownerUserId?: string; cursor?: PageAfter }): Promise<ApiKeyRow[]>;
   /** Ids of the keys it revoked. */
   revokeAllOfServiceAccount(serviceAccountId: string, at: Date): Promise<string[]>;
+  /** Revokes every live key a user owns; ids of the keys it revoked. */
+  revokeAllOfUser(userId: string, at: Date): Promise<string[]>;
 }

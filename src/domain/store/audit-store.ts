@@ -12,6 +12,17 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** A signed checkpoint of the chain head, as stored; `jws` is what vouches, the rest repeats it. */
+export interface AuditCheckpoint {
+  /** 1, 2, 3, ...: a missing number means a checkpoint was removed. */
+  number: number;
+  sequence: number;
+  hash: string;
+  kid: string;
+  signedAt: Date;
+  jws: string;
+}
+
 export interface AuditStore {
   /** Appends one link of the chain; inside a transaction, it commits with the change it records. */
   append(entry: AuditEntry, occurredAt: Date): Promise<void>;
@@ -21,4 +32,12 @@ export interface AuditStore {
   /** The newest link as the head row records it. */
   head(): Promise<{ sequence: number; hash: string } | undefined>;
   count(): Promise<number>;
+
+  insertCheckpoint(c: AuditCheckpoint): Promise<void>;
+  /** Checkpoints numbered after `afterNumber`, in number order. */
+  checkpointsAfter(afterNumber: number, limit: number): Promise<AuditCheckpoint[]>;
+  /** Newest first, numbered before `beforeNumber` when given. */
+  checkpointsNewestFirst(limit: number, beforeNumber?: number): Promise<AuditCheckpoint[]>;
+  /** Serializes checkpoint writers (between instances too) for the rest of the transaction. */
+  lockCheckpoints(): Promise<void>;
 }

@@ -16,4 +16,6 @@ export interface IdentityStore {
   /** Keeps the email the provider last reported. */
   touchEmail(issuer: string, subject: string, email: string): Promise<void>;
   unlink(issuer: string, subject: string): Promise<void>;
+  /** Every identity linked to the user; returns how many there were. */
+  unlinkAllOf(userId: string): Promise<number>;
 }

@@ -18,6 +18,8 @@ export interface MfaStore {
   useRecoveryCode(userId: string, codeHash: string, now: Date): Promise<boolean>;
   remainingRecoveryCodes(userId: string): Promise<number>;
   deleteRecoveryCodes(userId: string): Promise<void>;
+  /** Every factor, recovery code and pending challenge of the user; returns how many factors there were. */
+  deleteAllOf(userId: string): Promise<number>;
   createChallenge(c: NewMfaChallenge): Promise<MfaChallengeRow>;
   findPendingChallenge(id: string, now: Date): Promise<MfaChallengeRow | undefined>;
   /** Claims a pending challenge once: of two parallel completions, one wins. */

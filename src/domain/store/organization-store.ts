@@ -17,6 +17,8 @@ export interface OrganizationStore {
   /** Organizations the user belongs to (or every one, for userId undefined), oldest first. */
   list(limit: number, userId: string | undefined, after?: PageAfter): Promise<(OrganizationRow & { callerRole: string | null })[]>;
   membership(organizationId: string, userId: string): Promise<MembershipRow | undefined>;
+  /** Whether two users are members of one live organization. */
+  sharesOrganization(userA: string, userB: string): Promise<boolean>;
   /** Undefined when the user is a member already. */
   addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined>;
   setRole(organizationId: string, userId: string, role: string): Promise<MembershipRow | undefined>;

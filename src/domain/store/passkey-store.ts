@@ -24,4 +24,6 @@ export interface PasskeyStore {
    */
   recordAssertion(id: string, counter: number, backedUp: boolean, now: Date): Promise<PasskeyRow | undefined>;
   deleteOwn(id: string, userId: string): Promise<PasskeyRow | undefined>;
+  /** Every passkey of the user; returns how many there were. */
+  deleteAllOf(userId: string): Promise<number>;
 }

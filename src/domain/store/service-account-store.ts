@@ -1,7 +1,7 @@
 import type { ServiceAccountRow } from "../records.js";
 import type { PageAfter } from "./user-store.js";
 
-export type ServiceAccountChanges = Partial<Pick<ServiceAccountRow, "name" | "scopes" | "disabled" | "secretHash" | "deletedAt">>;
+export type ServiceAccountChanges = Partial<Pick<ServiceAccountRow, "name" | "scopes" | "disabled" | "secretHash" | "secretRotatedAt" | "deletedAt">>;
 
 export interface ServiceAccountStore {
   create(sa: Pick<ServiceAccountRow, "organizationId" | "clientId" | "name" | "secretHash" | "scopes">, now: Date): Promise<ServiceAccountRow>;

@@ -11,12 +11,22 @@ export interface NewSession {
   userAgent: string;
   expiresAt: Date;
   mfaAt?: Date;
+  /** The client's network (/24, /64): remembered as one the user signs in from. */
+  network: string;
+}
+
+export interface RefreshTokenUse {
+  /** A fingerprint of the client that used it (address and user agent, hashed). */
+  usedBy: string;
+  /** The refresh token issued in its place, sealed with the master key. */
+  successorSealed: string;
 }
 
 export interface SessionStore {
   /**
-   * Stores a session, its first refresh token and the audit event that records it, all or
-   * nothing and in one round trip (sign-in is a hot path).
+   * Stores a session, its first refresh token and the audit event that records it, and
+   * remembers the network as one the user signs in from: all or nothing, in one round trip
+   * (sign-in is a hot path).
    */
   createWithAudit(session: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow>;
   findById(id: string): Promise<SessionRow | undefined>;
@@ -29,7 +39,10 @@ export interface SessionStore {
   revokeAllForUser(userId: string, reason: string, now: Date, exceptId?: string): Promise<string[]>;
   countActive(now: Date, idleCutoff: Date): Promise<number>;
   addRefreshToken(tokenHash: string, sessionId: string, generation: number, now: Date): Promise<void>;
-  /** Marks an unused refresh token used in one statement: of two racing callers, one wins. */
-  claimRefreshToken(tokenHash: string, now: Date): Promise<{ sessionId: string; generation: number } | undefined>;
-  findRefreshToken(tokenHash: string): Promise<{ sessionId: string; usedAt: Date | null } | undefined>;
+  /**
+   * Marks an unused refresh token used in one statement (of two racing callers, one wins),
+   * recording who used it and its successor, sealed, for the grace window of a retried refresh.
+   */
+  claimRefreshToken(tokenHash: string, now: Date, use: RefreshTokenUse): Promise<{ sessionId: string; generation: number } | undefined>;
+  findRefreshToken(tokenHash: string): Promise<(Partial<RefreshTokenUse> & { sessionId: string; usedAt: Date | null }) | undefined>;
 }

@@ -1,5 +1,6 @@
 import type { ApiKeyStore } from "./api-key-store.js";
 import type { AuditStore } from "./audit-store.js";
+import type { EmailVerificationStore } from "./email-verification-store.js";
 import type { ConnectorStore, IdentityStore } from "./federation-store.js";
 import type { MfaStore } from "./mfa-store.js";
 import type { OrganizationStore } from "./organization-store.js";
@@ -25,6 +26,7 @@ export interface Stores {
   connectors: ConnectorStore;
   identities: IdentityStore;
   signingKeys: SigningKeyStore;
+  emailVerifications: EmailVerificationStore;
 }
 
 export type Store = Ports<Stores>;

@@ -5,9 +5,11 @@ export interface NewUser {
   displayName: string;
   passwordHash: string | null;
   roles?: string[];
+  /** Set when the address is known to be the user's (an administrator or identity provider vouches). */
+  emailVerifiedAt?: Date | null;
 }
 
-export type UserChanges = Partial<Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt">>;
+export type UserChanges = Partial<Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt" | "emailVerifiedAt">>;
 
 export interface PageAfter {
   createdAt: Date;
@@ -20,8 +22,11 @@ export interface UserStore {
   /** A live (not deleted) user; undefined for an id that is not a UUID. */
   findById(id: string): Promise<UserRow | undefined>;
   findByEmail(email: string): Promise<UserRow | undefined>;
-  /** The user and whether any second factor is confirmed, in one read (sign-in is a hot path). */
-  findByEmailForSignIn(email: string): Promise<(UserRow & { hasMfa: boolean }) | undefined>;
+  /**
+   * The user, whether any second factor is confirmed, and whether they signed in from `network`
+   * since `knownSince`, in one read (sign-in is a hot path).
+   */
+  findByEmailForSignIn(email: string, network: string, knownSince: Date): Promise<(UserRow & { hasMfa: boolean; knownNetwork: boolean }) | undefined>;
   /** Row lock on the user for the rest of the transaction (per-user limits). */
   lockForUpdate(id: string): Promise<void>;
   list(limit: number, after?: PageAfter, emailPrefix?: string): Promise<UserRow[]>;

@@ -60,18 +60,6 @@ const ROLE_ASSIGN = { resource: "role", verb: "assign" } as const;
 export class UserAdmin {
   constructor(private readonly d: UserAdminDeps) {}
 
-  async get(id: string): Promise<UserRow> {
-    const user = await this.d.store.users.findById(id);
-    if (!user) throw notFound("USER_NOT_FOUND", "user");
-    return user;
-  }
-
-  async getByEmail(rawEmail: string): Promise<UserRow> {
-    const user = await this.d.store.users.findByEmail(normalizeEmail(rawEmail));
-    if (!user) throw notFound("USER_NOT_FOUND", "user");
-    return user;
-  }
-
   async list(req: { pageSize: number; pageToken: string; emailPrefix: string }): Promise<{ users: UserRow[]; nextPageToken: string }> {
     const size = pageSize(req.pageSize);
     const rows = await this.d.store.users.list(size + 1, decodeCreatedCursor(req.pageToken), req.emailPrefix.trim().toLowerCase() || undefined);
@@ -87,7 +75,9 @@ export class UserAdmin {
     this.d.policy.check(password, [normalized], "admin_password");
     const passwordHash = await this.d.hasher.hash(password);
     return this.d.store.transaction(async (tx) => {
-      const user = await tx.users.create({ email: normalized, displayName: "Administrator", passwordHash, roles: [ADMIN_ROLE] }, this.d.clock.now());
+      const now = this.d.clock.now();
+      // The operator who configured this address vouches for it.
+      const user = await tx.users.create({ email: normalized, displayName: "Administrator", passwordHash, roles: [ADMIN_ROLE], emailVerifiedAt: now }, now);
       if (!user) return { created: false, user: (await tx.users.findByEmail(normalized))! };
       await this.d.audit.record(tx, {
         eventType: "user.bootstrap_admin",
@@ -112,7 +102,9 @@ export class UserAdmin {
       passwordHash = await this.d.hasher.hash(req.password);
     }
     return this.d.store.transaction(async (tx) => {
-      const user = await tx.users.create({ email, displayName, passwordHash, roles }, this.d.clock.now());
+      const now = this.d.clock.now();
+      // An administrator who creates an account vouches for its address.
+      const user = await tx.users.create({ email, displayName, passwordHash, roles, emailVerifiedAt: now }, now);
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
       await this.d.audit.record(tx, {
         eventType: "user.create",

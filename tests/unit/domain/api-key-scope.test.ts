@@ -31,23 +31,14 @@ describe("what an API key may do", () => {
     await w.organizations.addMember(p, await w.orgAccess.require(p, orgId, "owner"), member.id, "member", meta);
   });
 
-  it("refuses a key that would hold scopes its machine creator lacks (INSUFFICIENT_SCOPE)", async () => {
+  it("refuses every machine creator, whatever its scopes: credentials are made by people (USER_SESSION_REQUIRED)", async () => {
     const reader = await principalOf((await createKey(userPrincipal(owner), ["read"])).secret);
-
-    await expectDomainError(createKey(reader, ["write"]), "permission_denied", "INSUFFICIENT_SCOPE");
-    await expectDomainError(createKey(reader, ["read", "admin"]), "permission_denied", "INSUFFICIENT_SCOPE");
-    expect(w.store.tables.apiKeys.size).toBe(1);
-    expect(w.store.audited("api_key.create")).toHaveLength(1);
-
-    // Within its own scopes it may mint a key, owned by the same user as itself.
-    const child = await createKey(reader, ["read"]);
-    expect(child.row).toMatchObject({ scopes: ["read"], ownerUserId: owner.id, ownerServiceAccountId: null });
-  });
-
-  it("lets an admin-scope machine creator mint narrower keys", async () => {
     const adminKey = await principalOf((await createKey(userPrincipal(owner), ["admin"])).secret);
-    const child = await createKey(adminKey, ["write"]);
-    expect(child.row.scopes).toEqual(["write"]);
+
+    await expectDomainError(createKey(reader, ["read"]), "permission_denied", "USER_SESSION_REQUIRED");
+    await expectDomainError(createKey(adminKey, ["write"]), "permission_denied", "USER_SESSION_REQUIRED");
+    expect(w.store.tables.apiKeys.size).toBe(2);
+    expect(w.store.audited("api_key.create")).toHaveLength(2);
   });
 
   it("caps a member's admin-scope key at the member role, and follows the owner's current role", async () => {

@@ -2,7 +2,9 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../../src/clock.js";
 import { AuditLog } from "../../../src/domain/audit/audit-log.js";
 import type { AuditEntry } from "../../../src/domain/audit/audit-event.js";
+import { ChainVerifier } from "../../../src/domain/audit/chain-verifier.js";
 import type { NewSession } from "../../../src/domain/store/session-store.js";
+import { TEST_CHAIN_KEYS } from "./fakes/audit-store.js";
 import { MemoryStore } from "./fakes/memory-store.js";
 import { START } from "./fakes/world.js";
 
@@ -20,6 +22,7 @@ describe("MemoryStore", () => {
     clientIp: "",
     userAgent: "",
     expiresAt: new Date(now.getTime() + 3600_000),
+    network: "unknown",
   });
 
   beforeEach(async () => {
@@ -65,20 +68,24 @@ describe("MemoryStore", () => {
     expect(store.tables.sessions.get("s1")).toMatchObject({ lastSeenAt: now, revokedAt: null });
   });
 
-  it("chains the audit log as the database does: AuditLog.verifyChain accepts it and notices an edit", async () => {
+  it("chains the audit log as the database does (keyed links): ChainVerifier accepts it and notices an edit", async () => {
     const log = new AuditLog(store, new ManualClock(now));
+    // No checkpoints here: a checker that is never asked.
+    const verifier = new ChainVerifier({ store, keys: TEST_CHAIN_KEYS, signer: { checker: async () => async () => ({ problem: "unexpected" }) } });
     for (const eventType of ["auth.login", "auth.refresh", "auth.logout"] as const) await log.recordAlone({ ...event, eventType });
-    expect(await log.verifyChain()).toMatchObject({ intact: true, checked: 3 });
+    expect(await verifier.verify()).toMatchObject({ intact: true, checked: 3 });
 
     const second = store.tables.auditEvents.get(2)!;
     store.tables.auditEvents.set(2, { ...second, actorId: "someone else" });
-    expect(await log.verifyChain()).toMatchObject({ intact: false, firstBrokenSequence: 2 });
+    expect(await verifier.verify()).toMatchObject({ intact: false, firstBrokenSequence: 2, failedCheck: "key" });
   });
 
   it("claims a refresh token once and revokes a session once", async () => {
     await store.sessions.createWithAudit(session("s1"), "t1", event, now);
-    expect(await store.sessions.claimRefreshToken("t1", now)).toEqual({ sessionId: "s1", generation: 1 });
-    expect(await store.sessions.claimRefreshToken("t1", now)).toBeUndefined();
+    const use = { usedBy: "client", successorSealed: "sealed" };
+    expect(await store.sessions.claimRefreshToken("t1", now, use)).toEqual({ sessionId: "s1", generation: 1 });
+    expect(await store.sessions.claimRefreshToken("t1", now, { usedBy: "other", successorSealed: "other" })).toBeUndefined();
+    expect(await store.sessions.findRefreshToken("t1"), "the first claim's use is kept").toMatchObject({ usedAt: now, ...use });
     expect(await store.sessions.revoke("s1", "logout", now)).toMatchObject({ revokeReason: "logout" });
     expect(await store.sessions.revoke("s1", "again", now)).toBeUndefined();
   });

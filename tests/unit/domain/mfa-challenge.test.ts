@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { MFA_CHALLENGE_TTL_SECONDS } from "../../../src/domain/auth/sign-in.js";
+import { MFA_CHALLENGE_TTL_SECONDS, mfaChallengeKey } from "../../../src/domain/auth/sign-in.js";
 import { MAX_CHALLENGE_FAILURES } from "../../../src/domain/mfa/mfa-verification.js";
 import { TOTP_STEP_SECONDS } from "../../../src/domain/mfa/totp.js";
 import type { UserRow } from "../../../src/domain/records.js";
@@ -36,7 +36,7 @@ describe("an MFA challenge", () => {
   it(`dies after ${MAX_CHALLENGE_FAILURES} wrong codes, even for the right code next`, async () => {
     const { challengeId } = await signInChallenge(w, email);
     for (let i = 0; i < MAX_CHALLENGE_FAILURES; i++) await expectDomainError(verify(challengeId, wrongCode(w, secret)), "unauthenticated", "MFA_CODE_INVALID");
-    expect(w.store.tables.mfaChallenges.get(challengeId)).toMatchObject({ failedAttempts: MAX_CHALLENGE_FAILURES, usedAt: w.clock.now() });
+    expect(w.store.tables.mfaChallenges.get(mfaChallengeKey(challengeId))).toMatchObject({ failedAttempts: MAX_CHALLENGE_FAILURES, usedAt: w.clock.now() });
 
     await expectDomainError(verify(challengeId, currentCode(w, secret)), "unauthenticated", "MFA_CHALLENGE_INVALID");
     expect(w.store.tables.sessions.size).toBe(0);

@@ -13,6 +13,9 @@ async function signedIn(settings: Parameters<typeof createWorld>[0] = {}) {
 }
 
 const refresh = (w: World, token: string) => w.auth.refresh(token, meta);
+/** Someone else presenting a token: another address and user agent. */
+const thief = { ...meta, clientIp: "198.51.100.66", userAgent: "curl/8" };
+const stolen = (w: World, token: string) => w.auth.refresh(token, thief);
 
 describe("refresh token rotation", () => {
   it("rotates: each refresh returns a new token of the next generation and spends the one presented", async () => {
@@ -39,7 +42,7 @@ describe("refresh token rotation", () => {
     await w.sessions.requireLive(sessionId);
     expect(cached(w, "sessions")).toBe(1);
 
-    await expectDomainError(refresh(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+    await expectDomainError(stolen(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
 
     expect(w.store.tables.sessions.get(sessionId)).toMatchObject({ revokedAt: w.clock.now(), revokeReason: "refresh_token_reuse" });
     expect(w.store.audited("auth.refresh_reuse")).toEqual([
@@ -58,7 +61,7 @@ describe("refresh token rotation", () => {
     expect(cached(other, "sessions")).toBe(1);
 
     await refresh(w, tokens.refreshToken);
-    await expectDomainError(refresh(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+    await expectDomainError(stolen(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
 
     await expectDomainError(other.sessions.requireLive(sessionId), "unauthenticated", "SESSION_REVOKED");
   });
@@ -71,11 +74,65 @@ describe("refresh token rotation", () => {
     w.channel.dropping = true;
 
     await refresh(w, tokens.refreshToken);
-    await expectDomainError(refresh(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+    await expectDomainError(stolen(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
 
     await expect(other.sessions.requireLive(sessionId)).resolves.toBeDefined();
     w.clock.advance(5);
     await expectDomainError(other.sessions.requireLive(sessionId), "unauthenticated", "SESSION_REVOKED");
+  });
+});
+
+describe("the grace window of a retried refresh (refresh_reuse_grace, 2 s by default)", () => {
+  it("gives the same client the same successor when it presents the used token again in time, without rotating twice", async () => {
+    const { w, tokens, sessionId } = await signedIn();
+    const first = await refresh(w, tokens.refreshToken);
+    w.clock.advance(1);
+    const again = await refresh(w, tokens.refreshToken);
+
+    expect(again.refreshToken).toBe(first.refreshToken);
+    expect(w.store.tables.sessions.get(sessionId)?.revokedAt).toBeNull();
+    expect([...w.store.tables.refreshTokens.values()].filter((t) => t.sessionId === sessionId)).toHaveLength(2);
+    expect(w.store.audited("auth.refresh").map((e) => e.details)).toEqual([{ generation: "2" }, { retried_within_grace: "true" }]);
+    // The successor still works once, as any refresh token.
+    await expect(refresh(w, first.refreshToken)).resolves.toBeDefined();
+  });
+
+  it("revokes the session when the used token comes back after the grace window, even from the same client", async () => {
+    const { w, tokens, sessionId } = await signedIn();
+    await refresh(w, tokens.refreshToken);
+    w.clock.advance(2);
+    await expectDomainError(refresh(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+    expect(w.store.tables.sessions.get(sessionId)?.revokeReason).toBe("refresh_token_reuse");
+  });
+
+  it("revokes the session when another client presents the used token within the window", async () => {
+    const { w, tokens, sessionId } = await signedIn();
+    await refresh(w, tokens.refreshToken);
+    await expectDomainError(stolen(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+    expect(w.store.tables.sessions.get(sessionId)?.revokeReason).toBe("refresh_token_reuse");
+  });
+
+  it("revokes the session when the successor was used already: the window hands out a token only once it is unused", async () => {
+    const { w, tokens, sessionId } = await signedIn();
+    const first = await refresh(w, tokens.refreshToken);
+    await refresh(w, first.refreshToken);
+    await expectDomainError(refresh(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+    expect(w.store.tables.sessions.get(sessionId)?.revokeReason).toBe("refresh_token_reuse");
+  });
+
+  it("has no window when refresh_reuse_grace is 0", async () => {
+    const { w, tokens } = await signedIn({ refresh_reuse_grace: 0 });
+    await refresh(w, tokens.refreshToken);
+    await expectDomainError(refresh(w, tokens.refreshToken), "unauthenticated", "REFRESH_TOKEN_REUSED");
+  });
+
+  it("keeps the successor sealed at rest: the stored row holds no usable token", async () => {
+    const { w, tokens } = await signedIn();
+    const first = await refresh(w, tokens.refreshToken);
+    const row = w.store.tables.refreshTokens.get(sha256Hex(tokens.refreshToken))!;
+    expect(row.successorSealed).toBeTruthy();
+    expect(row.successorSealed).not.toContain(first.refreshToken);
+    expect(w.box.open(row.successorSealed!)).toBe(first.refreshToken);
   });
 });
 

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../src/crypto/random.js";
-import { MFA_CHALLENGE_TTL_SECONDS } from "../../../src/domain/auth/sign-in.js";
+import { MFA_CHALLENGE_TTL_SECONDS, mfaChallengeKey } from "../../../src/domain/auth/sign-in.js";
 import { PASSWORD, enrollTotp, meta, signInTokens, signUp, userPrincipal } from "./fakes/actors.js";
 import { expectDomainError } from "./fakes/domain-error.js";
 import { createWorld, type World } from "./fakes/world.js";
@@ -98,7 +98,7 @@ describe("password sign-in", () => {
     const result = await w.auth.login(email, PASSWORD, meta);
     expect(result).toMatchObject({ kind: "mfa", methods: ["totp"] });
     const challengeId = result.kind === "mfa" ? result.challengeId : "";
-    expect(w.store.tables.mfaChallenges.get(challengeId)).toMatchObject({
+    expect(w.store.tables.mfaChallenges.get(mfaChallengeKey(challengeId))).toMatchObject({
       userId: user.id,
       usedAt: null,
       expiresAt: new Date(w.clock.now().getTime() + MFA_CHALLENGE_TTL_SECONDS * 1000),

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/audit/v1/audit_service.proto.
  */
 export const file_warden_audit_v1_audit_service: GenFile = /*@__PURE__*/
-  fileDesc("CiN3YXJkZW4vYXVkaXQvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPd2FyZGVuLmF1ZGl0LnYxIoEDCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYBCABKAkSKQoHb3V0Y29tZRgFIAEoDjIYLndhcmRlbi5hdWRpdC52MS5PdXRjb21lEhIKCmFjdG9yX3R5cGUYBiABKAkSEAoIYWN0b3JfaWQYByABKAkSEwoLdGFyZ2V0X3R5cGUYCCABKAkSEQoJdGFyZ2V0X2lkGAkgASgJEhEKCWNsaWVudF9pcBgKIAEoCRISCgpyZXF1ZXN0X2lkGAsgASgJEjkKB2RldGFpbHMYDCADKAsyKC53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudC5EZXRhaWxzRW50cnkSDAoEaGFzaBgNIAEoCRouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJQChRMaXN0QXVkaXRMb2dzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiXQoVTGlzdEF1ZGl0TG9nc1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLndhcmRlbi5hdWRpdC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLEAgoXUXVlcnlBdWRpdEV2ZW50c1JlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKC2V2ZW50X3R5cGVzGAMgAygJQg66SAuSAQgQZCIEcgIYQBIaCghhY3Rvcl9pZBgEIAEoCUIIukgFcgMYgAESMwoHb3V0Y29tZRgFIAEoDjIYLndhcmRlbi5hdWRpdC52MS5PdXRjb21lQgi6SAWCAQIQARIbCgl0YXJnZXRfaWQYBiABKAlCCLpIBXIDGIABEhoKCXBhZ2Vfc2l6ZRgHIAEoBUIHukgEGgIoABIcCgpwYWdlX3Rva2VuGAggASgJQgi6SAVyAxiACCJgChhRdWVyeUF1ZGl0RXZlbnRzUmVzcG9uc2USKwoGZXZlbnRzGAEgAygLMhsud2FyZGVuLmF1ZGl0LnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhkKF1ZlcmlmeUF1ZGl0Q2hhaW5SZXF1ZXN0InIKGFZlcmlmeUF1ZGl0Q2hhaW5SZXNwb25zZRIOCgZpbnRhY3QYASABKAgSFgoOY2hlY2tlZF9ldmVudHMYAiABKAMSHQoVZmlyc3RfYnJva2VuX3NlcXVlbmNlGAMgASgDEg8KB3Byb2JsZW0YBCABKAkqTAoHT3V0Y29tZRIXChNPVVRDT01FX1VOU1BFQ0lGSUVEEAASEwoPT1VUQ09NRV9TVUNDRVNTEAESEwoPT1VUQ09NRV9GQUlMVVJFEAIymwMKDEF1ZGl0U2VydmljZRJ7Cg1MaXN0QXVkaXRMb2dzEiUud2FyZGVuLmF1ZGl0LnYxLkxpc3RBdWRpdExvZ3NSZXF1ZXN0GiYud2FyZGVuLmF1ZGl0LnYxLkxpc3RBdWRpdExvZ3NSZXNwb25zZSIbwvMYFwgEEANCEQoJYXVkaXRfbG9nEgRsaXN0EoQBChBRdWVyeUF1ZGl0RXZlbnRzEigud2FyZGVuLmF1ZGl0LnYxLlF1ZXJ5QXVkaXRFdmVudHNSZXF1ZXN0Gikud2FyZGVuLmF1ZGl0LnYxLlF1ZXJ5QXVkaXRFdmVudHNSZXNwb25zZSIbwvMYFwgEEANCEQoJYXVkaXRfbG9nEgRsaXN0EoYBChBWZXJpZnlBdWRpdENoYWluEigud2FyZGVuLmF1ZGl0LnYxLlZlcmlmeUF1ZGl0Q2hhaW5SZXF1ZXN0Gikud2FyZGVuLmF1ZGl0LnYxLlZlcmlmeUF1ZGl0Q2hhaW5SZXNwb25zZSIdwvMYGQgEEANCEwoJYXVkaXRfbG9nEgZ2ZXJpZnliBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("CiN3YXJkZW4vYXVkaXQvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPd2FyZGVuLmF1ZGl0LnYxIpEDCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYBCABKAkSKQoHb3V0Y29tZRgFIAEoDjIYLndhcmRlbi5hdWRpdC52MS5PdXRjb21lEhIKCmFjdG9yX3R5cGUYBiABKAkSEAoIYWN0b3JfaWQYByABKAkSEwoLdGFyZ2V0X3R5cGUYCCABKAkSEQoJdGFyZ2V0X2lkGAkgASgJEhEKCWNsaWVudF9pcBgKIAEoCRISCgpyZXF1ZXN0X2lkGAsgASgJEjkKB2RldGFpbHMYDCADKAsyKC53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudC5EZXRhaWxzRW50cnkSDAoEaGFzaBgNIAEoCRIOCgZrZXlfaWQYDiABKAkaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoUTGlzdEF1ZGl0TG9nc1JlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIl0KFUxpc3RBdWRpdExvZ3NSZXNwb25zZRIrCgZldmVudHMYASADKAsyGy53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkixAIKF1F1ZXJ5QXVkaXRFdmVudHNSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgtldmVudF90eXBlcxgDIAMoCUIOukgLkgEIEGQiBHICGEASGgoIYWN0b3JfaWQYBCABKAlCCLpIBXIDGIABEjMKB291dGNvbWUYBSABKA4yGC53YXJkZW4uYXVkaXQudjEuT3V0Y29tZUIIukgFggECEAESGwoJdGFyZ2V0X2lkGAYgASgJQgi6SAVyAxiAARIaCglwYWdlX3NpemUYByABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgIIAEoCUIIukgFcgMYgAgiYAoYUXVlcnlBdWRpdEV2ZW50c1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLndhcmRlbi5hdWRpdC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIZChdWZXJpZnlBdWRpdENoYWluUmVxdWVzdCLCAQoYVmVyaWZ5QXVkaXRDaGFpblJlc3BvbnNlEg4KBmludGFjdBgBIAEoCBIWCg5jaGVja2VkX2V2ZW50cxgCIAEoAxIdChVmaXJzdF9icm9rZW5fc2VxdWVuY2UYAyABKAMSDwoHcHJvYmxlbRgEIAEoCRIxCgxmYWlsZWRfY2hlY2sYBSABKA4yGy53YXJkZW4uYXVkaXQudjEuQ2hhaW5DaGVjaxIbChNjaGVja2VkX2NoZWNrcG9pbnRzGAYgASgDIowBCg9BdWRpdENoZWNrcG9pbnQSDgoGbnVtYmVyGAEgASgDEhAKCHNlcXVlbmNlGAIgASgDEgwKBGhhc2gYAyABKAkSLwoLc2lnbmVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA2tpZBgFIAEoCRILCgNqd3MYBiABKAkiHgocQ3JlYXRlQXVkaXRDaGVja3BvaW50UmVxdWVzdCJVCh1DcmVhdGVBdWRpdENoZWNrcG9pbnRSZXNwb25zZRI0CgpjaGVja3BvaW50GAEgASgLMiAud2FyZGVuLmF1ZGl0LnYxLkF1ZGl0Q2hlY2twb2ludCIbChlHZXRBdWRpdENoZWNrcG9pbnRSZXF1ZXN0IlIKGkdldEF1ZGl0Q2hlY2twb2ludFJlc3BvbnNlEjQKCmNoZWNrcG9pbnQYASABKAsyIC53YXJkZW4uYXVkaXQudjEuQXVkaXRDaGVja3BvaW50IlcKG0xpc3RBdWRpdENoZWNrcG9pbnRzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgibgocTGlzdEF1ZGl0Q2hlY2twb2ludHNSZXNwb25zZRI1CgtjaGVja3BvaW50cxgBIAMoCzIgLndhcmRlbi5hdWRpdC52MS5BdWRpdENoZWNrcG9pbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKkwKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfU1VDQ0VTUxABEhMKD09VVENPTUVfRkFJTFVSRRACKr0BCgpDaGFpbkNoZWNrEhsKF0NIQUlOX0NIRUNLX1VOU1BFQ0lGSUVEEAASFAoQQ0hBSU5fQ0hFQ0tfTElOSxABEhcKE0NIQUlOX0NIRUNLX0NPTlRFTlQQAhITCg9DSEFJTl9DSEVDS19LRVkQAxIcChhDSEFJTl9DSEVDS19TRVFVRU5DRV9HQVAQBBIUChBDSEFJTl9DSEVDS19IRUFEEAUSGgoWQ0hBSU5fQ0hFQ0tfQ0hFQ0tQT0lOVBAGMtMGCgxBdWRpdFNlcnZpY2USewoNTGlzdEF1ZGl0TG9ncxIlLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRMb2dzUmVxdWVzdBomLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRMb2dzUmVzcG9uc2UiG8LzGBcIBBADQhEKCWF1ZGl0X2xvZxIEbGlzdBKEAQoQUXVlcnlBdWRpdEV2ZW50cxIoLndhcmRlbi5hdWRpdC52MS5RdWVyeUF1ZGl0RXZlbnRzUmVxdWVzdBopLndhcmRlbi5hdWRpdC52MS5RdWVyeUF1ZGl0RXZlbnRzUmVzcG9uc2UiG8LzGBcIBBADQhEKCWF1ZGl0X2xvZxIEbGlzdBKGAQoQVmVyaWZ5QXVkaXRDaGFpbhIoLndhcmRlbi5hdWRpdC52MS5WZXJpZnlBdWRpdENoYWluUmVxdWVzdBopLndhcmRlbi5hdWRpdC52MS5WZXJpZnlBdWRpdENoYWluUmVzcG9uc2UiHcLzGBkIBBADQhMKCWF1ZGl0X2xvZxIGdmVyaWZ5EpUBChVDcmVhdGVBdWRpdENoZWNrcG9pbnQSLS53YXJkZW4uYXVkaXQudjEuQ3JlYXRlQXVkaXRDaGVja3BvaW50UmVxdWVzdBouLndhcmRlbi5hdWRpdC52MS5DcmVhdGVBdWRpdENoZWNrcG9pbnRSZXNwb25zZSIdwvMYGQgEEANCEwoJYXVkaXRfbG9nEgZ2ZXJpZnkSigEKEkdldEF1ZGl0Q2hlY2twb2ludBIqLndhcmRlbi5hdWRpdC52MS5HZXRBdWRpdENoZWNrcG9pbnRSZXF1ZXN0Gisud2FyZGVuLmF1ZGl0LnYxLkdldEF1ZGl0Q2hlY2twb2ludFJlc3BvbnNlIhvC8xgXCAQQA0IRCglhdWRpdF9sb2cSBGxpc3QSkAEKFExpc3RBdWRpdENoZWNrcG9pbnRzEiwud2FyZGVuLmF1ZGl0LnYxLkxpc3RBdWRpdENoZWNrcG9pbnRzUmVxdWVzdBotLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRDaGVja3BvaW50c1Jlc3BvbnNlIhvC8xgXCAQQA0IRCglhdWRpdF9sb2cSBGxpc3RiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.audit.v1.AuditEvent
@@ -86,6 +86,14 @@ export type AuditEvent = Message<"warden.audit.v1.AuditEvent"> & {
    * @generated from field: string hash = 13;
    */
   hash: string;
+
+  /**
+   * The key of the link's HMAC ("v1", "v2", ...), or "legacy" for plain SHA-256 links written
+   * before the chain was keyed.
+   *
+   * @generated from field: string key_id = 14;
+   */
+  keyId: string;
 };
 
 /**
@@ -241,7 +249,8 @@ export type VerifyAuditChainResponse = Message<"warden.audit.v1.VerifyAuditChain
   checkedEvents: bigint;
 
   /**
-   * Sequence of the first event whose link does not hold (0 when intact).
+   * Sequence of the first event whose link does not hold (0 when intact); for a checkpoint
+   * problem, the sequence that checkpoint vouches for.
    *
    * @generated from field: int64 first_broken_sequence = 3;
    */
@@ -251,6 +260,18 @@ export type VerifyAuditChainResponse = Message<"warden.audit.v1.VerifyAuditChain
    * @generated from field: string problem = 4;
    */
   problem: string;
+
+  /**
+   * @generated from field: warden.audit.v1.ChainCheck failed_check = 5;
+   */
+  failedCheck: ChainCheck;
+
+  /**
+   * Checkpoints whose signature was verified (and, when intact, whose hash the chain holds).
+   *
+   * @generated from field: int64 checked_checkpoints = 6;
+   */
+  checkedCheckpoints: bigint;
 };
 
 /**
@@ -259,6 +280,161 @@ export type VerifyAuditChainResponse = Message<"warden.audit.v1.VerifyAuditChain
  */
 export const VerifyAuditChainResponseSchema: GenMessage<VerifyAuditChainResponse> = /*@__PURE__*/
   messageDesc(file_warden_audit_v1_audit_service, 6);
+
+/**
+ * A signed statement of the chain head: "the event with this sequence has this link hash".
+ *
+ * @generated from message warden.audit.v1.AuditCheckpoint
+ */
+export type AuditCheckpoint = Message<"warden.audit.v1.AuditCheckpoint"> & {
+  /**
+   * 1, 2, 3, ...: a missing number means a checkpoint was removed.
+   *
+   * @generated from field: int64 number = 1;
+   */
+  number: bigint;
+
+  /**
+   * @generated from field: int64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * @generated from field: string hash = 3;
+   */
+  hash: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp signed_time = 4;
+   */
+  signedTime?: Timestamp | undefined;
+
+  /**
+   * The token signing key that signed it, as /.well-known/jwks.json names it.
+   *
+   * @generated from field: string kid = 5;
+   */
+  kid: string;
+
+  /**
+   * Compact JWS: header {alg, kid, typ: "warden-audit-checkpoint"}, payload
+   * {iss, n, seq, hash, iat}; the other fields repeat the payload.
+   *
+   * @generated from field: string jws = 6;
+   */
+  jws: string;
+};
+
+/**
+ * Describes the message warden.audit.v1.AuditCheckpoint.
+ * Use `create(AuditCheckpointSchema)` to create a new message.
+ */
+export const AuditCheckpointSchema: GenMessage<AuditCheckpoint> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 7);
+
+/**
+ * @generated from message warden.audit.v1.CreateAuditCheckpointRequest
+ */
+export type CreateAuditCheckpointRequest = Message<"warden.audit.v1.CreateAuditCheckpointRequest"> & {
+};
+
+/**
+ * Describes the message warden.audit.v1.CreateAuditCheckpointRequest.
+ * Use `create(CreateAuditCheckpointRequestSchema)` to create a new message.
+ */
+export const CreateAuditCheckpointRequestSchema: GenMessage<CreateAuditCheckpointRequest> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 8);
+
+/**
+ * @generated from message warden.audit.v1.CreateAuditCheckpointResponse
+ */
+export type CreateAuditCheckpointResponse = Message<"warden.audit.v1.CreateAuditCheckpointResponse"> & {
+  /**
+   * @generated from field: warden.audit.v1.AuditCheckpoint checkpoint = 1;
+   */
+  checkpoint?: AuditCheckpoint | undefined;
+};
+
+/**
+ * Describes the message warden.audit.v1.CreateAuditCheckpointResponse.
+ * Use `create(CreateAuditCheckpointResponseSchema)` to create a new message.
+ */
+export const CreateAuditCheckpointResponseSchema: GenMessage<CreateAuditCheckpointResponse> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 9);
+
+/**
+ * @generated from message warden.audit.v1.GetAuditCheckpointRequest
+ */
+export type GetAuditCheckpointRequest = Message<"warden.audit.v1.GetAuditCheckpointRequest"> & {
+};
+
+/**
+ * Describes the message warden.audit.v1.GetAuditCheckpointRequest.
+ * Use `create(GetAuditCheckpointRequestSchema)` to create a new message.
+ */
+export const GetAuditCheckpointRequestSchema: GenMessage<GetAuditCheckpointRequest> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 10);
+
+/**
+ * @generated from message warden.audit.v1.GetAuditCheckpointResponse
+ */
+export type GetAuditCheckpointResponse = Message<"warden.audit.v1.GetAuditCheckpointResponse"> & {
+  /**
+   * @generated from field: warden.audit.v1.AuditCheckpoint checkpoint = 1;
+   */
+  checkpoint?: AuditCheckpoint | undefined;
+};
+
+/**
+ * Describes the message warden.audit.v1.GetAuditCheckpointResponse.
+ * Use `create(GetAuditCheckpointResponseSchema)` to create a new message.
+ */
+export const GetAuditCheckpointResponseSchema: GenMessage<GetAuditCheckpointResponse> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 11);
+
+/**
+ * @generated from message warden.audit.v1.ListAuditCheckpointsRequest
+ */
+export type ListAuditCheckpointsRequest = Message<"warden.audit.v1.ListAuditCheckpointsRequest"> & {
+  /**
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message warden.audit.v1.ListAuditCheckpointsRequest.
+ * Use `create(ListAuditCheckpointsRequestSchema)` to create a new message.
+ */
+export const ListAuditCheckpointsRequestSchema: GenMessage<ListAuditCheckpointsRequest> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 12);
+
+/**
+ * @generated from message warden.audit.v1.ListAuditCheckpointsResponse
+ */
+export type ListAuditCheckpointsResponse = Message<"warden.audit.v1.ListAuditCheckpointsResponse"> & {
+  /**
+   * @generated from field: repeated warden.audit.v1.AuditCheckpoint checkpoints = 1;
+   */
+  checkpoints: AuditCheckpoint[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message warden.audit.v1.ListAuditCheckpointsResponse.
+ * Use `create(ListAuditCheckpointsResponseSchema)` to create a new message.
+ */
+export const ListAuditCheckpointsResponseSchema: GenMessage<ListAuditCheckpointsResponse> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 13);
 
 /**
  * @generated from enum warden.audit.v1.Outcome
@@ -287,7 +463,71 @@ export const OutcomeSchema: GenEnum<Outcome> = /*@__PURE__*/
   enumDesc(file_warden_audit_v1_audit_service, 0);
 
 /**
- * The append-only, hash-chained audit log.
+ * Which check found the chain broken.
+ *
+ * @generated from enum warden.audit.v1.ChainCheck
+ */
+export enum ChainCheck {
+  /**
+   * None: the chain is intact.
+   *
+   * @generated from enum value: CHAIN_CHECK_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An event's previous-link hash is not the hash of the event before it.
+   *
+   * @generated from enum value: CHAIN_CHECK_LINK = 1;
+   */
+  LINK = 1,
+
+  /**
+   * A legacy (unkeyed) event's content does not match its hash.
+   *
+   * @generated from enum value: CHAIN_CHECK_CONTENT = 2;
+   */
+  CONTENT = 2,
+
+  /**
+   * A keyed link does not match its HMAC (edited, or forged without the key), names an unknown
+   * key, or is an unkeyed link after keyed ones.
+   *
+   * @generated from enum value: CHAIN_CHECK_KEY = 3;
+   */
+  KEY = 3,
+
+  /**
+   * Sequences are not contiguous from 1: events were removed.
+   *
+   * @generated from enum value: CHAIN_CHECK_SEQUENCE_GAP = 4;
+   */
+  SEQUENCE_GAP = 4,
+
+  /**
+   * The chain ends before the head row records it.
+   *
+   * @generated from enum value: CHAIN_CHECK_HEAD = 5;
+   */
+  HEAD = 5,
+
+  /**
+   * A checkpoint's signature does not verify, one is missing, or the chain no longer holds the
+   * hash a checkpoint vouches for.
+   *
+   * @generated from enum value: CHAIN_CHECK_CHECKPOINT = 6;
+   */
+  CHECKPOINT = 6,
+}
+
+/**
+ * Describes the enum warden.audit.v1.ChainCheck.
+ */
+export const ChainCheckSchema: GenEnum<ChainCheck> = /*@__PURE__*/
+  enumDesc(file_warden_audit_v1_audit_service, 1);
+
+/**
+ * The append-only audit log: a chain of keyed links (HMAC-SHA256), with signed checkpoints.
  *
  * @generated from service warden.audit.v1.AuditService
  */
@@ -313,7 +553,8 @@ export const AuditService: GenService<{
     output: typeof QueryAuditEventsResponseSchema;
   },
   /**
-   * Recomputes the chain and reports the first broken link.
+   * Recomputes the chain, checks every signed checkpoint against it, and reports the first
+   * problem and which check found it.
    *
    * @generated from rpc warden.audit.v1.AuditService.VerifyAuditChain
    */
@@ -321,6 +562,37 @@ export const AuditService: GenService<{
     methodKind: "unary";
     input: typeof VerifyAuditChainRequestSchema;
     output: typeof VerifyAuditChainResponseSchema;
+  },
+  /**
+   * Signs the chain head now (e.g. before an export), unless the newest checkpoint already
+   * vouches for it; answers the checkpoint either way.
+   *
+   * @generated from rpc warden.audit.v1.AuditService.CreateAuditCheckpoint
+   */
+  createAuditCheckpoint: {
+    methodKind: "unary";
+    input: typeof CreateAuditCheckpointRequestSchema;
+    output: typeof CreateAuditCheckpointResponseSchema;
+  },
+  /**
+   * The newest signed checkpoint (NOT_FOUND with AUDIT_CHECKPOINT_NOT_FOUND before the first).
+   *
+   * @generated from rpc warden.audit.v1.AuditService.GetAuditCheckpoint
+   */
+  getAuditCheckpoint: {
+    methodKind: "unary";
+    input: typeof GetAuditCheckpointRequestSchema;
+    output: typeof GetAuditCheckpointResponseSchema;
+  },
+  /**
+   * Every signed checkpoint, newest first.
+   *
+   * @generated from rpc warden.audit.v1.AuditService.ListAuditCheckpoints
+   */
+  listAuditCheckpoints: {
+    methodKind: "unary";
+    input: typeof ListAuditCheckpointsRequestSchema;
+    output: typeof ListAuditCheckpointsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warden_audit_v1_audit_service, 0);

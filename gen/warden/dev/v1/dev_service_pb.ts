@@ -12,16 +12,23 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/dev/v1/dev_service.proto.
  */
 export const file_warden_dev_v1_dev_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch93YXJkZW4vZGV2L3YxL2Rldl9zZXJ2aWNlLnByb3RvEg13YXJkZW4uZGV2LnYxIowBCg1HZXRPVFBSZXF1ZXN0EnsKBXBob25lGAEgASgJQmy6SGm6AWYKDVBIT05FX0lOVkFMSUQSKG11c3QgYmUgaW4gRS4xNjQgZm9ybSwgZS5nLiArMTQxNTU1NTAxMjMaK3RoaXMubWF0Y2hlcyhyJ15ccypcK1sxLTldWzAtOV17NiwxNH1ccyokJykiHgoOR2V0T1RQUmVzcG9uc2USDAoEY29kZRgBIAEoCTJbCgpEZXZTZXJ2aWNlEk0KBkdldE9UUBIcLndhcmRlbi5kZXYudjEuR2V0T1RQUmVxdWVzdBodLndhcmRlbi5kZXYudjEuR2V0T1RQUmVzcG9uc2UiBsLzGAIIB2IGcHJvdG8z", [file_buf_validate_validate, file_warden_options_v1_options]);
+  fileDesc("Ch93YXJkZW4vZGV2L3YxL2Rldl9zZXJ2aWNlLnByb3RvEg13YXJkZW4uZGV2LnYxIqgBCg1HZXRPVFBSZXF1ZXN0En4KBXBob25lGAEgASgJQm+6SGy6AWYKDVBIT05FX0lOVkFMSUQSKG11c3QgYmUgaW4gRS4xNjQgZm9ybSwgZS5nLiArMTQxNTU1NTAxMjMaK3RoaXMubWF0Y2hlcyhyJ15ccypcK1sxLTldWzAtOV17NiwxNH1ccyokJynYAQESFwoFZW1haWwYAiABKAlCCLpIBXIDGMACIh4KDkdldE9UUFJlc3BvbnNlEgwKBGNvZGUYASABKAkyWwoKRGV2U2VydmljZRJNCgZHZXRPVFASHC53YXJkZW4uZGV2LnYxLkdldE9UUFJlcXVlc3QaHS53YXJkZW4uZGV2LnYxLkdldE9UUFJlc3BvbnNlIgbC8xgCCAdiBnByb3RvMw", [file_buf_validate_validate, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.dev.v1.GetOTPRequest
  */
 export type GetOTPRequest = Message<"warden.dev.v1.GetOTPRequest"> & {
   /**
+   * One of the two.
+   *
    * @generated from field: string phone = 1;
    */
   phone: string;
+
+  /**
+   * @generated from field: string email = 2;
+   */
+  email: string;
 };
 
 /**
@@ -55,7 +62,7 @@ export const GetOTPResponseSchema: GenMessage<GetOTPResponse> = /*@__PURE__*/
  */
 export const DevService: GenService<{
   /**
-   * The last one-time code sent to a phone.
+   * The last one-time code sent to a phone, or to an email address (verification codes).
    *
    * @generated from rpc warden.dev.v1.DevService.GetOTP
    */

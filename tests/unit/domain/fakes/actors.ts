@@ -17,7 +17,7 @@ const emailFor = (tag: string) => `${tag}-${++serial}@example.test`;
 /** A user signed up through AuthService.register (one real argon2id hash). */
 export async function signUp(w: World, tag = "user"): Promise<{ user: UserRow; email: string }> {
   const email = emailFor(tag);
-  const user = await w.auth.register({ email, password: PASSWORD, displayName: tag }, meta);
+  const { user } = await w.auth.register({ email, password: PASSWORD, displayName: tag }, meta);
   return { user, email };
 }
 

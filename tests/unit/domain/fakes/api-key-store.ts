@@ -53,6 +53,12 @@ export class MemoryApiKeyStore implements ApiKeyStore {
       .map(copy);
   }
 
+  async revokeAllOfUser(userId: string, at: Date): Promise<string[]> {
+    const ids = [...this.t.apiKeys.values()].filter((k) => k.ownerUserId === userId && (!k.revokedAt || k.revokedAt > at)).map((k) => k.id);
+    for (const id of ids) this.rows.update(this.t.apiKeys, id, { revokedAt: at });
+    return ids;
+  }
+
   async revokeAllOfServiceAccount(serviceAccountId: string, at: Date): Promise<string[]> {
     const ids = [...this.t.apiKeys.values()].filter((k) => k.ownerServiceAccountId === serviceAccountId && !k.revokedAt).map((k) => k.id);
     for (const id of ids) this.rows.update(this.t.apiKeys, id, { revokedAt: at });

@@ -1,33 +1,27 @@
 import { randomUUID } from "node:crypto";
-import { contentHash, linkHash, type AuditEntry } from "../../../../src/domain/audit/audit-event.js";
+import { AuditChainKeys } from "../../../../src/crypto/audit-chain-keys.js";
+import { contentHash, linkMessage, storedFields, type AuditEntry } from "../../../../src/domain/audit/audit-event.js";
 import type { AuditRow } from "../../../../src/domain/records.js";
-import type { AuditQuery, AuditStore } from "../../../../src/domain/store/audit-store.js";
+import type { AuditCheckpoint, AuditQuery, AuditStore } from "../../../../src/domain/store/audit-store.js";
 import { copy, type Rows } from "./tables.js";
 
-/** appendStatement in memory: the next link of the hash chain, and the head moved to it. */
+/** The fakes' audit chain keys (the repository's come from the master key); new links use v1. */
+export const TEST_CHAIN_KEYS = new AuditChainKeys("unit-test master key 0123456789abcdef", 1);
+
+/** appendStatement in memory: the next keyed link of the chain, and the head moved to it. */
 export function appendAudit(rows: Rows, entry: AuditEntry, occurredAt: Date): void {
-  const fields = {
-    occurredAt,
-    eventType: entry.eventType,
-    outcome: entry.outcome,
-    actorType: entry.actorType,
-    actorId: entry.actorId,
-    targetType: entry.targetType ?? "",
-    targetId: entry.targetId ?? "",
-    clientIp: entry.clientIp ?? "",
-    requestId: entry.requestId ?? "",
-    details: entry.details ?? {},
-  };
+  const fields = storedFields(entry, occurredAt);
+  const { keyId } = TEST_CHAIN_KEYS.current;
   rows.statement((r) => {
     const head = r.tables.auditHead.get(1)!;
     const sequence = head.sequence + 1;
-    const hash = linkHash(head.hash, sequence, contentHash(fields));
-    r.insert(r.tables.auditEvents, sequence, { sequence, id: randomUUID(), ...fields, prevHash: head.hash, hash }, "audit_events_pkey");
+    const hash = TEST_CHAIN_KEYS.link(keyId, linkMessage(head.hash, sequence, contentHash(fields)))!;
+    r.insert(r.tables.auditEvents, sequence, { sequence, id: randomUUID(), ...fields, prevHash: head.hash, hash, keyId }, "audit_events_pkey");
     r.update(r.tables.auditHead, 1, { sequence, hash });
   });
 }
 
-/** AuditRepository in memory: an append-only, hash-chained list. */
+/** AuditRepository in memory: an append-only, keyed chain, and its checkpoints. */
 export class MemoryAuditStore implements AuditStore {
   constructor(private readonly rows: Rows) {}
 
@@ -77,5 +71,33 @@ export class MemoryAuditStore implements AuditStore {
 
   async count(): Promise<number> {
     return this.rows.tables.auditEvents.size;
+  }
+
+  async insertCheckpoint(c: AuditCheckpoint): Promise<void> {
+    this.rows.insert(this.rows.tables.auditCheckpoints, c.number, copy(c), "audit_checkpoints_pkey");
+  }
+
+  async checkpointsAfter(afterNumber: number, limit: number): Promise<AuditCheckpoint[]> {
+    return this.checkpoints()
+      .filter((c) => c.number > afterNumber)
+      .slice(0, limit)
+      .map(copy);
+  }
+
+  async checkpointsNewestFirst(limit: number, beforeNumber?: number): Promise<AuditCheckpoint[]> {
+    return this.checkpoints()
+      .filter((c) => !beforeNumber || c.number < beforeNumber)
+      .reverse()
+      .slice(0, limit)
+      .map(copy);
+  }
+
+  /** pg_advisory_xact_lock: held to the end of the transaction. */
+  async lockCheckpoints(): Promise<void> {
+    await this.rows.lock("audit_checkpoints");
+  }
+
+  private checkpoints(): AuditCheckpoint[] {
+    return [...this.rows.tables.auditCheckpoints.values()].sort((a, b) => a.number - b.number);
   }
 }

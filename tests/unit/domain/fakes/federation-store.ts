@@ -60,6 +60,12 @@ export class MemoryIdentityStore implements IdentityStore {
     this.rows.update(this.identities, identityKey(issuer, subject), { email });
   }
 
+  async unlinkAllOf(userId: string): Promise<number> {
+    const mine = [...this.identities.values()].filter((i) => i.userId === userId);
+    for (const i of mine) this.rows.delete(this.identities, identityKey(i.issuer, i.subject));
+    return mine.length;
+  }
+
   async unlink(issuer: string, subject: string): Promise<void> {
     this.rows.delete(this.identities, identityKey(issuer, subject));
   }

@@ -3,6 +3,7 @@ import type { AuditRow } from "../../../../src/domain/records.js";
 import type { Store, Stores } from "../../../../src/domain/store/stores.js";
 import { MemoryApiKeyStore } from "./api-key-store.js";
 import { MemoryAuditStore } from "./audit-store.js";
+import { MemoryEmailVerificationStore } from "./email-verification-store.js";
 import { MemoryConnectorStore, MemoryIdentityStore } from "./federation-store.js";
 import { MemoryMfaStore } from "./mfa-store.js";
 import { MemoryOrganizationStore } from "./organization-store.js";
@@ -56,6 +57,9 @@ export class MemoryStore implements Store {
   }
   get mfa() {
     return this.ports.mfa;
+  }
+  get emailVerifications() {
+    return this.ports.emailVerifications;
   }
   get passkeys() {
     return this.ports.passkeys;
@@ -121,6 +125,7 @@ export class MemoryStore implements Store {
       connectors: this.instrument("connectors", new MemoryConnectorStore(rows)),
       identities: this.instrument("identities", new MemoryIdentityStore(rows)),
       signingKeys: this.instrument("signingKeys", new MemorySigningKeyStore(rows)),
+      emailVerifications: this.instrument("emailVerifications", new MemoryEmailVerificationStore(rows)),
     };
   }
 

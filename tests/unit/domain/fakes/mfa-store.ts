@@ -86,6 +86,14 @@ export class MemoryMfaStore implements MfaStore {
     return [...this.t.recoveryCodes.values()].filter((c) => c.userId === userId && !c.usedAt).length;
   }
 
+  async deleteAllOf(userId: string): Promise<number> {
+    await this.deleteRecoveryCodes(userId);
+    for (const c of [...this.t.mfaChallenges.values()]) if (c.userId === userId) this.rows.delete(this.t.mfaChallenges, c.id);
+    const factors = [...this.t.mfaFactors.values()].filter((f) => f.userId === userId);
+    for (const f of factors) this.rows.delete(this.t.mfaFactors, f.id);
+    return factors.length;
+  }
+
   async deleteRecoveryCodes(userId: string): Promise<void> {
     for (const c of [...this.t.recoveryCodes.values()]) if (c.userId === userId) this.rows.delete(this.t.recoveryCodes, c.id);
   }

@@ -59,6 +59,13 @@ export class MemoryOrganizationStore implements OrganizationStore {
     return m && copy(m);
   }
 
+  async sharesOrganization(userA: string, userB: string): Promise<boolean> {
+    if (!isUuid(userA) || !isUuid(userB)) return false;
+    return [...this.t.organizations.values()].some(
+      (o) => !o.deletedAt && this.t.memberships.has(memberKey(o.id, userA)) && this.t.memberships.has(memberKey(o.id, userB)),
+    );
+  }
+
   async addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined> {
     foreignKey(this.t.organizations.has(m.organizationId), "memberships_organization_id_organizations_id_fk");
     foreignKey(this.t.users.has(m.userId), "memberships_user_id_users_id_fk");

@@ -54,6 +54,12 @@ export class MemoryPasskeyStore implements PasskeyStore {
     return this.rows.update(this.t.passkeys, id, { signCount: counter, backedUp, lastUsedAt: now });
   }
 
+  async deleteAllOf(userId: string): Promise<number> {
+    const ids = [...this.t.passkeys.values()].filter((p) => p.userId === userId).map((p) => p.id);
+    for (const id of ids) this.rows.delete(this.t.passkeys, id);
+    return ids.length;
+  }
+
   async deleteOwn(id: string, userId: string): Promise<PasskeyRow | undefined> {
     const p = this.t.passkeys.get(id);
     return p && p.userId === userId ? this.rows.delete(this.t.passkeys, id) : undefined;

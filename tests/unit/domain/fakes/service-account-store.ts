@@ -15,7 +15,7 @@ export class MemoryServiceAccountStore implements ServiceAccountStore {
   async create(sa: Pick<ServiceAccountRow, "organizationId" | "clientId" | "name" | "secretHash" | "scopes">, now: Date): Promise<ServiceAccountRow> {
     if ([...this.t.serviceAccounts.values()].some((s) => s.clientId === sa.clientId)) throw uniqueViolation("service_accounts_client_id_key");
     foreignKey(this.t.organizations.has(sa.organizationId), "service_accounts_organization_id_organizations_id_fk");
-    const row: ServiceAccountRow = { id: randomUUID(), ...sa, disabled: false, createdAt: now, updatedAt: now, deletedAt: null };
+    const row: ServiceAccountRow = { id: randomUUID(), ...sa, disabled: false, secretRotatedAt: null, createdAt: now, updatedAt: now, deletedAt: null };
     return this.rows.insert(this.t.serviceAccounts, row.id, row);
   }
 

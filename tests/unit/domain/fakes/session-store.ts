@@ -1,6 +1,6 @@
 import type { AuditEntry } from "../../../../src/domain/audit/audit-event.js";
 import type { SessionRow } from "../../../../src/domain/records.js";
-import type { NewSession, SessionStore } from "../../../../src/domain/store/session-store.js";
+import type { NewSession, RefreshTokenUse, SessionStore } from "../../../../src/domain/store/session-store.js";
 import type { PageAfter } from "../../../../src/domain/store/user-store.js";
 import { appendAudit } from "./audit-store.js";
 import { copy, foreignKey, type Rows } from "./tables.js";
@@ -14,17 +14,21 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async createWithAudit(s: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow> {
-    const row: SessionRow = { ...s, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
-    // One statement in PostgreSQL (CTEs of the audit append): the three rows, or none.
+    const { network, ...session } = s;
+    const row: SessionRow = { ...session, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
+    // One statement in PostgreSQL (CTEs of the audit append): the four rows, or none.
     return this.rows.statement((rows) => {
       foreignKey(this.t.users.has(s.userId), "sessions_user_id_users_id_fk");
       rows.insert(this.t.sessions, row.id, row, "sessions_pkey");
       rows.insert(
         this.t.refreshTokens,
         refreshTokenHash,
-        { tokenHash: refreshTokenHash, sessionId: row.id, generation: 1, createdAt: now, usedAt: null },
+        { tokenHash: refreshTokenHash, sessionId: row.id, generation: 1, createdAt: now, usedAt: null, usedBy: null, successorSealed: null },
         "refresh_tokens_pkey",
       );
+      const known = `${s.userId}|${network}`;
+      rows.delete(this.t.knownNetworks, known); // on conflict do update
+      rows.insert(this.t.knownNetworks, known, { userId: s.userId, network, lastSignInAt: now });
       appendAudit(rows, event, now);
       return copy(row);
     });
@@ -72,18 +76,25 @@ export class MemorySessionStore implements SessionStore {
 
   async addRefreshToken(tokenHash: string, sessionId: string, generation: number, now: Date): Promise<void> {
     foreignKey(this.t.sessions.has(sessionId), "refresh_tokens_session_id_sessions_id_fk");
-    this.rows.insert(this.t.refreshTokens, tokenHash, { tokenHash, sessionId, generation, createdAt: now, usedAt: null }, "refresh_tokens_pkey");
+    this.rows.insert(
+      this.t.refreshTokens,
+      tokenHash,
+      { tokenHash, sessionId, generation, createdAt: now, usedAt: null, usedBy: null, successorSealed: null },
+      "refresh_tokens_pkey",
+    );
   }
 
-  async claimRefreshToken(tokenHash: string, now: Date): Promise<{ sessionId: string; generation: number } | undefined> {
+  async claimRefreshToken(tokenHash: string, now: Date, use: RefreshTokenUse): Promise<{ sessionId: string; generation: number } | undefined> {
     const t = this.t.refreshTokens.get(tokenHash);
     if (!t || t.usedAt) return undefined; // only an unused token is claimed
-    this.rows.update(this.t.refreshTokens, tokenHash, { usedAt: now });
+    this.rows.update(this.t.refreshTokens, tokenHash, { usedAt: now, usedBy: use.usedBy, successorSealed: use.successorSealed });
     return { sessionId: t.sessionId, generation: t.generation };
   }
 
-  async findRefreshToken(tokenHash: string): Promise<{ sessionId: string; usedAt: Date | null } | undefined> {
+  async findRefreshToken(tokenHash: string): Promise<(Partial<RefreshTokenUse> & { sessionId: string; usedAt: Date | null }) | undefined> {
     const t = this.t.refreshTokens.get(tokenHash);
-    return t && { sessionId: t.sessionId, usedAt: t.usedAt && new Date(t.usedAt) };
+    return (
+      t && { sessionId: t.sessionId, usedAt: t.usedAt && new Date(t.usedAt), usedBy: t.usedBy ?? undefined, successorSealed: t.successorSealed ?? undefined }
+    );
   }
 }

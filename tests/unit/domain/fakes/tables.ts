@@ -4,6 +4,7 @@ import type {
   ApiKeyRow,
   AuditRow,
   ConnectorRow,
+  EmailVerificationRow,
   IdentityRow,
   MembershipRow,
   MfaChallengeRow,
@@ -18,6 +19,7 @@ import type {
   WebauthnChallengeRow,
 } from "../../../../src/domain/records.js";
 import type { recoveryCodes, refreshTokens } from "../../../../src/db/schema/index.js";
+import type { AuditCheckpoint } from "../../../../src/domain/store/audit-store.js";
 
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
 export type RecoveryCodeRow = typeof recoveryCodes.$inferSelect;
@@ -31,6 +33,7 @@ export function emptyTables() {
     auditEvents: new Map<number, AuditRow>(),
     // The seeded head row (migration 0006): sequence 0, the genesis hash.
     auditHead: new Map<number, { sequence: number; hash: string }>([[1, { sequence: 0, hash: GENESIS_HASH }]]),
+    auditCheckpoints: new Map<number, AuditCheckpoint>(),
     organizations: new Map<string, OrganizationRow>(),
     memberships: new Map<string, MembershipRow>(),
     roles: new Map<string, RoleRow>(),
@@ -44,6 +47,9 @@ export function emptyTables() {
     connectors: new Map<string, ConnectorRow>(),
     identities: new Map<string, IdentityRow>(),
     signingKeys: new Map<string, SigningKeyRow>(),
+    emailVerifications: new Map<string, EmailVerificationRow>(),
+    // Keyed by user id and network: when the user last signed in from it.
+    knownNetworks: new Map<string, { userId: string; network: string; lastSignInAt: Date }>(),
   };
 }
 

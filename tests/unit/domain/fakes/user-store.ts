@@ -26,6 +26,7 @@ export class MemoryUserStore implements UserStore {
       passwordHash: user.passwordHash,
       roles: user.roles ?? [],
       disabled: false,
+      emailVerifiedAt: user.emailVerifiedAt ?? null,
       createdAt: now,
       updatedAt: now,
       passwordChangedAt: user.passwordHash ? now : null,
@@ -45,11 +46,12 @@ export class MemoryUserStore implements UserStore {
     return u && copy(u);
   }
 
-  async findByEmailForSignIn(email: string): Promise<(UserRow & { hasMfa: boolean }) | undefined> {
+  async findByEmailForSignIn(email: string, network: string, knownSince: Date): Promise<(UserRow & { hasMfa: boolean; knownNetwork: boolean }) | undefined> {
     const u = this.live().find((r) => r.email === email);
     if (!u) return undefined;
     const hasMfa = [...this.t.mfaFactors.values()].some((f) => f.userId === u.id && f.confirmedAt !== null);
-    return { ...copy(u), hasMfa };
+    const known = this.t.knownNetworks.get(`${u.id}|${network}`);
+    return { ...copy(u), hasMfa, knownNetwork: !!known && known.lastSignInAt > knownSince };
   }
 
   async lockForUpdate(id: string): Promise<void> {

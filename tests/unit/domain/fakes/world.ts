@@ -20,6 +20,8 @@ import type { BruteForce } from "../../../../src/domain/ratelimit/brute-force.js
 import { RoleCatalog } from "../../../../src/domain/rbac/role-catalog.js";
 import { SessionManager } from "../../../../src/domain/session/session-manager.js";
 import { UserAdmin } from "../../../../src/domain/user/user-admin.js";
+import { EmailVerification } from "../../../../src/domain/user/email-verification.js";
+import type { EmailMessage, EmailSender } from "../../../../src/domain/email/email-sender.js";
 import { createLogger } from "../../../../src/logger.js";
 import { createBruteForce } from "../../../../src/wiring/brute-force.js";
 import { countingHasher, type CountingHasher } from "./counting-hasher.js";
@@ -31,6 +33,14 @@ export type Settings = Partial<Record<keyof Config, unknown>>;
 
 const MASTER_KEY = "unit-tests-master-key-0123456789abcdef";
 export const START = new Date("2030-01-01T00:00:00Z");
+
+/** Mail that would go out. */
+export class MemoryMail implements EmailSender {
+  readonly sent: EmailMessage[] = [];
+  async send(message: EmailMessage): Promise<void> {
+    this.sent.push(message);
+  }
+}
 
 /** Texts that would go out by SMS. */
 export class MemorySms implements SmsSender {
@@ -62,6 +72,8 @@ export interface World {
   organizations: Organizations;
   apiKeys: ApiKeys;
   sms: MemorySms;
+  mail: MemoryMail;
+  emailVerification: EmailVerification;
   factors: MfaFactors;
   verification: MfaVerification;
 }
@@ -120,13 +132,47 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
   // Sessions (src/wiring/sessions.ts) and accounts (src/wiring/accounts.ts)
   const timeouts = { idleSeconds: config.session_idle_timeout, absoluteSeconds: config.session_absolute_timeout, cacheTtlSeconds: config.session_cache_ttl };
   const sessions = new SessionManager({ store, bus, clock, timeouts, caches });
-  const signIn = new SignIn({ store, clock, sessions, tokens, audit, limiter });
-  const auth = new AuthService({ store, clock, sessions, hasher, policy, limiter, tokens, audit, signIn });
+  // Email (src/wiring/email.ts): mail goes to an in-memory outbox.
+  const mail = new MemoryMail();
+  const emailVerification = new EmailVerification({
+    store,
+    clock,
+    mail,
+    devCodes: new DevOtpStore(false),
+    hash: keyedHash,
+    limiter,
+    audit,
+    linkUrl: config.email_verification_url,
+    ttlSeconds: config.email_verification_ttl,
+  });
+  const requireVerifiedEmail = config.require_verified_email_to_sign_in;
+  const signIn = new SignIn({ store, clock, sessions, tokens, audit, limiter, requireVerifiedEmail, verification: emailVerification });
+  const auth = new AuthService({
+    store,
+    clock,
+    sessions,
+    hasher,
+    policy,
+    limiter,
+    tokens,
+    audit,
+    signIn,
+    verification: emailVerification,
+    box,
+    refreshGraceSeconds: config.refresh_reuse_grace,
+  });
   const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: new RoleCatalog(store, caches, bus) });
 
   // Tenancy (src/wiring/tenancy.ts)
   const orgAccess = new OrgAccess(store);
-  const organizations = new Organizations({ store, clock, audit, bus, maxOrganizationsPerUser: config.max_organizations_per_user });
+  const organizations = new Organizations({
+    store,
+    clock,
+    audit,
+    bus,
+    maxOrganizationsPerUser: config.max_organizations_per_user,
+    requireVerifiedEmail: { toCreate: config.require_verified_email_to_create_organization, toJoin: config.require_verified_email_to_join_organization },
+  });
   const apiKeys = new ApiKeys({ store, clock, orgAccess, audit, bus, caches });
 
   // MFA (src/wiring/mfa.ts)
@@ -156,6 +202,8 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
     organizations,
     apiKeys,
     sms,
+    mail,
+    emailVerification,
     factors,
     verification,
   };

@@ -1,0 +1,74 @@
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { Code, ConnectError, createConnectRouter, type ContextValues } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import type { Logger } from "pino";
+import type { App } from "../app.js";
+import { routes } from "../routes.js";
+import { inputGate, kInputError } from "./input-gate.js";
+import { shutdownStatusInterceptor } from "./shutdown-status.js";
+
+type Req = http.IncomingMessage | http2.Http2ServerRequest;
+type Res = http.ServerResponse | http2.Http2ServerResponse;
+
+/**
+ * Every RPC of the app as connect-es universal handlers (Connect, gRPC, gRPC-Web), each behind
+ * the input gate. The node server mounts them with rpcRequestListener; tests may call them
+ * directly with hand-made requests.
+ */
+export function rpcHandlers(app: App, shutdown = new AbortController().signal): UniversalHandler[] {
+  const acceptCompression = [compressionGzip, compressionBrotli];
+  const options = app.routerOptions;
+  const router = createConnectRouter({
+    acceptCompression,
+    ...options,
+    interceptors: [...(options.interceptors ?? []), shutdownStatusInterceptor(shutdown)],
+    shutdownSignal: shutdown,
+  });
+  routes(app.handlers)(router);
+  const gate = inputGate({
+    maxMessageBytes: app.config.max_message_bytes,
+    maxPublicMessageBytes: app.config.max_public_message_bytes,
+    maxJsonDepth: app.config.max_json_depth,
+    acceptCompression,
+    binaryOptions: options.binaryOptions,
+    jsonOptions: options.jsonOptions,
+  });
+  return router.handlers.map(gate);
+}
+
+/**
+ * A node request listener for the handlers: what connectNodeAdapter does, written out so that
+ * the handlers it serves are the gated ones. Unknown paths answer 404.
+ */
+export function rpcRequestListener(handlers: UniversalHandler[], contextValues: (req: Req) => ContextValues, log: Logger): (req: Req, res: Res) => void {
+  const byPath = new Map(handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const handler = byPath.get((req.url ?? "").split("?", 1)[0]!);
+    if (!handler) {
+      (res as http.ServerResponse).writeHead(404).end();
+      return;
+    }
+    let uReq;
+    try {
+      uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, contextValues(req));
+    } catch {
+      // No authority (an HTTP/1.0 request without Host): nothing to route on.
+      (res as http.ServerResponse).writeHead(400).end();
+      return;
+    }
+    handler(uReq)
+      .then((uRes) => {
+        // An HTTP/1.1 body refused before it was all read is not drained: the connection closes.
+        if (req.httpVersionMajor === 1 && !(req as http.IncomingMessage).complete && uReq.contextValues?.get(kInputError)) res.setHeader("connection", "close");
+        return universalResponseToNodeResponse(uRes, res as never);
+      })
+      .catch((err) => {
+        // A client that went away mid-response aborts the call: nothing to answer, nothing to report.
+        if (ConnectError.from(err).code === Code.Aborted) return;
+        log.error({ method: `${handler.service.typeName}/${handler.method.name}`, err: { message: (err as Error)?.message } }, "rpc handler failed");
+        if (!res.headersSent) (res as http.ServerResponse).writeHead(500).end();
+      });
+  };
+}

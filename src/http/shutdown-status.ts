@@ -1,0 +1,27 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { errorInfo } from "../interceptors/errors.js";
+
+/** What calls still running when the grace period ends are told: try another instance. */
+export function shuttingDown(): ConnectError {
+  return new ConnectError("the server is shutting down", Code.Unavailable, undefined, [errorInfo("UNAVAILABLE")]);
+}
+
+/**
+ * A server stream (Health/Watch) stops when the shutdown signal aborts its call; without this it
+ * would end as if it had finished (OK), or, once connections are destroyed, with a bare reset.
+ * Innermost, so that it sees the handler's own messages end.
+ */
+export function shutdownStatusInterceptor(shutdown: AbortSignal): Interceptor {
+  return (next) => async (req) => {
+    const res = await next(req);
+    if (!res.stream) return res;
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        yield* messages;
+        if (shutdown.aborted) throw shuttingDown();
+      })(),
+    };
+  };
+}
