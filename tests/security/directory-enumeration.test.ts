@@ -39,14 +39,15 @@ describe("directory enumeration", () => {
   };
 
   it("tells a stranger nothing: another user, the administrator and an address with no account all answer USER_NOT_FOUND", async () => {
+    // Each call made only when awaited: a refused one left waiting would be an unhandled rejection.
     for (const call of [
-      byId(team.member.id, stranger),
-      byEmail(team.member.email, stranger),
-      byId(adminId, stranger),
-      byEmail(ADMIN_EMAIL, stranger),
-      byEmail("nobody-at-all@tenancy.test", stranger),
+      () => byId(team.member.id, stranger),
+      () => byEmail(team.member.email, stranger),
+      () => byId(adminId, stranger),
+      () => byEmail(ADMIN_EMAIL, stranger),
+      () => byEmail("nobody-at-all@tenancy.test", stranger),
     ])
-      await expectError(call, Code.NotFound, "USER_NOT_FOUND");
+      await expectError(call(), Code.NotFound, "USER_NOT_FOUND");
   });
 
   it("shows a colleague id, email and display name only: no roles, no administrator flag, no status", async () => {
