@@ -1,7 +1,10 @@
 import * as http2 from "node:http2";
+import { DeadlineSweeper } from "../deadline-sweeper.js";
 import type { ConnectionLimits } from "./connection-limits.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+/** How soon a request body still arriving gets its own idle and total timers. */
+const SWEEP_MS = 250;
 
 /**
  * What the server advertises in its SETTINGS. Node's defaults advertise no stream limit at all
@@ -32,17 +35,28 @@ export function guardHttp2(server: http2.Http2Server | http2.Http2SecureServer, 
     });
   });
 
+  // Most request bodies end within a millisecond of their headers: they get a map entry, and
+  // only a body still arriving at the next sweep gets its own timers.
+  const arriving = new DeadlineSweeper(SWEEP_MS);
   server.on("stream", (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, flags: number) => {
     const session = stream.session;
     if (session) openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
     const cut = () => stream.close(NGHTTP2_CANCEL);
-    const body = flags & NGHTTP2_FLAG_END_STREAM ? undefined : setTimeout(cut, limits.bodyMs);
-    if (body) stream.setTimeout(limits.streamIdleMs, cut);
+    let body: NodeJS.Timeout | undefined;
     const bodyDone = () => {
+      arriving.cancel(stream);
+      if (!body) return;
       clearTimeout(body);
-      if (body) stream.setTimeout(0, cut);
+      stream.setTimeout(0, cut);
     };
-    stream.once("end", bodyDone);
+    if (!(flags & NGHTTP2_FLAG_END_STREAM)) {
+      arriving.add(stream, SWEEP_MS, () => {
+        if (stream.destroyed) return;
+        body = setTimeout(cut, Math.max(0, limits.bodyMs - SWEEP_MS));
+        stream.setTimeout(limits.streamIdleMs, cut);
+      });
+      stream.once("end", bodyDone);
+    }
     stream.once("close", () => {
       bodyDone();
       if (session) openStreams.set(session, Math.max(0, (openStreams.get(session) ?? 1) - 1));
