@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouterOptions, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
@@ -24,9 +25,10 @@ import { rateLimitInterceptor } from "./interceptors/rate-limit.js";
 import { requestLogInterceptor } from "./interceptors/request-log.js";
 import { validationInterceptor } from "./interceptors/validation.js";
 import type { Metrics } from "./metrics.js";
-import { policyProblems } from "./policy.js";
+import { policiesWith, policyProblems } from "./policy.js";
 import type { Readiness } from "./readiness.js";
-import { SERVICES, type ServiceHandlers } from "./routes.js";
+import { reflectionPolicies } from "./reflection/reflection-access.js";
+import { servedServices, SERVICES, type ServiceHandlers } from "./routes.js";
 import { wireAccounts } from "./wiring/accounts.js";
 import { createCore, type CoreDeps } from "./wiring/core.js";
 import { wireEmail } from "./wiring/email.js";
@@ -70,6 +72,8 @@ export interface App {
   /** The verification link of the email (GET /v1/verify-email). */
   emailLinks: Pick<EmailVerification, "verifyToken">;
   handlers: ServiceHandlers;
+  /** The services this server registers (SERVICES, less reflection when it is off). */
+  services: DescService[];
   interceptors: Interceptor[];
   routerOptions: ConnectRouterOptions;
   hooks: TestHooks;
@@ -105,6 +109,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...tenancy.handlers,
   };
 
+  // The proto's policies, with those the settings change (reflection's access).
+  const policies = policiesWith(reflectionPolicies(config.reflection));
   // Listed outermost first: connect-es applies the first interceptor of the array first.
   const interceptors: Interceptor[] = [
     requestLogInterceptor(log),
@@ -116,8 +122,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     callTimeoutInterceptor(config.call_timeout),
     // Network budgets by the policy's rate_class (credential paths and sign-ups).
     rateLimitInterceptor(core.limiter),
-    authnInterceptor(accounts.authenticator),
-    policyInterceptor({ dev: config.dev, orgAccess: tenancy.orgAccess, clock }),
+    authnInterceptor(accounts.authenticator, policies),
+    policyInterceptor({ dev: config.dev, orgAccess: tenancy.orgAccess, clock, policies }),
     // Shape rules from the protos, once the caller may call at all (anonymous callers learn nothing).
     validationInterceptor(),
   ];
@@ -137,6 +143,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     keys: core.keys,
     emailLinks: email.verification,
     handlers,
+    services: servedServices(config.reflection),
     interceptors,
     routerOptions: {
       interceptors,

@@ -46,6 +46,9 @@ export const configSchema = z
       .optional(),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     dev: bool(false),
+    // gRPC server reflection (grpc.reflection.v1 and v1alpha): open to anyone, only to
+    // authenticated callers, or not served at all.
+    reflection: z.enum(["public", "authenticated", "off"]).default("public"),
 
     tls_cert_file: z.string().optional(),
     tls_key_file: z.string().optional(),
@@ -138,6 +141,19 @@ export const configSchema = z
       .optional(),
     // Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed.
     trusted_proxies: z.string().default(""),
+    // Exact origins of the web pages that may call the RPCs from a browser (CORS, src/http/cors.ts),
+    // comma-separated; empty = no CORS headers at all.
+    cors_allowed_origins: z
+      .preprocess(
+        (v) => (typeof v === "string" ? listOf(v) : v),
+        z.array(
+          z.string().refine((o) => isOrigin(o) && !o.includes("*"), {
+            error: (issue) =>
+              `"${String(issue.input)}" is not an origin as a browser sends it: scheme://host[:port], lowercase, no default port, no path, no wildcard`,
+          }),
+        ),
+      )
+      .default([]),
     max_organizations_per_user: int(10, 1, 10_000),
 
     // Email (verification codes and links) through an SMTP server; unset, mail is only logged (the text in dev mode).

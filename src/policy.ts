@@ -15,6 +15,14 @@ export function policyOf(method: DescMethod): Policy | undefined {
   return p ?? undefined;
 }
 
+/** How the server finds a method's policy: the proto's, unless a setting replaced it. */
+export type PolicyLookup = (method: DescMethod) => Policy | undefined;
+
+/** The proto's policies, with those a setting changes for this server (reflection's, say) replaced. */
+export function policiesWith(overrides: ReadonlyMap<DescMethod, Policy>): PolicyLookup {
+  return overrides.size ? (method) => overrides.get(method) ?? policyOf(method) : policyOf;
+}
+
 /** The permission a policy declares, or undefined. */
 export function permissionOf(policy: Policy): Permission | undefined {
   return policy.permission?.resource ? { resource: policy.permission.resource, verb: policy.permission.verb } : undefined;

@@ -1,6 +1,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AdminService } from "../gen/warden/admin/v1/admin_service_pb.js";
 import { ApiKeyService } from "../gen/warden/apikey/v1/api_key_service_pb.js";
 import { AuditService } from "../gen/warden/audit/v1/audit_service_pb.js";
@@ -20,6 +22,8 @@ import { UserService } from "../gen/warden/user/v1/user_service_pb.js";
 /** Every service the server serves, by the name its handlers go under. */
 export const SERVICE_DESCRIPTORS = {
   grpcHealth: Health,
+  reflectionV1: ReflectionV1,
+  reflectionV1alpha: ReflectionV1alpha,
   health: HealthService,
   auth: AuthService,
   session: SessionService,
@@ -43,10 +47,18 @@ export type ServiceHandlers = { [K in keyof typeof SERVICE_DESCRIPTORS]: Service
 /** The services as a list; the policy check at start walks exactly this list. */
 export const SERVICES: DescService[] = Object.values(SERVICE_DESCRIPTORS);
 
-/** The single place where services are registered. */
-export function routes(handlers: ServiceHandlers): (router: ConnectRouter) => void {
+/** Server reflection, which the `reflection` setting can turn off. */
+export const REFLECTION_SERVICES: DescService[] = [ReflectionV1, ReflectionV1alpha];
+
+/** The services one server serves: all of them, but reflection when it is off. */
+export function servedServices(reflection: "public" | "authenticated" | "off"): DescService[] {
+  return reflection === "off" ? SERVICES.filter((s) => !REFLECTION_SERVICES.includes(s)) : SERVICES;
+}
+
+/** The single place where services are registered: those of `served`, each with its handlers. */
+export function routes(handlers: ServiceHandlers, served: DescService[] = SERVICES): (router: ConnectRouter) => void {
   return (router) => {
     for (const name of Object.keys(SERVICE_DESCRIPTORS) as (keyof ServiceHandlers)[])
-      router.service(SERVICE_DESCRIPTORS[name] as DescService, handlers[name] as ServiceImpl<DescService>);
+      if (served.includes(SERVICE_DESCRIPTORS[name])) router.service(SERVICE_DESCRIPTORS[name] as DescService, handlers[name] as ServiceImpl<DescService>);
   };
 }

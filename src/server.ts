@@ -9,6 +9,7 @@ import { TrustedProxies } from "./domain/ratelimit/network.js";
 import { kClientIp } from "./context.js";
 import { cleartextListener } from "./http/cleartext-listener.js";
 import { connectionLimits } from "./http/connection-limits.js";
+import { corsPolicy } from "./http/cors.js";
 import { applyHttp1Timeouts, startHttp1Timeouts } from "./http/http1-timeouts.js";
 import { admitTlsHttp2, Http2Admission } from "./http/http2-admission.js";
 import { guardHttp2, http2Options } from "./http/http2-guards.js";
@@ -50,7 +51,10 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
     log,
   );
   const plain = plainRoutes(app, () => draining);
+  const cors = corsPolicy(config.cors_allowed_origins);
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    // CORS headers go on every answer below; a preflight is answered here.
+    if (cors(req, res)) return;
     plain(req, res)
       .then((handled) => {
         if (handled) return;

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as GrpcStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { HealthService, ServingStatus } from "../../gen/warden/health/v1/health_service_pb.js";
+import { notFound } from "../domain/errors.js";
 import type { Readiness } from "../readiness.js";
 import { VERSION } from "../version.js";
 
@@ -13,14 +14,20 @@ export function healthHandlers(ready: Readiness): ServiceImpl<typeof HealthServi
   };
 }
 
-/** The standard gRPC health service: "" and "warden" report this instance's readiness. */
-export function grpcHealthHandlers(ready: Readiness): ServiceImpl<typeof Health> {
+/**
+ * The standard gRPC health service. "" (the server), "warden" and the full name of every served
+ * service report this instance's readiness. As the spec asks, Check answers NOT_FOUND for any
+ * other name, while Watch reports SERVICE_UNKNOWN and stays open.
+ */
+export function grpcHealthHandlers(ready: Readiness, serviceNames: string[]): ServiceImpl<typeof Health> {
+  const known = new Set(["", "warden", ...serviceNames]);
   const statusOf = async (service: string) => {
-    if (service !== "" && service !== "warden") return GrpcStatus.SERVICE_UNKNOWN;
+    if (!known.has(service)) return GrpcStatus.SERVICE_UNKNOWN;
     return (await ready.check()) ? GrpcStatus.SERVING : GrpcStatus.NOT_SERVING;
   };
   return {
     async check(req) {
+      if (!known.has(req.service)) throw notFound("NOT_FOUND", `service "${req.service}"`);
       return { status: await statusOf(req.service) };
     },
     async *watch(req, ctx) {

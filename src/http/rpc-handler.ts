@@ -6,6 +6,7 @@ import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
 import type { App } from "../app.js";
 import { routes } from "../routes.js";
+import { grpcWebText } from "./grpc-web-text.js";
 import { inputGate, kInputError } from "./input-gate.js";
 import { shutdownStatusInterceptor } from "./shutdown-status.js";
 
@@ -26,7 +27,7 @@ export function rpcHandlers(app: App, shutdown = new AbortController().signal): 
     interceptors: [...(options.interceptors ?? []), shutdownStatusInterceptor(shutdown)],
     shutdownSignal: shutdown,
   });
-  routes(app.handlers)(router);
+  routes(app.handlers, app.services)(router);
   const gate = inputGate({
     maxMessageBytes: app.config.max_message_bytes,
     maxPublicMessageBytes: app.config.max_public_message_bytes,
@@ -35,19 +36,22 @@ export function rpcHandlers(app: App, shutdown = new AbortController().signal): 
     binaryOptions: options.binaryOptions,
     jsonOptions: options.jsonOptions,
   });
-  return router.handlers.map(gate);
+  // gRPC-Web text is translated to gRPC-Web before the gate, so its limits hold for it too.
+  return router.handlers.map((h) => grpcWebText(gate(h)));
 }
 
 /**
  * A node request listener for the handlers: what connectNodeAdapter does, written out so that
- * the handlers it serves are the gated ones. Unknown paths answer 404.
+ * the handlers it serves are the gated ones. An unknown path answers a gRPC or gRPC-Web caller
+ * UNIMPLEMENTED in its own protocol (HTTP 200 with grpc-status 12, what its client expects) and
+ * anyone else 404, as Connect specifies.
  */
 export function rpcRequestListener(handlers: UniversalHandler[], contextValues: (req: Req) => ContextValues, log: Logger): (req: Req, res: Res) => void {
   const byPath = new Map(handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
     const handler = byPath.get((req.url ?? "").split("?", 1)[0]!);
     if (!handler) {
-      (res as http.ServerResponse).writeHead(404).end();
+      unknownMethod(req, res);
       return;
     }
     let uReq;
@@ -71,4 +75,23 @@ export function rpcRequestListener(handlers: UniversalHandler[], contextValues: 
         if (!res.headersSent) (res as http.ServerResponse).writeHead(500).end();
       });
   };
+}
+
+function unknownMethod(req: Req, res: Res): void {
+  const contentType = String(req.headers["content-type"] ?? "");
+  if (!/^application\/grpc(-web(-text)?)?([+;]|$)/i.test(contentType)) {
+    (res as http.ServerResponse).writeHead(404).end();
+    return;
+  }
+  const headers = {
+    "content-type": contentType.split(";", 1)[0]!,
+    "grpc-status": String(Code.Unimplemented),
+    "grpc-message": encodeURIComponent(`unknown method ${(req.url ?? "").split("?", 1)[0]}`),
+  };
+  // Over HTTP/2 one HEADERS frame that ends the stream ("trailers-only" in gRPC's terms): a
+  // client reading headers and then an empty body without trailers calls it INTERNAL.
+  const stream = (res as http2.Http2ServerResponse).stream;
+  // Headers already set on the response (CORS, say) go with it.
+  if (stream) stream.respond({ ...(res as http2.Http2ServerResponse).getHeaders(), ":status": 200, ...headers }, { endStream: true });
+  else (res as http.ServerResponse).writeHead(200, headers).end();
 }

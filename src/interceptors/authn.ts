@@ -3,7 +3,7 @@ import { Access } from "../../gen/warden/options/v1/options_pb.js";
 import { kClientIp, kPrincipal } from "../context.js";
 import type { Authenticator } from "../domain/auth/authenticator.js";
 import { unauthenticated } from "../domain/errors.js";
-import { policyOf } from "../policy.js";
+import { policyOf, type PolicyLookup } from "../policy.js";
 
 /** Bearer token in `authorization`; case-insensitive scheme, one space, nothing else. */
 export function bearerOf(header: string | null): string | undefined {
@@ -16,9 +16,9 @@ export function bearerOf(header: string | null): string | undefined {
  * Establishes who is calling for every non-public method. Public methods carry their own
  * credential in the request, so a header there is not looked at.
  */
-export function authnInterceptor(auth: Authenticator): Interceptor {
+export function authnInterceptor(auth: Authenticator, policies: PolicyLookup = policyOf): Interceptor {
   return (next) => async (req) => {
-    const policy = policyOf(req.method);
+    const policy = policies(req.method);
     if (!policy || policy.access === Access.PUBLIC || policy.access === Access.DEV) return next(req);
     const header = req.header.get("authorization");
     if (header) {

@@ -1,16 +1,17 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 
 /**
  * Honors the client's deadline (connect-timeout-ms / grpc-timeout). connect-es only aborts the
  * call's signal when it passes; without this the handler's answer would still be sent as OK.
  * A unary call answers DEADLINE_EXCEEDED as soon as its deadline passes, and is not started
- * when it has passed already.
+ * when it has passed already; a server stream (Health/Watch) that stops because its deadline
+ * passed ends with DEADLINE_EXCEEDED, not OK.
  */
 export function deadlineInterceptor(): Interceptor {
   return (next) => async (req) => {
     const expired = deadlineError(req.signal);
     if (expired) throw expired;
-    if (req.stream) return next(req);
+    if (req.stream) return endsAtDeadline(req.signal, await next(req));
     let onAbort: (() => void) | undefined;
     const deadline = new Promise<never>((_, reject) => {
       onAbort = () => {
@@ -27,6 +28,19 @@ export function deadlineInterceptor(): Interceptor {
     } finally {
       req.signal.removeEventListener("abort", onAbort!);
     }
+  };
+}
+
+function endsAtDeadline(signal: AbortSignal, res: StreamResponse | UnaryResponse): StreamResponse | UnaryResponse {
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      yield* messages;
+      const expired = deadlineError(signal);
+      if (expired) throw expired;
+    })(),
   };
 }
 

@@ -7,7 +7,7 @@ import { DomainError, permissionDenied, unauthenticated } from "../domain/errors
 import type { MemberRole } from "../domain/org/member-role.js";
 import type { OrgAccess } from "../domain/org/org-access.js";
 import { hasScope, type ApiScope, type Principal } from "../domain/principal.js";
-import { permissionOf, policyOf } from "../policy.js";
+import { permissionOf, policyOf, type PolicyLookup } from "../policy.js";
 
 const SCOPES: Partial<Record<Scope, ApiScope>> = { [Scope.READ]: "read", [Scope.WRITE]: "write", [Scope.ADMIN]: "admin" };
 const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
@@ -23,9 +23,10 @@ const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
  * and the method's permission (a matching deny wins); it is recorded on the principal for the
  * domain rules that extend a caller's own things to everyone's.
  */
-export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; clock: Clock }): Interceptor {
+export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; clock: Clock; policies?: PolicyLookup }): Interceptor {
+  const policies = opts.policies ?? policyOf;
   return (next) => async (req) => {
-    const policy = policyOf(req.method);
+    const policy = policies(req.method);
     if (!policy) throw permissionDenied("NO_POLICY", "method has no access policy");
     if (policy.access === Access.PUBLIC) return next(req);
     if (policy.access === Access.DEV) {

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { principalLabel, type Principal } from "../domain/principal.js";
 import { kClientIp, kPrincipal, kRequestId } from "../context.js";
+import { whenCallEnds } from "./call-end.js";
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
@@ -16,38 +17,32 @@ export function requestLogInterceptor(log: Logger): Interceptor {
     req.contextValues.set(kRequestId, requestId);
     const started = performance.now();
     const method = `${req.service.typeName}/${req.method.name}`;
-    try {
-      const res = await next(req);
-      res.header.set("x-request-id", requestId);
-      log.info(
-        {
-          request_id: requestId,
-          method,
-          code: "ok",
-          ms: elapsed(started),
-          peer: req.contextValues.get(kClientIp),
-          principal: principalId(req.contextValues.get(kPrincipal)),
-        },
-        "rpc",
-      );
-      return res;
-    } catch (err) {
-      const ce = ConnectError.from(err);
-      const level = ce.code === Code.Internal || ce.code === Code.Unknown ? "error" : "info";
+    const logEnd = (err?: ConnectError) => {
+      const level = err && (err.code === Code.Internal || err.code === Code.Unknown) ? "error" : "info";
       log[level](
         {
           request_id: requestId,
           method,
-          code: Code[ce.code],
-          reason: ce.findDetails(ErrorInfoSchema)[0]?.reason,
+          code: err ? Code[err.code] : "ok",
+          reason: err?.findDetails(ErrorInfoSchema)[0]?.reason,
           ms: elapsed(started),
           peer: req.contextValues.get(kClientIp),
           principal: principalId(req.contextValues.get(kPrincipal)),
         },
         "rpc",
       );
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      logEnd(ce);
       throw ce;
     }
+    res.header.set("x-request-id", requestId);
+    // A server stream is logged when it ends, with how it ended.
+    return whenCallEnds(res, req.signal, logEnd);
   };
 }
 

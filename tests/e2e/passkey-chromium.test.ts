@@ -1,44 +1,19 @@
 import { existsSync } from "node:fs";
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { resolve } from "node:path";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { build } from "esbuild";
-import { chromium, type Browser, type CDPSession, type Page } from "playwright-core";
+import { type Browser, type CDPSession, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PasskeyService } from "../../gen/warden/passkey/v1/passkey_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { createScratchDatabase, dropScratchDatabase, TEST_PG_URL } from "../helpers/database.js";
 import { expectError } from "../helpers/expect-error.js";
-import { REPO_ROOT, startServerProcess, type ServerProcess } from "../helpers/server-process.js";
+import { bundlePageScript, CHROMIUM, launchChromium, STEP_TIMEOUT_MS, within } from "../helpers/chromium.js";
+import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
 import { bearer, STRONG_PASSWORD } from "../helpers/test-app.js";
 import { uniqueEmail } from "../helpers/unique.js";
 import type { PasskeyPage } from "./fixtures/passkey-page.js";
-
-const CHROMIUM = "/usr/bin/chromium";
-const STEP_TIMEOUT_MS = 20_000;
-
-/** A promise that gives up after `ms`, naming the step that hung. */
-function within<T>(what: string, p: Promise<T>, ms = STEP_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** The page's script: the fixture and its imports (Connect-Web, generated clients, @simplewebauthn/browser) in one file. */
-async function bundlePageScript(): Promise<string> {
-  const out = await build({
-    entryPoints: [resolve(REPO_ROOT, "tests/e2e/fixtures/passkey-page.ts")],
-    bundle: true,
-    write: false,
-    format: "iife",
-    platform: "browser",
-    target: "es2022",
-    logLevel: "silent",
-  });
-  return out.outputFiles[0]!.text;
-}
 
 const PAGE_HTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Warden passkeys</title></head>
@@ -92,7 +67,7 @@ describe("passkeys in Chromium with a CDP virtual authenticator (real server, Co
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
-    const script = await bundlePageScript();
+    const script = await bundlePageScript("passkey-page.ts");
     pageServer = await startPageServer(script, () => warden!.baseUrl);
     origin = `http://localhost:${(pageServer.address() as AddressInfo).port}`;
 
@@ -102,11 +77,7 @@ describe("passkeys in Chromium with a CDP virtual authenticator (real server, Co
       env: { WARDEN_WEBAUTHN_RP_ID: "localhost", WARDEN_WEBAUTHN_ORIGINS: origin, DATABASE_URL: scratchDb },
     });
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      timeout: 30_000,
-    });
+    browser = await launchChromium();
     const context = await browser.newContext();
     page = await context.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT_MS);

@@ -86,7 +86,7 @@ export async function createTestApp(overrides: Partial<Record<keyof Config, unkn
   const hashes: HashCounts = { hash: 0, verify: 0, verifyDummy: 0 };
   const hasher = opts.countHashes ? countingHasher(await createArgon2Hasher(), hashes) : undefined;
   const app = await createApp({ config, database: testDb.database, clock, log: opts.log ?? createLogger("silent"), hasher });
-  const transport = createRouterTransport(routes(app.handlers), { router: app.routerOptions });
+  const transport = createRouterTransport(routes(app.handlers, app.services), { router: app.routerOptions });
   return {
     app,
     clock,
