@@ -30,6 +30,7 @@ import type { Readiness } from "./readiness.js";
 import { reflectionPolicies } from "./reflection/reflection-access.js";
 import { servedServices, SERVICES, type ServiceHandlers } from "./routes.js";
 import { wireAccounts } from "./wiring/accounts.js";
+import { backchannelServices, wireBackchannel, type BackchannelArea } from "./wiring/backchannel.js";
 import { createCore, type CoreDeps } from "./wiring/core.js";
 import { wireEmail } from "./wiring/email.js";
 import { wireFederation } from "./wiring/federation.js";
@@ -74,6 +75,8 @@ export interface App {
   handlers: ServiceHandlers;
   /** The services this server registers (SERVICES, less reflection when it is off). */
   services: DescService[];
+  /** The mail-server backchannel's own services and interceptors, served on its listener (when enabled). */
+  backchannel?: BackchannelArea;
   interceptors: Interceptor[];
   routerOptions: ConnectRouterOptions;
   hooks: TestHooks;
@@ -83,7 +86,7 @@ export interface App {
 export class PolicyMissingError extends Error {}
 
 export async function createApp(deps: AppDeps & { database: Database }): Promise<App> {
-  const problems = policyProblems(SERVICES);
+  const problems = policyProblems([...SERVICES, ...backchannelServices("public")]);
   if (problems.length) throw new PolicyMissingError(`refusing to start: methods whose access policy cannot be enforced: ${problems.join("; ")}`);
 
   const core = await createCore(deps);
@@ -97,6 +100,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const tenancy = wireTenancy(core);
   const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy });
   const operations = wireOperations(core);
+  const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
   // The audit chain head is signed at start (if it moved) and then on schedule.
   await operations.auditCheckpoints.start();
   const handlers: ServiceHandlers = {
@@ -144,6 +148,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     emailLinks: email.verification,
     handlers,
     services: servedServices(config.reflection),
+    backchannel,
     interceptors,
     routerOptions: {
       interceptors,

@@ -197,6 +197,28 @@ export const configSchema = z
       )
       .default(["http://localhost:8080"]),
 
+    // The mail-server backchannel (nauthilus.auth.v1.AuthService) on its own listener.
+    backchannel_enabled: bool(true),
+    backchannel_address: z
+      .string()
+      .regex(/^(\[[^\]]+\]|[^:]+):\d{1,5}$/, "must be host:port")
+      .default("127.0.0.1:9444"),
+    backchannel_tls_cert_file: z.string().optional(),
+    backchannel_tls_key_file: z.string().optional(),
+    backchannel_tls_client_ca_file: z.string().optional(),
+    backchannel_min_tls_version: z.enum(["TLS1.2", "TLS1.3"]).default("TLS1.2"),
+    backchannel_require_client_cert: bool(false),
+    // Callers: HTTP Basic with this pair, and/or a service account's token with the backchannel scope.
+    backchannel_basic_auth_enabled: bool(false),
+    backchannel_basic_auth_username: z.string().min(1).optional(),
+    backchannel_basic_auth_password: z.string().min(16, "must be at least 16 characters").optional(),
+    backchannel_bearer_enabled: bool(true),
+    // The longest an Authenticate may take; past it the answer is TEMPFAIL.
+    backchannel_timeout: seconds(5),
+    // The language of status messages when the caller names none (or, when set, always): en, de or fr.
+    backchannel_default_language: z.enum(["en", "de", "fr"]).default("en"),
+    backchannel_force_default_language: bool(false),
+
     // Google sign-in: the OAuth client ids whose ID tokens are accepted (comma-separated; empty = off).
     google_client_ids: z.preprocess((v) => (typeof v === "string" ? listOf(v) : v), z.array(z.string().min(1))).default([]),
     google_issuer: z.string().default("https://accounts.google.com"),
@@ -231,6 +253,24 @@ export const configSchema = z
         path: ["addr"],
         message: "cleartext on a non-loopback address is refused: configure TLS or set tls_terminated_upstream",
       });
+    if (c.backchannel_enabled) {
+      if (!!c.backchannel_tls_cert_file !== !!c.backchannel_tls_key_file)
+        ctx.addIssue({ code: "custom", path: ["backchannel_tls_cert_file"], message: "backchannel_tls_cert_file and backchannel_tls_key_file go together" });
+      if ((c.backchannel_tls_client_ca_file || c.backchannel_require_client_cert) && !c.backchannel_tls_cert_file)
+        ctx.addIssue({ code: "custom", path: ["backchannel_tls_cert_file"], message: "client certificates need TLS on the backchannel" });
+      if (c.backchannel_require_client_cert && !c.backchannel_tls_client_ca_file)
+        ctx.addIssue({ code: "custom", path: ["backchannel_tls_client_ca_file"], message: "is required when backchannel_require_client_cert is on" });
+      if (!c.backchannel_tls_cert_file && !isLoopback(hostOf(c.backchannel_address)))
+        ctx.addIssue({
+          code: "custom",
+          path: ["backchannel_address"],
+          message: "the backchannel serves cleartext only on loopback: configure backchannel TLS",
+        });
+      if (c.backchannel_basic_auth_enabled && !(c.backchannel_basic_auth_username && c.backchannel_basic_auth_password))
+        ctx.addIssue({ code: "custom", path: ["backchannel_basic_auth_password"], message: "Basic auth needs backchannel_basic_auth_username and _password" });
+      if (!c.backchannel_basic_auth_enabled && !c.backchannel_bearer_enabled)
+        ctx.addIssue({ code: "custom", path: ["backchannel_bearer_enabled"], message: "the backchannel needs a way to authenticate callers: Basic or bearer" });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,5 +1,6 @@
 import { createContextKey } from "@connectrpc/connect";
 import type { OrgGrant } from "./domain/org/org-access.js";
+import type { BackchannelCaller } from "./domain/backchannel/mail-auth.js";
 import type { Principal } from "./domain/principal.js";
 
 /** The socket peer address, set by the adapter from the Node request. */
@@ -12,3 +13,5 @@ export const kPrincipal = createContextKey<Principal | undefined>(undefined, { d
 export const kOrgGrant = createContextKey<OrgGrant | undefined>(undefined, { description: "organization grant" });
 /** Set by a handler that answered OK but judged the presented credential bad (ValidateApiKey). */
 export const kCredentialFailed = createContextKey<boolean>(false, { description: "credential failed" });
+/** The backchannel caller (Basic or a service account), set only on the backchannel listener. */
+export const kBackchannelCaller = createContextKey<BackchannelCaller | undefined>(undefined, { description: "backchannel caller" });

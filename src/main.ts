@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { secureDataDir } from "./db/data-dir.js";
 import { createLogger } from "./logger.js";
-import { startServer } from "./server.js";
+import { startBackchannel, startServer } from "./server.js";
 
 async function main(): Promise<void> {
   let config;
@@ -34,15 +34,21 @@ async function main(): Promise<void> {
   });
   const app = await createApp({ config, database, clock: systemClock, log });
   const server = await startServer(app);
-  // Always written, whatever the log level: scripts and tests read the bound address from it.
-  log.child({}, { level: "info" }).info({ address: server.address, tls: server.tls, database: database.driver }, "warden listening");
+  const backchannel = app.backchannel ? await startBackchannel(app) : undefined;
+  // Always written, whatever the log level: scripts and tests read the bound addresses from it.
+  log
+    .child({}, { level: "info" })
+    .info(
+      { address: server.address, tls: server.tls, database: database.driver, backchannel: backchannel?.address, backchannel_tls: backchannel?.tls },
+      "warden listening",
+    );
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "draining");
-    await server.drain();
+    await Promise.all([server.drain(), backchannel?.drain()]);
     await app.close();
     await database.close().catch(() => {});
     log.info("stopped");

@@ -1,14 +1,23 @@
-import { getOption, hasOption, ScalarType, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Access, OrgRole, RateClass, Scope, policy as policyExtension, type Policy } from "../gen/warden/options/v1/options_pb.js";
+import { create, getOption, hasOption, ScalarType, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { Access, OrgRole, PolicySchema, RateClass, Scope, policy as policyExtension, type Policy } from "../gen/warden/options/v1/options_pb.js";
 import { isKnownPermission, type Permission } from "./domain/rbac/permissions.js";
 
 const policies = new WeakMap<DescMethod, Policy | null>();
 
-/** The policy declared in the proto for a method, or undefined when there is none (read once per method). */
+/**
+ * Policies of published contracts whose protos stay exactly as their owners publish them (no
+ * option can be added there). The start-up walk checks these like any declared in a proto.
+ */
+const SIDE_POLICIES = new Map<string, Policy>([
+  ["nauthilus.auth.v1.AuthService/Authenticate", create(PolicySchema, { access: Access.BACKCHANNEL })],
+  ["nauthilus.auth.v1.AuthService/ListAccounts", create(PolicySchema, { access: Access.BACKCHANNEL })],
+]);
+
+/** The policy declared for a method (in its proto, or in the side table), or undefined when there is none (read once per method). */
 export function policyOf(method: DescMethod): Policy | undefined {
   let p = policies.get(method);
   if (p === undefined) {
-    const declared = hasOption(method, policyExtension) ? getOption(method, policyExtension) : undefined;
+    const declared = hasOption(method, policyExtension) ? getOption(method, policyExtension) : SIDE_POLICIES.get(`${method.parent.typeName}/${method.name}`);
     p = declared && declared.access !== Access.UNSPECIFIED ? declared : null;
     policies.set(method, p);
   }
@@ -28,7 +37,7 @@ export function permissionOf(policy: Policy): Permission | undefined {
   return policy.permission?.resource ? { resource: policy.permission.resource, verb: policy.permission.verb } : undefined;
 }
 
-const SERVED_ACCESS = new Set([Access.PUBLIC, Access.AUTHENTICATED, Access.ORG_ADMIN, Access.ORG_MEMBER, Access.ADMIN, Access.DEV]);
+const SERVED_ACCESS = new Set([Access.PUBLIC, Access.AUTHENTICATED, Access.ORG_ADMIN, Access.ORG_MEMBER, Access.ADMIN, Access.DEV, Access.BACKCHANNEL]);
 const ORG_ACCESS = new Set([Access.ORG_ADMIN, Access.ORG_MEMBER]);
 const known = (e: Record<string | number, string | number>, v: number) => typeof e[v] === "string";
 

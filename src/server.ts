@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { createContextValues } from "@connectrpc/connect";
 import type { App } from "./app.js";
 import { hostOf, listOf, portOf } from "./config.js";
@@ -14,7 +15,7 @@ import { applyHttp1Timeouts, startHttp1Timeouts } from "./http/http1-timeouts.js
 import { admitTlsHttp2, Http2Admission } from "./http/http2-admission.js";
 import { guardHttp2, http2Options } from "./http/http2-guards.js";
 import { plainRoutes } from "./http/plain-routes.js";
-import { rpcHandlers, rpcRequestListener } from "./http/rpc-handler.js";
+import { backchannelRpcHandlers, rpcHandlers, rpcRequestListener } from "./http/rpc-handler.js";
 import { shuttingDown } from "./http/shutdown-status.js";
 import { throttledWarning } from "./http/throttled-warning.js";
 
@@ -30,19 +31,70 @@ export interface RunningServer {
   drain(graceMs?: number): Promise<void>;
 }
 
+interface ListenerTls {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
+  requireClientCert: boolean;
+  minVersion: "TLS1.2" | "TLS1.3";
+}
+
+/** One listener: where, with which TLS, serving which handlers; only the main one has the plain routes and CORS. */
+interface ListenerSpec {
+  addr: string;
+  tls?: ListenerTls;
+  rpc(shutdown: AbortSignal): UniversalHandler[];
+  plainRoutes: boolean;
+}
+
 /**
- * One port for gRPC, gRPC-Web and Connect. With TLS, ALPN picks HTTP/2 or HTTP/1.1; in
- * cleartext the first bytes decide (src/http/cleartext-listener.ts). Every connection is held to
- * the connection limits of the configuration (src/http/connection-limits.ts).
+ * The main port: gRPC, gRPC-Web and Connect for every service, and the plain routes. With TLS,
+ * ALPN picks HTTP/2 or HTTP/1.1; in cleartext the first bytes decide
+ * (src/http/cleartext-listener.ts). Every connection is held to the connection limits of the
+ * configuration (src/http/connection-limits.ts).
  */
-export async function startServer(app: App, addr = app.config.addr): Promise<RunningServer> {
+export function startServer(app: App, addr = app.config.addr): Promise<RunningServer> {
+  const c = app.config;
+  const tls = c.tls_cert_file
+    ? {
+        certFile: c.tls_cert_file,
+        keyFile: c.tls_key_file!,
+        clientCaFile: c.tls_client_ca_file,
+        requireClientCert: c.require_client_cert,
+        minVersion: c.min_tls_version,
+      }
+    : undefined;
+  return startListener(app, { addr, tls, rpc: (shutdown) => rpcHandlers(app, shutdown), plainRoutes: true });
+}
+
+/**
+ * The mail-server backchannel's own listener (backchannel_address): nauthilus.auth.v1 with
+ * health and reflection, nothing else of Warden's; cleartext only on loopback (the
+ * configuration refuses anything else), TLS with ALPN h2 otherwise.
+ */
+export function startBackchannel(app: App, addr = app.config.backchannel_address): Promise<RunningServer> {
+  const c = app.config;
+  const tls = c.backchannel_tls_cert_file
+    ? {
+        certFile: c.backchannel_tls_cert_file,
+        keyFile: c.backchannel_tls_key_file!,
+        clientCaFile: c.backchannel_tls_client_ca_file,
+        requireClientCert: c.backchannel_require_client_cert,
+        minVersion: c.backchannel_min_tls_version,
+      }
+    : undefined;
+  return startListener(app, { addr, tls, rpc: (shutdown) => backchannelRpcHandlers(app, shutdown), plainRoutes: false });
+}
+
+async function startListener(app: App, spec: ListenerSpec): Promise<RunningServer> {
   const { config, log } = app;
+  const addr = spec.addr;
   const limits = connectionLimits(config);
   let draining = false;
   const shutdown = new AbortController();
   const proxies = new TrustedProxies(listOf(config.trusted_proxies));
   const rpc = rpcRequestListener(
-    rpcHandlers(app, shutdown.signal),
+    spec.rpc(shutdown.signal),
     (req) => {
       const values = createContextValues();
       values.set(kClientIp, proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]));
@@ -50,8 +102,8 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
     },
     log,
   );
-  const plain = plainRoutes(app, () => draining);
-  const cors = corsPolicy(config.cors_allowed_origins);
+  const plain = spec.plainRoutes ? plainRoutes(app, () => draining) : async () => false;
+  const cors = corsPolicy(spec.plainRoutes ? config.cors_allowed_origins : []);
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     // CORS headers go on every answer below; a preflight is answered here.
     if (cors(req, res)) return;
@@ -83,18 +135,18 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
 
   let listener: NetServer;
   let http1: http.Server | undefined;
-  const tls = !!config.tls_cert_file;
-  if (tls) {
+  const tls = !!spec.tls;
+  if (spec.tls) {
     const secure = http2.createSecureServer(
       {
         ...http2Options(limits),
         allowHTTP1: true,
-        cert: readFileSync(config.tls_cert_file!),
-        key: readFileSync(config.tls_key_file!),
-        minVersion: config.min_tls_version === "TLS1.3" ? "TLSv1.3" : "TLSv1.2",
-        ca: config.tls_client_ca_file ? readFileSync(config.tls_client_ca_file) : undefined,
-        requestCert: !!config.tls_client_ca_file,
-        rejectUnauthorized: config.require_client_cert,
+        cert: readFileSync(spec.tls.certFile),
+        key: readFileSync(spec.tls.keyFile),
+        minVersion: spec.tls.minVersion === "TLS1.3" ? "TLSv1.3" : "TLSv1.2",
+        ca: spec.tls.clientCaFile ? readFileSync(spec.tls.clientCaFile) : undefined,
+        requestCert: !!spec.tls.clientCaFile,
+        rejectUnauthorized: spec.tls.requireClientCert,
         // A connection that never completes its handshake counts as idle.
         handshakeTimeout: limits.idleMs,
       },

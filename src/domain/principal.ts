@@ -19,7 +19,8 @@ export interface UserPrincipal {
   mfaAt?: Date;
 }
 
-export type ApiScope = "read" | "write" | "admin";
+/** read < write < admin; the backchannel scopes stand apart (service accounts of mail servers). */
+export type ApiScope = "read" | "write" | "admin" | "backchannel" | "backchannel_list_accounts";
 
 /** A caller bound to one organization with scopes: an API key or a service account. */
 export interface MachinePrincipal {
@@ -35,11 +36,13 @@ export interface MachinePrincipal {
 
 export type Principal = UserPrincipal | MachinePrincipal;
 
-const SCOPE_RANK: Record<ApiScope, number> = { read: 1, write: 2, admin: 3 };
+const SCOPE_RANK: Partial<Record<ApiScope, number>> = { read: 1, write: 2, admin: 3 };
 
-/** Scopes are ordered: admin includes write, write includes read. */
+/** admin includes write, write includes read; a backchannel scope is only itself. */
 export function hasScope(granted: ApiScope[], needed: ApiScope): boolean {
-  return granted.some((g) => SCOPE_RANK[g] >= SCOPE_RANK[needed]);
+  const rank = SCOPE_RANK[needed];
+  if (rank === undefined) return granted.includes(needed);
+  return granted.some((g) => (SCOPE_RANK[g] ?? 0) >= rank);
 }
 
 /** Whether this call may act system-wide (only users hold roles; machine credentials never do). */

@@ -1,5 +1,6 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import { kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import { kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import type { BackchannelCaller } from "../domain/backchannel/mail-auth.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
 import { permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { OrgGrant } from "../domain/org/org-access.js";
@@ -32,4 +33,11 @@ export function grantOf(ctx: HandlerContext): OrgGrant {
   const grant = ctx.values.get(kOrgGrant);
   if (!grant) throw permissionDenied("NO_POLICY", "organization access was not established");
   return grant;
+}
+
+/** The backchannel caller the caller check established (only on the backchannel listener). */
+export function backchannelCallerOf(ctx: HandlerContext): BackchannelCaller {
+  const caller = ctx.values.get(kBackchannelCaller);
+  if (!caller) throw unauthenticated("UNAUTHENTICATED", "a backchannel caller's credential is required");
+  return caller;
 }

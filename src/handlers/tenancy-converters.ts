@@ -25,7 +25,13 @@ const TIER_TO_PB: Record<OrganizationTier, PbTier> = {
   enterprise: PbTier.ENTERPRISE,
 };
 const ROLE_TO_PB: Record<MemberRole, PbRole> = { owner: PbRole.OWNER, admin: PbRole.ADMIN, member: PbRole.MEMBER, viewer: PbRole.VIEWER };
-const SCOPE_TO_PB: Record<ApiScope, ApiKeyScope> = { read: ApiKeyScope.READ, write: ApiKeyScope.WRITE, admin: ApiKeyScope.ADMIN };
+const SCOPE_TO_PB: Record<ApiScope, ApiKeyScope> = {
+  read: ApiKeyScope.READ,
+  write: ApiKeyScope.WRITE,
+  admin: ApiKeyScope.ADMIN,
+  backchannel: ApiKeyScope.BACKCHANNEL,
+  backchannel_list_accounts: ApiKeyScope.BACKCHANNEL_LIST_ACCOUNTS,
+};
 
 function inverse<K extends string, V extends number>(m: Record<K, V>): Map<V, K> {
   return new Map(Object.entries(m).map(([k, v]) => [v as V, k as K]));

@@ -1,6 +1,6 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { Code, ConnectError, createConnectRouter, type ContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
@@ -19,15 +19,24 @@ type Res = http.ServerResponse | http2.Http2ServerResponse;
  * directly with hand-made requests.
  */
 export function rpcHandlers(app: App, shutdown = new AbortController().signal): UniversalHandler[] {
+  return gatedHandlers(app, app.routerOptions, routes(app.handlers, app.services), shutdown);
+}
+
+/** The backchannel listener's handlers: its own services and interceptors, the same gate. */
+export function backchannelRpcHandlers(app: App, shutdown = new AbortController().signal): UniversalHandler[] {
+  if (!app.backchannel) throw new Error("the backchannel is not enabled");
+  return gatedHandlers(app, app.backchannel.routerOptions, (router) => app.backchannel!.register(router), shutdown);
+}
+
+function gatedHandlers(app: App, options: ConnectRouterOptions, register: (router: ConnectRouter) => void, shutdown: AbortSignal): UniversalHandler[] {
   const acceptCompression = [compressionGzip, compressionBrotli];
-  const options = app.routerOptions;
   const router = createConnectRouter({
     acceptCompression,
     ...options,
     interceptors: [...(options.interceptors ?? []), shutdownStatusInterceptor(shutdown)],
     shutdownSignal: shutdown,
   });
-  routes(app.handlers, app.services)(router);
+  register(router);
   const gate = inputGate({
     maxMessageBytes: app.config.max_message_bytes,
     maxPublicMessageBytes: app.config.max_public_message_bytes,

@@ -2,7 +2,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { Access, OrgRole, Scope, type Policy } from "../../gen/warden/options/v1/options_pb.js";
 import type { Clock } from "../clock.js";
-import { kOrgGrant, kPrincipal } from "../context.js";
+import { kBackchannelCaller, kOrgGrant, kPrincipal } from "../context.js";
 import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { MemberRole } from "../domain/org/member-role.js";
 import type { OrgAccess } from "../domain/org/org-access.js";
@@ -29,6 +29,11 @@ export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; cl
     const policy = policies(req.method);
     if (!policy) throw permissionDenied("NO_POLICY", "method has no access policy");
     if (policy.access === Access.PUBLIC) return next(req);
+    // Set only by the backchannel listener's caller check: anywhere else this refuses.
+    if (policy.access === Access.BACKCHANNEL) {
+      if (!req.contextValues.get(kBackchannelCaller)) throw unauthenticated("UNAUTHENTICATED", "a backchannel caller's credential is required");
+      return next(req);
+    }
     if (policy.access === Access.DEV) {
       if (!opts.dev) throw new DomainError("unimplemented", "DEV_MODE_OFF", "only available in dev mode");
       return next(req);

@@ -16,6 +16,8 @@ import type { TenancyArea } from "./tenancy.js";
 
 export interface AccountsArea {
   authenticator: Authenticator;
+  /** Password checks, shared with the mail-server backchannel. */
+  passwords: Pick<AuthService, "checkPassword">;
   handlers: Pick<ServiceHandlers, "auth" | "user" | "session">;
 }
 
@@ -55,6 +57,7 @@ export async function wireAccounts(
   });
   return {
     authenticator,
+    passwords: auth,
     handlers: {
       auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification),
       user: userHandlers(users, new UserDirectory({ store })),

@@ -27,6 +27,8 @@ export interface ServerProcess {
   port: number;
   /** http(s)://127.0.0.1:<port>, reachable even when the server listens on 0.0.0.0. */
   baseUrl: string;
+  /** The backchannel listener's host:port, when it is enabled. */
+  backchannelAddress?: string;
   dataDir: string;
   stdout(): string;
   stderr(): string;
@@ -66,6 +68,8 @@ function childEnv(dataDir: string, extra: Record<string, string | undefined>): N
     if (!k.startsWith("WARDEN_") && k !== "DATABASE_URL" && !k.startsWith("VITEST") && k !== "NODE_OPTIONS") env[k] = v;
   Object.assign(env, {
     WARDEN_ADDR: "127.0.0.1:0",
+    // Many servers run at once: each takes a free port for its backchannel too.
+    WARDEN_BACKCHANNEL_ADDRESS: "127.0.0.1:0",
     WARDEN_DATA_DIR: dataDir,
     WARDEN_LOG_LEVEL: "info",
     WARDEN_MASTER_KEY: TEST_MASTER_KEY,
@@ -209,6 +213,7 @@ export async function startServerProcess(opts: StartOptions = {}): Promise<Serve
     address,
     port,
     baseUrl: `${scheme}://127.0.0.1:${port}`,
+    backchannelAddress: typeof listening.backchannel === "string" ? listening.backchannel : undefined,
     dataDir,
     stdout: () => out.stdout,
     stderr: () => out.stderr,

@@ -10,6 +10,9 @@ export const AUDIT_EVENTS = {
   "user.email_verified": "A user proved their email address (or a wrong code was refused)",
   "auth.login": "A sign-in opened a session (success), or a password was refused (failure)",
   "auth.verify_credentials": "VerifyCredentials checked a password",
+  "auth.backchannel":
+    "A mail server asked the backchannel (Authenticate) whether a password may log in: OK, or refused (a wrong password, a second factor the protocol cannot give)",
+  "backchannel.list_accounts": "A mail server listed the accounts it may see (ListAccounts)",
   "auth.mfa_challenge": "A sign-in stopped at a second-factor challenge",
   "auth.verify_mfa": "A second-factor code answered a challenge (or was refused)",
   "auth.phone_otp_sent": "An SMS code was sent for a challenge (or refused for a phone not enrolled)",

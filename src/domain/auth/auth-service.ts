@@ -93,7 +93,7 @@ export class AuthService {
   async checkPassword(
     rawEmail: string,
     password: string,
-    eventType: AuditEventType & ("auth.login" | "auth.verify_credentials" | "auth.change_password"),
+    eventType: AuditEventType & ("auth.login" | "auth.verify_credentials" | "auth.change_password" | "auth.backchannel"),
     meta: RequestMeta,
   ): Promise<UserRow & { hasMfa: boolean }> {
     checkPasswordLength(password);
