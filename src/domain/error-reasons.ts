@@ -116,6 +116,7 @@ export const ERROR_REASONS = {
   CODE_NOT_FOUND: r(["not_found"], "Dev mode: no code was sent to this phone"),
   AUDIT_CHECKPOINT_NOT_FOUND: r(["not_found"], "No audit checkpoint has been signed yet"),
   EMAIL_TAKEN: r(["already_exists"], "An account with this email exists"),
+  LOGIN_ALIAS_TAKEN: r(["already_exists"], "Another account has this login alias"),
   ALREADY_MEMBER: r(["already_exists"], "The user is a member already"),
   ROLE_EXISTS: r(["already_exists"], "A role with this name exists"),
   CONNECTOR_EXISTS: r(["already_exists"], "A connector with this id exists"),

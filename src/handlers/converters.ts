@@ -17,6 +17,7 @@ export function userToProto(u: UserRow): User {
     createTime: timestampFromDate(u.createdAt),
     updateTime: timestampFromDate(u.updatedAt),
     emailVerified: !!u.emailVerifiedAt,
+    loginAlias: u.loginAlias ?? "",
   });
 }
 

@@ -31,7 +31,12 @@ export function nauthilusHandlers(mail: MailAuth, opts: NauthilusOptions): Servi
       // A fresh id per decision: returned as `session` and written to the audit log with it.
       const session = randomUUID();
       const client = { clientIp: req.clientIp, protocol: req.protocol, userAgent: req.userAgent || metaOf(ctx).userAgent, requestId: session };
-      const decision = await withinTime(mail.authenticate(req.username, req.password, client), opts.timeoutMs);
+      const abandoned = new AbortController();
+      const decision = await withinTime(
+        mail.authenticate(req.username, req.password, client, { caller: backchannelCallerOf(ctx), abandoned: abandoned.signal }),
+        opts.timeoutMs,
+        abandoned,
+      );
       return answer(decision, session, (kind) => statusMessage(kind, language, opts.defaultLanguage));
     },
     async listAccounts(req, ctx) {
@@ -68,11 +73,14 @@ function answer(d: MailDecision, session: string, text: (kind: StatusKind) => st
   }
 }
 
-/** The decision, or TEMPFAIL once the backchannel's deadline passes (a hung database, say). */
-async function withinTime(decision: Promise<MailDecision>, ms: number): Promise<MailDecision> {
+/** The decision, or TEMPFAIL once the backchannel's deadline passes (a hung database, say); `abandoned` then aborts. */
+async function withinTime(decision: Promise<MailDecision>, ms: number, abandoned: AbortController): Promise<MailDecision> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<MailDecision>((resolve) => {
-    timer = setTimeout(() => resolve({ decision: "tempfail", status: "temporarily_unavailable", error: `no decision within ${ms} ms` }), ms);
+    timer = setTimeout(() => {
+      abandoned.abort();
+      resolve({ decision: "tempfail", status: "temporarily_unavailable", error: `no decision within ${ms} ms` });
+    }, ms);
   });
   // The decision may still settle after TEMPFAIL was answered: nobody is waiting for it then.
   decision.catch(() => {});

@@ -31,7 +31,7 @@ export function userHandlers(users: UserAdmin, directory: UserDirectory): Servic
       const user = await users.update(
         callerOf(ctx),
         req.id,
-        { displayName: req.displayName, admin: req.admin, roles: req.updateRoles ? req.roles : undefined },
+        { displayName: req.displayName, admin: req.admin, roles: req.updateRoles ? req.roles : undefined, loginAlias: req.loginAlias },
         metaOf(ctx),
       );
       return { user: userToProto(user) };
@@ -45,6 +45,9 @@ export function userHandlers(users: UserAdmin, directory: UserDirectory): Servic
     },
     async enableUser(req, ctx) {
       return { user: userToProto(await users.setDisabled(callerOf(ctx), req.id, false, metaOf(ctx))) };
+    },
+    async setLoginAlias(req, ctx) {
+      return { user: userToProto(await users.setOwnLoginAlias(callerOf(ctx), req.loginAlias, metaOf(ctx))) };
     },
   };
 }

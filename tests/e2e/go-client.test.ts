@@ -1,10 +1,19 @@
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
 import { expectCleanLogs } from "../helpers/e2e-clients.js";
-import { describeWithTools, expectAuthFlow, flowSecrets, rpcLogLines, runJsonClient, runTool, startWarden } from "../helpers/native-clients.js";
+import {
+  describeWithTools,
+  GOCODE,
+  goBuild,
+  expectAuthFlow,
+  flowSecrets,
+  rpcLogLines,
+  runJsonClient,
+  runTool,
+  startWarden,
+} from "../helpers/native-clients.js";
 import type { ServedWarden, Transport } from "../helpers/native-clients.js";
 import { makeTempDir, REPO_ROOT } from "../helpers/server-process.js";
 import { STRONG_PASSWORD } from "../helpers/test-app.js";
@@ -16,7 +25,6 @@ import { uniqueEmail } from "../helpers/unique.js";
  * tests/e2e/fixtures/go-client/main.go; it prints what it saw as JSON and the assertions are here.
  */
 
-const GOCODE = "/usr/share/gocode";
 const TOOLS = [
   "/usr/bin/go",
   "/usr/bin/protoc",
@@ -48,20 +56,7 @@ async function buildGoClient(dir: string): Promise<string> {
   const plugins = ["--plugin=protoc-gen-go=/usr/bin/protoc-gen-go", "--plugin=protoc-gen-go-grpc=/usr/bin/protoc-gen-go-grpc"];
   const out = [`--go_out=${dir}/src`, `--go_opt=${m}`, `--go-grpc_out=${dir}/src`, `--go-grpc_opt=${m}`];
   await runTool("/usr/bin/protoc", ["-I", "proto", "-I", "/usr/include", ...plugins, ...out, ...PROTOS], { cwd: REPO_ROOT });
-  const bin = join(dir, "go-client");
-  const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME ?? homedir(),
-    // The build cache outlives the run: a rebuild on this machine takes a second instead of ~30.
-    GOCACHE: process.env.GOCACHE ?? join(homedir(), ".cache/go-build"),
-    GO111MODULE: "off",
-    GOPATH: `${dir}:${GOCODE}`,
-    GOFLAGS: "",
-    GOPROXY: "off",
-    CGO_ENABLED: "0",
-  };
-  await runTool("/usr/bin/go", ["build", "-o", bin, "."], { cwd: pkg, env, timeoutMs: 240_000 });
-  return bin;
+  return goBuild(dir, pkg, join(dir, "go-client"));
 }
 
 describeWithTools("grpc-go client against the real server (h2c and TLS)", TOOLS, PACKAGES, () => {

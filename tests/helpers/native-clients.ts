@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -159,4 +161,26 @@ export function expectAuthFlow(out: any, expected: { email: string; displayName:
 /** Every credential the flow printed, to check none reached the server's output. */
 export function flowSecrets(out: any): string[] {
   return [out.login.accessToken, out.login.refreshToken, out.refresh.accessToken, out.refresh.refreshToken];
+}
+
+/** Debian's Go sources (golang-google-grpc-dev and friends), the second GOPATH entry. */
+export const GOCODE = "/usr/share/gocode";
+
+/**
+ * Builds the Go program in `pkg` (under `<gopath>/src`) offline, in GOPATH mode against Debian's
+ * sources. The build cache outlives the run: a rebuild takes a second instead of ~30.
+ */
+export async function goBuild(gopath: string, pkg: string, bin: string): Promise<string> {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? homedir(),
+    GOCACHE: process.env.GOCACHE ?? join(homedir(), ".cache/go-build"),
+    GO111MODULE: "off",
+    GOPATH: `${gopath}:${GOCODE}`,
+    GOFLAGS: "",
+    GOPROXY: "off",
+    CGO_ENABLED: "0",
+  };
+  await runTool("/usr/bin/go", ["build", "-o", bin, "."], { cwd: pkg, env, timeoutMs: 240_000 });
+  return bin;
 }

@@ -119,6 +119,26 @@ describe("nauthilus.auth.v1.AuthService/Authenticate: decisions on Warden's user
     expect((await client.authenticate(request(bob.email, STRONG_PASSWORD, "198.51.100.10"))).decision).toBe(AuthDecision.OK);
   });
 
+  it("a login alias signs in like the email (case-insensitive); an unknown alias fails like an unknown email", async () => {
+    const erin = await s.world.user("erin");
+    const users = s.t.client(UserService);
+    expect((await users.setLoginAlias({ loginAlias: "Erin.Mail" }, erin.as)).user?.loginAlias).toBe("erin.mail");
+    const r = await backchannelClient(s.server).authenticate(request("ERIN.MAIL", STRONG_PASSWORD));
+    expect([r.decision, r.attributes.account?.values, r.attributes.loginAlias?.values]).toEqual([AuthDecision.OK, [erin.email], ["erin.mail"]]);
+    expect((await backchannelClient(s.server).authenticate(request("nobody.mail", STRONG_PASSWORD))).decision).toBe(AuthDecision.FAIL);
+    // Unique across users; an admin may set one through UpdateUser; "@" is never part of an alias.
+    const fred = await s.world.user("fred");
+    const taken = await errorOf(users.setLoginAlias({ loginAlias: "erin.mail" }, fred.as));
+    expect([taken?.code, reasonOf(taken!)]).toEqual([Code.AlreadyExists, "LOGIN_ALIAS_TAKEN"]);
+    await expectError(users.setLoginAlias({ loginAlias: "fred@mail" }, fred.as), Code.InvalidArgument);
+    const admin = await s.world.admin();
+    expect((await users.updateUser({ id: fred.id, loginAlias: "fred-m" }, admin.as)).user?.loginAlias).toBe("fred-m");
+    expect((await backchannelClient(s.server).authenticate(request("fred-m", STRONG_PASSWORD))).decision).toBe(AuthDecision.OK);
+    // Removing it: the alias signs in no more.
+    await users.setLoginAlias({ loginAlias: "" }, erin.as);
+    expect((await backchannelClient(s.server).authenticate(request("erin.mail", STRONG_PASSWORD, "203.0.113.40"))).decision).toBe(AuthDecision.FAIL);
+  });
+
   it("a disabled user fails", async () => {
     const carl = await s.world.user("carl");
     const admin = await s.world.admin();
@@ -193,6 +213,9 @@ describe("who may call the backchannel", () => {
     const both = await issue([ApiKeyScope.BACKCHANNEL, ApiKeyScope.BACKCHANNEL_LIST_ACCOUNTS]);
     const readOnly = await issue([ApiKeyScope.ADMIN]);
     expect((await backchannelClient(s.server, authOnly).authenticate(request(member.email, STRONG_PASSWORD))).decision).toBe(AuthDecision.OK);
+    // Outside its organization a service account learns nothing: the right password fails like a wrong one.
+    const outsider = await backchannelClient(s.server, authOnly).authenticate(request("outsider@tenancy.test", STRONG_PASSWORD));
+    expect([outsider.ok, outsider.decision, outsider.attributes]).toEqual([false, AuthDecision.FAIL, {}]);
     const denied = await errorOf(backchannelClient(s.server, authOnly).listAccounts({}));
     expect([denied?.code, reasonOf(denied!)]).toEqual([Code.PermissionDenied, "INSUFFICIENT_SCOPE"]);
     // admin does not include the backchannel scopes.

@@ -50,6 +50,14 @@ export class UserRepository implements UserStore {
     return row;
   }
 
+  async findByLoginAlias(alias: string): Promise<UserRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(users)
+      .where(and(eq(users.loginAlias, alias), isNull(users.deletedAt)));
+    return row;
+  }
+
   async list(limit: number, after?: PageAfter, emailPrefix?: string): Promise<UserRow[]> {
     const conditions = [isNull(users.deletedAt)];
     if (emailPrefix) conditions.push(like(users.email, `${escapeLike(emailPrefix)}%`));
@@ -75,7 +83,7 @@ export class UserRepository implements UserStore {
   async softDelete(id: string, now: Date): Promise<UserRow | undefined> {
     const [row] = await this.db
       .update(users)
-      .set({ deletedAt: now, disabled: true, updatedAt: now, email: sql`${users.email} || '#deleted:' || ${users.id}`, passwordHash: null })
+      .set({ deletedAt: now, disabled: true, updatedAt: now, email: sql`${users.email} || '#deleted:' || ${users.id}`, passwordHash: null, loginAlias: null })
       .where(and(eq(users.id, id), isNull(users.deletedAt)))
       .returning();
     return row;

@@ -21,8 +21,10 @@ export const users = pgTable(
     // provider, or an administrator who created the account); null until then.
     emailVerifiedAt: timestamp("email_verified_at", { withTimezone: true, mode: "date" }),
     deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),
+    // A second sign-in name for mail clients (the backchannel): lower-cased, no "@", unique.
+    loginAlias: text("login_alias"),
   },
-  (t) => [uniqueIndex("users_email_key").on(t.email), index("users_created_idx").on(t.createdAt, t.id)],
+  (t) => [uniqueIndex("users_email_key").on(t.email), uniqueIndex("users_login_alias_key").on(t.loginAlias), index("users_created_idx").on(t.createdAt, t.id)],
 );
 
 /** The pending proof of an address: a six-digit code and a link token, stored as keyed hashes. */

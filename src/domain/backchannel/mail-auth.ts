@@ -12,6 +12,7 @@ import type { UserRow } from "../records.js";
 import type { MfaStore } from "../store/mfa-store.js";
 import type { OrganizationStore } from "../store/organization-store.js";
 import type { UserStore } from "../store/user-store.js";
+import { LOGIN_ALIAS } from "../user/user-admin.js";
 import type { StatusKind } from "./status-messages.js";
 
 /** Who asks: the configured Basic caller (every account) or a service account (its organization's members). */
@@ -33,10 +34,10 @@ export type MailDecision =
 
 export interface MailAuthDeps {
   passwords: Pick<AuthService, "checkPassword">;
-  limiter: Pick<BruteForce, "takeNetwork" | "networkSucceeded">;
+  limiter: Pick<BruteForce, "takeNetwork" | "networkSucceeded" | "accountRefund">;
   store: {
-    users: Pick<UserStore, "list">;
-    orgs: Pick<OrganizationStore, "list" | "listMembers">;
+    users: Pick<UserStore, "list" | "findByLoginAlias">;
+    orgs: Pick<OrganizationStore, "list" | "listMembers" | "membership">;
     mfa: Pick<MfaStore, "confirmedFactors">;
   };
   audit: Pick<AuditLog, "recordAlone">;
@@ -64,13 +65,24 @@ export class MailAuth {
     this.failedBefore = new BoundedCache(d.clock, { maxEntries: 50_000, ttlSeconds: d.repeatWindowSeconds });
   }
 
-  async authenticate(username: string, password: string, client: MailClient): Promise<MailDecision> {
+  /**
+   * `caller` limits whose passwords may be checked: a service account only its organization's
+   * members (otherwise any organization could test anyone's password). `abandoned` aborts when
+   * the caller was already answered TEMPFAIL: a check that finishes later leaves no trace.
+   */
+  async authenticate(
+    username: string,
+    password: string,
+    client: MailClient,
+    opts: { caller: BackchannelCaller; abandoned?: AbortSignal },
+  ): Promise<MailDecision> {
     if (!username || !password || isIP(client.clientIp) === 0) return { decision: "fail", status: "invalid_credentials" };
     let account: string;
     try {
-      account = normalizeEmail(username);
-    } catch {
-      return { decision: "fail", status: "invalid_credentials" };
+      account = await this.accountOf(username);
+    } catch (err) {
+      if (err instanceof DomainError && err.kind === "invalid_argument") return { decision: "fail", status: "invalid_credentials" };
+      return tempfail(err);
     }
     // A misconfigured mail client repeats the same wrong password every few seconds: that is one
     // failure, not hundreds. Answered at once, with no point taken and nothing hashed.
@@ -92,13 +104,26 @@ export class MailAuth {
     } catch (err) {
       if (isRefusal(err) && err.reason === "RATE_LIMITED") return { decision: "fail", status: "too_many_attempts" };
       if (isRefusal(err)) {
+        if (opts.abandoned?.aborted) {
+          // The mail server was told to retry: this failure must not count toward a lockout.
+          await Promise.all([this.d.limiter.accountRefund(account, client.clientIp), this.d.limiter.networkSucceeded("password", client.clientIp)]).catch(
+            () => {},
+          );
+          return abandonedDecision();
+        }
         this.remember(account, attempt);
         return { decision: "fail", status: "invalid_credentials" };
       }
       return tempfail(err);
     }
     this.failedBefore.delete(account);
+    if (opts.abandoned?.aborted) return abandonedDecision();
     try {
+      // The same answer as a wrong password: a service account learns nothing of outsiders.
+      if (opts.caller.kind === "service_account" && !(await this.d.store.orgs.membership(opts.caller.organizationId, user.id))) {
+        await this.auditDecision(user, client, "failure", { reason: "outside_caller_organization", organization_id: opts.caller.organizationId });
+        return { decision: "fail", status: "invalid_credentials" };
+      }
       return await this.decideFor(user, client);
     } catch (err) {
       return tempfail(err);
@@ -150,18 +175,7 @@ export class MailAuth {
     // A password alone cannot satisfy an organization that requires a second factor, and IMAP
     // or SMTP have no way to ask for one.
     const mfaRequiredBy = orgs.filter((o) => o.requireMfa && !o.suspended);
-    const audit = (outcome: "success" | "failure", details: Record<string, string>) =>
-      this.d.audit.recordAlone({
-        eventType: "auth.backchannel",
-        outcome,
-        actorType: "user",
-        actorId: user.id,
-        targetType: "user",
-        targetId: user.id,
-        details: { protocol: client.protocol.slice(0, 32), ...details },
-        clientIp: client.clientIp,
-        requestId: client.requestId,
-      });
+    const audit = (outcome: "success" | "failure", details: Record<string, string>) => this.auditDecision(user, client, outcome, details);
     if (mfaRequiredBy.length) {
       await audit("failure", { reason: "mfa_required", organization_id: mfaRequiredBy[0]!.id });
       return { decision: "fail", status: "mfa_required" };
@@ -181,8 +195,34 @@ export class MailAuth {
         organizationNames: orgs.map((o) => o.name),
         organizationRoles: orgs.map((o) => `${o.id}:${o.callerRole ?? ""}`),
         roles: user.roles,
+        ...(user.loginAlias ? { loginAlias: [user.loginAlias] } : {}),
       },
     };
+  }
+
+  /**
+   * The account a username names: an email, or a user's login alias. An unknown alias stands for
+   * an account nobody has, so it costs the same (budget, dummy hash) as an unknown email.
+   */
+  private async accountOf(username: string): Promise<string> {
+    if (username.includes("@")) return normalizeEmail(username);
+    const alias = username.trim().toLowerCase();
+    const user = LOGIN_ALIAS.test(alias) ? await this.d.store.users.findByLoginAlias(alias) : undefined;
+    return user?.email ?? `alias-${sha256Hex(alias).slice(0, 24)}@alias.invalid`;
+  }
+
+  private auditDecision(user: UserRow, client: MailClient, outcome: "success" | "failure", details: Record<string, string>): Promise<void> {
+    return this.d.audit.recordAlone({
+      eventType: "auth.backchannel",
+      outcome,
+      actorType: "user",
+      actorId: user.id,
+      targetType: "user",
+      targetId: user.id,
+      details: { protocol: client.protocol.slice(0, 32), ...details },
+      clientIp: client.clientIp,
+      requestId: client.requestId,
+    });
   }
 
   private attemptKey(client: MailClient, password: string): string {
@@ -207,4 +247,9 @@ function isRefusal(err: unknown): err is DomainError {
 function tempfail(err: unknown): MailDecision {
   const reason = err instanceof DomainError ? err.reason : "INTERNAL";
   return { decision: "tempfail", status: "temporarily_unavailable", error: `temporary failure (${reason})` };
+}
+
+/** What a check the caller no longer waits for returns: nobody reads it. */
+function abandonedDecision(): MailDecision {
+  return { decision: "tempfail", status: "temporarily_unavailable", error: "abandoned after the backchannel timeout" };
 }

@@ -9,7 +9,9 @@ export interface NewUser {
   emailVerifiedAt?: Date | null;
 }
 
-export type UserChanges = Partial<Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt" | "emailVerifiedAt">>;
+export type UserChanges = Partial<
+  Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt" | "emailVerifiedAt" | "loginAlias">
+>;
 
 export interface PageAfter {
   createdAt: Date;
@@ -22,6 +24,8 @@ export interface UserStore {
   /** A live (not deleted) user; undefined for an id that is not a UUID. */
   findById(id: string): Promise<UserRow | undefined>;
   findByEmail(email: string): Promise<UserRow | undefined>;
+  /** The live user with this login alias (lower-cased). */
+  findByLoginAlias(alias: string): Promise<UserRow | undefined>;
   /**
    * The user, whether any second factor is confirmed, and whether they signed in from `network`
    * since `knownSince`, in one read (sign-in is a hot path).

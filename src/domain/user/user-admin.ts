@@ -20,7 +20,7 @@ import type { SessionManager } from "../session/session-manager.js";
 
 export interface UserAdminDeps {
   store: Ports<{
-    users: Pick<UserStore, "create" | "findById" | "findByEmail" | "list" | "update" | "softDelete">;
+    users: Pick<UserStore, "create" | "findById" | "findByEmail" | "findByLoginAlias" | "list" | "update" | "softDelete">;
     sessions: Pick<SessionStore, "revokeAllForUser">;
     orgs: Pick<OrganizationStore, "soleOwnerOf" | "lockOwnedOrganizations">;
     audit: Pick<AuditStore, "append">;
@@ -48,6 +48,18 @@ export interface UserChangeInput {
   admin?: boolean;
   /** Replaces the role list. */
   roles?: string[];
+  /** Sets the login alias; "" removes it. */
+  loginAlias?: string;
+}
+
+export const LOGIN_ALIAS = /^[a-z0-9][a-z0-9._-]{1,63}$/;
+
+/** A login alias as stored: lower-cased (case-insensitive like email), never with "@"; "" means none. */
+export function normalizeLoginAlias(raw: string): string | null {
+  const alias = raw.trim().toLowerCase();
+  if (alias === "") return null;
+  if (!LOGIN_ALIAS.test(alias)) throw invalidArgument("login_alias", 'must be 2-64 of a-z, 0-9, ".", "_", "-", starting with a letter or digit');
+  return alias;
 }
 
 const ROLE_ASSIGN = { resource: "role", verb: "assign" } as const;
@@ -120,8 +132,9 @@ export class UserAdmin {
 
   async update(actor: UserPrincipal, id: string, changes: UserChangeInput, meta: RequestMeta): Promise<UserRow> {
     const target = await this.changeableUser(actor, id);
-    const set: { displayName?: string; roles?: string[] } = {};
+    const set: { displayName?: string; roles?: string[]; loginAlias?: string | null } = {};
     if (changes.displayName !== undefined) set.displayName = checkDisplayName(changes.displayName);
+    if (changes.loginAlias !== undefined) set.loginAlias = normalizeLoginAlias(changes.loginAlias);
     if (changes.roles !== undefined || changes.admin !== undefined) {
       // `admin` is its own field in the API: a new role list keeps the admin role unless it is set false.
       const keepAdmin = isAdmin(target) || (changes.roles ?? []).includes(ADMIN_ROLE);
@@ -132,6 +145,7 @@ export class UserAdmin {
       if (!sameRoles(set.roles, target.roles)) this.requireRoleAssignment(actor);
     }
     const user = await this.d.store.transaction(async (tx) => {
+      if (set.loginAlias) await aliasFree(tx, set.loginAlias, id);
       const row = await tx.users.update(id, set, this.d.clock.now());
       if (!row) throw notFound("USER_NOT_FOUND", "user");
       await this.d.audit.record(tx, {
@@ -146,6 +160,25 @@ export class UserAdmin {
     });
     await this.d.sessions.userChanged(id);
     return user;
+  }
+
+  /** The caller's own login alias ("" removes it). */
+  async setOwnLoginAlias(actor: UserPrincipal, raw: string, meta: RequestMeta): Promise<UserRow> {
+    const loginAlias = normalizeLoginAlias(raw);
+    return this.d.store.transaction(async (tx) => {
+      if (loginAlias) await aliasFree(tx, loginAlias, actor.userId);
+      const row = await tx.users.update(actor.userId, { loginAlias }, this.d.clock.now());
+      if (!row) throw notFound("USER_NOT_FOUND", "user");
+      await this.d.audit.record(tx, {
+        eventType: "user.update",
+        outcome: "success",
+        ...auditActor(actor, meta),
+        targetType: "user",
+        targetId: actor.userId,
+        details: { login_alias: loginAlias ?? "" },
+      });
+      return row;
+    });
   }
 
   async setDisabled(actor: UserPrincipal, id: string, disabled: boolean, meta: RequestMeta): Promise<UserRow> {
@@ -229,4 +262,10 @@ function describeChanges(set: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(set)) out[k] = Array.isArray(v) ? v.join(",") : String(v);
   return out;
+}
+
+/** Refuses an alias another live user holds (the unique index catches a race between two). */
+async function aliasFree(tx: { users: Pick<UserStore, "findByLoginAlias"> }, alias: string, ownerId: string): Promise<void> {
+  const holder = await tx.users.findByLoginAlias(alias);
+  if (holder && holder.id !== ownerId) throw new DomainError("already_exists", "LOGIN_ALIAS_TAKEN", "another account has this login alias");
 }

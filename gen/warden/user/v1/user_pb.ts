@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/user/v1/user.proto.
  */
 export const file_warden_user_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("Chl3YXJkZW4vdXNlci92MS91c2VyLnByb3RvEg53YXJkZW4udXNlci52MSLhAQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIZGlzYWJsZWQYBCABKAgSDQoFYWRtaW4YBSABKAgSDQoFcm9sZXMYBiADKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5lbWFpbF92ZXJpZmllZBgJIAEoCGIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chl3YXJkZW4vdXNlci92MS91c2VyLnByb3RvEg53YXJkZW4udXNlci52MSL2AQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIZGlzYWJsZWQYBCABKAgSDQoFYWRtaW4YBSABKAgSDQoFcm9sZXMYBiADKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5lbWFpbF92ZXJpZmllZBgJIAEoCBITCgtsb2dpbl9hbGlhcxgKIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warden.user.v1.User
@@ -68,6 +68,13 @@ export type User = Message<"warden.user.v1.User"> & {
    * @generated from field: bool email_verified = 9;
    */
   emailVerified: boolean;
+
+  /**
+   * A second sign-in name for mail clients; empty when none is set.
+   *
+   * @generated from field: string login_alias = 10;
+   */
+  loginAlias: string;
 };
 
 /**

@@ -31,6 +31,7 @@ export class MemoryUserStore implements UserStore {
       updatedAt: now,
       passwordChangedAt: user.passwordHash ? now : null,
       deletedAt: null,
+      loginAlias: null,
     };
     return this.rows.insert(this.t.users, row.id, row);
   }
@@ -39,6 +40,11 @@ export class MemoryUserStore implements UserStore {
     if (!isUuid(id)) return undefined;
     const u = this.t.users.get(id);
     return u && !u.deletedAt ? copy(u) : undefined;
+  }
+
+  async findByLoginAlias(alias: string): Promise<UserRow | undefined> {
+    const u = this.live().find((r) => r.loginAlias === alias);
+    return u ? copy(u) : undefined;
   }
 
   async findByEmail(email: string): Promise<UserRow | undefined> {
@@ -75,7 +81,14 @@ export class MemoryUserStore implements UserStore {
   async softDelete(id: string, now: Date): Promise<UserRow | undefined> {
     const u = this.t.users.get(uuidParam(id));
     if (!u || u.deletedAt) return undefined;
-    return this.rows.update(this.t.users, id, { deletedAt: now, disabled: true, updatedAt: now, email: `${u.email}#deleted:${u.id}`, passwordHash: null });
+    return this.rows.update(this.t.users, id, {
+      deletedAt: now,
+      disabled: true,
+      updatedAt: now,
+      email: `${u.email}#deleted:${u.id}`,
+      passwordHash: null,
+      loginAlias: null,
+    });
   }
 
   async counts(): Promise<{ total: number; disabled: number }> {
