@@ -2,6 +2,7 @@
  * `npm run bench`: starts the real server against a scratch PostgreSQL database, drives it
  * over HTTP/2 (Connect protocol, binary protobuf) and prints one table. Knobs: bench/README.md.
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, resolve } from "node:path";
@@ -72,6 +73,7 @@ interface Row {
 let server: ServerProcess | undefined;
 let scratch: ScratchDatabase | undefined;
 let pool: H2Pool | undefined;
+let backchannelPool: H2Pool | undefined;
 let sampler: PgActivitySampler | undefined;
 /** Aborted on Ctrl-C / SIGTERM: the load stops before the server and database go away. */
 const stopping = new AbortController();
@@ -79,6 +81,8 @@ const stopping = new AbortController();
 async function cleanup(): Promise<void> {
   pool?.close();
   pool = undefined;
+  backchannelPool?.close();
+  backchannelPool = undefined;
   await sampler?.close();
   sampler = undefined;
   const s = server;
@@ -119,6 +123,7 @@ async function main(): Promise<void> {
 
   scratch = await createScratchDatabase(settings.databaseUrl);
   if (settings.cpuProfDir) mkdirSync(settings.cpuProfDir, { recursive: true });
+  const backchannelBasic = { username: "bench-mail-server", password: randomBytes(18).toString("base64url") };
   server = await startServer({
     repoRoot: settings.serverDir,
     databaseUrl: scratch.url,
@@ -127,6 +132,7 @@ async function main(): Promise<void> {
     nodeArgs: settings.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.cpuProfDir}`] : undefined,
     logLevel: settings.serverLogLevel,
     extraEnv: settings.serverEnv,
+    backchannelBasic,
   });
   const extra = Object.keys(settings.serverEnv).length
     ? `, ${Object.entries(settings.serverEnv)
@@ -134,11 +140,18 @@ async function main(): Promise<void> {
         .join(" ")}`
     : "";
   const from = settings.serverDir === repoRoot ? "" : ` from ${settings.serverDir}`;
-  console.log(`server: ${server.origin} (tsx src/main.ts${from}, PostgreSQL database ${scratch.name}, log level ${settings.serverLogLevel}${extra})\n`);
+  console.log(
+    `server: ${server.origin}, backchannel ${server.backchannelOrigin ?? "none"} (tsx src/main.ts${from}, PostgreSQL database ${scratch.name}, log level ${settings.serverLogLevel}${extra})\n`,
+  );
 
   pool = await H2Pool.open(server.origin, settings.connections);
+  if (server.backchannelOrigin) backchannelPool = await H2Pool.open(server.backchannelOrigin, settings.connections);
   sampler = new PgActivitySampler(settings.databaseUrl, scratch.name);
-  const ctx = await createFixtures(pool, settings.concurrency);
+  const backchannel = backchannelPool && {
+    pool: backchannelPool,
+    authorization: `Basic ${Buffer.from(`${backchannelBasic.username}:${backchannelBasic.password}`).toString("base64")}`,
+  };
+  const ctx = await createFixtures(pool, settings.concurrency, backchannel);
 
   const best = new Map<Scenario, Row>();
   const rounds: Map<Scenario, Row>[] = [];
@@ -152,7 +165,7 @@ async function main(): Promise<void> {
       const row = await measure(scenario, ops.get(scenario)!, server.origin, cpu.length, scratch.name, sampler);
       if (stopping.signal.aborted) return;
       console.log(
-        `${row.rps.toFixed(1)} req/s${row.errors ? `, ${row.errors} errors` : ""}${row.machineCores !== undefined ? `, machine ${(row.machineCores * 100).toFixed(0)}% busy` : ""}`,
+        `${row.rps.toFixed(1)} req/s${row.errors ? `, ${row.errors} errors (first: ${row.firstError})` : ""}${row.machineCores !== undefined ? `, machine ${(row.machineCores * 100).toFixed(0)}% busy` : ""}`,
       );
       rounds.at(-1)!.set(scenario, row);
       const prev = best.get(scenario);

@@ -1,5 +1,7 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { hash, verify } from "@node-rs/argon2";
+import { AuthDecision, AuthService as MailAuthService } from "../gen/nauthilus/auth/v1/auth_pb.js";
 import { ApiKeyScope, ApiKeyService } from "../gen/warden/apikey/v1/api_key_service_pb.js";
 import { AuthService } from "../gen/warden/auth/v1/auth_service_pb.js";
 import { OrganizationService } from "../gen/warden/org/v1/organization_service_pb.js";
@@ -8,8 +10,10 @@ import { matchingStep, newTotpSecret, stepAt, totpCode } from "../src/domain/mfa
 import { HealthService, ServingStatus } from "../gen/warden/health/v1/health_service_pb.js";
 import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
 import { ARGON2_PARAMS } from "../src/crypto/password-hasher.js";
+import { statusMessage, type StatusKind } from "../src/domain/backchannel/status-messages.js";
 import { describeFailure, type H2Pool } from "./h2-client.js";
 import type { Operation } from "./load.js";
+import { LOGIN_MAX_FAILURES } from "./server.js";
 
 /** What every scenario may use: the connections to the server and the fixtures made at start. */
 export interface BenchContext {
@@ -23,6 +27,8 @@ export interface BenchContext {
   apiKey: string;
   /** An account whose failure budget is spent: every Login for it is refused. */
   lockedAccount: { email: string; password: string };
+  /** The mail-server backchannel listener and its Basic caller's header; undefined if the server has none. */
+  backchannel?: { pool: H2Pool; authorization: string };
 }
 
 /**
@@ -108,6 +114,28 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "Authenticate accepted",
+    measures:
+      "nauthilus.auth.v1.AuthService/Authenticate on the backchannel listener (Basic caller) with a good password: caller check, failure-budget points, user lookup, one argon2id verify, organizations read, audit event; decision OK.",
+    where: "server",
+    async prepare({ loginAccounts, backchannel }) {
+      const { pool, authorization } = needBackchannel(backchannel);
+      // The same accounts as Login (several above 90 in flight, for the per-account budget), each
+      // from a few client addresses, as a mail server passes them on.
+      const inputs = loginAccounts.flatMap((a) =>
+        MAIL_CLIENT_IPS.map((clientIp) => ({ username: a.email, password: a.password, clientIp, protocol: "imap", userAgent: "bench-mail-server" })),
+      );
+      for (const input of inputs) {
+        const r = await callOnce(pool, MailAuthService.method.authenticate, input, { authorization });
+        if (r.decision !== AuthDecision.OK)
+          throw new Error(`Authenticate: the bench account was not accepted (${AuthDecision[r.decision]}: ${r.statusMessage} ${r.error})`);
+      }
+      const ops = inputs.map((input) => mailOp(pool, authorization, input, AuthDecision.OK, "ok"));
+      let i = 0;
+      return () => ops[i++ % ops.length]!();
+    },
+  },
+  {
     name: "Login",
     measures:
       "warden.auth.v1.AuthService/Login with valid credentials: failure-limiter point, user lookup, one argon2id verify, session + refresh token + audit event in one statement, JWT signing.",
@@ -174,6 +202,32 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "Authenticate refused (over limit)",
+    measures:
+      "Authenticate for an account + client_ip whose failure budget was spent at set-up with login_max_failures different wrong passwords, sent with the right password: decision FAIL, too-many-attempts status, before any hashing or database read.",
+    where: "server",
+    async prepare({ pool: mainPool, backchannel }) {
+      const { pool, authorization } = needBackchannel(backchannel);
+      const account = { email: "bench-mail-locked@bench.example.com", password: "Bench-correct-horse-7319-mail-locked!" };
+      await callOnce(mainPool, AuthService.method.register, { ...account, displayName: "Mail Locked" });
+      const base = { username: account.email, clientIp: "198.51.100.7", protocol: "imap", userAgent: "bench-mail-server" };
+      // Different passwords: the same wrong one again is remembered and counts once.
+      for (let i = 0; i < LOGIN_MAX_FAILURES; i += 10)
+        await Promise.all(
+          Array.from({ length: Math.min(10, LOGIN_MAX_FAILURES - i) }, async (_, j) => {
+            const r = await callOnce(pool, MailAuthService.method.authenticate, { ...base, password: `Wrong-horse-battery-${i + j}` }, { authorization });
+            if (r.decision !== AuthDecision.FAIL) throw new Error(`Authenticate: a wrong password got ${AuthDecision[r.decision]}`);
+          }),
+        );
+      const input = { ...base, password: account.password };
+      const r = await callOnce(pool, MailAuthService.method.authenticate, input, { authorization });
+      const expected = statusMessage("too_many_attempts", "en", "en");
+      if (r.decision !== AuthDecision.FAIL || r.statusMessage !== expected)
+        throw new Error(`Authenticate: after ${LOGIN_MAX_FAILURES} failures expected FAIL "${expected}", got ${AuthDecision[r.decision]} "${r.statusMessage}"`);
+      return mailOp(pool, authorization, input, AuthDecision.FAIL, "too_many_attempts");
+    },
+  },
+  {
     name: "TOTP verify (raw)",
     measures:
       "matchingStep from src/domain/mfa/totp.ts with a current code: three HMAC-SHA1 codes (one step of drift either way) and constant-time compares, in the bench process.",
@@ -219,10 +273,71 @@ export const RATIOS: Ratio[] = [
     target: 20,
     why: "a refused login must cost under 5% of an accepted one (20 times the rate)",
   },
+  {
+    numerator: "Authenticate accepted",
+    denominator: "Login",
+    target: 0.9,
+    why: "a mail server's password check should cost about what a login costs",
+  },
+  {
+    numerator: "Authenticate refused (over limit)",
+    denominator: "Authenticate accepted",
+    target: 20,
+    why: "a refusal over the budget must cost under 5% of an accepted Authenticate (20 times the rate): no hashing",
+  },
 ];
 
+/** Client addresses a mail server passes for one account (TEST-NET-1). */
+const MAIL_CLIENT_IPS = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"];
+
+function needBackchannel(b: BenchContext["backchannel"]): NonNullable<BenchContext["backchannel"]> {
+  if (!b) throw new Error('the server logged no backchannel address in its "warden listening" line (a checkout without the backchannel?)');
+  return b;
+}
+
+/**
+ * A timed Authenticate whose answer must carry `decision` and the English status text of
+ * `status`: a user's outcome is in the body (HTTP 200 either way), so the body is read, but only
+ * for fields 2 (decision) and 8 (status_message), without decoding the rest.
+ */
+function mailOp(
+  pool: H2Pool,
+  authorization: string,
+  input: MessageInitShape<typeof MailAuthService.method.authenticate.input>,
+  decision: AuthDecision,
+  status: StatusKind,
+): Operation {
+  const path = pathOf(MailAuthService.method.authenticate);
+  const body = toBinary(MailAuthService.method.authenticate.input, create(MailAuthService.method.authenticate.input, input));
+  const headers = { authorization };
+  const expectedStatus = Buffer.from(statusMessage(status, "en", "en"));
+  return async () => {
+    const r = await pool.unary(path, body, headers);
+    if (r.status !== 200) throw new Error(describeFailure(r));
+    const got = decisionOf(r.body);
+    if (got.decision !== decision || !expectedStatus.equals(got.status))
+      throw new Error(
+        `expected ${AuthDecision[decision]} "${expectedStatus.toString()}", got ${AuthDecision[got.decision]} "${Buffer.from(got.status).toString()}"`,
+      );
+  };
+}
+
+/** Fields 2 and 8 of an AuthResponse, skipping the others. */
+function decisionOf(buf: Uint8Array): { decision: AuthDecision; status: Uint8Array } {
+  const reader = new BinaryReader(buf);
+  let decision = AuthDecision.UNSPECIFIED;
+  let status: Uint8Array = new Uint8Array(0);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 2 && wireType === WireType.Varint) decision = reader.int32();
+    else if (field === 8 && wireType === WireType.LengthDelimited) status = reader.bytes();
+    else reader.skip(wireType, field);
+  }
+  return { decision, status };
+}
+
 /** Registers the login accounts and mints the access token the scenarios use. */
-export async function createFixtures(pool: H2Pool, concurrency: number): Promise<BenchContext> {
+export async function createFixtures(pool: H2Pool, concurrency: number, backchannel?: BenchContext["backchannel"]): Promise<BenchContext> {
   // The account failure limiter takes a point before verifying and clears on success, so one
   // account sees at most `concurrency` points at once; the server runs with a limit of 100.
   const accountCount = Math.max(1, Math.ceil(concurrency / 90));
@@ -236,10 +351,10 @@ export async function createFixtures(pool: H2Pool, concurrency: number): Promise
   const { organization } = await callOnce(pool, OrganizationService.method.createOrganization, { name: "Bench" }, auth);
   const key = await callOnce(pool, ApiKeyService.method.createApiKey, { organizationId: organization!.id, name: "bench", scopes: [ApiKeyScope.READ] }, auth);
   const lockedAccount = await lockAnAccount(pool);
-  return { pool, concurrency, loginAccounts, accessToken: login.accessToken, apiKey: key.secret, lockedAccount };
+  return { pool, concurrency, loginAccounts, accessToken: login.accessToken, apiKey: key.secret, lockedAccount, backchannel };
 }
 
-/** Spends an account's failure budget (the bench server allows 100) with wrong passwords. */
+/** Spends an account's failure budget (the bench server allows LOGIN_MAX_FAILURES) with wrong passwords. */
 async function lockAnAccount(pool: H2Pool): Promise<{ email: string; password: string }> {
   const locked = { email: "bench-locked@bench.example.com", password: "Bench-correct-horse-7319-locked!" };
   await callOnce(pool, AuthService.method.register, { ...locked, displayName: "Locked" });

@@ -56,11 +56,21 @@ export interface ServerOptions {
   logLevel?: string;
   /** Extra settings for the server (WARDEN_*=...), applied last. */
   extraEnv?: Record<string, string>;
+  /** The mail-server backchannel's Basic caller; its listener binds 127.0.0.1:0. */
+  backchannelBasic: { username: string; password: string };
 }
+
+/** Failed attempts allowed at one account from one client address per window (WARDEN_LOGIN_MAX_FAILURES). */
+export const LOGIN_MAX_FAILURES = 100;
 
 export interface ServerProcess {
   origin: string;
   address: string;
+  /**
+   * `http://<address>` of the backchannel listener, read from the "warden listening" line;
+   * undefined when the server has none (a checkout from before it, or the line never came).
+   */
+  backchannelOrigin?: string;
   /** The last lines the server wrote, for diagnostics. */
   output(): string;
   /** SIGTERM (the server drains and exits, writing a CPU profile if asked), then SIGKILL. */
@@ -70,9 +80,10 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `tsx src/main.ts` as its own process group. The port is picked here: main.ts logs
- * "warden listening" with the bound address only at info level, and the benchmark runs the
- * server at warn so that per-RPC info logs cost nothing (see README, "Findings").
+ * Starts `tsx src/main.ts` as its own process group. The main port is picked here (older
+ * checkouts, run with BENCH_SERVER_DIR, log "warden listening" only at info level, and the
+ * benchmark runs the server at warn). The backchannel binds 127.0.0.1:0, and its address is read
+ * from the "warden listening" line, which main.ts now writes at every level.
  */
 export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   const port = await freePort();
@@ -94,20 +105,42 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       WARDEN_LOG_LEVEL: opts.logLevel ?? "warn",
       WARDEN_ADMIN_EMAIL: opts.adminEmail,
       WARDEN_ADMIN_PASSWORD: opts.adminPassword,
-      WARDEN_LOGIN_MAX_FAILURES: "100",
+      WARDEN_LOGIN_MAX_FAILURES: String(LOGIN_MAX_FAILURES),
       // Every call comes from 127.0.0.1: the per-address budgets must not be what is measured.
       WARDEN_NETWORK_MAX_FAILURES: "10000000",
       WARDEN_SUBNET_MAX_FAILURES: "100000000",
+      // Its default, 127.0.0.1:9444, would collide with any other server on this machine.
+      WARDEN_BACKCHANNEL_ADDRESS: "127.0.0.1:0",
+      WARDEN_BACKCHANNEL_BASIC_AUTH_ENABLED: "true",
+      WARDEN_BACKCHANNEL_BASIC_AUTH_USERNAME: opts.backchannelBasic.username,
+      WARDEN_BACKCHANNEL_BASIC_AUTH_PASSWORD: opts.backchannelBasic.password,
       ...opts.extraEnv,
     },
   });
   const tail: string[] = [];
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) tail.push(line);
-    if (tail.length > 40) tail.splice(0, tail.length - 40);
+  let listening: ((line: Record<string, unknown>) => void) | undefined;
+  const listeningP = new Promise<Record<string, unknown>>((resolve) => (listening = resolve));
+  const keeper = () => {
+    let partial = "";
+    return (chunk: Buffer) => {
+      const lines = (partial + chunk.toString("utf8")).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        tail.push(line);
+        if (line.includes('"warden listening"')) {
+          try {
+            listening?.(JSON.parse(line) as Record<string, unknown>);
+          } catch {
+            /* not the JSON line */
+          }
+        }
+      }
+      if (tail.length > 40) tail.splice(0, tail.length - 40);
+    };
   };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout!.on("data", keeper());
+  child.stderr!.on("data", keeper());
   let exited = false;
   const exitedP = new Promise<void>((resolve) => child.once("exit", () => ((exited = true), resolve())));
 
@@ -148,6 +181,12 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
     rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n--- server output ---\n${proc.output()}`, { cause: err });
   }
+  // main.ts starts the backchannel right after the main listener (which answers /readyz).
+  let timer: NodeJS.Timeout | undefined;
+  const line = await Promise.race([listeningP, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 5000)))]);
+  clearTimeout(timer);
+  const backchannel = line?.backchannel;
+  if (typeof backchannel === "string" && backchannel) proc.backchannelOrigin = `http://${backchannel}`;
   return proc;
 }
 
