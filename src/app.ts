@@ -40,6 +40,10 @@ import { wirePasskeys } from "./wiring/passkeys.js";
 import { wireRbac } from "./wiring/rbac.js";
 import { wireSessions } from "./wiring/sessions.js";
 import { wireTenancy } from "./wiring/tenancy.js";
+import { wireDevices } from "./wiring/devices.js";
+import { wireOrgPolicy } from "./wiring/org-policy.js";
+import { wirePolicies } from "./wiring/policies.js";
+import { wireTelemetry } from "./wiring/telemetry.js";
 
 export type AppDeps = CoreDeps;
 
@@ -100,6 +104,10 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const tenancy = wireTenancy(core);
   const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy });
   const operations = wireOperations(core);
+  const orgPolicy = wireOrgPolicy(core);
+  const accessPolicies = wirePolicies(core, { orgPolicy });
+  const devices = wireDevices(core, { sessions, orgPolicy });
+  const telemetry = wireTelemetry(core);
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
   // The audit chain head is signed at start (if it moved) and then on schedule.
   await operations.auditCheckpoints.start();
@@ -111,6 +119,10 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...federation.handlers,
     ...passkeys.handlers,
     ...tenancy.handlers,
+    ...orgPolicy.handlers,
+    ...accessPolicies.handlers,
+    ...devices.handlers,
+    ...telemetry.handlers,
   };
 
   // The proto's policies, with those the settings change (reflection's access).
@@ -171,6 +183,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     },
     async close() {
       clearInterval(rotation);
+      telemetry.stop();
       operations.auditCheckpoints.stop();
       core.redis?.disconnect();
     },

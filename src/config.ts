@@ -129,6 +129,21 @@ export const configSchema = z
     otp_sends_per_address_per_hour: int(30, 1, 100_000),
     // Passkey sign-in ceremonies started from one client address per hour, successful or not.
     passkey_starts_per_address_per_hour: int(120, 1, 1_000_000),
+    // Device challenges (CreateDeviceChallenge) from one client address (IPv6: its /64) per hour.
+    device_challenges_per_address_per_hour: int(600, 1, 1_000_000),
+    // A device's posture report older than this counts as unknown in policies.
+    device_posture_max_age: seconds(86400),
+    // OPA server for policies of language Rego (its Data API, POST /v1/data/<path>); unset: Rego policies deny.
+    opa_url: z.string().url().optional(),
+    // The longest one OPA decision may take; past it the policy denies.
+    opa_timeout_ms: int(1000, 10, 30_000),
+    // Cost limit of one CEL policy evaluation, and the wall time all of an organization's policies may take.
+    policy_cel_cost_limit: int(100_000, 100, 100_000_000),
+    policy_eval_timeout_ms: int(250, 10, 30_000),
+    // Telemetry partitions older than this many days are dropped.
+    telemetry_retention_days: int(30, 1, 3650),
+    // Telemetry events one organization may send per minute (over every instance when redis_url is set).
+    telemetry_events_per_org_per_minute: int(600_000, 1, 100_000_000),
     // SMS codes go to this webhook as POST {to, text}; unset, they are only logged (the text in dev mode).
     sms_webhook_url: z.string().url().optional(),
     sms_webhook_token: z.string().optional(),

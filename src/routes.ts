@@ -18,6 +18,10 @@ import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountService } from "../gen/warden/serviceaccount/v1/service_account_service_pb.js";
 import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../gen/warden/user/v1/user_service_pb.js";
+import { DeviceService } from "../gen/warden/device/v1/device_service_pb.js";
+import { PolicyService } from "../gen/warden/policy/v1/policy_service_pb.js";
+import { OrgPolicyConfigService } from "../gen/warden/orgpolicy/v1/org_policy_config_service_pb.js";
+import { TelemetryService } from "../gen/warden/telemetry/v1/telemetry_service_pb.js";
 
 /** Every service the server serves, by the name its handlers go under. */
 export const SERVICE_DESCRIPTORS = {
@@ -39,6 +43,10 @@ export const SERVICE_DESCRIPTORS = {
   serviceAccount: ServiceAccountService,
   passkey: PasskeyService,
   connector: ConnectorService,
+  device: DeviceService,
+  policy: PolicyService,
+  orgPolicy: OrgPolicyConfigService,
+  telemetry: TelemetryService,
 } as const;
 
 /** One complete implementation per service: a forgotten service or method is a type error. */

@@ -14,6 +14,10 @@ import { ServiceAccountRepository } from "./repositories/service-account-reposit
 import { SessionRepository } from "./repositories/session-repository.js";
 import { SigningKeyRepository } from "./repositories/signing-key-repository.js";
 import { UserRepository } from "./repositories/user-repository.js";
+import { DeviceRepository } from "./repositories/device-repository.js";
+import { PolicyRepository } from "./repositories/policy-repository.js";
+import { OrgPolicyRepository } from "./repositories/org-policy-repository.js";
+import { TelemetryRepository } from "./repositories/telemetry-repository.js";
 
 /** Every repository bound to one connection or transaction. */
 function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
@@ -31,6 +35,10 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
     identities: new IdentityRepository(db),
     signingKeys: new SigningKeyRepository(db),
     emailVerifications: new EmailVerificationRepository(db),
+    devices: new DeviceRepository(db),
+    policies: new PolicyRepository(db),
+    orgPolicies: new OrgPolicyRepository(db),
+    telemetry: new TelemetryRepository(db),
   };
 }
 

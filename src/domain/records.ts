@@ -5,7 +5,12 @@
 export type {
   ApiKeyRow,
   AuditRow,
+  AccessPolicyRow,
   ConnectorRow,
+  DeviceChallengeRow,
+  DeviceRow,
+  OrgPolicyConfigRow,
+  TelemetryEventRow,
   EmailVerificationRow,
   IdentityRow,
   MembershipRow,

@@ -25,8 +25,8 @@ export function rateLimitInterceptor(engine: BruteForce): Interceptor {
     const rateClass = policyOf(req.method)?.rateClass ?? RateClass.UNSPECIFIED;
     if (rateClass === RateClass.UNSPECIFIED) return next(req);
     const ip = req.contextValues.get(kClientIp);
-    if (rateClass === RateClass.SIGNUP) {
-      await engine.takeAddressQuota("signup", ip);
+    if (rateClass === RateClass.SIGNUP || rateClass === RateClass.DEVICE) {
+      await engine.takeAddressQuota(rateClass === RateClass.SIGNUP ? "signup" : "device_challenge", ip);
       return next(req);
     }
     const budget = BUDGETS[rateClass];

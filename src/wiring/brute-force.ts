@@ -45,6 +45,7 @@ export function createBruteForce(config: Config): { engine: BruteForce; redis?: 
         email_recipient: { points: config.verification_emails_per_recipient_per_hour, durationSeconds: HOUR },
         email_address: { points: config.verification_emails_per_address_per_hour, durationSeconds: HOUR },
         passkey_start: { points: config.passkey_starts_per_address_per_hour, durationSeconds: HOUR },
+        device_challenge: { points: config.device_challenges_per_address_per_hour, durationSeconds: HOUR },
       },
     },
     redis,

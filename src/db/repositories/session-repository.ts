@@ -15,14 +15,22 @@ export class SessionRepository implements SessionStore {
 
   async createWithAudit(s: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow> {
     const { network, ...stored } = s;
-    const row: SessionRow = { ...stored, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
+    const row: SessionRow = {
+      ...stored,
+      mfaAt: s.mfaAt ?? null,
+      deviceId: s.deviceId ?? null,
+      createdAt: now,
+      lastSeenAt: now,
+      revokedAt: null,
+      revokeReason: null,
+    };
     // The session and its refresh token as CTEs of the audit append: one statement, all or nothing.
     const change = sql`
       new_session as (
-        insert into sessions (id, secret_hash, user_id, auth_method, client_ip, user_agent, created_at, last_seen_at, expires_at, mfa_at)
+        insert into sessions (id, secret_hash, user_id, auth_method, client_ip, user_agent, created_at, last_seen_at, expires_at, mfa_at, device_id)
         values (${row.id}, ${row.secretHash}, ${row.userId}, ${row.authMethod}, ${row.clientIp}, ${row.userAgent},
                 ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${row.expiresAt.toISOString()}::timestamptz,
-                ${row.mfaAt ? row.mfaAt.toISOString() : null}::timestamptz)
+                ${row.mfaAt ? row.mfaAt.toISOString() : null}::timestamptz, ${row.deviceId}::uuid)
         returning id
       ), new_refresh_token as (
         insert into refresh_tokens (token_hash, session_id, generation, created_at)

@@ -7,3 +7,4 @@ export * from "./roles.js";
 export * from "./machine-credentials.js";
 export * from "./mfa.js";
 export * from "./federation.js";
+export * from "./zero-trust.js";

@@ -57,6 +57,8 @@ export const mfaChallenges = pgTable(
     phoneCodeHash: text("phone_code_hash"),
     phoneCodeExpiresAt: timestamp("phone_code_expires_at", { withTimezone: true, mode: "date" }),
     phone: text("phone"),
+    // The device proved at the first factor; the session VerifyMFA opens is bound to it.
+    deviceId: uuid("device_id"),
   },
   (t) => [index("mfa_challenges_user_idx").on(t.userId)],
 );

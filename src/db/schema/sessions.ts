@@ -20,8 +20,10 @@ export const sessions = pgTable(
     revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
     revokeReason: text("revoke_reason"),
     mfaAt: timestamp("mfa_at", { withTimezone: true, mode: "date" }),
+    // The device whose signature opened the session; every refresh needs a new one.
+    deviceId: uuid("device_id"),
   },
-  (t) => [index("sessions_user_idx").on(t.userId, t.createdAt)],
+  (t) => [index("sessions_user_idx").on(t.userId, t.createdAt), index("sessions_device_idx").on(t.deviceId)],
 );
 
 /** Every refresh token a session was given, by SHA-256; a used one proves reuse. */

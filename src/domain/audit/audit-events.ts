@@ -63,6 +63,15 @@ export const AUDIT_EVENTS = {
   "connector.create": "An OIDC connector was added",
   "connector.delete": "An OIDC connector was removed",
   "admin.rotate_signing_key": "The token signing key was rotated",
+  "device.register": "A device was registered (or its possession proof refused)",
+  "device.revoke": "A device was revoked and its sessions ended",
+  "device.trust": "An org admin marked a device trusted or untrusted",
+  "policy.create": "An access policy was created",
+  "policy.update": "An access policy changed",
+  "policy.delete": "An access policy was deleted",
+  "policy.deny": "An access policy denied a sign-in, refresh or call (or asked for MFA)",
+  "policy.error": "An access policy failed at run time (the decision was deny)",
+  "org_policy.update": "An organization's zero-trust config changed",
 } as const;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;

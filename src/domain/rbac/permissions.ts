@@ -15,6 +15,10 @@ export const PERMISSIONS = {
   membership: ["list", "add", "remove", "update"],
   api_key: ["create", "list", "revoke", "rotate"],
   service_account: ["create", "get", "list", "update", "delete", "rotate_secret"],
+  device: ["register", "get", "list", "revoke", "trust"],
+  policy: ["create", "update", "delete", "list", "evaluate"],
+  org_policy: ["get", "update", "check_url"],
+  telemetry: ["emit"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof PERMISSIONS;

@@ -11,6 +11,8 @@ export interface NewSession {
   userAgent: string;
   expiresAt: Date;
   mfaAt?: Date;
+  /** The device that proved itself at sign-in; the session is bound to it. */
+  deviceId?: string;
   /** The client's network (/24, /64): remembered as one the user signs in from. */
   network: string;
 }

@@ -11,6 +11,10 @@ import type { SessionStore } from "./session-store.js";
 import type { SigningKeyStore } from "./signing-key-store.js";
 import type { Ports } from "./transactional.js";
 import type { UserStore } from "./user-store.js";
+import type { DeviceStore } from "./device-store.js";
+import type { PolicyStore } from "./policy-store.js";
+import type { OrgPolicyStore } from "./org-policy-store.js";
+import type { TelemetryStore } from "./telemetry-store.js";
 
 /** Every aggregate's store; a domain service takes the few it uses (see Ports). */
 export interface Stores {
@@ -27,6 +31,10 @@ export interface Stores {
   identities: IdentityStore;
   signingKeys: SigningKeyStore;
   emailVerifications: EmailVerificationStore;
+  devices: DeviceStore;
+  policies: PolicyStore;
+  orgPolicies: OrgPolicyStore;
+  telemetry: TelemetryStore;
 }
 
 export type Store = Ports<Stores>;

@@ -37,6 +37,18 @@ export class MemoryStore implements Store {
   get users() {
     return this.ports.users;
   }
+  get devices() {
+    return this.ports.devices;
+  }
+  get policies() {
+    return this.ports.policies;
+  }
+  get orgPolicies() {
+    return this.ports.orgPolicies;
+  }
+  get telemetry() {
+    return this.ports.telemetry;
+  }
   get sessions() {
     return this.ports.sessions;
   }
@@ -126,6 +138,12 @@ export class MemoryStore implements Store {
       identities: this.instrument("identities", new MemoryIdentityStore(rows)),
       signingKeys: this.instrument("signingKeys", new MemorySigningKeyStore(rows)),
       emailVerifications: this.instrument("emailVerifications", new MemoryEmailVerificationStore(rows)),
+      // The zero-trust areas are tested on the real database (tests/integration/); a domain unit
+      // test that reaches them fails loudly here instead of passing on a fake.
+      devices: notModelled("devices"),
+      policies: notModelled("policies"),
+      orgPolicies: notModelled("orgPolicies"),
+      telemetry: notModelled("telemetry"),
     };
   }
 
@@ -145,4 +163,14 @@ export class MemoryStore implements Store {
       },
     });
   }
+}
+
+/** A store the in-memory fake does not model: any use throws. */
+function notModelled<T extends object>(name: string): T {
+  return new Proxy({} as T, {
+    get(_t, prop) {
+      if (prop === "then") return undefined;
+      throw new Error(`the in-memory store does not model ${name}.${String(prop)}; test this on the database`);
+    },
+  });
 }

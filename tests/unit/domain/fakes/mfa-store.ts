@@ -100,7 +100,7 @@ export class MemoryMfaStore implements MfaStore {
 
   async createChallenge(c: NewMfaChallenge): Promise<MfaChallengeRow> {
     foreignKey(this.t.users.has(c.userId), "mfa_challenges_user_id_users_id_fk");
-    const row: MfaChallengeRow = { ...c, usedAt: null, failedAttempts: 0, phoneCodeHash: null, phoneCodeExpiresAt: null, phone: null };
+    const row: MfaChallengeRow = { deviceId: null, ...c, usedAt: null, failedAttempts: 0, phoneCodeHash: null, phoneCodeExpiresAt: null, phone: null };
     return this.rows.insert(this.t.mfaChallenges, row.id, row, "mfa_challenges_pkey");
   }
 

@@ -15,7 +15,15 @@ export class MemorySessionStore implements SessionStore {
 
   async createWithAudit(s: NewSession, refreshTokenHash: string, event: AuditEntry, now: Date): Promise<SessionRow> {
     const { network, ...session } = s;
-    const row: SessionRow = { ...session, mfaAt: s.mfaAt ?? null, createdAt: now, lastSeenAt: now, revokedAt: null, revokeReason: null };
+    const row: SessionRow = {
+      ...session,
+      mfaAt: s.mfaAt ?? null,
+      deviceId: s.deviceId ?? null,
+      createdAt: now,
+      lastSeenAt: now,
+      revokedAt: null,
+      revokeReason: null,
+    };
     // One statement in PostgreSQL (CTEs of the audit append): the four rows, or none.
     return this.rows.statement((rows) => {
       foreignKey(this.t.users.has(s.userId), "sessions_user_id_users_id_fk");

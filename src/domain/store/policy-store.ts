@@ -1,0 +1,3 @@
+/** Storage port of the policy area (filled in as the area grows). */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface PolicyStore {}
