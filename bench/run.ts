@@ -11,7 +11,7 @@ import { H2Pool } from "./h2-client.js";
 import { percentile, runLoad, type Operation } from "./load.js";
 import { cpuTicks, machineCores, machineLoad, postgresCpuSeconds } from "./machine.js";
 import { PgActivitySampler, type PgActivity } from "./pg-activity.js";
-import { createFixtures, RATIOS, SCENARIOS, type Ratio, type Scenario } from "./scenarios.js";
+import { createFixtures, RATIOS, SCENARIOS, THROUGHPUTS, type Ratio, type Scenario } from "./scenarios.js";
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -268,6 +268,22 @@ function printReport(rows: Row[], rounds: Map<Scenario, Row>[]): void {
     const byCost = nc && dc ? `; by CPU cost per call ${((dc / nc) * 100).toFixed(1)}%` : "";
     console.log(
       `${label} = ${(value * 100).toFixed(1)}%  (target >= ${(ratio.target * 100).toFixed(0)}%)  ${pass ? "PASS" : "FAIL"}${n.errors ? " (had errors)" : ""}   [${ratio.why}${byCost}${perRoundRatios(rounds, ratio)}]`,
+    );
+  }
+  printThroughputs(rows);
+}
+
+/** Absolute targets in units of work: calls/s times what one call carries (events for BatchEmitTelemetry). */
+function printThroughputs(rows: Row[]): void {
+  for (const t of THROUGHPUTS) {
+    const r = rows.find((row) => row.scenario.name === t.scenario);
+    if (!r) continue;
+    const rate = r.rps * t.perCall;
+    const pass = rate >= t.target && r.errors === 0;
+    const cpu = cpuPerRequest(r);
+    const perUnit = cpu !== undefined ? `; CPU ${((cpu * 1000) / t.perCall).toFixed(1)} µs per ${t.unit.replace(/s$/, "")}` : "";
+    console.log(
+      `${t.scenario} = ${rate.toFixed(0)} ${t.unit}/s  (target >= ${t.target} ${t.unit}/s)  ${pass ? "PASS" : "FAIL"}${r.errors ? " (had errors)" : ""}   [${t.why}; ${r.rps.toFixed(1)} calls/s x ${t.perCall}${perUnit}]`,
     );
   }
 }

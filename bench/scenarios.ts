@@ -7,8 +7,10 @@ import { AuthService } from "../gen/warden/auth/v1/auth_service_pb.js";
 import { OrganizationService } from "../gen/warden/org/v1/organization_service_pb.js";
 import { RoleService } from "../gen/warden/rbac/v1/role_service_pb.js";
 import { matchingStep, newTotpSecret, stepAt, totpCode } from "../src/domain/mfa/totp.js";
+import { TelemetryService } from "../gen/warden/telemetry/v1/telemetry_service_pb.js";
 import { HealthService, ServingStatus } from "../gen/warden/health/v1/health_service_pb.js";
 import { SessionService } from "../gen/warden/session/v1/session_service_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ARGON2_PARAMS } from "../src/crypto/password-hasher.js";
 import { statusMessage, type StatusKind } from "../src/domain/backchannel/status-messages.js";
 import { describeFailure, type H2Pool } from "./h2-client.js";
@@ -23,6 +25,8 @@ export interface BenchContext {
   loginAccounts: { email: string; password: string }[];
   /** An access token (JWT) of loginAccounts[0], from one Login at set-up. */
   accessToken: string;
+  /** The organization loginAccounts[0] owns (created at set-up). */
+  organizationId: string;
   /** A read-scope API key of loginAccounts[0] in an organization it owns. */
   apiKey: string;
   /** An account whose failure budget is spent: every Login for it is refused. */
@@ -43,6 +47,16 @@ export interface Scenario {
   /** "server" calls go over the network to the child server; "local" runs in this process. */
   where: "server" | "local";
   prepare(ctx: BenchContext): Promise<Operation>;
+}
+
+/** A scenario's rate in units of work (e.g. events) with an absolute target, printed under the table. */
+export interface Throughput {
+  scenario: string;
+  /** What one successful call carries: `perCall` of `unit`. */
+  unit: string;
+  perCall: number;
+  target: number;
+  why: string;
 }
 
 /** A throughput ratio with a target, printed under the table. */
@@ -240,6 +254,25 @@ export const SCENARIOS: Scenario[] = [
       };
     },
   },
+  {
+    name: "BatchEmitTelemetry",
+    measures:
+      "warden.telemetry.v1.TelemetryService/BatchEmitTelemetry with 1,000 events (type, time, three attributes) and `authorization: Bearer <access JWT>`: decoding and protovalidate of 1,000 events, org membership, the per-org event budget (1,000 points), the session read for its bound device, one multi-row insert into the day's partition. Rate in events/s = calls/s x 1,000.",
+    where: "server",
+    async prepare({ pool, accessToken, organizationId }) {
+      const headers = { authorization: `Bearer ${accessToken}` };
+      // Times spread over the last minute: encoded once, they stay well inside the accepted window.
+      const base = Date.now();
+      const events = Array.from({ length: TELEMETRY_BATCH }, (_, i) => ({
+        type: i % 10 === 0 ? "url.blocked" : "app.launch",
+        time: timestampFromDate(new Date(base - (i % 60) * 1000)),
+        attributes: { app: "editor", pid: 4000 + i, host: "laptop-17.bench.example.com" },
+      }));
+      const r = await callOnce(pool, TelemetryService.method.batchEmitTelemetry, { organizationId, events }, headers);
+      if (r.accepted !== TELEMETRY_BATCH) throw new Error(`BatchEmitTelemetry: accepted ${r.accepted} of ${TELEMETRY_BATCH}`);
+      return unaryOp(pool, TelemetryService.method.batchEmitTelemetry, { organizationId, events }, headers);
+    },
+  },
 ];
 
 export const RATIOS: Ratio[] = [
@@ -284,6 +317,19 @@ export const RATIOS: Ratio[] = [
     denominator: "Authenticate accepted",
     target: 20,
     why: "a refusal over the budget must cost under 5% of an accepted Authenticate (20 times the rate): no hashing",
+  },
+];
+
+/** Events per BatchEmitTelemetry call (the most a call may carry). */
+const TELEMETRY_BATCH = 1000;
+
+export const THROUGHPUTS: Throughput[] = [
+  {
+    scenario: "BatchEmitTelemetry",
+    unit: "events",
+    perCall: TELEMETRY_BATCH,
+    target: 20_000,
+    why: "telemetry ingestion: checked, tagged and stored events per second on PostgreSQL",
   },
 ];
 
@@ -351,7 +397,7 @@ export async function createFixtures(pool: H2Pool, concurrency: number, backchan
   const { organization } = await callOnce(pool, OrganizationService.method.createOrganization, { name: "Bench" }, auth);
   const key = await callOnce(pool, ApiKeyService.method.createApiKey, { organizationId: organization!.id, name: "bench", scopes: [ApiKeyScope.READ] }, auth);
   const lockedAccount = await lockAnAccount(pool);
-  return { pool, concurrency, loginAccounts, accessToken: login.accessToken, apiKey: key.secret, lockedAccount, backchannel };
+  return { pool, concurrency, loginAccounts, accessToken: login.accessToken, organizationId: organization!.id, apiKey: key.secret, lockedAccount, backchannel };
 }
 
 /** Spends an account's failure budget (the bench server allows LOGIN_MAX_FAILURES) with wrong passwords. */

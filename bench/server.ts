@@ -109,6 +109,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       // Every call comes from 127.0.0.1: the per-address budgets must not be what is measured.
       WARDEN_NETWORK_MAX_FAILURES: "10000000",
       WARDEN_SUBNET_MAX_FAILURES: "100000000",
+      // BatchEmitTelemetry runs far past the default per-organization budget over several rounds; the budget is still taken.
+      WARDEN_TELEMETRY_EVENTS_PER_ORG_PER_MINUTE: "100000000",
       // Its default, 127.0.0.1:9444, would collide with any other server on this machine.
       WARDEN_BACKCHANNEL_ADDRESS: "127.0.0.1:0",
       WARDEN_BACKCHANNEL_BASIC_AUTH_ENABLED: "true",

@@ -40,6 +40,7 @@ import { wirePasskeys } from "./wiring/passkeys.js";
 import { wireRbac } from "./wiring/rbac.js";
 import { wireSessions } from "./wiring/sessions.js";
 import { wireTenancy } from "./wiring/tenancy.js";
+import { callPolicies } from "./domain/auth/call-policies.js";
 import { wireDevices } from "./wiring/devices.js";
 import { wireOrgPolicy } from "./wiring/org-policy.js";
 import { wirePolicies } from "./wiring/policies.js";
@@ -97,16 +98,16 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const { config, clock, log } = core;
   const rbac = await wireRbac(core);
   const email = wireEmail(core);
-  const sessions = wireSessions(core, email);
+  const orgPolicy = wireOrgPolicy(core);
+  const accessPolicies = wirePolicies(core, { orgPolicy });
+  const sessions = wireSessions(core, email, { orgPolicy, policies: accessPolicies });
   const mfa = wireMfa(core, sessions);
   const federation = wireFederation(core, sessions);
   const passkeys = wirePasskeys(core, sessions);
   const tenancy = wireTenancy(core);
-  const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy });
-  const operations = wireOperations(core);
-  const orgPolicy = wireOrgPolicy(core);
-  const accessPolicies = wirePolicies(core, { orgPolicy });
   const devices = wireDevices(core, { sessions, orgPolicy });
+  const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy, devices });
+  const operations = wireOperations(core);
   const telemetry = wireTelemetry(core);
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
   // The audit chain head is signed at start (if it moved) and then on schedule.
@@ -139,7 +140,13 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     // Network budgets by the policy's rate_class (credential paths and sign-ups).
     rateLimitInterceptor(core.limiter),
     authnInterceptor(accounts.authenticator, policies),
-    policyInterceptor({ dev: config.dev, orgAccess: tenancy.orgAccess, clock, policies }),
+    policyInterceptor({
+      dev: config.dev,
+      orgAccess: tenancy.orgAccess,
+      clock,
+      policies,
+      callPolicies: callPolicies(sessions.sessions, sessions.gate, core.store.devices),
+    }),
     // Shape rules from the protos, once the caller may call at all (anonymous callers learn nothing).
     validationInterceptor(),
   ];

@@ -54,6 +54,9 @@ export function policyProblemsOf(method: DescMethod): string[] {
   if (p.permission && !permission) problems.push("a permission needs a resource");
   if (permission && !isKnownPermission(permission)) problems.push(`unknown permission ${permission.resource}/${permission.verb}`);
   if (p.access === Access.ADMIN && !permission) problems.push("ACCESS_ADMIN needs a permission");
+  // Public methods have no caller to decide on; the backchannel's callers are not users.
+  if (p.evaluatePolicies && (p.access === Access.PUBLIC || p.access === Access.BACKCHANNEL || p.access === Access.DEV))
+    problems.push("evaluate_policies needs a signed-in caller (not public, backchannel or dev access)");
   if (ORG_ACCESS.has(p.access)) {
     const field = (method.input as DescMessage).fields.find((f) => f.name === p.orgField);
     if (!p.orgField) problems.push("organization access needs org_field");

@@ -14,6 +14,8 @@ export function adminHandlers(admin: SystemAdmin): ServiceImpl<typeof AdminServi
         usersDisabled: BigInt(s.usersDisabled),
         sessionsActive: BigInt(s.sessionsActive),
         auditEventsTotal: BigInt(s.auditEventsTotal),
+        devicesTotal: BigInt(s.devicesTotal),
+        telemetryEventsLastHour: BigInt(s.telemetryEventsLastHour),
         version: VERSION,
         startTime: timestampFromDate(s.startedAt),
         signingKeyId: s.signingKeyId,

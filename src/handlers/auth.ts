@@ -1,3 +1,5 @@
+import type { DeviceProof } from "../../gen/warden/device/v1/device_service_pb.js";
+import type { DeviceProofInput } from "../domain/device/device-proof.js";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
@@ -43,10 +45,10 @@ export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVer
       return { expiresAt: timestampFromDate(await email.resend(callerOf(ctx).userId, metaOf(ctx))) };
     },
     async login(req, ctx) {
-      return signInResponse(await auth.login(req.email, req.password, metaOf(ctx)));
+      return signInResponse(await auth.login(req.email, req.password, metaOf(ctx), "password", proofOf(req.deviceProof)));
     },
     async authenticateLocal(req, ctx) {
-      const r = await auth.login(req.username, req.password, metaOf(ctx), "password_local");
+      const r = await auth.login(req.username, req.password, metaOf(ctx), "password_local", proofOf(req.deviceProof));
       // One opaque credential cannot carry a challenge: the error names it instead.
       if (r.kind === "mfa")
         throw new DomainError("failed_precondition", "MFA_REQUIRED", "a second factor is required; complete it with VerifyMFA", {
@@ -59,7 +61,7 @@ export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVer
       return { userId: user.id };
     },
     async refresh(req, ctx) {
-      const r = await auth.refresh(req.refreshToken, metaOf(ctx));
+      const r = await auth.refresh(req.refreshToken, metaOf(ctx), proofOf(req.deviceProof));
       return { accessToken: r.accessToken, refreshToken: r.refreshToken, expiresAt: timestampFromDate(r.expiresAt) };
     },
     async logout(_req, ctx) {
@@ -80,4 +82,9 @@ export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVer
       return { issuer: identity.issuer, subject: identity.subject };
     },
   };
+}
+
+/** A request's device proof in the domain's terms (absent when the message is). */
+function proofOf(p: DeviceProof | undefined): DeviceProofInput | undefined {
+  return p ? { deviceId: p.deviceId, challengeId: p.challengeId, signature: p.signature } : undefined;
 }

@@ -11,6 +11,7 @@ export function metaOf(ctx: HandlerContext): RequestMeta {
     clientIp: ctx.values.get(kClientIp),
     userAgent: (ctx.requestHeader.get("user-agent") ?? "").slice(0, 512),
     requestId: ctx.values.get(kRequestId),
+    method: `/${ctx.service.typeName}/${ctx.method.name}`,
   };
 }
 

@@ -34,6 +34,7 @@ export function sessionToProto(s: SessionRow, active: boolean): Session {
     userAgent: s.userAgent,
     active,
     authMethod: s.authMethod,
+    deviceId: s.deviceId ?? "",
   });
 }
 

@@ -2,11 +2,12 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { Access, OrgRole, Scope, type Policy } from "../../gen/warden/options/v1/options_pb.js";
 import type { Clock } from "../clock.js";
-import { kBackchannelCaller, kOrgGrant, kPrincipal } from "../context.js";
+import { kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import type { RequestMeta } from "../domain/auth/request-meta.js";
 import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { MemberRole } from "../domain/org/member-role.js";
 import type { OrgAccess } from "../domain/org/org-access.js";
-import { hasScope, type ApiScope, type Principal } from "../domain/principal.js";
+import { hasScope, type ApiScope, type Principal, type UserPrincipal } from "../domain/principal.js";
 import { permissionOf, policyOf, type PolicyLookup } from "../policy.js";
 
 const SCOPES: Partial<Record<Scope, ApiScope>> = { [Scope.READ]: "read", [Scope.WRITE]: "write", [Scope.ADMIN]: "admin" };
@@ -23,8 +24,29 @@ const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
  * and the method's permission (a matching deny wins); it is recorded on the principal for the
  * domain rules that extend a caller's own things to everyone's.
  */
-export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; clock: Clock; policies?: PolicyLookup }): Interceptor {
+/** The organizations' access policies for a user's call (methods whose policy sets evaluate_policies). */
+export type CallPolicyCheck = (caller: UserPrincipal, organizationId: string | undefined, meta: RequestMeta & { method: string }) => Promise<void>;
+
+export function policyInterceptor(opts: {
+  dev: boolean;
+  orgAccess: OrgAccess;
+  clock: Clock;
+  policies?: PolicyLookup;
+  callPolicies?: CallPolicyCheck;
+}): Interceptor {
   const policies = opts.policies ?? policyOf;
+  // Users' calls to methods that ask for it pass the organizations' policies after every other check.
+  const checked = async (req: UnaryRequest | StreamRequest, policy: Policy, caller: Principal) => {
+    if (!policy.evaluatePolicies || caller.kind !== "user") return;
+    // Fail closed: a method that asks for policies is never served without them.
+    if (!opts.callPolicies) throw permissionDenied("NO_POLICY", "access policies are not available");
+    await opts.callPolicies(caller, policy.orgField ? orgIdOf(req, policy) : undefined, {
+      clientIp: req.contextValues.get(kClientIp),
+      userAgent: (req.header.get("user-agent") ?? "").slice(0, 512),
+      requestId: req.contextValues.get(kRequestId),
+      method: `/${req.service.typeName}/${req.method.name}`,
+    });
+  };
   return (next) => async (req) => {
     const policy = policies(req.method);
     if (!policy) throw permissionDenied("NO_POLICY", "method has no access policy");
@@ -46,14 +68,17 @@ export function policyInterceptor(opts: { dev: boolean; orgAccess: OrgAccess; cl
     req.contextValues.set(kPrincipal, caller);
     switch (policy.access) {
       case Access.AUTHENTICATED:
+        await checked(req, policy, caller);
         return next(req);
       case Access.ADMIN:
         if (caller.kind !== "user" || !caller.systemAccess) throw permissionRequired(policy);
+        await checked(req, policy, caller);
         return next(req);
       case Access.ORG_ADMIN:
       case Access.ORG_MEMBER: {
         const needed = ORG_ROLES[policy.minOrgRole] ?? (policy.access === Access.ORG_ADMIN ? "admin" : "viewer");
         req.contextValues.set(kOrgGrant, await opts.orgAccess.require(caller, orgIdOf(req, policy), needed));
+        await checked(req, policy, caller);
         return next(req);
       }
       default:

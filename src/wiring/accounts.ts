@@ -1,3 +1,4 @@
+import type { DevicesArea } from "./devices.js";
 import { AuthService } from "../domain/auth/auth-service.js";
 import { createAuthenticator, type Authenticator } from "../domain/auth/authenticator.js";
 import { UserAdmin } from "../domain/user/user-admin.js";
@@ -24,7 +25,7 @@ export interface AccountsArea {
 /** Accounts: password sign-up and sign-in, users, sessions, and who a bearer credential is. */
 export async function wireAccounts(
   core: Core,
-  a: { rbac: RbacArea; email: EmailArea; sessions: SessionsArea; mfa: MfaArea; federation: FederationArea; tenancy: TenancyArea },
+  a: { rbac: RbacArea; email: EmailArea; sessions: SessionsArea; mfa: MfaArea; federation: FederationArea; tenancy: TenancyArea; devices: DevicesArea },
 ): Promise<AccountsArea> {
   const { config, store, clock, audit, limiter, hasher, passwordPolicy: policy, log } = core;
   const { sessions, signIn, queries } = a.sessions;
@@ -41,6 +42,8 @@ export async function wireAccounts(
     verification: a.email.verification,
     box: core.box,
     refreshGraceSeconds: config.refresh_reuse_grace,
+    proofs: a.devices.proofs,
+    gate: a.sessions.gate,
   });
   const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: a.rbac.catalog });
   if (config.admin_email && config.admin_password) {

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
+import { TELEMETRY_QUOTA } from "../domain/telemetry/telemetry-quota.js";
 import { BruteForce, RATE_CLASSES, type NetworkBudgets, type RateClass } from "../domain/ratelimit/brute-force.js";
 
 const DAY = 86_400;
@@ -46,6 +47,8 @@ export function createBruteForce(config: Config): { engine: BruteForce; redis?: 
         email_address: { points: config.verification_emails_per_address_per_hour, durationSeconds: HOUR },
         passkey_start: { points: config.passkey_starts_per_address_per_hour, durationSeconds: HOUR },
         device_challenge: { points: config.device_challenges_per_address_per_hour, durationSeconds: HOUR },
+        // Keyed by organization; a batch takes one point per event (TelemetryQuota).
+        [TELEMETRY_QUOTA]: { points: config.telemetry_events_per_org_per_minute, durationSeconds: 60 },
       },
     },
     redis,

@@ -1,17 +1,38 @@
+import { OrgAccess } from "../domain/org/org-access.js";
+import { CelCompiler } from "../domain/policy/cel-compiler.js";
+import { OpaClient } from "../domain/policy/opa-client.js";
+import { Policies } from "../domain/policy/policies.js";
+import { PolicyContexts } from "../domain/policy/policy-contexts.js";
 import type { PolicyEvaluator } from "../domain/policy/policy-decision.js";
+import { PolicyDryRun } from "../domain/policy/policy-dry-run.js";
+import { PolicyEngine } from "../domain/policy/policy-engine.js";
+import { policyHandlers } from "../handlers/policy.js";
 import type { ServiceHandlers } from "../routes.js";
 import type { Core } from "./core.js";
 import type { OrgPolicyArea } from "./org-policy.js";
-import { notYet } from "./not-yet.js";
 
 export interface PolicyArea {
   evaluator: PolicyEvaluator;
+  /** Builds a signed-in user's own policy input (EvaluatePolicy without an input). */
+  contexts: PolicyContexts;
+  policies: Policies;
   handlers: Pick<ServiceHandlers, "policy">;
 }
 
 /** Organizations' access policies: CEL compiled and cached, Rego delegated to OPA. */
 export function wirePolicies(core: Core, deps: { orgPolicy: OrgPolicyArea }): PolicyArea {
-  void core;
-  void deps;
-  return { evaluator: notYet("policy evaluator"), handlers: { policy: notYet("PolicyService") } };
+  const { config, store, clock, audit, bus, caches } = core;
+  const compiler = new CelCompiler({ costLimit: config.policy_cel_cost_limit });
+  const evaluator = new PolicyEngine({
+    store,
+    caches,
+    bus,
+    compiler,
+    opa: new OpaClient({ url: config.opa_url, timeoutMs: config.opa_timeout_ms }),
+    evalTimeoutMs: config.policy_eval_timeout_ms,
+  });
+  const policies = new Policies({ store, orgAccess: new OrgAccess(store), compiler, clock, audit, bus });
+  const contexts = new PolicyContexts({ store, devices: store.devices, clock, postureMaxAgeSeconds: config.device_posture_max_age });
+  const dryRun = new PolicyDryRun({ contexts, evaluator, settings: deps.orgPolicy.reader });
+  return { evaluator, contexts, policies, handlers: { policy: policyHandlers(policies, dryRun) } };
 }

@@ -3,23 +3,41 @@ import { SessionManager, type SessionTimeouts } from "../domain/session/session-
 import { SessionQueries } from "../domain/session/session-queries.js";
 import type { Core } from "./core.js";
 import type { EmailArea } from "./email.js";
+import { ZeroTrustGate } from "../domain/auth/zero-trust-gate.js";
+import { OrgSessionLimits } from "../domain/session/session-limits.js";
+import type { OrgPolicyArea } from "./org-policy.js";
+import type { PolicyArea } from "./policies.js";
 
 export interface SessionsArea {
   timeouts: SessionTimeouts;
   sessions: SessionManager;
   signIn: SignIn;
   queries: SessionQueries;
+  /** Organizations' device rules and access policies, at sign-in, refresh and flagged calls. */
+  gate: ZeroTrustGate;
 }
 
-/** Sessions and the one way into them (SignIn), shared by every sign-in method. */
-export function wireSessions(core: Core, email: EmailArea): SessionsArea {
+/**
+ * Sessions and the one way into them (SignIn), shared by every sign-in method, with the
+ * zero-trust gate every sign-in and refresh passes and the organizations' session limits.
+ */
+export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolicy: OrgPolicyArea; policies: PolicyArea }): SessionsArea {
   const { config, store, clock, bus, audit } = core;
   const timeouts: SessionTimeouts = {
     idleSeconds: config.session_idle_timeout,
     absoluteSeconds: config.session_absolute_timeout,
     cacheTtlSeconds: config.session_cache_ttl,
   };
-  const sessions = new SessionManager({ store, bus, clock, timeouts, caches: core.caches });
+  const limits = new OrgSessionLimits({ store, settings: zeroTrust.orgPolicy.reader, bus, caches: core.caches, cacheTtlSeconds: config.session_cache_ttl });
+  const sessions = new SessionManager({ store, bus, clock, timeouts, caches: core.caches, limits });
+  const gate = new ZeroTrustGate({
+    store,
+    clock,
+    settings: zeroTrust.orgPolicy.reader,
+    policies: zeroTrust.policies.evaluator,
+    audit,
+    postureMaxAgeSeconds: config.device_posture_max_age,
+  });
   const signIn = new SignIn({
     store,
     clock,
@@ -29,7 +47,9 @@ export function wireSessions(core: Core, email: EmailArea): SessionsArea {
     limiter: core.limiter,
     requireVerifiedEmail: config.require_verified_email_to_sign_in,
     verification: email.verification,
+    gate,
+    devices: store.devices,
   });
   const queries = new SessionQueries({ store, clock, sessions, audit, timeouts });
-  return { timeouts, sessions, signIn, queries };
+  return { timeouts, sessions, signIn, queries, gate };
 }

@@ -1,10 +1,11 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { refreshTokens, sessions, type SessionRow } from "../schema/index.js";
 import type { AuditEntry, LinkKeyPads } from "../../domain/audit/audit-event.js";
 import type { NewSession, RefreshTokenUse, SessionStore } from "../../domain/store/session-store.js";
 import type { PageAfter } from "../../domain/store/user-store.js";
 import { appendStatement } from "./audit-repository.js";
+import { rowsOf } from "../rows.js";
 
 export class SessionRepository implements SessionStore {
   constructor(
@@ -89,6 +90,30 @@ export class SessionRepository implements SessionStore {
       .where(and(...conditions))
       .returning({ id: sessions.id });
     return rows.map((r) => r.id);
+  }
+
+  async revokeBeyondNewest(userId: string, keep: number, reason: string, now: Date): Promise<string[]> {
+    return this.revokeRanked(sql`s.user_id = ${userId}`, keep, reason, now);
+  }
+
+  async revokeBeyondNewestInOrganization(organizationId: string, keep: number, reason: string, now: Date): Promise<string[]> {
+    return this.revokeRanked(sql`s.user_id in (select user_id from memberships where organization_id = ${organizationId})`, keep, reason, now);
+  }
+
+  /** One statement: rank each user's live sessions newest first and end those past `keep`. */
+  private async revokeRanked(users: SQL, keep: number, reason: string, now: Date): Promise<string[]> {
+    const at = now.toISOString();
+    const rows = await this.db.execute<{ id: string }>(sql`
+      update sessions set revoked_at = ${at}::timestamptz, revoke_reason = ${reason}
+      where id in (
+        select id from (
+          select s.id, row_number() over (partition by s.user_id order by s.created_at desc, s.id desc) as rank
+          from sessions s
+          where ${users} and s.revoked_at is null and s.expires_at > ${at}::timestamptz
+        ) ranked where rank > ${keep}
+      ) and revoked_at is null
+      returning id`);
+    return rowsOf<{ id: string }>(rows).map((r) => r.id);
   }
 
   async countActive(now: Date, idleCutoff: Date): Promise<number> {

@@ -7,6 +7,7 @@ import { DomainError } from "../errors.js";
 import type { Principal } from "../principal.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { SessionStore } from "../store/session-store.js";
+import type { TelemetryStore } from "../store/telemetry-store.js";
 import type { UserStore } from "../store/user-store.js";
 
 export interface SystemStats {
@@ -14,13 +15,22 @@ export interface SystemStats {
   usersDisabled: number;
   sessionsActive: number;
   auditEventsTotal: number;
+  /** Devices not revoked. */
+  devicesTotal: number;
+  /** Telemetry events whose time is within the last hour on the clock. */
+  telemetryEventsLastHour: number;
   startedAt: Date;
   signingKeyId: string;
   databaseDriver: string;
 }
 
 export interface SystemAdminDeps {
-  store: { users: Pick<UserStore, "counts">; sessions: Pick<SessionStore, "countActive">; audit: Pick<AuditStore, "count"> };
+  store: {
+    users: Pick<UserStore, "counts">;
+    sessions: Pick<SessionStore, "countActive">;
+    audit: Pick<AuditStore, "count">;
+    telemetry: Pick<TelemetryStore, "countLiveDevices" | "countBetween">;
+  };
   clock: Clock;
   keys: KeyStore;
   audit: AuditLog;
@@ -35,16 +45,21 @@ export class SystemAdmin {
 
   async stats(): Promise<SystemStats> {
     const now = this.d.clock.now();
-    const [users, sessionsActive, auditEventsTotal] = await Promise.all([
+    const [users, sessionsActive, auditEventsTotal, devicesTotal, telemetryEventsLastHour] = await Promise.all([
       this.d.store.users.counts(),
       this.d.store.sessions.countActive(now, new Date(now.getTime() - this.d.idleTimeoutSeconds * 1000)),
       this.d.store.audit.count(),
+      this.d.store.telemetry.countLiveDevices(),
+      // A bounded time range: only the partitions it touches are scanned.
+      this.d.store.telemetry.countBetween(new Date(now.getTime() - 3_600_000), now),
     ]);
     return {
       usersTotal: users.total,
       usersDisabled: users.disabled,
       sessionsActive,
       auditEventsTotal,
+      devicesTotal,
+      telemetryEventsLastHour,
       startedAt: this.d.startedAt,
       signingKeyId: this.d.keys.signingKey().kid,
       databaseDriver: this.d.databaseDriver,

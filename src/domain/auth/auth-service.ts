@@ -23,6 +23,10 @@ import { checkPasswordLength, type PasswordPolicy } from "./password-policy.js";
 import type { RequestMeta } from "./request-meta.js";
 import type { SignIn, SignInResult } from "./sign-in.js";
 import type { EmailVerification } from "../user/email-verification.js";
+import type { DeviceProofInput, DeviceProofVerifier } from "../device/device-proof.js";
+import type { DeviceRow } from "../records.js";
+import { rpcOf } from "./sign-in.js";
+import type { ZeroTrustGate } from "./zero-trust-gate.js";
 
 export interface AuthDeps {
   store: Ports<{
@@ -43,12 +47,17 @@ export interface AuthDeps {
   box: SecretBox;
   /** How long the same client may present a used refresh token again and get its successor. */
   refreshGraceSeconds: number;
+  /** Device possession proofs (device-bound sign-in and refresh). */
+  proofs: DeviceProofVerifier;
+  /** Organizations' device rules and access policies, decided again at every refresh. */
+  gate: Pick<ZeroTrustGate, "check">;
 }
 
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 type RefreshOutcome =
-  { error: Reason & ("REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" | DeadReason); revokedSession?: string } | { session: SessionRow; next: string };
+  | { error: Reason & ("REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_REUSED" | "DEVICE_PROOF_REQUIRED" | DeadReason); revokedSession?: string }
+  | { session: SessionRow; next: string };
 
 /** Who presents a refresh token, as far as the server can tell: address and user agent, hashed. */
 function clientFingerprint(meta: RequestMeta): string {
@@ -134,9 +143,11 @@ export class AuthService {
   }
 
   /** Password sign-in: tokens, or an MFA challenge for a user with a second factor. */
-  async login(email: string, password: string, meta: RequestMeta, authMethod = "password"): Promise<SignInResult> {
+  async login(email: string, password: string, meta: RequestMeta, authMethod = "password", proof?: DeviceProofInput): Promise<SignInResult> {
     const user = await this.checkPassword(email, password, "auth.login", meta);
-    return this.d.signIn.start(user, authMethod, meta, { amr: ["pwd"], mfaSatisfied: false, hasMfa: user.hasMfa });
+    // The device answers for this user only: a proof made for another account fails here.
+    const device = proof ? await this.d.proofs.verify(proof, "sign_in", user.id) : undefined;
+    return this.d.signIn.start(user, authMethod, meta, { amr: ["pwd"], mfaSatisfied: false, hasMfa: user.hasMfa, deviceId: device?.id });
   }
 
   async verifyCredentials(email: string, password: string, meta: RequestMeta): Promise<UserRow> {
@@ -160,10 +171,11 @@ export class AuthService {
    * or two tabs refreshing at once): that client gets the token issued the first time, as long
    * as nobody has used that one yet.
    */
-  async refresh(refreshToken: string, meta: RequestMeta): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date }> {
+  async refresh(refreshToken: string, meta: RequestMeta, proof?: DeviceProofInput): Promise<{ accessToken: string; refreshToken: string; expiresAt: Date }> {
     if (!REFRESH_TOKEN.test(refreshToken)) throw unauthenticated("REFRESH_TOKEN_INVALID", "invalid refresh token");
     const hash = sha256Hex(refreshToken);
     const client = clientFingerprint(meta);
+    const deviceProven = await this.beforeRotation(hash, meta, proof);
     const fresh = randomToken(32);
     const outcome = await this.d.store.transaction(async (tx): Promise<RefreshOutcome> => {
       const now = this.d.clock.now();
@@ -172,6 +184,8 @@ export class AuthService {
         const known = await tx.sessions.findRefreshToken(hash);
         if (!known) return { error: "REFRESH_TOKEN_INVALID" };
         const retry = await this.retriedWithinGrace(tx, known, client, now);
+        // A device-bound session's retry needs a device proof like any refresh (but is no reuse without one).
+        if (retry && deviceProven === false) return { error: "DEVICE_PROOF_REQUIRED" };
         if (retry) return this.rotated(tx, retry.sessionId, retry.generation, retry.next, meta, now, true);
         const revoked = await tx.sessions.revoke(known.sessionId, "refresh_token_reuse", now);
         const session = revoked ?? (await tx.sessions.findById(known.sessionId));
@@ -194,7 +208,11 @@ export class AuthService {
       if (outcome.revokedSession) await this.d.sessions.revoked([outcome.revokedSession]);
       throw unauthenticated(
         outcome.error,
-        outcome.error === "REFRESH_TOKEN_REUSED" ? "refresh token already used; the session was revoked" : "invalid refresh token",
+        outcome.error === "REFRESH_TOKEN_REUSED"
+          ? "refresh token already used; the session was revoked"
+          : outcome.error === "DEVICE_PROOF_REQUIRED"
+            ? "the session is bound to a device: send a device_proof"
+            : "invalid refresh token",
       );
     }
     const amr = outcome.session.mfaAt ? ["pwd", "mfa"] : ["pwd"];
@@ -206,6 +224,39 @@ export class AuthService {
       authTime: outcome.session.mfaAt ?? undefined,
     });
     return { accessToken: access.token, refreshToken: outcome.next, expiresAt: access.expiresAt };
+  }
+
+  /**
+   * What a refresh must pass before its token is claimed: a device-bound session needs a fresh
+   * proof from its device, and the organizations' rules are decided again. Only for a token not
+   * used yet: presenting a used one must still reach reuse detection, proof or not. Returns
+   * whether the session's device was proven (undefined: not device-bound or nothing to check).
+   */
+  private async beforeRotation(hash: string, meta: RequestMeta, proof: DeviceProofInput | undefined): Promise<boolean | undefined> {
+    const known = await this.d.store.sessions.findRefreshToken(hash);
+    const session = known && (await this.d.store.sessions.findById(known.sessionId));
+    if (!known || !session || session.revokedAt) return undefined;
+    let device: DeviceRow | undefined;
+    if (session.deviceId) {
+      if (!proof) {
+        if (!known.usedAt) throw unauthenticated("DEVICE_PROOF_REQUIRED", "the session is bound to a device: send a device_proof");
+        return false;
+      }
+      device = await this.d.proofs.verify(proof, "refresh", session.userId);
+      if (device.id !== session.deviceId) throw unauthenticated("DEVICE_PROOF_INVALID", "the proof comes from another device than the session's");
+    }
+    if (known.usedAt) return device ? true : undefined;
+    const user = await this.d.store.users.findById(session.userId);
+    // A dead session or user is refused by the rotation itself, with its own reason.
+    if (!user || (await this.d.sessions.deadReasonNow(session, user))) return device ? true : undefined;
+    await this.d.gate.check({
+      user,
+      phase: "refresh",
+      device,
+      session: { authMethods: amrOf(session), mfaAt: session.mfaAt ?? undefined, createdAt: session.createdAt },
+      request: rpcOf(meta),
+    });
+    return device ? true : undefined;
   }
 
   /** The successor a client was given for this token, when it asks again in time and nobody has used it since. */
@@ -236,7 +287,7 @@ export class AuthService {
   ): Promise<RefreshOutcome> {
     const session = await tx.sessions.findById(sessionId);
     const user = session && (await tx.users.findById(session.userId));
-    const dead = session ? this.d.sessions.deadReason(session, user) : "SESSION_NOT_FOUND";
+    const dead = session ? await this.d.sessions.deadReasonNow(session, user) : "SESSION_NOT_FOUND";
     if (dead) return { error: dead };
     await tx.sessions.touch(session!.id, now);
     await this.d.audit.record(tx, {
@@ -299,4 +350,10 @@ export class AuthService {
     await this.d.sessions.revoked(revoked);
     return revoked.length;
   }
+}
+
+/** The authentication methods (RFC 8176 names) a session's sign-in used, as policies see them. */
+export function amrOf(session: Pick<SessionRow, "authMethod" | "mfaAt">): string[] {
+  const first = { passkey: "hwk", oidc: "fed", google: "fed" }[session.authMethod] ?? "pwd";
+  return session.mfaAt && first !== "hwk" ? [first, "mfa"] : [first];
 }

@@ -3,4 +3,6 @@ export interface RequestMeta {
   clientIp: string;
   userAgent: string;
   requestId: string;
+  /** The RPC, "/warden.auth.v1.AuthService/Login" (policies may look at it). */
+  method?: string;
 }

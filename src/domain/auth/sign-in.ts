@@ -12,6 +12,10 @@ import { DomainError, invalidCredentials } from "../errors.js";
 import type { EmailVerification } from "../user/email-verification.js";
 import type { BruteForce } from "../ratelimit/brute-force.js";
 import type { RequestMeta } from "./request-meta.js";
+import type { DeviceRow } from "../records.js";
+import type { DeviceStore } from "../store/device-store.js";
+import { unauthenticated } from "../errors.js";
+import type { ZeroTrustGate } from "./zero-trust-gate.js";
 
 export const MFA_CHALLENGE_TTL_SECONDS = 300;
 
@@ -43,6 +47,17 @@ export interface SignInDeps {
   requireVerifiedEmail: boolean;
   /** Resends the verification email to an account refused for want of one. */
   verification: Pick<EmailVerification, "trySend">;
+  /** Organizations' device rules and access policies, decided before any session opens. */
+  gate: Pick<ZeroTrustGate, "check">;
+  devices: Pick<DeviceStore, "findById">;
+}
+
+export interface SignInOptions {
+  amr: string[];
+  mfaSatisfied: boolean;
+  hasMfa?: boolean;
+  /** A device that proved itself (DeviceProofVerifier) with this sign-in: the session is bound to it. */
+  deviceId?: string;
 }
 
 /**
@@ -53,7 +68,7 @@ export class SignIn {
   constructor(private readonly d: SignInDeps) {}
 
   /** `hasMfa: false` (read with the user) spares the factor lookup; undefined means look. */
-  async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: { amr: string[]; mfaSatisfied: boolean; hasMfa?: boolean }): Promise<SignInResult> {
+  async start(user: UserRow, authMethod: string, meta: RequestMeta, opts: SignInOptions): Promise<SignInResult> {
     // Disabled: no token from any path. Failed password attempts do not block here: whoever
     // gets this far proved a credential (password budgets are taken where passwords are checked).
     if (user.disabled || user.deletedAt) throw invalidCredentials();
@@ -64,9 +79,26 @@ export class SignIn {
     }
     if (!opts.mfaSatisfied && opts.hasMfa !== false) {
       const methods = await this.mfaMethods(user.id);
-      if (methods.length > 0) return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta), methods, user };
+      if (methods.length > 0) {
+        // Refused now rather than after the second factor: a denied sign-in gets no challenge.
+        const device = await this.deviceOf(user, opts.deviceId);
+        await this.d.gate.check({ user, phase: "sign_in", device, session: { authMethods: opts.amr }, request: rpcOf(meta), mfaPending: true });
+        return { kind: "mfa", challengeId: await this.createChallenge(user, authMethod, meta, opts.deviceId), methods, user };
+      }
     }
-    return { kind: "tokens", ...(await this.openSession(user, authMethod, meta, opts.amr, opts.mfaSatisfied ? this.d.clock.now() : undefined)) };
+    return {
+      kind: "tokens",
+      ...(await this.openSession(user, authMethod, meta, opts.amr, opts.mfaSatisfied ? this.d.clock.now() : undefined, opts.deviceId)),
+    };
+  }
+
+  /** The device a sign-in proved (or its MFA challenge carries), checked again: it may have been revoked since. */
+  private async deviceOf(user: UserRow, deviceId: string | undefined): Promise<DeviceRow | undefined> {
+    if (!deviceId) return undefined;
+    const device = await this.d.devices.findById(deviceId);
+    if (!device || device.userId !== user.id) throw unauthenticated("DEVICE_PROOF_INVALID", "invalid device proof");
+    if (device.revokedAt) throw unauthenticated("DEVICE_REVOKED", "the device was revoked");
+    return device;
   }
 
   /** The kinds of second factor the user can answer with; empty means none is set up. */
@@ -80,11 +112,18 @@ export class SignIn {
     return methods;
   }
 
-  async openSession(user: UserRow, authMethod: string, meta: RequestMeta, amr: string[], mfaAt?: Date): Promise<IssuedTokens> {
+  async openSession(user: UserRow, authMethod: string, meta: RequestMeta, amr: string[], mfaAt?: Date, deviceId?: string): Promise<IssuedTokens> {
+    const device = await this.deviceOf(user, deviceId);
+    await this.d.gate.check({ user, phase: "sign_in", device, session: { authMethods: amr, mfaAt }, request: rpcOf(meta) });
     // The session, its refresh token and the event in one statement: all or nothing, one round trip.
     const created = await this.d.sessions.open(
-      { userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt },
-      { eventType: "auth.login", outcome: "success", ...userActor(user.id, meta), details: { method: authMethod, amr: amr.join(",") } },
+      { userId: user.id, authMethod, clientIp: meta.clientIp, userAgent: meta.userAgent, mfaAt, deviceId: device?.id },
+      {
+        eventType: "auth.login",
+        outcome: "success",
+        ...userActor(user.id, meta),
+        details: { method: authMethod, amr: amr.join(","), ...(device ? { device_id: device.id } : {}) },
+      },
     );
     const access = await this.d.tokens.issue({ sub: user.id, sid: created.session.id, tokenType: "access", amr, authTime: mfaAt });
     return {
@@ -97,7 +136,7 @@ export class SignIn {
     };
   }
 
-  private async createChallenge(user: UserRow, authMethod: string, meta: RequestMeta): Promise<string> {
+  private async createChallenge(user: UserRow, authMethod: string, meta: RequestMeta, deviceId?: string): Promise<string> {
     const now = this.d.clock.now();
     const id = `mfa_${randomToken(24)}`;
     await this.d.store.transaction(async (tx) => {
@@ -108,6 +147,7 @@ export class SignIn {
         authMethod,
         clientIp: meta.clientIp,
         userAgent: meta.userAgent.slice(0, 512),
+        deviceId: deviceId ?? null,
         createdAt: now,
         expiresAt: new Date(now.getTime() + MFA_CHALLENGE_TTL_SECONDS * 1000),
       });
@@ -125,4 +165,9 @@ export class SignIn {
     });
     return id;
   }
+}
+
+/** The request as the gate sees it: the RPC named (empty when a caller outside RPCs signs in). */
+export function rpcOf(meta: RequestMeta): RequestMeta & { method: string } {
+  return { ...meta, method: meta.method ?? "" };
 }

@@ -53,6 +53,7 @@ export class MfaVerification {
       meta,
       [firstFactorAmr(challenge.authMethod), "mfa", method === "totp" ? "otp" : method === "phone" ? "sms" : "rec"],
       this.d.clock.now(),
+      challenge.deviceId ?? undefined,
     );
   }
 

@@ -172,6 +172,23 @@ export class BruteForce {
     await consume([[limiter, key]]);
   }
 
+  /**
+   * Takes `points` from a quota at once (a batch counts each item). A refused take is given
+   * back, so that what was refused does not count against the window: RATE_LIMITED with the
+   * retry-after hint of the window.
+   */
+  async takeQuotaPoints(kind: string, key: string, points: number): Promise<void> {
+    const limiter = this.quotaLimiters.get(kind);
+    if (!limiter) throw new Error(`no quota "${kind}"`);
+    try {
+      await limiter.consume(key, points);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw storeDown(err);
+      await guard(() => limiter.reward(key, points));
+      throw rateLimited(err);
+    }
+  }
+
   private networkPairs(rateClass: RateClass, ip: string): [RateLimiterAbstract, string][] {
     const { address, subnet } = networkKeys(ip);
     const limiters = this.networkLimiters.get(rateClass)!;

@@ -9,6 +9,8 @@ import type { InvalidationBus } from "../invalidation.js";
 import type { SessionRow, UserRow } from "../records.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { UserStore } from "../store/user-store.js";
+import type { DeviceStore } from "../store/device-store.js";
+import { NO_SESSION_LIMITS, type SessionLimits, type SessionLimitSource } from "./session-limits.js";
 
 export interface SessionTimeouts {
   idleSeconds: number;
@@ -29,11 +31,17 @@ export interface CreatedSession {
 }
 
 export interface SessionManagerDeps {
-  store: { sessions: Pick<SessionStore, "createWithAudit" | "findById" | "touch">; users: Pick<UserStore, "findById"> };
+  store: {
+    sessions: Pick<SessionStore, "createWithAudit" | "findById" | "touch" | "revokeBeyondNewest">;
+    users: Pick<UserStore, "findById">;
+    devices: Pick<DeviceStore, "findById">;
+  };
   bus: InvalidationBus;
   clock: Clock;
   timeouts: SessionTimeouts;
   caches: Caches;
+  /** Organizations' session sections (max age, idle timeout, concurrency); none when absent. */
+  limits?: SessionLimitSource;
 }
 
 export type DeadReason = Extract<Reason, "SESSION_REVOKED" | "SESSION_EXPIRED" | "SESSION_IDLE_TIMEOUT" | "USER_DISABLED" | "SESSION_NOT_FOUND">;
@@ -60,7 +68,7 @@ export class SessionManager {
    * refresh token's hash and `event` are stored together in one round trip.
    */
   async open(
-    input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date },
+    input: { userId: string; authMethod: string; clientIp: string; userAgent: string; ttlSeconds?: number; mfaAt?: Date; deviceId?: string },
     event: Omit<AuditEntry, "targetType" | "targetId">,
   ): Promise<CreatedSession> {
     const now = this.d.clock.now();
@@ -77,23 +85,50 @@ export class SessionManager {
         userAgent: input.userAgent.slice(0, 512),
         expiresAt: new Date(now.getTime() + Math.min(input.ttlSeconds ?? Infinity, this.d.timeouts.absoluteSeconds) * 1000),
         mfaAt: input.mfaAt,
+        deviceId: input.deviceId,
         network: networkKeys(input.clientIp).subnet,
       },
       sha256Hex(refreshToken),
       { ...event, targetType: "session", targetId: id },
       now,
     );
+    await this.enforceConcurrency(input.userId, now);
     return { session, bearer: `wds_${id}.${secret}`, refreshToken };
   }
 
-  /** Returns why a session is not usable, or undefined when it is. */
-  deadReason(s: SessionRow, user: UserRow | undefined): DeadReason | undefined {
+  /** Past an organization's concurrency limit, a new session ends the user's oldest ones. */
+  private async enforceConcurrency(userId: string, now: Date): Promise<void> {
+    const { maxConcurrent } = await this.limitsOf(userId);
+    if (maxConcurrent <= 0) return;
+    const ended = await this.d.store.sessions.revokeBeyondNewest(userId, maxConcurrent, "session_limit", now);
+    if (ended.length) await this.revoked(ended);
+  }
+
+  limitsOf(userId: string): Promise<SessionLimits> {
+    return this.d.limits ? this.d.limits.limitsFor(userId) : Promise.resolve(NO_SESSION_LIMITS);
+  }
+
+  /**
+   * Returns why a session is not usable, or undefined when it is. An organization's session
+   * section can only tighten the server's limits, and applies to sessions opened before it changed.
+   */
+  deadReason(s: SessionRow, user: UserRow | undefined, limits: SessionLimits = NO_SESSION_LIMITS): DeadReason | undefined {
     const now = this.d.clock.now().getTime();
     if (s.revokedAt) return "SESSION_REVOKED";
     if (s.expiresAt.getTime() <= now) return "SESSION_EXPIRED";
-    if (s.lastSeenAt.getTime() + this.d.timeouts.idleSeconds * 1000 <= now) return "SESSION_IDLE_TIMEOUT";
+    if (limits.maxAgeSeconds && s.createdAt.getTime() + limits.maxAgeSeconds * 1000 <= now) return "SESSION_EXPIRED";
+    if (s.lastSeenAt.getTime() + this.idleSecondsOf(limits) * 1000 <= now) return "SESSION_IDLE_TIMEOUT";
     if (!user || user.disabled || user.deletedAt) return "USER_DISABLED";
     return undefined;
+  }
+
+  /** deadReason with the user's current organization limits. */
+  async deadReasonNow(s: SessionRow, user: UserRow | undefined): Promise<DeadReason | undefined> {
+    return this.deadReason(s, user, await this.limitsOf(s.userId));
+  }
+
+  private idleSecondsOf(limits: SessionLimits): number {
+    return limits.idleSeconds ? Math.min(limits.idleSeconds, this.d.timeouts.idleSeconds) : this.d.timeouts.idleSeconds;
   }
 
   isActive(s: SessionRow): boolean {
@@ -121,7 +156,7 @@ export class SessionManager {
   private async use(sessionId: string, proves: (s: SessionRow) => boolean): Promise<LiveSession> {
     const hit = this.cache.get(sessionId);
     // A cached session is checked again on every use: it may have expired while cached.
-    if (hit && !this.deadReason(hit.session, hit.user)) {
+    if (hit && !this.deadReason(hit.session, hit.user, await this.limitsOf(hit.session.userId))) {
       if (!proves(hit.session)) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
       return hit;
     }
@@ -150,8 +185,13 @@ export class SessionManager {
   private async load(sessionId: string): Promise<LiveSession> {
     const session = await this.d.store.sessions.findById(sessionId);
     if (!session) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
-    const user = await this.d.store.users.findById(session.userId);
-    const dead = this.deadReason(session, user);
+    const [user, limits, device] = await Promise.all([
+      this.d.store.users.findById(session.userId),
+      this.limitsOf(session.userId),
+      // A device revoked while its sign-in was under way may have left a bound session behind.
+      session.deviceId ? this.d.store.devices.findById(session.deviceId) : undefined,
+    ]);
+    const dead = device?.revokedAt ? "SESSION_REVOKED" : this.deadReason(session, user, limits);
     if (dead) throw unauthenticated(dead, "session is no longer valid");
     return { session, user: user! };
   }
@@ -159,7 +199,8 @@ export class SessionManager {
   /** Touched well within the idle timeout, so a session in regular use never looks idle. */
   private async touchIfStale(session: SessionRow): Promise<void> {
     const now = this.d.clock.now();
-    if (now.getTime() - session.lastSeenAt.getTime() <= Math.min(TOUCH_INTERVAL_MS, (this.d.timeouts.idleSeconds * 1000) / 2)) return;
+    const idleSeconds = this.idleSecondsOf(await this.limitsOf(session.userId));
+    if (now.getTime() - session.lastSeenAt.getTime() <= Math.min(TOUCH_INTERVAL_MS, (idleSeconds * 1000) / 2)) return;
     await this.d.store.sessions.touch(session.id, now);
     session.lastSeenAt = now;
   }

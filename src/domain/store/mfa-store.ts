@@ -1,6 +1,7 @@
 import type { MfaChallengeRow, MfaFactorRow } from "../records.js";
 
-export type NewMfaChallenge = Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt">;
+export type NewMfaChallenge = Pick<MfaChallengeRow, "id" | "userId" | "authMethod" | "clientIp" | "userAgent" | "createdAt" | "expiresAt"> &
+  Partial<Pick<MfaChallengeRow, "deviceId">>;
 
 export interface MfaStore {
   createFactor(f: { userId: string; type: string; secretEncrypted: string }, now: Date): Promise<MfaFactorRow>;

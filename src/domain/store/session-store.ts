@@ -40,6 +40,10 @@ export interface SessionStore {
   /** Ids of the sessions it revoked. */
   revokeAllForUser(userId: string, reason: string, now: Date, exceptId?: string): Promise<string[]>;
   countActive(now: Date, idleCutoff: Date): Promise<number>;
+  /** Revokes the user's live sessions but the newest `keep`; ids of those it revoked. */
+  revokeBeyondNewest(userId: string, keep: number, reason: string, now: Date): Promise<string[]>;
+  /** The same for every member of an organization (its concurrency limit was tightened). */
+  revokeBeyondNewestInOrganization(organizationId: string, keep: number, reason: string, now: Date): Promise<string[]>;
   addRefreshToken(tokenHash: string, sessionId: string, generation: number, now: Date): Promise<void>;
   /**
    * Marks an unused refresh token used in one statement (of two racing callers, one wins),

@@ -179,7 +179,7 @@ export type PolicyOrganization = Message<"warden.policy.v1.PolicyOrganization"> 
   id: string;
 
   /**
-   * free, pro or enterprise.
+   * free, starter, professional or enterprise.
    *
    * @generated from field: string tier = 2;
    */

@@ -78,6 +78,30 @@ export class MemorySessionStore implements SessionStore {
     return ids;
   }
 
+  async revokeBeyondNewest(userId: string, keep: number, reason: string, now: Date): Promise<string[]> {
+    return this.revokeRanked((uid) => uid === userId, keep, reason, now);
+  }
+
+  async revokeBeyondNewestInOrganization(organizationId: string, keep: number, reason: string, now: Date): Promise<string[]> {
+    const members = new Set([...this.t.memberships.values()].filter((m) => m.organizationId === organizationId).map((m) => m.userId));
+    return this.revokeRanked((uid) => members.has(uid), keep, reason, now);
+  }
+
+  private revokeRanked(isUser: (userId: string) => boolean, keep: number, reason: string, now: Date): string[] {
+    const live = [...this.t.sessions.values()].filter((s) => isUser(s.userId) && !s.revokedAt && s.expiresAt > now);
+    const byUser = new Map<string, typeof live>();
+    for (const s of live) byUser.set(s.userId, [...(byUser.get(s.userId) ?? []), s]);
+    const ended: string[] = [];
+    for (const sessions of byUser.values()) {
+      sessions.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id.localeCompare(a.id));
+      for (const s of sessions.slice(keep)) {
+        this.rows.update(this.t.sessions, s.id, { revokedAt: now, revokeReason: reason });
+        ended.push(s.id);
+      }
+    }
+    return ended;
+  }
+
   async countActive(now: Date, idleCutoff: Date): Promise<number> {
     return [...this.t.sessions.values()].filter((s) => !s.revokedAt && s.expiresAt > now && s.lastSeenAt > idleCutoff).length;
   }

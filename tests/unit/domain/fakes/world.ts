@@ -146,7 +146,26 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
     ttlSeconds: config.email_verification_ttl,
   });
   const requireVerifiedEmail = config.require_verified_email_to_sign_in;
-  const signIn = new SignIn({ store, clock, sessions, tokens, audit, limiter, requireVerifiedEmail, verification: emailVerification });
+  // The zero-trust gate and device proofs are tested on the real database (tests/integration/);
+  // here no organization has rules, so the gate lets every sign-in through and no proof is sent.
+  const gate = { check: async () => {} };
+  const proofs = {
+    verify: async () => {
+      throw new Error("device proofs are not modelled in the in-memory world");
+    },
+  };
+  const signIn = new SignIn({
+    store,
+    clock,
+    sessions,
+    tokens,
+    audit,
+    limiter,
+    requireVerifiedEmail,
+    verification: emailVerification,
+    gate,
+    devices: store.devices,
+  });
   const auth = new AuthService({
     store,
     clock,
@@ -159,6 +178,8 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
     signIn,
     verification: emailVerification,
     box,
+    proofs,
+    gate,
     refreshGraceSeconds: config.refresh_reuse_grace,
   });
   const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: new RoleCatalog(store, caches, bus) });
