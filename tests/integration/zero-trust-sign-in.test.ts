@@ -238,6 +238,39 @@ describe("zero trust at sign-in and refresh", () => {
     expect((await passwordLogin(member)).accessToken).not.toBe("");
   });
 
+  it("lowering max_concurrent_per_user ends members' sessions past it at once, newest kept", async () => {
+    const { owner, member, orgId } = await team("cap-later");
+    const opened = [];
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(1);
+      opened.push(await passwordLogin(member));
+    }
+    await config.updateOrgPolicyConfig({ organizationId: orgId, session: { maxConcurrentPerUser: 1 } }, owner.h);
+    await expectFailure(sessions.validateSession({}, bearer(opened[0]!.accessToken)), Code.Unauthenticated, "SESSION_REVOKED");
+    await expectFailure(sessions.validateSession({}, bearer(opened[1]!.accessToken)), Code.Unauthenticated, "SESSION_REVOKED");
+    expect((await sessions.validateSession({}, bearer(opened[2]!.accessToken))).valid).toBe(true);
+    // The owner had one session: it stays.
+    expect((await sessions.validateSession({}, owner.h)).valid).toBe(true);
+  });
+
+  it("mfa.allowed_methods: a second factor the organization does not accept cannot open a session", async () => {
+    const { owner, orgId } = await team("mfa-methods");
+    const m = await signUpWithTotp(t, "mfa-methods-totp");
+    await members.addMember({ organizationId: orgId, userId: m.userId, role: MemberRole.MEMBER }, owner.h);
+    await config.updateOrgPolicyConfig({ organizationId: orgId, mfa: { allowedMethods: ["phone"] } }, owner.h);
+    const refused = await startChallenge(auth, m.email);
+    const failure = await expectFailure(
+      auth.verifyMFA({ challengeId: refused.challengeId, code: totpAt(m.secret, t.clock) }),
+      Code.FailedPrecondition,
+      "MFA_REQUIRED",
+    );
+    expect(failure.message).toContain("totp");
+    t.clock.advance(30);
+    await config.updateOrgPolicyConfig({ organizationId: orgId, mfa: { allowedMethods: ["totp", "phone"] } }, owner.h);
+    const allowed = await startChallenge(auth, m.email);
+    expect((await auth.verifyMFA({ challengeId: allowed.challengeId, code: totpAt(m.secret, t.clock) })).accessToken).not.toBe("");
+  });
+
   it("an idle timeout tighter than the server's ends a session idle that long", async () => {
     const { owner, member, orgId } = await team("idle");
     await config.updateOrgPolicyConfig({ organizationId: orgId, session: { idleTimeoutSeconds: 300n } }, owner.h);

@@ -54,6 +54,7 @@ export class ZeroTrustGate {
     for (const { org, role } of orgs) {
       const settings = await this.d.settings.settings(org.id);
       await this.checkDevice(subject, org, settings);
+      await this.checkSecondFactor(subject, org, settings);
       const input = buildPolicyInput({
         user: subject.user,
         roles: subject.user.roles,
@@ -123,6 +124,28 @@ export class ZeroTrustGate {
     }
   }
 
+  /** The organization's mfa.allowed_methods: a sign-in's second factor must be one of them. */
+  private async checkSecondFactor(subject: GateSubject, org: OrganizationRow, settings: OrgPolicySettings): Promise<void> {
+    const allowed = settings.mfa.allowedMethods;
+    const used = secondFactorOf(subject.session.authMethods);
+    if (subject.phase !== "sign_in" || !subject.session.mfaAt || allowed.length === 0 || !used || allowed.includes(used)) return;
+    await this.refused(subject, org, {
+      outcome: "require_mfa",
+      policyId: "",
+      policyName: "org_policy.mfa",
+      message: "",
+      reason: `second_factor_not_allowed: ${used}`,
+    });
+    throw new DomainError(
+      "failed_precondition",
+      "MFA_REQUIRED",
+      `the organization does not accept ${used} as a second factor; use one of: ${allowed.join(", ")}`,
+      {
+        metadata: { organization_id: org.id, allowed_methods: allowed.join(",") },
+      },
+    );
+  }
+
   /** A refusal is audited; a policy that failed at run time is audited as such too. */
   private async refused(subject: GateSubject, org: OrganizationRow, decision: PolicyDecision): Promise<void> {
     const details = {
@@ -148,6 +171,15 @@ export class ZeroTrustGate {
     };
     await this.d.audit.recordAlone({ ...base, eventType: failed ? "policy.error" : "policy.deny" });
   }
+}
+
+/** The second factor a sign-in used, by the names of mfa.allowed_methods (RFC 8176 amr values in, ours out). */
+function secondFactorOf(amr: string[]): string | undefined {
+  if (amr.includes("hwk")) return "passkey";
+  if (amr.includes("otp")) return "totp";
+  if (amr.includes("sms")) return "phone";
+  if (amr.includes("rec")) return "recovery_code";
+  return undefined;
 }
 
 function deniedMessage(d: PolicyDecision): string {

@@ -10,6 +10,7 @@ import type { AuditStore } from "../store/audit-store.js";
 import type { OrgPolicyDocument, OrgPolicyStore } from "../store/org-policy-store.js";
 import type { OrganizationStore } from "../store/organization-store.js";
 import type { Ports } from "../store/transactional.js";
+import type { SessionStore } from "../store/session-store.js";
 import { changedSections, documentOf, normalizeChange, settingsOf, type OrgPolicyChange } from "./org-policy-document.js";
 import { defaultOrgPolicySettings, type OrgPolicySettings } from "./org-policy-settings.js";
 
@@ -17,6 +18,7 @@ export interface OrgPolicyConfigsDeps {
   store: Ports<{
     orgPolicies: OrgPolicyStore;
     orgs: Pick<OrganizationStore, "lockOrganization" | "update">;
+    sessions: Pick<SessionStore, "revokeBeyondNewestInOrganization">;
     audit: Pick<AuditStore, "append">;
   }>;
   clock: Clock;
@@ -46,7 +48,7 @@ export class OrgPolicyConfigs {
     const c = normalizeChange(change);
     if (!c.mfa && !c.device && !c.session && !c.accessControl && !c.defaultPolicyOutcome) throw invalidArgument("config", "names no section to change");
     const organizationId = grant.organization.id;
-    const { after, mfaChanged } = await this.d.store.transaction(async (tx) => {
+    const { after, mfaChanged, endedSessions } = await this.d.store.transaction(async (tx) => {
       // Serializes config changes of this organization (and with UpdateOrganization's require_mfa).
       await tx.orgs.lockOrganization(organizationId);
       const stored = await tx.orgPolicies.find(organizationId);
@@ -75,9 +77,12 @@ export class OrgPolicyConfigs {
         targetId: organizationId,
         details: { sections: changedSections(before, after).join(","), version: String(after.version) },
       });
-      return { after, mfaChanged };
+      // A concurrency limit set or tightened holds at once: members' sessions past it end now.
+      const cap = after.session.maxConcurrentPerUser;
+      const endedSessions = c.session && cap > 0 ? await tx.sessions.revokeBeyondNewestInOrganization(organizationId, cap, "session_limit", now) : [];
+      return { after, mfaChanged, endedSessions };
     });
-    const changes: Invalidation[] = [{ topic: "org_policy", id: organizationId }];
+    const changes: Invalidation[] = [{ topic: "org_policy", id: organizationId }, ...endedSessions.map((id) => ({ topic: "session" as const, id }))];
     // OrgAccess and the other org caches read require_mfa from the organization.
     if (mfaChanged) changes.push({ topic: "org", id: organizationId });
     await this.d.bus.publish(changes);
