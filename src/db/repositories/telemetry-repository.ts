@@ -118,13 +118,18 @@ export class TelemetryRepository implements TelemetryStore {
   }
 }
 
-/** `{"t":..,"d":..,"y":..,"a":<attributes as sent>}` per event; the attributes are JSON already. */
+/**
+ * `{"t":..,"y":..,"d":..,"a":<attributes as sent>}` per event, "d" and "a" only when set (a
+ * missing key is NULL): the attributes are JSON already, the device a checked uuid.
+ */
 function eventsJson(events: NewTelemetryEvent[]): string {
   const parts = new Array<string>(events.length);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    parts[i] =
-      `{"t":"${e.occurredAt.toISOString()}","d":${e.deviceId === null ? "null" : `"${e.deviceId}"`},"y":${JSON.stringify(e.type)},"a":${e.attributesJson ?? "null"}}`;
+    let part = `{"t":"${e.occurredAt.toISOString()}","y":${JSON.stringify(e.type)}`;
+    if (e.deviceId !== null) part += `,"d":"${e.deviceId}"`;
+    if (e.attributesJson !== null) part += `,"a":${e.attributesJson}`;
+    parts[i] = part + "}";
   }
   return `[${parts.join(",")}]`;
 }

@@ -1,4 +1,5 @@
 import { invalidArgument, type DomainError } from "../errors.js";
+import type { NewTelemetryEvent } from "../store/telemetry-store.js";
 
 export interface PostureReportInput {
   os: string;
@@ -20,14 +21,11 @@ export interface TelemetryEventInput {
   posture?: PostureReportInput;
 }
 
-/** An event that passed the checks that need nothing but itself and the time. */
-export interface CheckedEvent {
+/** An event that passed the checks that need nothing but itself and the time; stored as it is. */
+export interface CheckedEvent extends NewTelemetryEvent {
   index: number;
-  type: string;
-  occurredAt: Date;
-  /** Lower-cased, as PostgreSQL answers uuids; null: the session's device, if any. */
+  /** Lower-cased, as PostgreSQL answers uuids; null: the session's device, if any (set once known). */
   deviceId: string | null;
-  attributesJson: string | null;
   posture: PostureReportInput | null;
 }
 
@@ -55,22 +53,10 @@ export function checkEvents(events: TelemetryEventInput[], now: Date, path: Even
   const out = new Array<CheckedEvent>(events.length);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    const bad = (field: string, why: string) => eventError(path, i, field, why);
     const occurredAt = e.time ?? now;
-    const t = occurredAt.getTime();
-    if (Number.isNaN(t) || t < earliest || t > latest) throw bad(".time", "must be within the last 30 days and at most a day ahead");
-    let attributesJson: string | null = null;
-    if (e.attributes) {
-      attributesJson = JSON.stringify(e.attributes);
-      if (Buffer.byteLength(attributesJson, "utf8") > MAX_ATTRIBUTES_BYTES) throw bad(".attributes", `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`);
-      if (attributesJson.includes("\\u") && JSONB_UNSAFE_ESCAPE.test(attributesJson))
-        throw bad(".attributes", "must not hold NUL characters or unpaired surrogates");
-    }
-    const isPosture = e.type === POSTURE_EVENT;
-    if (isPosture && !e.posture) throw bad(".posture", 'is required for a "posture" event');
-    if (!isPosture && e.posture) throw bad(".posture", 'is only for "posture" events');
-    if (e.posture && ![e.posture.os, e.posture.osVersion, e.posture.agentVersion].every(storableText))
-      throw bad(".posture", "must not hold NUL characters or unpaired surrogates");
+    const attributesJson = e.attributes ? JSON.stringify(e.attributes) : null;
+    const fault = faultOf(e, occurredAt.getTime(), attributesJson, earliest, latest);
+    if (fault) throw eventError(path, i, fault[0], fault[1]);
     out[i] = {
       index: i,
       type: e.type,
@@ -81,6 +67,23 @@ export function checkEvents(events: TelemetryEventInput[], now: Date, path: Even
     };
   }
   return out;
+}
+
+/** What is wrong with one event: the field (after its path) and why; undefined when nothing is. */
+function faultOf(e: TelemetryEventInput, t: number, attributesJson: string | null, earliest: number, latest: number): [string, string] | undefined {
+  if (Number.isNaN(t) || t < earliest || t > latest) return [".time", "must be within the last 30 days and at most a day ahead"];
+  if (attributesJson !== null) {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: short JSON needs no count.
+    if (attributesJson.length * 3 > MAX_ATTRIBUTES_BYTES && Buffer.byteLength(attributesJson, "utf8") > MAX_ATTRIBUTES_BYTES)
+      return [".attributes", `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`];
+    if (attributesJson.includes("\\u") && JSONB_UNSAFE_ESCAPE.test(attributesJson)) return [".attributes", "must not hold NUL characters or unpaired surrogates"];
+  }
+  const isPosture = e.type === POSTURE_EVENT;
+  if (isPosture && !e.posture) return [".posture", 'is required for a "posture" event'];
+  if (!isPosture && e.posture) return [".posture", 'is only for "posture" events'];
+  if (e.posture && ![e.posture.os, e.posture.osVersion, e.posture.agentVersion].every(storableText))
+    return [".posture", "must not hold NUL characters or unpaired surrogates"];
+  return undefined;
 }
 
 /** A text column takes neither NUL nor an unpaired surrogate. */

@@ -4,7 +4,7 @@ import type { InvalidationBus } from "../invalidation.js";
 import type { OrgGrant } from "../org/org-access.js";
 import type { Principal } from "../principal.js";
 import type { SessionStore } from "../store/session-store.js";
-import type { DevicePostureUpdate, NewTelemetryEvent, TelemetryStore } from "../store/telemetry-store.js";
+import type { DevicePostureUpdate, TelemetryStore } from "../store/telemetry-store.js";
 import { checkEvents, eventError, type CheckedEvent, type EventPath, type TelemetryEventInput } from "./telemetry-event.js";
 import type { ConcurrencyLimit } from "./insert-limit.js";
 import type { TelemetryQuota } from "./telemetry-quota.js";
@@ -53,11 +53,10 @@ export class TelemetryIngest {
     await this.d.quota.take(organizationId, checked.length);
     const emitter = emitterOf(caller);
     const devices = await this.resolveDevices(emitter, organizationId, checked, path);
-    const rows = new Array<NewTelemetryEvent>(checked.length);
     const postures = new Map<string, DevicePostureUpdate>();
     for (const e of checked) {
-      const deviceId = e.deviceId ?? devices.sessionDevice;
-      rows[e.index] = { occurredAt: e.occurredAt, deviceId, type: e.type, attributesJson: e.attributesJson };
+      // Checked events are the stored rows (no copy of a thousand objects): untagged ones take the session's device.
+      const deviceId = (e.deviceId ??= devices.sessionDevice);
       if (!e.posture) continue;
       if (!deviceId) throw eventError(path, e.index, ".device_id", "a posture event needs a device: name one, or send from a session bound to one");
       // The newest report of each device in the batch; the store keeps it only if newer than the stored one.
@@ -69,7 +68,7 @@ export class TelemetryIngest {
       userId: emitter.userId,
       serviceAccountId: emitter.serviceAccountId,
       receivedAt: now,
-      events: rows,
+      events: checked,
       postures: [...postures.values()],
     };
     const { postureChanged } = await this.d.inserts.run(() => {
@@ -78,7 +77,7 @@ export class TelemetryIngest {
       return this.d.store.telemetry.insertBatch(batch);
     });
     if (postureChanged.length) await this.d.bus.publish(postureChanged.map((id) => ({ topic: "device" as const, id })));
-    return rows.length;
+    return checked.length;
   }
 
   /**
