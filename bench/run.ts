@@ -11,7 +11,11 @@ import { H2Pool } from "./h2-client.js";
 import { percentile, runLoad, type Operation } from "./load.js";
 import { cpuTicks, machineCores, machineLoad, postgresCpuSeconds } from "./machine.js";
 import { PgActivitySampler, type PgActivity } from "./pg-activity.js";
-import { createFixtures, RATIOS, SCENARIOS, THROUGHPUTS, type Ratio, type Scenario } from "./scenarios.js";
+import { createFixtures, RATIOS as CORE_RATIOS, SCENARIOS as CORE_SCENARIOS, THROUGHPUTS, type Ratio, type Scenario } from "./scenarios.js";
+import { ZERO_TRUST_RATIOS, ZERO_TRUST_SCENARIOS } from "./zero-trust-scenarios.js";
+
+const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS];
+const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS];
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");

@@ -17,7 +17,10 @@ import { emptyRequest, framingOf, readRequestMessage, replayed, TooLarge } from 
  * - it reads the request's one message as connect-es would (same framing, compression and
  *   decoder), with the method's limit: max_public_message_bytes for ACCESS_PUBLIC methods;
  * - it refuses JSON nested deeper than max_json_depth before anything parses it;
- * - an accepted request goes on to connect-es with its body replayed, unchanged;
+ * - an accepted unary request goes on to connect-es with an empty body and the message the gate
+ *   decoded in the context, which `inputErrorInterceptor` puts in its place: a message is
+ *   decoded once, not twice (a 1,000-event telemetry batch spends about 15 ms in the decoder);
+ *   a server-streaming request goes on with its body replayed, unchanged;
  * - a refused one goes on with an empty message and its refusal in the context, which
  *   `inputErrorInterceptor` (just inside request-log, metrics and errors) throws: it is logged,
  *   counted and answered like any other error, in the caller's protocol.
@@ -29,11 +32,20 @@ import { emptyRequest, framingOf, readRequestMessage, replayed, TooLarge } from 
 /** The refusal of a request's input, set by the gate and thrown by inputErrorInterceptor. */
 export const kInputError = createContextKey<Error | undefined>(undefined, { description: "request input refused by the gate" });
 
-/** Throws the gate's refusal, if any, inside the interceptor chain. Place it right after the errors interceptor. */
+/** The unary request's message as the gate decoded it; inputErrorInterceptor hands it on. */
+export const kDecodedInput = createContextKey<unknown>(undefined, { description: "request message decoded by the gate" });
+
+/**
+ * Throws the gate's refusal, if any, inside the interceptor chain, and otherwise gives the call
+ * the message the gate decoded. Place it right after the errors interceptor, in every router
+ * whose handlers the gate wraps (without it, unary handlers would see empty messages).
+ */
 export function inputErrorInterceptor(): Interceptor {
   return (next) => async (req) => {
     const refused = req.contextValues.get(kInputError);
     if (refused) throw refused;
+    const decoded = req.contextValues.get(kDecodedInput);
+    if (decoded !== undefined && !req.stream) return next({ ...req, message: decoded as typeof req.message });
     return next(req);
   };
 }
@@ -60,18 +72,22 @@ export function inputGate(opts: InputGateOptions): (handler: UniversalHandler) =
       // Not a request this gate reads (wrong method or content type): connect-es answers it.
       if (!framing) return handler(req);
       let raw: Uint8Array;
+      let message: unknown;
       try {
         const read = await readRequestMessage(req, framing, limit, opts.acceptCompression);
         if (!framing.binary && nestsDeeperThan(read.message, opts.maxJsonDepth))
           throw new DomainError("invalid_argument", "INVALID_ARGUMENT", `the request JSON nests deeper than ${opts.maxJsonDepth} levels`);
-        decoders.getI(framing.binary).parse(read.message);
+        message = decoders.getI(framing.binary).parse(read.message);
         raw = read.raw;
       } catch (err) {
         const contextValues = req.contextValues ?? createContextValues();
         contextValues.set(kInputError, refusal(err, limit));
         return handler({ ...emptyRequest(req, framing), contextValues });
       }
-      return handler(replayed(req, raw));
+      if (kind !== "unary") return handler(replayed(req, raw));
+      const contextValues = req.contextValues ?? createContextValues();
+      contextValues.set(kDecodedInput, message);
+      return handler({ ...emptyRequest(req, framing), contextValues });
     };
     return Object.assign(gated, {
       service: handler.service,

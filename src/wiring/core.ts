@@ -12,6 +12,7 @@ import { createStore } from "../db/store.js";
 import { AuditLog } from "../domain/audit/audit-log.js";
 import { DevOtpStore } from "../domain/mfa/sms-sender.js";
 import { Caches } from "../domain/cache/caches.js";
+import { OrgDirectory } from "../domain/org/org-directory.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
 import type { BruteForce } from "../domain/ratelimit/brute-force.js";
@@ -53,6 +54,8 @@ export interface Core {
   passwordPolicy: PasswordPolicy;
   /** Every per-instance cache, bounded in size and age. */
   caches: Caches;
+  /** Organizations and memberships for the per-call access checks, cached and invalidated by the bus. */
+  orgDirectory: OrgDirectory;
   /** One-time codes last sent to each phone or address, kept only in dev mode (DevService.GetOTP). */
   devCodes: DevOtpStore;
 }
@@ -116,6 +119,7 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     hasher: deps.hasher ?? (await createArgon2Hasher()),
     passwordPolicy: new PasswordPolicy(config.password_min_score),
     caches,
+    orgDirectory: new OrgDirectory({ store, caches, bus, ttlSeconds: config.session_cache_ttl }),
     devCodes: new DevOtpStore(config.dev),
   };
 }

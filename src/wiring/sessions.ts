@@ -30,8 +30,13 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
   };
   const limits = new OrgSessionLimits({ store, settings: zeroTrust.orgPolicy.reader, bus, caches: core.caches, cacheTtlSeconds: config.session_cache_ttl });
   const sessions = new SessionManager({ store, bus, clock, timeouts, caches: core.caches, limits });
+  const mfaEnrolled = core.caches.create<string, boolean>("mfa_enrolled", { ttlSeconds: config.session_cache_ttl });
+  // Factors confirmed or removed publish the user's topic.
+  bus.on("user", (userId) => mfaEnrolled.delete(userId));
   const gate = new ZeroTrustGate({
     store,
+    directory: core.orgDirectory,
+    mfaEnrolled,
     clock,
     settings: zeroTrust.orgPolicy.reader,
     policies: zeroTrust.policies.evaluator,

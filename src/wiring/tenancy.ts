@@ -18,7 +18,8 @@ export interface TenancyArea {
 /** Organizations, their members, and their machine credentials (API keys, service accounts). */
 export function wireTenancy(core: Core): TenancyArea {
   const { config, store, clock, audit, bus } = core;
-  const orgAccess = new OrgAccess(store);
+  // Reads through the directory: an organization-scoped call costs no database read when nothing changed.
+  const orgAccess = new OrgAccess({ orgs: core.orgDirectory });
   const organizations = new Organizations({
     store,
     clock,

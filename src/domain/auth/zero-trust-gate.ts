@@ -1,4 +1,5 @@
 import type { Clock } from "../../clock.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { DomainError } from "../errors.js";
 import type { OrgPolicyReader, OrgPolicySettings } from "../orgpolicy/org-policy-settings.js";
@@ -27,7 +28,11 @@ export interface GateSubject {
 }
 
 export interface GateDeps {
-  store: { orgs: Pick<OrganizationStore, "list" | "findById" | "membership">; mfa: Pick<MfaStore, "confirmedFactors"> };
+  store: { orgs: Pick<OrganizationStore, "list">; mfa: Pick<MfaStore, "confirmedFactors"> };
+  /** Cached organizations and memberships (OrgDirectory) for calls that name one organization. */
+  directory: Pick<OrganizationStore, "findById" | "membership">;
+  /** Whether a user has a second factor, cached per user and dropped on the bus topic `user`. */
+  mfaEnrolled: BoundedCache<string, boolean>;
   clock: Clock;
   settings: OrgPolicyReader;
   policies: PolicyEvaluator;
@@ -49,7 +54,7 @@ export class ZeroTrustGate {
   async check(subject: GateSubject): Promise<void> {
     const orgs = await this.organizationsOf(subject);
     if (orgs.length === 0) return;
-    const mfaEnrolled = (await this.d.store.mfa.confirmedFactors(subject.user.id)).length > 0;
+    const mfaEnrolled = await this.mfaEnrolled(subject.user.id);
     let mfaRequiredBy: { org: OrganizationRow; decision: PolicyDecision } | undefined;
     for (const { org, role } of orgs) {
       const settings = await this.d.settings.settings(org.id);
@@ -87,11 +92,19 @@ export class ZeroTrustGate {
     }
   }
 
+  private async mfaEnrolled(userId: string): Promise<boolean> {
+    const hit = this.d.mfaEnrolled.get(userId);
+    if (hit !== undefined) return hit;
+    const enrolled = (await this.d.store.mfa.confirmedFactors(userId)).length > 0;
+    this.d.mfaEnrolled.set(userId, enrolled);
+    return enrolled;
+  }
+
   private async organizationsOf(subject: GateSubject): Promise<{ org: OrganizationRow; role: string }[]> {
     if (subject.organizationId) {
       const [org, membership] = await Promise.all([
-        this.d.store.orgs.findById(subject.organizationId),
-        this.d.store.orgs.membership(subject.organizationId, subject.user.id),
+        this.d.directory.findById(subject.organizationId),
+        this.d.directory.membership(subject.organizationId, subject.user.id),
       ]);
       // A system admin acting on an organization they do not belong to is decided by its policies too.
       return org && !org.suspended ? [{ org, role: membership?.role ?? "" }] : [];

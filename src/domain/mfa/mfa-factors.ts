@@ -63,7 +63,13 @@ export class MfaFactors {
     if (factor.confirmedAt) throw new DomainError("failed_precondition", "FACTOR_CONFIRMED", "the factor is already confirmed");
     const row = await this.checkTotp(caller, factor, code, meta, true);
     if (!row) throw invalidArgument("code", "is not the current code of this authenticator", "MFA_CODE_INVALID");
+    await this.factorsChanged(caller.userId);
     return row;
+  }
+
+  /** Caches of what the user has enrolled (policies see mfa_enrolled) are dropped on every instance. */
+  private async factorsChanged(userId: string): Promise<void> {
+    await this.d.bus.publish([{ topic: "user", id: userId }]);
   }
 
   /** A valid code is a fresh MFA proof for the caller's session. */
@@ -124,6 +130,7 @@ export class MfaFactors {
       targetType: "mfa_factor",
       targetId: factor.id,
     });
+    await this.factorsChanged(caller.userId);
     return { row: confirmed, maskedPhone: maskPhone(phone) };
   }
 
@@ -150,6 +157,7 @@ export class MfaFactors {
         targetId: factorId,
       });
     });
+    await this.factorsChanged(caller.userId);
   }
 
   async generateRecoveryCodes(caller: UserPrincipal, meta: RequestMeta): Promise<string[]> {

@@ -78,7 +78,8 @@ export class Organizations {
       });
       return row;
     });
-    if (set.requireMfa !== undefined) await this.d.bus.publish([{ topic: "org", id: org.id }]);
+    // Every instance's cached copy of the organization (OrgDirectory, OrgAccess) is dropped.
+    await this.d.bus.publish([{ topic: "org", id: org.id }]);
     return { ...org, callerRole: grant.role };
   }
 
@@ -122,7 +123,7 @@ export class Organizations {
     const user = await this.d.store.users.findById(userId);
     if (!user) throw notFound("USER_NOT_FOUND", "user");
     if (this.d.requireVerifiedEmail.toJoin && !user.emailVerifiedAt) throw notVerified("the user");
-    return this.d.store.transaction(async (tx) => {
+    const added = await this.d.store.transaction(async (tx) => {
       const m = await tx.orgs.addMember({ organizationId: grant.organization.id, userId, role }, this.d.clock.now());
       if (!m) throw new DomainError("already_exists", "ALREADY_MEMBER", "the user is already a member");
       await this.d.audit.record(tx, {
@@ -135,6 +136,9 @@ export class Organizations {
       });
       return { ...m, email: user.email, displayName: user.displayName };
     });
+    // A cached "not a member" (OrgDirectory) and the user's session limits are dropped everywhere.
+    await this.d.bus.publish([{ topic: "user", id: userId }]);
+    return added;
   }
 
   async updateMemberRole(caller: Principal, grant: OrgGrant, userId: string, role: MemberRole, meta: RequestMeta): Promise<MemberWithUser> {

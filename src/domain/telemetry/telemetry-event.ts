@@ -76,7 +76,8 @@ function faultOf(e: TelemetryEventInput, t: number, attributesJson: string | nul
     // A UTF-16 unit is at most 3 bytes of UTF-8: short JSON needs no count.
     if (attributesJson.length * 3 > MAX_ATTRIBUTES_BYTES && Buffer.byteLength(attributesJson, "utf8") > MAX_ATTRIBUTES_BYTES)
       return [".attributes", `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`];
-    if (attributesJson.includes("\\u") && JSONB_UNSAFE_ESCAPE.test(attributesJson)) return [".attributes", "must not hold NUL characters or unpaired surrogates"];
+    if (attributesJson.includes("\\u") && JSONB_UNSAFE_ESCAPE.test(attributesJson))
+      return [".attributes", "must not hold NUL characters or unpaired surrogates"];
   }
   const isPosture = e.type === POSTURE_EVENT;
   if (isPosture && !e.posture) return [".posture", 'is required for a "posture" event'];
