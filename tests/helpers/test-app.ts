@@ -121,3 +121,15 @@ function countingHasher(real: PasswordHasher, counts: HashCounts): PasswordHashe
 export function bearer(token: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${token}` } };
 }
+
+/**
+ * Waits until `b` has heard every change `a` published so far: a marker sent after them arrives
+ * after them (PostgreSQL delivers notifications in commit order), so b's next call is the first
+ * one after the change.
+ */
+export async function caughtUp(a: TestApp, b: TestApp): Promise<void> {
+  const marker = `marker-${Math.random().toString(36).slice(2)}`;
+  const heard = new Promise<void>((resolve) => b.app.hooks.bus.on("session", (id) => id === marker && resolve()));
+  await a.app.hooks.bus.publish([{ topic: "session", id: marker }]);
+  await heard;
+}

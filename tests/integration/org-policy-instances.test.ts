@@ -6,7 +6,7 @@ import { AuditLog } from "../../src/domain/audit/audit-log.js";
 import { CachedOrgPolicyReader } from "../../src/domain/orgpolicy/cached-org-policy-reader.js";
 import { OrgPolicyConfigs } from "../../src/domain/orgpolicy/org-policy-configs.js";
 import { TENANCY_SETTINGS, World, type IssuedKey, type Team } from "../helpers/tenancy-world.js";
-import { createTestApp, type TestApp } from "../helpers/test-app.js";
+import { createTestApp, type TestApp, caughtUp } from "../helpers/test-app.js";
 
 describe("org policy changes reach another instance at its next call (the invalidation bus)", () => {
   let a: TestApp;
@@ -27,13 +27,7 @@ describe("org policy changes reach another instance at its next call (the invali
     await a?.close();
   });
 
-  /** Waits until b has heard every change a published so far (notifications arrive in commit order). */
-  const bCaughtUp = async () => {
-    const marker = `marker-${Math.random().toString(36).slice(2)}`;
-    const heard = new Promise<void>((resolve) => b.app.hooks.bus.on("session", (id) => id === marker && resolve()));
-    await a.app.hooks.bus.publish([{ topic: "session", id: marker }]);
-    await heard;
-  };
+  const bCaughtUp = () => caughtUp(a, b);
 
   it("a rule saved on one instance decides the other's next CheckUrlAccess and GetBrowserPolicy", async () => {
     const onA = a.client(OrgPolicyConfigService);

@@ -8,7 +8,7 @@ import { PolicyLanguage, PolicyOutcome, PolicySchema, PolicyService, type Policy
 import { queryRows } from "../helpers/database.js";
 import { expectError, outcome } from "../helpers/expect-error.js";
 import { TENANCY_SETTINGS, unknownId, World, type Caller, type Team } from "../helpers/tenancy-world.js";
-import { createTestApp, type TestApp } from "../helpers/test-app.js";
+import { createTestApp, type TestApp, caughtUp } from "../helpers/test-app.js";
 
 type PolicyInit = Omit<MessageInitShape<typeof PolicySchema>, "$typeName">;
 
@@ -324,12 +324,7 @@ describe("compiled policies on two instances (the invalidation bus)", () => {
     await a?.close();
   });
 
-  const bCaughtUp = async () => {
-    const marker = `marker-${Math.random().toString(36).slice(2)}`;
-    const heard = new Promise<void>((resolve) => b.app.hooks.bus.on("session", (id) => id === marker && resolve()));
-    await a.app.hooks.bus.publish([{ topic: "session", id: marker }]);
-    await heard;
-  };
+  const bCaughtUp = () => caughtUp(a, b);
 
   it("a policy changed on one instance decides the other's next evaluation", async () => {
     const onA = a.client(PolicyService);

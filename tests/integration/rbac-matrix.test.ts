@@ -9,7 +9,7 @@ import { SessionService } from "../../gen/warden/session/v1/session_service_pb.j
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { adminLogin, newUser, type SignedIn } from "../helpers/accounts.js";
 import { outcome } from "../helpers/expect-error.js";
-import { createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { createTestApp, STRONG_PASSWORD, type TestApp, caughtUp } from "../helpers/test-app.js";
 import { uniqueEmail } from "../helpers/unique.js";
 
 type RoleName = "admin" | "auditor" | "user-manager" | "none";
@@ -162,17 +162,7 @@ describe("role changes reach another instance at the caller's next call (the inv
     await a?.close();
   });
 
-  /**
-   * Waits until b has heard every change a published so far: a marker sent after them arrives
-   * after them (PostgreSQL delivers notifications in commit order), so b's next call is the
-   * first one after the change.
-   */
-  const bCaughtUp = async () => {
-    const marker = `marker-${Math.random().toString(36).slice(2)}`;
-    const heard = new Promise<void>((resolve) => b.app.hooks.bus.on("session", (id) => id === marker && resolve()));
-    await a.app.hooks.bus.publish([{ topic: "session", id: marker }]);
-    await heard;
-  };
+  const bCaughtUp = () => caughtUp(a, b);
 
   it("a rule change, a role taken away and a role given back each decide b's next call", async () => {
     const admin = await adminLogin(a);

@@ -117,7 +117,7 @@ const CASES: Case[] = [
   },
   {
     name: "posture: unencrypted disk denied",
-    policies: [{ source: "device.posture.known && !device.posture.disk_encrypted", outcome: "deny" }],
+    policies: [{ source: "!device.posture.known || !device.posture.disk_encrypted", outcome: "deny" }],
     device: { posture: "fresh", diskEncrypted: false },
     login: "POLICY_DENIED",
     refresh: "POLICY_DENIED",
