@@ -6,6 +6,10 @@ import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { ConnectorService } from "../../gen/warden/connector/v1/connector_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
+import { MembershipService } from "../../gen/warden/org/v1/membership_service_pb.js";
+import { MemberRole } from "../../gen/warden/org/v1/organization_pb.js";
+import { OrganizationService } from "../../gen/warden/org/v1/organization_service_pb.js";
+import { PolicyLanguage, PolicyOutcome, PolicyService } from "../../gen/warden/policy/v1/policy_service_pb.js";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { auditEvents, identities, mfaFactors } from "../../src/db/schema/index.js";
 import { googleProvider } from "../../src/domain/oidc/connectors.js";
@@ -262,6 +266,28 @@ describe("Google and OIDC sign-in", () => {
       expect(r.challengeId).toMatch(/^mfa_/);
       expect(r.user?.id).toBe(first.user?.id);
     });
+  });
+
+  it("an organization's access policy decides federated sign-ins too (amr fed)", async () => {
+    const p = person();
+    const owner = await signUp(`owner-${p.email}`);
+    const first = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
+    const { organization } = await t.client(OrganizationService).createOrganization({ name: "federated" }, owner.as);
+    await t.client(MembershipService).addMember({ organizationId: organization!.id, userId: first.user!.id, role: MemberRole.MEMBER }, owner.as);
+    await t.client(PolicyService).createPolicy(
+      {
+        policy: {
+          organizationId: organization!.id,
+          name: "no federated members",
+          language: PolicyLanguage.CEL,
+          source: `"fed" in session.auth_methods && user.org_role == "member"`,
+          outcome: PolicyOutcome.DENY,
+          enabled: true,
+        },
+      },
+      owner.as,
+    );
+    await expectError(auth().verifyOAuthToken({ idToken: await googleToken(p) }), Code.PermissionDenied, "POLICY_DENIED");
   });
 
   describe("LinkIdentity", () => {

@@ -8,6 +8,8 @@ import { OrganizationService } from "../../gen/warden/org/v1/organization_servic
 import { OrgPolicyConfigService } from "../../gen/warden/orgpolicy/v1/org_policy_config_service_pb.js";
 import { PolicyLanguage, PolicyOutcome, PolicyService } from "../../gen/warden/policy/v1/policy_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
+import { PasskeyService } from "../../gen/warden/passkey/v1/passkey_service_pb.js";
+import { SoftAuthenticator } from "../helpers/soft-authenticator.js";
 import { MemberRole } from "../../gen/warden/org/v1/organization_pb.js";
 import { deviceProof, registerDevice } from "../helpers/device-keys.js";
 import { expectFailure } from "../helpers/expect-error.js";
@@ -74,6 +76,22 @@ describe("zero trust at sign-in and refresh", () => {
     const refusals = await auditOf(t, "policy.deny", member.userId);
     expect(refusals.length).toBeGreaterThan(0);
     expect(refusals[0]!.details).toMatchObject({ phase: "sign_in", organization_id: orgId, policy_name: "no members" });
+  });
+
+  it("passkey sign-ins pass the same gate (amr hwk)", async () => {
+    const { owner, member, orgId } = await team("passkey");
+    const passkeys = t.client(PasskeyService);
+    const authenticator = new SoftAuthenticator();
+    const reg = await passkeys.startPasskeyRegistration({ name: "laptop" }, member.h);
+    await passkeys.completePasskeyRegistration({ challengeId: reg.challengeId, responseJson: authenticator.register(reg.optionsJson) }, member.h);
+    const passkeyLogin = async () => {
+      const start = await passkeys.startPasskeyAuthentication({ email: member.email });
+      return passkeys.completePasskeyAuthentication({ challengeId: start.challengeId, responseJson: authenticator.assert(start.optionsJson) });
+    };
+    expect((await passkeyLogin()).accessToken).not.toBe("");
+    await policy(owner, orgId, "no passkeys here", `"hwk" in session.auth_methods`, PolicyOutcome.DENY);
+    await expectFailure(passkeyLogin(), Code.PermissionDenied, "POLICY_DENIED");
+    expect((await passwordLogin(member)).accessToken).not.toBe("");
   });
 
   it("AuthenticateLocal passes the same gate", async () => {
