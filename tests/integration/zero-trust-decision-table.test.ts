@@ -1,4 +1,4 @@
-import { Code, type Client } from "@connectrpc/connect";
+import type { Client } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
@@ -262,7 +262,10 @@ describe("policy decisions end to end through Login and Refresh", () => {
     // The session to refresh: the one the login opened (after VerifyMFA if asked), else one from before the policies.
     let refreshToken = member.refreshToken;
     let bound = false;
-    if (c.login === "ok") (({ refreshToken } = await login), (bound = !!device));
+    if (c.login === "ok") {
+      refreshToken = (await login).refreshToken;
+      bound = !!device;
+    }
     if (c.login === "challenge") {
       const verified = await auth.verifyMFA({ challengeId: (await login).challengeId, code: totpAt((member as Member & { secret: string }).secret, t.clock) });
       refreshToken = verified.refreshToken;
