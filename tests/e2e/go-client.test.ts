@@ -40,6 +40,7 @@ const PROTOS = [
   "warden/auth/v1/auth_service.proto",
   "warden/session/v1/session_service.proto",
   "warden/user/v1/user.proto",
+  "warden/device/v1/device_service.proto",
   "warden/options/v1/options.proto",
   "buf/validate/validate.proto",
 ];
