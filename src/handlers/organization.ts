@@ -45,6 +45,9 @@ export function membershipHandlers(orgs: Organizations): ServiceImpl<typeof Memb
     async updateMemberRole(req, ctx) {
       return { member: memberToProto(await orgs.updateMemberRole(principalOf(ctx), grantOf(ctx), req.userId, roleFromProto(req.role), metaOf(ctx))) };
     },
+    async acceptMembership(_req, ctx) {
+      return { member: memberToProto(await orgs.acceptMembership(callerOf(ctx), grantOf(ctx), metaOf(ctx))) };
+    },
     async listMembers(req, ctx) {
       const page = await orgs.listMembers(grantOf(ctx), req);
       return { members: page.items.map(memberToProto), nextPageToken: page.nextPageToken };

@@ -89,6 +89,7 @@ export function memberToProto(m: MemberWithUser): Member {
     displayName: m.displayName,
     role: ROLE_TO_PB[m.role as MemberRole] ?? PbRole.UNSPECIFIED,
     createTime: ts(m.createdAt),
+    acceptTime: m.acceptedAt ? ts(m.acceptedAt) : undefined,
   });
 }
 

@@ -62,7 +62,10 @@ describe.skipIf(!TEST_PG_URL)("[PostgreSQL only: needs TEST_DATABASE_URL] zero-t
     const email = uniqueEmail(tag);
     const { user } = await onA.auth.register({ email, password: STRONG_PASSWORD, displayName: tag });
     const login = await onA.auth.login({ email, password: STRONG_PASSWORD });
-    if (orgId) await onA.members.addMember({ organizationId: orgId, userId: user!.id, role: MemberRole.MEMBER }, await asOwner());
+    if (orgId) {
+      await onA.members.addMember({ organizationId: orgId, userId: user!.id, role: MemberRole.MEMBER }, await asOwner());
+      await onA.members.acceptMembership({ organizationId: orgId }, bearer(login.accessToken));
+    }
     return { email, userId: user!.id, h: bearer(login.accessToken) };
   }
 

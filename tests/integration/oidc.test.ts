@@ -274,6 +274,7 @@ describe("Google and OIDC sign-in", () => {
     const first = await auth().verifyOAuthToken({ idToken: await googleToken(p) });
     const { organization } = await t.client(OrganizationService).createOrganization({ name: "federated" }, owner.as);
     await t.client(MembershipService).addMember({ organizationId: organization!.id, userId: first.user!.id, role: MemberRole.MEMBER }, owner.as);
+    await t.client(MembershipService).acceptMembership({ organizationId: organization!.id }, bearer(first.accessToken));
     await t.client(PolicyService).createPolicy(
       {
         policy: {

@@ -259,6 +259,18 @@ describe("TelemetryService", () => {
       expect(await h.stored(org.id)).toBe(4);
     });
 
+    it("takes a report dated ahead as of now: it cannot stay fresh longer nor shadow the next honest report", async () => {
+      const user = await w.user("tm-future");
+      const org = await w.org(user);
+      const device = await h.device(org.id, user.id);
+      const now = w.t.clock.now().getTime();
+      await batch(org.id, [posture("forged", new Date(now + 12 * 60 * MINUTE), device)], user.as);
+      expect(await h.devicePosture(device)).toMatchObject({ os: "forged", at: now });
+      w.t.clock.advance(60);
+      await batch(org.id, [posture("honest", new Date(now + 60_000), device)], user.as);
+      expect((await h.devicePosture(device)).os).toBe("honest");
+    });
+
     it("takes the session's bound device; with none, a posture event is refused", async () => {
       const user = await w.user("tm-posture2");
       const org = await w.org(user);

@@ -236,6 +236,7 @@ describe("policy decisions end to end through Login and Refresh", () => {
     const { organization } = await orgs.createOrganization({ name: tag, tier: c.tier ?? OrganizationTier.FREE }, owner.h);
     const orgId = organization!.id;
     await t.client(MembershipService).addMember({ organizationId: orgId, userId: member.userId, role: MemberRole.MEMBER }, owner.h);
+    await t.client(MembershipService).acceptMembership({ organizationId: orgId }, member.h);
     const device = await deviceFor(c, owner, member, orgId);
     if (c.defaultOutcome)
       await t.client(OrgPolicyConfigService).updateOrgPolicyConfig({ organizationId: orgId, defaultPolicyOutcome: OUTCOME[c.defaultOutcome] }, owner.h);

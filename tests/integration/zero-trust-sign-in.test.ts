@@ -43,12 +43,18 @@ describe("zero trust at sign-in and refresh", () => {
   });
   afterAll(async () => t?.close());
 
-  /** An organization owned by a new user, with `member` (a plain member) in it. */
+  /** Adds `m` as a member, and `m` accepts: from then on the organization's rules decide m's sign-ins. */
+  async function join(orgId: string, owner: Member, m: Member): Promise<void> {
+    await members.addMember({ organizationId: orgId, userId: m.userId, role: MemberRole.MEMBER }, owner.h);
+    await members.acceptMembership({ organizationId: orgId }, m.h);
+  }
+
+  /** An organization owned by a new user, with `member` (a plain member who accepted) in it. */
   async function team(tag: string, tier = OrganizationTier.FREE): Promise<{ owner: Member; member: Member; orgId: string }> {
     const owner = await signUp(t, `${tag}-owner`);
     const member = await signUp(t, `${tag}-member`);
     const { organization } = await orgs.createOrganization({ name: `${tag} org`, tier }, owner.h);
-    await members.addMember({ organizationId: organization!.id, userId: member.userId, role: MemberRole.MEMBER }, owner.h);
+    await join(organization!.id, owner, member);
     return { owner, member, orgId: organization!.id };
   }
 
@@ -94,6 +100,28 @@ describe("zero trust at sign-in and refresh", () => {
     expect((await passwordLogin(member)).accessToken).not.toBe("");
   });
 
+  it("an organization that added a user who has not accepted cannot lock them out of their sign-ins", async () => {
+    const stranger = await signUp(t, "stranger");
+    const attacker = await signUp(t, "attacker");
+    const { organization } = await orgs.createOrganization({ name: "trap" }, attacker.h);
+    await members.addMember({ organizationId: organization!.id, userId: stranger.userId, role: MemberRole.MEMBER }, attacker.h);
+    await config.updateOrgPolicyConfig(
+      { organizationId: organization!.id, defaultPolicyOutcome: PolicyOutcome.DENY, session: { maxAgeSeconds: 1n }, device: { requireRegistered: true } },
+      attacker.h,
+    );
+    t.clock.advance(5);
+    expect((await sessions.validateSession({}, stranger.h)).valid).toBe(true);
+    expect((await auth.refresh({ refreshToken: stranger.refreshToken })).accessToken).not.toBe("");
+    const again = await passwordLogin(stranger);
+    expect(again.accessToken).not.toBe("");
+    // Inside that organization its rules hold all the same.
+    await expectFailure(orgs.getOrganization({ id: organization!.id }, bearer(again.accessToken)), Code.PermissionDenied);
+    // Once accepted, they decide the user's sign-ins.
+    const { member } = await members.acceptMembership({ organizationId: organization!.id }, bearer(again.accessToken));
+    expect(member?.acceptTime).toBeDefined();
+    await expectFailure(passwordLogin(stranger), Code.PermissionDenied, "DEVICE_REQUIRED");
+  });
+
   it("AuthenticateLocal passes the same gate", async () => {
     const { owner, member, orgId } = await team("local");
     await policy(owner, orgId, "local off", `request.method.endsWith("/AuthenticateLocal")`, PolicyOutcome.DENY);
@@ -116,7 +144,7 @@ describe("zero trust at sign-in and refresh", () => {
     const { owner, orgId } = await team("mfa");
     const plain = await signUp(t, "mfa-plain");
     const strong = await signUpWithTotp(t, "mfa-strong");
-    for (const m of [plain, strong]) await members.addMember({ organizationId: orgId, userId: m.userId, role: MemberRole.MEMBER }, owner.h);
+    for (const m of [plain, strong]) await join(orgId, owner, m);
     await policy(owner, orgId, "mfa for everyone", "true", PolicyOutcome.REQUIRE_MFA, 0, "use your authenticator");
 
     const refused = await expectFailure(passwordLogin(plain), Code.FailedPrecondition, "MFA_REQUIRED");
@@ -197,7 +225,7 @@ describe("zero trust at sign-in and refresh", () => {
   it("org device rules: registered required, then trusted required; a device-bound MFA sign-in keeps its device", async () => {
     const { owner, orgId } = await team("devrules");
     const m = await signUpWithTotp(t, "devrules-totp");
-    await members.addMember({ organizationId: orgId, userId: m.userId, role: MemberRole.MEMBER }, owner.h);
+    await join(orgId, owner, m);
     const { device, key } = await registerDevice(devices, orgId, { as: m.h });
     await config.updateOrgPolicyConfig({ organizationId: orgId, device: { requireRegistered: true } }, owner.h);
     await expectFailure(passwordLogin(m), Code.PermissionDenied, "DEVICE_REQUIRED");
@@ -274,7 +302,7 @@ describe("zero trust at sign-in and refresh", () => {
   it("mfa.allowed_methods: a second factor the organization does not accept cannot open a session", async () => {
     const { owner, orgId } = await team("mfa-methods");
     const m = await signUpWithTotp(t, "mfa-methods-totp");
-    await members.addMember({ organizationId: orgId, userId: m.userId, role: MemberRole.MEMBER }, owner.h);
+    await join(orgId, owner, m);
     await config.updateOrgPolicyConfig({ organizationId: orgId, mfa: { allowedMethods: ["phone"] } }, owner.h);
     const refused = await startChallenge(auth, m.email);
     const failure = await expectFailure(

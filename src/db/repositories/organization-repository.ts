@@ -48,7 +48,20 @@ export class OrganizationRepository implements OrganizationStore {
   }
 
   /** Organizations the user belongs to (or every one, for userId undefined), oldest first. */
-  async list(limit: number, userId: string | undefined, cursor?: PageAfter): Promise<(OrganizationRow & { callerRole: string | null })[]> {
+  async acceptMembership(organizationId: string, userId: string, now: Date): Promise<MembershipRow | undefined> {
+    const [row] = await this.db
+      .update(memberships)
+      .set({ acceptedAt: sql`coalesce(${memberships.acceptedAt}, ${now.toISOString()}::timestamptz)` })
+      .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))
+      .returning();
+    return row;
+  }
+
+  async list(
+    limit: number,
+    userId: string | undefined,
+    cursor?: PageAfter,
+  ): Promise<(OrganizationRow & { callerRole: string | null; callerAcceptedAt?: Date | null })[]> {
     const conditions = [isNull(organizations.deletedAt)];
     if (userId)
       conditions.push(inArray(organizations.id, this.db.select({ id: memberships.organizationId }).from(memberships).where(eq(memberships.userId, userId))));
@@ -57,13 +70,14 @@ export class OrganizationRepository implements OrganizationStore {
       .select({
         org: organizations,
         callerRole: userId ? memberships.role : sql<string | null>`null`,
+        callerAcceptedAt: memberships.acceptedAt,
       })
       .from(organizations)
       .leftJoin(memberships, and(eq(memberships.organizationId, organizations.id), eq(memberships.userId, userId ?? sql`null`)))
       .where(and(...conditions))
       .orderBy(asc(organizations.createdAt), asc(organizations.id))
       .limit(limit);
-    return rows.map((r) => ({ ...r.org, callerRole: r.callerRole }));
+    return rows.map((r) => ({ ...r.org, callerRole: r.callerRole, callerAcceptedAt: userId ? r.callerAcceptedAt : null }));
   }
 
   async membership(organizationId: string, userId: string): Promise<MembershipRow | undefined> {
@@ -89,10 +103,11 @@ export class OrganizationRepository implements OrganizationStore {
     return !!row;
   }
 
-  async addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined> {
+  async addMember(m: { organizationId: string; userId: string; role: string; accepted?: boolean }, now: Date): Promise<MembershipRow | undefined> {
+    const { accepted, ...member } = m;
     const [row] = await this.db
       .insert(memberships)
-      .values({ ...m, createdAt: now })
+      .values({ ...member, createdAt: now, acceptedAt: accepted ? now : null })
       .onConflictDoNothing()
       .returning();
     return row;
@@ -167,6 +182,7 @@ export class OrganizationRepository implements OrganizationStore {
       .select({
         organizationId: memberships.organizationId,
         userId: memberships.userId,
+        acceptedAt: memberships.acceptedAt,
         role: memberships.role,
         createdAt: memberships.createdAt,
         email: users.email,

@@ -29,6 +29,9 @@ export const memberships = pgTable(
       .references(() => users.id, { onDelete: "cascade" }),
     role: text("role").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    // When the user accepted the membership (at once for an organization's creator). Until then
+    // the organization's rules do not decide the user's sign-ins: an admin cannot lock a stranger out.
+    acceptedAt: timestamp("accepted_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [primaryKey({ columns: [t.organizationId, t.userId] }), index("memberships_user_idx").on(t.userId)],
 );

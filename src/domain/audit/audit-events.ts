@@ -51,6 +51,7 @@ export const AUDIT_EVENTS = {
   "org.resume": "An organization's suspension was lifted",
   "org.member_add": "A member was added",
   "org.member_remove": "A member was removed",
+  "org.member_accept": "A member accepted their membership: the organization's zero-trust rules now decide their sign-ins",
   "org.member_role": "A member's role changed",
   "api_key.create": "An API key was created",
   "api_key.revoke": "An API key was revoked",

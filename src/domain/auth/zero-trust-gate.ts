@@ -109,8 +109,9 @@ export class ZeroTrustGate {
       // A system admin acting on an organization they do not belong to is decided by its policies too.
       return org && !org.suspended ? [{ org, role: membership?.role ?? "" }] : [];
     }
+    // Only memberships the user accepted: an admin adding a stranger gains no say over their sign-ins.
     const orgs = await this.d.store.orgs.list(MAX_ORGANIZATIONS, subject.user.id);
-    return orgs.filter((o) => !o.suspended).map((o) => ({ org: o, role: o.callerRole ?? "" }));
+    return orgs.filter((o) => !o.suspended && o.callerAcceptedAt).map((o) => ({ org: o, role: o.callerRole ?? "" }));
   }
 
   /** The organization's device section: a registered (and maybe trusted) device of this organization. */

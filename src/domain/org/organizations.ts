@@ -43,7 +43,7 @@ export class Organizations {
         throw new DomainError("resource_exhausted", "ORGANIZATION_LIMIT", `at most ${this.d.maxOrganizationsPerUser} organizations per user`);
       const now = this.d.clock.now();
       const org = await tx.orgs.create({ name: cleanName, tier, createdBy: caller.userId }, now);
-      await tx.orgs.addMember({ organizationId: org.id, userId: caller.userId, role: "owner" }, now);
+      await tx.orgs.addMember({ organizationId: org.id, userId: caller.userId, role: "owner", accepted: true }, now);
       await this.d.audit.record(tx, {
         eventType: "org.create",
         outcome: "success",
@@ -161,6 +161,30 @@ export class Organizations {
     await this.d.bus.publish([{ topic: "user", id: userId }]);
     const user = await this.d.store.users.findById(userId);
     return { ...changed, email: user?.email ?? "", displayName: user?.displayName ?? "" };
+  }
+
+  /**
+   * The caller accepts their membership: from then on the organization's zero-trust rules
+   * (policies, device and session sections) decide the caller's sign-ins and refreshes too.
+   */
+  async acceptMembership(caller: UserPrincipal, grant: OrgGrant, meta: RequestMeta): Promise<MemberWithUser> {
+    const user = await this.d.store.users.findById(caller.userId);
+    if (!user) throw notFound("USER_NOT_FOUND", "user");
+    const accepted = await this.d.store.transaction(async (tx) => {
+      const m = await tx.orgs.acceptMembership(grant.organization.id, caller.userId, this.d.clock.now());
+      if (!m) throw notFound("MEMBER_NOT_FOUND", "membership");
+      await this.d.audit.record(tx, {
+        eventType: "org.member_accept",
+        outcome: "success",
+        ...auditActor(caller, meta),
+        targetType: "organization",
+        targetId: grant.organization.id,
+        details: { role: m.role },
+      });
+      return { ...m, email: user.email, displayName: user.displayName };
+    });
+    await this.d.bus.publish([{ topic: "user", id: caller.userId }]);
+    return accepted;
   }
 
   async removeMember(caller: Principal, grant: OrgGrant, userId: string, meta: RequestMeta): Promise<void> {

@@ -12,7 +12,7 @@ export const PERMISSIONS = {
   signing_key: ["rotate"],
   connector: ["create", "list", "delete"],
   organization: ["create", "get", "list", "update", "delete", "suspend"],
-  membership: ["list", "add", "remove", "update"],
+  membership: ["list", "add", "remove", "update", "accept"],
   api_key: ["create", "list", "revoke", "rotate"],
   service_account: ["create", "get", "list", "update", "delete", "rotate_secret"],
   device: ["register", "get", "list", "revoke", "trust"],

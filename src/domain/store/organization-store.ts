@@ -15,12 +15,18 @@ export interface OrganizationStore {
   update(id: string, set: OrganizationChanges, now: Date): Promise<OrganizationRow | undefined>;
   countCreatedBy(userId: string): Promise<number>;
   /** Organizations the user belongs to (or every one, for userId undefined), oldest first. */
-  list(limit: number, userId: string | undefined, after?: PageAfter): Promise<(OrganizationRow & { callerRole: string | null })[]>;
+  list(
+    limit: number,
+    userId: string | undefined,
+    after?: PageAfter,
+  ): Promise<(OrganizationRow & { callerRole: string | null; callerAcceptedAt?: Date | null })[]>;
   membership(organizationId: string, userId: string): Promise<MembershipRow | undefined>;
   /** Whether two users are members of one live organization. */
   sharesOrganization(userA: string, userB: string): Promise<boolean>;
-  /** Undefined when the user is a member already. */
-  addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined>;
+  /** Undefined when the user is a member already. `accepted`: the user joins by their own act (creating the organization). */
+  addMember(m: { organizationId: string; userId: string; role: string; accepted?: boolean }, now: Date): Promise<MembershipRow | undefined>;
+  /** Marks the membership accepted (kept when it already was); undefined when there is none. */
+  acceptMembership(organizationId: string, userId: string, now: Date): Promise<MembershipRow | undefined>;
   setRole(organizationId: string, userId: string, role: string): Promise<MembershipRow | undefined>;
   removeMember(organizationId: string, userId: string): Promise<MembershipRow | undefined>;
   /** Locks the owner rows of live users, so two demotions cannot both see "another owner left". */

@@ -60,8 +60,11 @@ export class TelemetryIngest {
       if (!e.posture) continue;
       if (!deviceId) throw eventError(path, e.index, ".device_id", "a posture event needs a device: name one, or send from a session bound to one");
       // The newest report of each device in the batch; the store keeps it only if newer than the stored one.
+      // A report dated ahead is taken as of now: a future date would keep it "fresh" longer and
+      // shadow every honest report made until then.
+      const at = e.occurredAt.getTime() > now.getTime() ? now : e.occurredAt;
       const prev = postures.get(deviceId);
-      if (!prev || prev.at.getTime() <= e.occurredAt.getTime()) postures.set(deviceId, { deviceId, at: e.occurredAt, ...e.posture });
+      if (!prev || prev.at.getTime() <= at.getTime()) postures.set(deviceId, { deviceId, at, ...e.posture });
     }
     const batch = {
       organizationId,

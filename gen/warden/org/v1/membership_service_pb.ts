@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/org/v1/membership_service.proto.
  */
 export const file_warden_org_v1_membership_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZ3YXJkZW4vb3JnL3YxL21lbWJlcnNoaXBfc2VydmljZS5wcm90bxINd2FyZGVuLm9yZy52MSKFAQoQQWRkTWVtYmVyUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBEjMKBHJvbGUYAyABKA4yGS53YXJkZW4ub3JnLnYxLk1lbWJlclJvbGVCCrpIB4IBBBABIAAiOgoRQWRkTWVtYmVyUmVzcG9uc2USJQoGbWVtYmVyGAEgASgLMhUud2FyZGVuLm9yZy52MS5NZW1iZXIiUwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBIhYKFFJlbW92ZU1lbWJlclJlc3BvbnNlIowBChdVcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBEjMKBHJvbGUYAyABKA4yGS53YXJkZW4ub3JnLnYxLk1lbWJlclJvbGVCCrpIB4IBBBABIAAiQQoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiUKBm1lbWJlchgBIAEoCzIVLndhcmRlbi5vcmcudjEuTWVtYmVyInEKEkxpc3RNZW1iZXJzUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhoKCXBhZ2Vfc2l6ZRgCIAEoBUIHukgEGgIoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiACCJWChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiYKB21lbWJlcnMYASADKAsyFS53YXJkZW4ub3JnLnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyuQQKEU1lbWJlcnNoaXBTZXJ2aWNlEnwKCUFkZE1lbWJlchIfLndhcmRlbi5vcmcudjEuQWRkTWVtYmVyUmVxdWVzdBogLndhcmRlbi5vcmcudjEuQWRkTWVtYmVyUmVzcG9uc2UiLMLzGCgIAxADMg9vcmdhbml6YXRpb25faWRCEQoKbWVtYmVyc2hpcBIDYWRkEogBCgxSZW1vdmVNZW1iZXISIi53YXJkZW4ub3JnLnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaIy53YXJkZW4ub3JnLnYxLlJlbW92ZU1lbWJlclJlc3BvbnNlIi/C8xgrCAMQAzIPb3JnYW5pemF0aW9uX2lkQhQKCm1lbWJlcnNoaXASBnJlbW92ZRKUAQoQVXBkYXRlTWVtYmVyUm9sZRImLndhcmRlbi5vcmcudjEuVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QaJy53YXJkZW4ub3JnLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZSIvwvMYKwgDEAMyD29yZ2FuaXphdGlvbl9pZEIUCgptZW1iZXJzaGlwEgZ1cGRhdGUSgwEKC0xpc3RNZW1iZXJzEiEud2FyZGVuLm9yZy52MS5MaXN0TWVtYmVyc1JlcXVlc3QaIi53YXJkZW4ub3JnLnYxLkxpc3RNZW1iZXJzUmVzcG9uc2UiLcLzGCkICBABMg9vcmdhbml6YXRpb25faWRCEgoKbWVtYmVyc2hpcBIEbGlzdGIGcHJvdG8z", [file_buf_validate_validate, file_warden_options_v1_options, file_warden_org_v1_organization]);
+  fileDesc("CiZ3YXJkZW4vb3JnL3YxL21lbWJlcnNoaXBfc2VydmljZS5wcm90bxINd2FyZGVuLm9yZy52MSKFAQoQQWRkTWVtYmVyUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBEjMKBHJvbGUYAyABKA4yGS53YXJkZW4ub3JnLnYxLk1lbWJlclJvbGVCCrpIB4IBBBABIAAiOgoRQWRkTWVtYmVyUmVzcG9uc2USJQoGbWVtYmVyGAEgASgLMhUud2FyZGVuLm9yZy52MS5NZW1iZXIiUwoTUmVtb3ZlTWVtYmVyUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBIhYKFFJlbW92ZU1lbWJlclJlc3BvbnNlIowBChdVcGRhdGVNZW1iZXJSb2xlUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhkKB3VzZXJfaWQYAiABKAlCCLpIBXIDsAEBEjMKBHJvbGUYAyABKA4yGS53YXJkZW4ub3JnLnYxLk1lbWJlclJvbGVCCrpIB4IBBBABIAAiQQoYVXBkYXRlTWVtYmVyUm9sZVJlc3BvbnNlEiUKBm1lbWJlchgBIAEoCzIVLndhcmRlbi5vcmcudjEuTWVtYmVyInEKEkxpc3RNZW1iZXJzUmVxdWVzdBIhCg9vcmdhbml6YXRpb25faWQYASABKAlCCLpIBXIDsAEBEhoKCXBhZ2Vfc2l6ZRgCIAEoBUIHukgEGgIoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiACCJWChNMaXN0TWVtYmVyc1Jlc3BvbnNlEiYKB21lbWJlcnMYASADKAsyFS53YXJkZW4ub3JnLnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiPAoXQWNjZXB0TWVtYmVyc2hpcFJlcXVlc3QSIQoPb3JnYW5pemF0aW9uX2lkGAEgASgJQgi6SAVyA7ABASJBChhBY2NlcHRNZW1iZXJzaGlwUmVzcG9uc2USJQoGbWVtYmVyGAEgASgLMhUud2FyZGVuLm9yZy52MS5NZW1iZXIy0AUKEU1lbWJlcnNoaXBTZXJ2aWNlEnwKCUFkZE1lbWJlchIfLndhcmRlbi5vcmcudjEuQWRkTWVtYmVyUmVxdWVzdBogLndhcmRlbi5vcmcudjEuQWRkTWVtYmVyUmVzcG9uc2UiLMLzGCgIAxADMg9vcmdhbml6YXRpb25faWRCEQoKbWVtYmVyc2hpcBIDYWRkEogBCgxSZW1vdmVNZW1iZXISIi53YXJkZW4ub3JnLnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaIy53YXJkZW4ub3JnLnYxLlJlbW92ZU1lbWJlclJlc3BvbnNlIi/C8xgrCAMQAzIPb3JnYW5pemF0aW9uX2lkQhQKCm1lbWJlcnNoaXASBnJlbW92ZRKUAQoQVXBkYXRlTWVtYmVyUm9sZRImLndhcmRlbi5vcmcudjEuVXBkYXRlTWVtYmVyUm9sZVJlcXVlc3QaJy53YXJkZW4ub3JnLnYxLlVwZGF0ZU1lbWJlclJvbGVSZXNwb25zZSIvwvMYKwgDEAMyD29yZ2FuaXphdGlvbl9pZEIUCgptZW1iZXJzaGlwEgZ1cGRhdGUSlAEKEEFjY2VwdE1lbWJlcnNoaXASJi53YXJkZW4ub3JnLnYxLkFjY2VwdE1lbWJlcnNoaXBSZXF1ZXN0Gicud2FyZGVuLm9yZy52MS5BY2NlcHRNZW1iZXJzaGlwUmVzcG9uc2UiL8LzGCsICBACMg9vcmdhbml6YXRpb25faWRCFAoKbWVtYmVyc2hpcBIGYWNjZXB0EoMBCgtMaXN0TWVtYmVycxIhLndhcmRlbi5vcmcudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GiIud2FyZGVuLm9yZy52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlIi3C8xgpCAgQATIPb3JnYW5pemF0aW9uX2lkQhIKCm1lbWJlcnNoaXASBGxpc3RiBnByb3RvMw", [file_buf_validate_validate, file_warden_options_v1_options, file_warden_org_v1_organization]);
 
 /**
  * @generated from message warden.org.v1.AddMemberRequest
@@ -189,6 +189,40 @@ export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__P
   messageDesc(file_warden_org_v1_membership_service, 7);
 
 /**
+ * @generated from message warden.org.v1.AcceptMembershipRequest
+ */
+export type AcceptMembershipRequest = Message<"warden.org.v1.AcceptMembershipRequest"> & {
+  /**
+   * @generated from field: string organization_id = 1;
+   */
+  organizationId: string;
+};
+
+/**
+ * Describes the message warden.org.v1.AcceptMembershipRequest.
+ * Use `create(AcceptMembershipRequestSchema)` to create a new message.
+ */
+export const AcceptMembershipRequestSchema: GenMessage<AcceptMembershipRequest> = /*@__PURE__*/
+  messageDesc(file_warden_org_v1_membership_service, 8);
+
+/**
+ * @generated from message warden.org.v1.AcceptMembershipResponse
+ */
+export type AcceptMembershipResponse = Message<"warden.org.v1.AcceptMembershipResponse"> & {
+  /**
+   * @generated from field: warden.org.v1.Member member = 1;
+   */
+  member?: Member | undefined;
+};
+
+/**
+ * Describes the message warden.org.v1.AcceptMembershipResponse.
+ * Use `create(AcceptMembershipResponseSchema)` to create a new message.
+ */
+export const AcceptMembershipResponseSchema: GenMessage<AcceptMembershipResponse> = /*@__PURE__*/
+  messageDesc(file_warden_org_v1_membership_service, 9);
+
+/**
  * Members of an organization. An organization always keeps at least one owner.
  *
  * @generated from service warden.org.v1.MembershipService
@@ -217,6 +251,18 @@ export const MembershipService: GenService<{
     methodKind: "unary";
     input: typeof UpdateMemberRoleRequestSchema;
     output: typeof UpdateMemberRoleResponseSchema;
+  },
+  /**
+   * The caller accepts their own membership (added by an admin). Until then the organization's
+   * access policies, device and session rules do not decide the caller's sign-ins and refreshes
+   * (its organization-scoped calls are decided by them all the same).
+   *
+   * @generated from rpc warden.org.v1.MembershipService.AcceptMembership
+   */
+  acceptMembership: {
+    methodKind: "unary";
+    input: typeof AcceptMembershipRequestSchema;
+    output: typeof AcceptMembershipResponseSchema;
   },
   /**
    * @generated from rpc warden.org.v1.MembershipService.ListMembers

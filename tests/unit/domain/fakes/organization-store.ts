@@ -66,12 +66,20 @@ export class MemoryOrganizationStore implements OrganizationStore {
     );
   }
 
-  async addMember(m: { organizationId: string; userId: string; role: string }, now: Date): Promise<MembershipRow | undefined> {
+  async addMember(m: { organizationId: string; userId: string; role: string; accepted?: boolean }, now: Date): Promise<MembershipRow | undefined> {
     foreignKey(this.t.organizations.has(m.organizationId), "memberships_organization_id_organizations_id_fk");
     foreignKey(this.t.users.has(m.userId), "memberships_user_id_users_id_fk");
     const key = memberKey(m.organizationId, m.userId);
     if (this.t.memberships.has(key)) return undefined; // ON CONFLICT DO NOTHING
-    return this.rows.insert(this.t.memberships, key, { ...m, createdAt: now });
+    const { accepted, ...member } = m;
+    return this.rows.insert(this.t.memberships, key, { ...member, createdAt: now, acceptedAt: accepted ? now : null });
+  }
+
+  async acceptMembership(organizationId: string, userId: string, now: Date): Promise<MembershipRow | undefined> {
+    const key = memberKey(organizationId, userId);
+    const m = this.t.memberships.get(key);
+    if (!m) return undefined;
+    return this.rows.update(this.t.memberships, key, { acceptedAt: m.acceptedAt ?? now });
   }
 
   async setRole(organizationId: string, userId: string, role: string): Promise<MembershipRow | undefined> {
