@@ -31,6 +31,8 @@ function tighter(a: number, b: number): number {
  */
 export class OrgSessionLimits implements SessionLimitSource {
   private readonly cache: BoundedCache<string, SessionLimits>;
+  /** Grows with every invalidation: a read that an invalidation overtook is not cached. */
+  private generation = 0;
 
   constructor(
     private readonly d: {
@@ -42,16 +44,22 @@ export class OrgSessionLimits implements SessionLimitSource {
     },
   ) {
     this.cache = d.caches.create("session_limits", { ttlSeconds: d.cacheTtlSeconds });
-    d.bus.on("org_policy", () => this.cache.clear());
-    d.bus.on("org", () => this.cache.clear());
-    d.bus.on("user", (userId) => this.cache.delete(userId));
+    const dropAll = () => {
+      this.generation++;
+      this.cache.clear();
+    };
+    d.bus.on("org_policy", dropAll);
+    d.bus.on("org", dropAll);
+    d.bus.on("user", (userId) => {
+      this.generation++;
+      this.cache.delete(userId);
+    });
   }
 
   async limitsFor(userId: string): Promise<SessionLimits> {
-    return this.cache.getOrLoad(userId, () => this.read(userId));
-  }
-
-  private async read(userId: string): Promise<SessionLimits> {
+    const hit = this.cache.get(userId);
+    if (hit) return hit;
+    const generation = this.generation;
     const orgs = await this.d.store.orgs.list(ORGANIZATIONS_READ, userId);
     let limits = NO_SESSION_LIMITS;
     for (const org of orgs) {
@@ -64,6 +72,7 @@ export class OrgSessionLimits implements SessionLimitSource {
         maxConcurrent: tighter(limits.maxConcurrent, s.maxConcurrentPerUser),
       };
     }
+    if (generation === this.generation) this.cache.set(userId, limits);
     return limits;
   }
 }
