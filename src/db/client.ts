@@ -10,6 +10,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import * as schema from "./schema/index.js";
 import { secureDataDir } from "./data-dir.js";
+import { assertPostgresDriverRepaired } from "./postgres-driver-repair.js";
 
 type Schema = typeof schema;
 /** One Drizzle type for both drivers: repositories never know which one runs. */
@@ -53,6 +54,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 }
 
 async function openPostgres(url: string, max: number, statementTimeoutMs: number): Promise<Database> {
+  assertPostgresDriverRepaired();
   await migratePostgresOnce(url);
   const client = postgres(url, {
     max,

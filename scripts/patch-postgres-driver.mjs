@@ -1,0 +1,94 @@
+// Run by `npm install` / `npm ci` (the project's postinstall). Repairs one defect of the
+// PostgreSQL driver, postgres.js 3.4.9 (upstream issues porsager/postgres#1154, #1208, open at
+// the time of writing):
+//
+// Small writes are batched behind setImmediate. When a connection's socket closes, the driver
+// sets `socket = null` but leaves the write timer variable set (so it never arms again) and
+// keeps the buffered bytes; and a query sent on a connection that has already closed (the
+// ROLLBACK of a transaction whose database went away) schedules a write to the null socket.
+// That write throws inside an Immediate, outside any promise: the whole process dies. Warden
+// must answer TEMPFAIL/UNAVAILABLE during a database outage, not crash.
+//
+// The repair: a write with no socket rejects the connection's queries with CONNECTION_CLOSED
+// (which callers already handle) instead of throwing, and closing or ending a connection drops
+// the buffered bytes and disarms the timer, so a reconnected socket starts clean.
+//
+// Idempotent (a marker says the file is patched). Any other driver version, or a file that does
+// not have the expected text, fails the install loudly: the pinned version is what was checked.
+import { readFileSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import console from "node:console";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+const MARKER = "/* warden: closed-socket write guard */";
+const EXPECTED_VERSION = "3.4.9";
+
+const REPLACEMENTS = [
+  {
+    what: "nextWrite settles instead of writing to a closed socket",
+    from: `  function nextWrite(fn) {
+    const x = socket.write(chunk, fn)`,
+    to: `  function nextWrite(fn) {
+    ${MARKER}
+    if (socket === null) {
+      nextWriteTimer !== null && clearImmediate(nextWriteTimer)
+      chunk = nextWriteTimer = null
+      error(Errors.connection('CONNECTION_CLOSED', options))
+      return false
+    }
+    const x = socket.write(chunk, fn)`,
+  },
+  {
+    what: "terminate drops what was buffered for the old socket",
+    from: `    terminated = true
+    if (stream || query || initial || sent.length)
+      error(Errors.connection('CONNECTION_DESTROYED', options))
+
+    clearImmediate(nextWriteTimer)`,
+    to: `    terminated = true
+    if (stream || query || initial || sent.length)
+      error(Errors.connection('CONNECTION_DESTROYED', options))
+
+    clearImmediate(nextWriteTimer)
+    chunk = nextWriteTimer = null`,
+  },
+  {
+    what: "closed drops what was buffered for the old socket",
+    from: `    incomings = null
+    clearImmediate(nextWriteTimer)
+    socket.removeListener('data', data)`,
+    to: `    incomings = null
+    clearImmediate(nextWriteTimer)
+    chunk = nextWriteTimer = null
+    socket.removeListener('data', data)`,
+  },
+];
+
+const require = createRequire(import.meta.url);
+let root;
+try {
+  // The package does not export its package.json; its CommonJS entry is cjs/src/index.js.
+  root = dirname(dirname(dirname(require.resolve("postgres"))));
+} catch {
+  // Not installed (e.g. an install that omits this dependency): nothing to repair.
+  process.exit(0);
+}
+const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+for (const file of ["src/connection.js", "cjs/src/connection.js"]) {
+  const path = join(root, file);
+  let text = readFileSync(path, "utf8");
+  if (text.includes(MARKER)) continue;
+  if (version !== EXPECTED_VERSION) fail(`postgres ${version} is installed; this repair was written for ${EXPECTED_VERSION}. Check whether the new version fixes the closed-socket write (porsager/postgres#1208) and update scripts/patch-postgres-driver.mjs.`);
+  for (const r of REPLACEMENTS) {
+    if (text.split(r.from).length !== 2) fail(`${file}: the text to change for "${r.what}" is not there exactly once`);
+    text = text.replace(r.from, r.to);
+  }
+  writeFileSync(path, text);
+}
+
+function fail(message) {
+  console.error(`patch-postgres-driver: ${message}`);
+  process.exit(1);
+}
