@@ -13,6 +13,7 @@ import { AuditLog } from "../domain/audit/audit-log.js";
 import { DevOtpStore } from "../domain/mfa/sms-sender.js";
 import { Caches } from "../domain/cache/caches.js";
 import { OrgDirectory } from "../domain/org/org-directory.js";
+import { OrgAccess } from "../domain/org/org-access.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
 import type { BruteForce } from "../domain/ratelimit/brute-force.js";
@@ -56,6 +57,8 @@ export interface Core {
   caches: Caches;
   /** Organizations and memberships for the per-call access checks, cached and invalidated by the bus. */
   orgDirectory: OrgDirectory;
+  /** Who may act in an organization, read through the directory. */
+  orgAccess: OrgAccess;
   /** One-time codes last sent to each phone or address, kept only in dev mode (DevService.GetOTP). */
   devCodes: DevOtpStore;
 }
@@ -98,6 +101,7 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     caches,
   );
   const { engine: limiter, redis } = createBruteForce(config);
+  const orgDirectory = new OrgDirectory({ store, caches, bus, ttlSeconds: config.session_cache_ttl });
   return {
     config,
     database,
@@ -119,7 +123,9 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     hasher: deps.hasher ?? (await createArgon2Hasher()),
     passwordPolicy: new PasswordPolicy(config.password_min_score),
     caches,
-    orgDirectory: new OrgDirectory({ store, caches, bus, ttlSeconds: config.session_cache_ttl }),
+    orgDirectory,
+    // An organization-scoped call costs no database read when nothing changed.
+    orgAccess: new OrgAccess({ orgs: orgDirectory }),
     devCodes: new DevOtpStore(config.dev),
   };
 }

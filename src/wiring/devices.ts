@@ -3,7 +3,6 @@ import { DeviceChallenges } from "../domain/device/device-challenges.js";
 import { DeviceProofs } from "../domain/device/device-proofs.js";
 import { DeviceRegistration } from "../domain/device/device-registration.js";
 import { Devices } from "../domain/device/devices.js";
-import { OrgAccess } from "../domain/org/org-access.js";
 import { deviceHandlers } from "../handlers/device.js";
 import type { ServiceHandlers } from "../routes.js";
 import type { Core } from "./core.js";
@@ -21,7 +20,7 @@ export interface DevicesArea {
 export function wireDevices(core: Core, deps: { sessions: SessionsArea; orgPolicy: OrgPolicyArea }): DevicesArea {
   const { config, store, clock, audit, bus } = core;
   const challenges = new DeviceChallenges({ store, clock });
-  const access = new DeviceAccess({ store, orgAccess: new OrgAccess(store) });
+  const access = new DeviceAccess({ store, orgAccess: core.orgAccess });
   const devices = new Devices({
     store,
     clock,

@@ -1,4 +1,3 @@
-import { OrgAccess } from "../domain/org/org-access.js";
 import { CelCompiler } from "../domain/policy/cel-compiler.js";
 import { OpaClient } from "../domain/policy/opa-client.js";
 import { Policies } from "../domain/policy/policies.js";
@@ -31,7 +30,7 @@ export function wirePolicies(core: Core, deps: { orgPolicy: OrgPolicyArea }): Po
     opa: new OpaClient({ url: config.opa_url, timeoutMs: config.opa_timeout_ms }),
     evalTimeoutMs: config.policy_eval_timeout_ms,
   });
-  const policies = new Policies({ store, orgAccess: new OrgAccess(store), compiler, clock, audit, bus });
+  const policies = new Policies({ store, orgAccess: core.orgAccess, compiler, clock, audit, bus });
   const contexts = new PolicyContexts({ store, devices: store.devices, clock, postureMaxAgeSeconds: config.device_posture_max_age });
   const dryRun = new PolicyDryRun({ contexts, evaluator, settings: deps.orgPolicy.reader });
   return { evaluator, contexts, policies, handlers: { policy: policyHandlers(policies, dryRun) } };

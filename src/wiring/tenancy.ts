@@ -1,6 +1,6 @@
 import { ApiKeySessions } from "../domain/apikey/api-key-sessions.js";
 import { ApiKeys } from "../domain/apikey/api-keys.js";
-import { OrgAccess } from "../domain/org/org-access.js";
+import type { OrgAccess } from "../domain/org/org-access.js";
 import { Organizations } from "../domain/org/organizations.js";
 import { ServiceAccounts } from "../domain/serviceaccount/service-accounts.js";
 import { apiKeyHandlers, serviceAccountHandlers } from "../handlers/machine-credentials.js";
@@ -18,8 +18,7 @@ export interface TenancyArea {
 /** Organizations, their members, and their machine credentials (API keys, service accounts). */
 export function wireTenancy(core: Core): TenancyArea {
   const { config, store, clock, audit, bus } = core;
-  // Reads through the directory: an organization-scoped call costs no database read when nothing changed.
-  const orgAccess = new OrgAccess({ orgs: core.orgDirectory });
+  const { orgAccess } = core;
   const organizations = new Organizations({
     store,
     clock,

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { SQL } from "drizzle-orm";
 import postgres from "postgres";
 import { migratedPgliteImage, openDatabase, type Database, type Db } from "../../src/db/client.js";
+import { rowsOf } from "../../src/db/rows.js";
 
 /**
  * The PostgreSQL server the suite runs against, when TEST_DATABASE_URL names one; otherwise
@@ -66,11 +67,8 @@ export async function dropScratchDatabase(url: string): Promise<void> {
   }
 }
 
-/** Rows of a raw `db.execute`: postgres.js returns an array, PGlite `{ rows }`. */
-export function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
-}
+/** Rows of a raw `db.execute` (the repositories' own reader). */
+export { rowsOf };
 
 /** Runs a raw query on the test database (callers pass `t.app.hooks.db`) and returns its rows. */
 export async function queryRows<T = Record<string, unknown>>(db: Db, query: SQL): Promise<T[]> {

@@ -277,6 +277,4 @@ describe("policy decisions end to end through Login and Refresh", () => {
     expect(await resultOf(refresh), "Refresh").toBe(c.refresh);
     if (c.before) t.clock.advance(-c.before);
   });
-
-  it("has at least 25 rows", () => expect(CASES.length).toBeGreaterThanOrEqual(25));
 });

@@ -17,6 +17,23 @@ describe("BoundedCache", () => {
     expect(cache.get("session-0")).toBeUndefined();
   });
 
+  it("getOrLoad caches what it read, unless an invalidation came while it was reading", async () => {
+    const cache = new BoundedCache<string, string>(new ManualClock(), { maxEntries: 10, ttlSeconds: 60 });
+    let reads = 0;
+    expect(await cache.getOrLoad("a", async () => `A${++reads}`)).toBe("A1");
+    expect(await cache.getOrLoad("a", async () => `A${++reads}`)).toBe("A1");
+    // A change drops "b" while its old value is being read: the old value is returned, not kept.
+    let release!: () => void;
+    const slow = cache.getOrLoad("b", () => new Promise<string>((r) => (release = () => r("old"))));
+    cache.delete("b");
+    release();
+    expect(await slow).toBe("old");
+    expect(await cache.getOrLoad("b", async () => "new")).toBe("new");
+    // Nothing is cached for undefined.
+    expect(await cache.getOrLoad("c", async () => undefined)).toBeUndefined();
+    expect(await cache.getOrLoad("c", async () => "C")).toBe("C");
+  });
+
   it("evicts the least recently used entry first, not the oldest inserted", () => {
     const cache = new BoundedCache<string, string>(new ManualClock(), { maxEntries: 2, ttlSeconds: 60 });
     cache.set("a", "A");

@@ -12,7 +12,7 @@ import { OpaClient, type OpaDecider } from "../../src/domain/policy/opa-client.j
 import type { PolicyOutcomeKind } from "../../src/domain/policy/policy-decision.js";
 import { PolicyEngine } from "../../src/domain/policy/policy-engine.js";
 import { buildPolicyInput, opaRequestBody, policyInputFromJson } from "../../src/domain/policy/policy-input.js";
-import { authMethodsOf } from "../../src/domain/policy/policy-contexts.js";
+import { authMethodsOf } from "../../src/domain/policy/policy-input.js";
 import type { AccessPolicyRow, DeviceRow } from "../../src/domain/records.js";
 import { startOpaServer, type OpaServer } from "../helpers/opa-server.js";
 

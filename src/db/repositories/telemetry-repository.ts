@@ -1,5 +1,6 @@
 import { and, count, gte, inArray, isNull, lte, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
+import { rowsOf } from "../rows.js";
 import { devices, telemetryEvents } from "../schema/index.js";
 import type { DailyPartition, DevicePostureUpdate, NewTelemetryEvent, TelemetryBatch, TelemetryStore } from "../../domain/store/telemetry-store.js";
 
@@ -158,10 +159,4 @@ function timestampLiteral(d: Date): string {
   const iso = d.toISOString();
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(iso)) throw new Error(`not a partition bound: ${iso}`);
   return iso;
-}
-
-/** Rows of a raw `execute`: postgres.js answers an array, PGlite `{ rows }`. */
-function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
 }

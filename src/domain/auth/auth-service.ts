@@ -26,6 +26,7 @@ import type { EmailVerification } from "../user/email-verification.js";
 import type { DeviceProofInput, DeviceProofVerifier } from "../device/device-proof.js";
 import type { DeviceRow } from "../records.js";
 import { rpcOf } from "./sign-in.js";
+import { sessionFactsOf } from "../policy/policy-input.js";
 import type { ZeroTrustGate } from "./zero-trust-gate.js";
 
 export interface AuthDeps {
@@ -253,7 +254,7 @@ export class AuthService {
       user,
       phase: "refresh",
       device,
-      session: { authMethods: amrOf(session), mfaAt: session.mfaAt ?? undefined, createdAt: session.createdAt },
+      session: sessionFactsOf(session),
       request: rpcOf(meta),
     });
     return device ? true : undefined;
@@ -350,10 +351,4 @@ export class AuthService {
     await this.d.sessions.revoked(revoked);
     return revoked.length;
   }
-}
-
-/** The authentication methods (RFC 8176 names) a session's sign-in used, as policies see them. */
-export function amrOf(session: Pick<SessionRow, "authMethod" | "mfaAt">): string[] {
-  const first = { passkey: "hwk", oidc: "fed", google: "fed" }[session.authMethod] ?? "pwd";
-  return session.mfaAt && first !== "hwk" ? [first, "mfa"] : [first];
 }

@@ -1,7 +1,7 @@
 import type { UserPrincipal } from "../principal.js";
 import type { SessionManager } from "../session/session-manager.js";
 import type { DeviceStore } from "../store/device-store.js";
-import { amrOf } from "./auth-service.js";
+import { sessionFactsOf } from "../policy/policy-input.js";
 import type { RequestMeta } from "./request-meta.js";
 import type { ZeroTrustGate } from "./zero-trust-gate.js";
 
@@ -17,7 +17,7 @@ export function callPolicies(sessions: Pick<SessionManager, "requireLive">, gate
       user,
       phase: "call",
       device,
-      session: { authMethods: amrOf(session), mfaAt: session.mfaAt ?? undefined, createdAt: session.createdAt },
+      session: sessionFactsOf(session),
       request,
       organizationId,
     });

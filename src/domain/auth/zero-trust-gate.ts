@@ -93,11 +93,7 @@ export class ZeroTrustGate {
   }
 
   private async mfaEnrolled(userId: string): Promise<boolean> {
-    const hit = this.d.mfaEnrolled.get(userId);
-    if (hit !== undefined) return hit;
-    const enrolled = (await this.d.store.mfa.confirmedFactors(userId)).length > 0;
-    this.d.mfaEnrolled.set(userId, enrolled);
-    return enrolled;
+    return this.d.mfaEnrolled.getOrLoad(userId, async () => (await this.d.store.mfa.confirmedFactors(userId)).length > 0);
   }
 
   private async organizationsOf(subject: GateSubject): Promise<{ org: OrganizationRow; role: string }[]> {

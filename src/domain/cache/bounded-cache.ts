@@ -13,6 +13,8 @@ export interface BoundedCacheOptions {
  */
 export class BoundedCache<K, V> {
   private readonly entries = new Map<K, { value: V; at: number }>();
+  /** Moves on every invalidation (delete, deleteWhere, clear), never on expiry or eviction. */
+  private generation = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -48,16 +50,35 @@ export class BoundedCache<K, V> {
     this.entries.set(key, { value, at: this.clock.now().getTime() });
   }
 
+  /**
+   * The cached value, or what `load` reads, which is cached when it is not undefined and no
+   * invalidation came while it was read: a read that began before a change must not put the old
+   * value back after the change dropped it.
+   */
+  getOrLoad(key: K, load: () => Promise<V>): Promise<V>;
+  getOrLoad(key: K, load: () => Promise<V | undefined>): Promise<V | undefined>;
+  async getOrLoad(key: K, load: () => Promise<V | undefined>): Promise<V | undefined> {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    const generation = this.generation;
+    const value = await load();
+    if (value !== undefined && generation === this.generation) this.set(key, value);
+    return value;
+  }
+
   delete(key: K): void {
+    this.generation++;
     this.entries.delete(key);
   }
 
   /** Drops every entry whose value matches (e.g. all cached sessions of one user). */
   deleteWhere(matches: (value: V, key: K) => boolean): void {
+    this.generation++;
     for (const [key, entry] of this.entries) if (matches(entry.value, key)) this.entries.delete(key);
   }
 
   clear(): void {
+    this.generation++;
     this.entries.clear();
   }
 }

@@ -16,8 +16,6 @@ const NOT_A_MEMBER = null;
 export class OrgDirectory implements Pick<OrganizationStore, "membership" | "findById"> {
   private readonly orgs: BoundedCache<string, OrganizationRow>;
   private readonly members: BoundedCache<string, MembershipRow | typeof NOT_A_MEMBER>;
-  /** Grows with every invalidation: a read that an invalidation overtook is not cached. */
-  private generation = 0;
 
   constructor(
     private readonly d: { store: { orgs: Pick<OrganizationStore, "membership" | "findById"> }; caches: Caches; bus: InvalidationBus; ttlSeconds: number },
@@ -25,33 +23,22 @@ export class OrgDirectory implements Pick<OrganizationStore, "membership" | "fin
     this.orgs = d.caches.create("organizations", { ttlSeconds: d.ttlSeconds });
     this.members = d.caches.create("memberships", { ttlSeconds: d.ttlSeconds });
     d.bus.on("org", (id) => {
-      this.generation++;
       this.orgs.delete(id);
       this.members.deleteWhere((_m, key) => key.startsWith(`${id}|`));
     });
-    d.bus.on("user", (userId) => {
-      this.generation++;
-      this.members.deleteWhere((_m, key) => key.endsWith(`|${userId}`));
-    });
+    d.bus.on("user", (userId) => this.members.deleteWhere((_m, key) => key.endsWith(`|${userId}`)));
   }
 
   /** A live organization (deleted ones are not returned, nor cached). */
-  async findById(id: string): Promise<OrganizationRow | undefined> {
-    const hit = this.orgs.get(id);
-    if (hit) return hit;
-    const generation = this.generation;
-    const row = await this.d.store.orgs.findById(id);
-    if (row && generation === this.generation) this.orgs.set(id, row);
-    return row;
+  findById(id: string): Promise<OrganizationRow | undefined> {
+    return this.orgs.getOrLoad(id, () => this.d.store.orgs.findById(id));
   }
 
   async membership(organizationId: string, userId: string): Promise<MembershipRow | undefined> {
-    const key = `${organizationId}|${userId}`;
-    const hit = this.members.get(key);
-    if (hit !== undefined) return hit ?? undefined;
-    const generation = this.generation;
-    const row = await this.d.store.orgs.membership(organizationId, userId);
-    if (generation === this.generation) this.members.set(key, row ?? NOT_A_MEMBER);
-    return row;
+    const row = await this.members.getOrLoad(
+      `${organizationId}|${userId}`,
+      async () => (await this.d.store.orgs.membership(organizationId, userId)) ?? NOT_A_MEMBER,
+    );
+    return row ?? undefined;
   }
 }

@@ -10,8 +10,6 @@ import type { OrgPolicyReader, OrgPolicySettings } from "./org-policy-settings.j
  */
 export class CachedOrgPolicyReader implements OrgPolicyReader {
   private readonly cache: BoundedCache<string, OrgPolicySettings>;
-  /** Moves on every invalidation: a read that started before one does not fill the cache after it. */
-  private generation = 0;
 
   constructor(
     private readonly source: { get(organizationId: string): Promise<OrgPolicySettings> },
@@ -19,22 +17,14 @@ export class CachedOrgPolicyReader implements OrgPolicyReader {
     bus: InvalidationBus,
   ) {
     this.cache = caches.create("org_policy_settings");
-    const drop = (id: string) => {
-      this.generation++;
-      this.cache.delete(id);
-    };
+    const drop = (id: string) => this.cache.delete(id);
     bus.on("org_policy", drop);
     bus.on("org", drop);
   }
 
   async settings(organizationId: string): Promise<OrgPolicySettings> {
-    const hit = this.cache.get(organizationId);
-    if (hit) return hit;
-    const generation = this.generation;
     // Frozen: every caller shares the cached object.
-    const settings = deepFreeze(await this.source.get(organizationId));
-    if (generation === this.generation) this.cache.set(organizationId, settings);
-    return settings;
+    return this.cache.getOrLoad(organizationId, async () => deepFreeze(await this.source.get(organizationId)));
   }
 }
 

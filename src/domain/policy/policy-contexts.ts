@@ -7,7 +7,7 @@ import type { MfaStore } from "../store/mfa-store.js";
 import type { OrganizationStore } from "../store/organization-store.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { UserStore } from "../store/user-store.js";
-import { buildPolicyInput } from "./policy-input.js";
+import { buildPolicyInput, sessionFactsOf } from "./policy-input.js";
 
 /** How the policy area finds a device (the device area's store implements it). */
 export interface DeviceLookup {
@@ -25,12 +25,6 @@ export interface PolicyContextsDeps {
   clock: Clock;
   /** device_posture_max_age, in seconds. */
   postureMaxAgeSeconds: number;
-}
-
-/** A session's sign-in method as authentication-method references ("pwd", "fed", "hwk", ...), plus "mfa" after a second factor. */
-export function authMethodsOf(authMethod: string, mfaAt: Date | null | undefined): string[] {
-  const first = authMethod.startsWith("password") ? "pwd" : authMethod === "oidc" ? "fed" : authMethod === "passkey" ? "hwk" : authMethod;
-  return mfaAt && first !== "mfa" ? [first, "mfa"] : [first];
 }
 
 /**
@@ -65,7 +59,7 @@ export class PolicyContexts {
       organization,
       device,
       postureMaxAgeSeconds: this.d.postureMaxAgeSeconds,
-      session: { authMethods: authMethodsOf(session.authMethod, mfaAt), mfaAt: mfaAt ?? undefined, createdAt: session.createdAt },
+      session: sessionFactsOf({ ...session, mfaAt: mfaAt ?? null }),
       request: { ip: request.ip, time: now, userAgent: request.userAgent, method: request.method },
       now,
     });

@@ -45,15 +45,12 @@ const TIME_LIMIT = "evaluation time limit exceeded (policy_eval_timeout_ms)";
 export class PolicyEngine implements PolicyEvaluator {
   private readonly cache: BoundedCache<string, Loaded[]>;
   private readonly loading = new Map<string, Promise<Loaded[]>>();
-  /** Bumped by every invalidation: a load that began before one is not cached. */
-  private generation = 0;
   private readonly timer: () => number;
 
   constructor(private readonly d: PolicyEngineDeps) {
     this.cache = d.caches.create("policies");
     this.timer = d.timer ?? (() => performance.now());
     d.bus.on("policy", (organizationId) => {
-      this.generation++;
       this.cache.delete(organizationId);
       this.loading.delete(organizationId);
     });
@@ -95,11 +92,8 @@ export class PolicyEngine implements PolicyEvaluator {
     if (hit) return hit;
     let pending = this.loading.get(organizationId);
     if (!pending) {
-      const generation = this.generation;
-      pending = this.load(organizationId).then((loaded) => {
-        if (this.generation === generation) this.cache.set(organizationId, loaded);
-        return loaded;
-      });
+      // One load per organization at a time; not cached when a change overtook it.
+      pending = this.cache.getOrLoad(organizationId, () => this.load(organizationId));
       this.loading.set(organizationId, pending);
       const forget = () => {
         if (this.loading.get(organizationId) === pending) this.loading.delete(organizationId);

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { PolicyInputSchema, type PolicyInput, type PolicyPostureSchema } from "../../../gen/warden/policy/v1/policy_service_pb.js";
 import { postureOf } from "../device/posture.js";
 import { DomainError } from "../errors.js";
-import type { DeviceRow, OrganizationRow, UserRow } from "../records.js";
+import type { DeviceRow, OrganizationRow, SessionRow, UserRow } from "../records.js";
 import { INPUT_LIMITS } from "./cel-cost.js";
 
 /** What one decision is about, as the sign-in paths and EvaluatePolicy know it. */
@@ -22,6 +22,17 @@ export interface PolicyInputParts {
   session: { authMethods: string[]; mfaAt?: Date; createdAt?: Date };
   request: { ip: string; time: Date; userAgent: string; method: string };
   now: Date;
+}
+
+/** A session's sign-in method as authentication-method references ("pwd", "fed", "hwk", ...), plus "mfa" after a second factor. */
+export function authMethodsOf(authMethod: string, mfaAt: Date | null | undefined): string[] {
+  const first = authMethod.startsWith("password") ? "pwd" : authMethod === "oidc" ? "fed" : authMethod === "passkey" ? "hwk" : authMethod;
+  return mfaAt && first !== "mfa" ? [first, "mfa"] : [first];
+}
+
+/** What policies see of a stored session: its methods, its second factor's time and its start. */
+export function sessionFactsOf(s: Pick<SessionRow, "authMethod" | "mfaAt" | "createdAt">): PolicyInputParts["session"] {
+  return { authMethods: authMethodsOf(s.authMethod, s.mfaAt), mfaAt: s.mfaAt ?? undefined, createdAt: s.createdAt };
 }
 
 const text = (s: string) => s.slice(0, INPUT_LIMITS.maxString);

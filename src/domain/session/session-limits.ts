@@ -31,8 +31,6 @@ function tighter(a: number, b: number): number {
  */
 export class OrgSessionLimits implements SessionLimitSource {
   private readonly cache: BoundedCache<string, SessionLimits>;
-  /** Grows with every invalidation: a read that an invalidation overtook is not cached. */
-  private generation = 0;
 
   constructor(
     private readonly d: {
@@ -44,22 +42,16 @@ export class OrgSessionLimits implements SessionLimitSource {
     },
   ) {
     this.cache = d.caches.create("session_limits", { ttlSeconds: d.cacheTtlSeconds });
-    const dropAll = () => {
-      this.generation++;
-      this.cache.clear();
-    };
-    d.bus.on("org_policy", dropAll);
-    d.bus.on("org", dropAll);
-    d.bus.on("user", (userId) => {
-      this.generation++;
-      this.cache.delete(userId);
-    });
+    d.bus.on("org_policy", () => this.cache.clear());
+    d.bus.on("org", () => this.cache.clear());
+    d.bus.on("user", (userId) => this.cache.delete(userId));
   }
 
   async limitsFor(userId: string): Promise<SessionLimits> {
-    const hit = this.cache.get(userId);
-    if (hit) return hit;
-    const generation = this.generation;
+    return this.cache.getOrLoad(userId, () => this.read(userId));
+  }
+
+  private async read(userId: string): Promise<SessionLimits> {
     const orgs = await this.d.store.orgs.list(ORGANIZATIONS_READ, userId);
     let limits = NO_SESSION_LIMITS;
     for (const org of orgs) {
@@ -72,7 +64,6 @@ export class OrgSessionLimits implements SessionLimitSource {
         maxConcurrent: tighter(limits.maxConcurrent, s.maxConcurrentPerUser),
       };
     }
-    if (generation === this.generation) this.cache.set(userId, limits);
     return limits;
   }
 }
