@@ -42,6 +42,37 @@ describe("URL matching is indexed by host", () => {
     expect(big.check("https://a.b.zone5.net/path")).toMatchObject({ matchedRule: "allow:*.zone5.net", examined: 1 });
     expect(big.check("https://deep.sub.bad12.org/").matchedRule).toBe("block:*.bad12.org");
     expect(big.check("https://app3.example.io/p33/y")).toMatchObject({ matchedRule: "allow:https://app3.example.io/p33", examined: 1 });
+    // The loose forms block rules also match are looked up, not scanned for.
+    expect(big.check("https://host7.site7.com//ADMIN;x/y")).toMatchObject({ matchedRule: "block:host7.site7.com/admin", examined: 2 });
+    expect(big.check("https://host7.site7.com/p/..%2fadmin")).toMatchObject({ matchedRule: "block:host7.site7.com/admin", examined: 2 });
+    expect(big.check("https://[::ffff:127.0.0.1]/")).toMatchObject({ matchedRule: "default", examined: 0 });
+  });
+
+  it("block rules are indexed by their strict and their loose first segment, each compared once", () => {
+    const m = new UrlMatcher(
+      Array.from({ length: 1000 }, (_, i) => `*/area${i}/sub`),
+      ["*/area7", "*/Area9", "*/x;v=1"],
+      "allow",
+    );
+    // Found by the URL's loose first segment alone.
+    expect(m.check("https://any.example/AREA7")).toMatchObject({ matchedRule: "block:*/area7", examined: 1 });
+    expect(m.check("https://any.example/q/..%2farea7/sub")).toMatchObject({ matchedRule: "block:*/area7", examined: 1 });
+    // "*/Area9" sits under "Area9" and "area9": a URL whose two segments are those two compares it once.
+    expect(m.check("https://any.example/Area9/x")).toMatchObject({ matchedRule: "block:*/Area9", examined: 1 });
+    expect(m.check("https://any.example/AREA9")).toMatchObject({ matchedRule: "block:*/Area9", examined: 1 });
+    expect(m.check("https://any.example/area9/sub")).toMatchObject({ matchedRule: "block:*/Area9", examined: 2 });
+    // Indexed under its strict segment "x;v=1" and its loose one "x".
+    expect(m.check("https://any.example/x;v=1/y")).toMatchObject({ matchedRule: "block:*/x;v=1", examined: 1 });
+    expect(m.check("https://any.example/X")).toMatchObject({ matchedRule: "block:*/x;v=1", examined: 1 });
+    expect(m.check("https://any.example/xy")).toMatchObject({ matchedRule: "default", examined: 0 });
+  });
+
+  it("a URL with an IPv4-mapped host also looks up the IPv4 address, for block rules only", () => {
+    const m = new UrlMatcher(["10.0.0.1/ok", "[::ffff:10.0.0.1]/fine"], ["10.0.0.1/admin"], "block");
+    expect(m.check("http://[::ffff:10.0.0.1]/admin")).toMatchObject({ matchedRule: "block:10.0.0.1/admin", examined: 1 });
+    expect(m.check("http://[::ffff:10.0.0.1]/ok")).toMatchObject({ matchedRule: "default", examined: 0 });
+    expect(m.check("http://[::ffff:10.0.0.1]/fine")).toMatchObject({ matchedRule: "allow:[::ffff:a00:1]/fine", examined: 1 });
+    expect(m.check("http://10.0.0.1/fine")).toMatchObject({ matchedRule: "default", examined: 0 });
   });
 
   it("rules for every host are indexed by their path's first segment too", () => {

@@ -44,13 +44,14 @@ const CORPUS: [string, string][] = [
   ["https://example.com/admin", "block:example.com/admin"],
   ["https://example.com/admin/users", "block:example.com/admin"],
   ["https://example.com/administrator", "allow:example.com"],
-  ["https://example.com/admin%2Fusers", "allow:example.com"],
+  ["https://example.com/admin%2Fusers", "block:example.com/admin"], // block rules also read %2F as "/" (see below)
   ["https://example.com/%61dmin", "block:example.com/admin"],
   ["https://example.com/x/../admin", "block:example.com/admin"],
   ["https://example.com/x/%2e%2e/admin", "block:example.com/admin"],
   ["https://example.com/x/%2E%2E/admin/", "block:example.com/admin"],
   ["https://example.com\\admin", "block:example.com/admin"],
-  ["https://example.com/ADMIN", "allow:example.com"], // paths are case-sensitive
+  ["https://example.com/ADMIN", "block:example.com/admin"], // block rules ignore case (see below)
+  ["https://example.com/Admin2", "allow:example.com"],
   ["https://example.com/?next=/admin#admin", "allow:example.com"],
   // scheme- and port-specific rules, default ports
   ["https://docs.example.org/docs", "allow:https://docs.example.org/docs"],
@@ -154,5 +155,131 @@ describe("rule semantics", () => {
     expect(m.check("http://example.com:8080/").allowed).toBe(false);
     expect(m.check("wss://example.com:8080/").allowed).toBe(false);
     expect(m.check("https://example.com/").allowed).toBe(true);
+  });
+});
+
+describe("block rules fail closed: paths and hosts that lenient servers treat as the blocked one", () => {
+  const BLOCKED = "block:intranet.example.com/admin";
+  const m = new UrlMatcher(
+    ["intranet.example.com", "[::ffff:10.0.0.2]"],
+    ["intranet.example.com/admin", "10.0.0.1", "[::ffff:10.0.0.4]", "10.0.0.5/admin", "files.example.com/a%2Fb", "*/x"],
+    "allow",
+  );
+
+  /** URL -> the rule that must decide it; the default action allows, so a bypass would show as "allow:" or "default". */
+  const bypasses: [string, string][] = [
+    ["https://intranet.example.com/admin", BLOCKED],
+    // servers that merge slashes
+    ["https://intranet.example.com//admin", BLOCKED],
+    ["https://intranet.example.com///admin//users", BLOCKED],
+    // case-insensitive servers (IIS)
+    ["https://intranet.example.com/Admin", BLOCKED],
+    ["https://intranet.example.com/ADMIN", BLOCKED],
+    ["https://INTRANET.example.com.//aDmIn/Users", BLOCKED],
+    // servers that strip ";params" from segments (Tomcat, Spring)
+    ["https://intranet.example.com/admin;jsessionid=1", BLOCKED],
+    ["https://intranet.example.com/admin;/x", BLOCKED],
+    ["https://intranet.example.com/;x/admin", BLOCKED],
+    ["https://intranet.example.com/public/..;/admin", BLOCKED],
+    ["https://intranet.example.com/admin%3bjsessionid=1", BLOCKED],
+    // escaped separators, decoded by the server or a proxy in front of it
+    ["https://intranet.example.com/%2fadmin", BLOCKED],
+    ["https://intranet.example.com/%2Fadmin", BLOCKED],
+    ["https://intranet.example.com/%5cadmin", BLOCKED],
+    ["https://intranet.example.com/public/..%2fadmin", BLOCKED],
+    ["https://intranet.example.com/public/..%2Fadmin", BLOCKED],
+    ["https://intranet.example.com/public/..%5cadmin", BLOCKED],
+    ["https://intranet.example.com/public/%2e%2e%2fadmin", BLOCKED],
+    ["https://intranet.example.com/.%2fadmin", BLOCKED],
+    ["https://intranet.example.com/a/b/..%2f..%2f..%2fadmin", BLOCKED],
+    ["https://intranet.example.com/admin%2fusers", BLOCKED],
+    ["https://intranet.example.com/%61dmin", BLOCKED],
+    ["https://intranet.example.com/%41DMIN", BLOCKED],
+    // double and triple encoding
+    ["https://intranet.example.com/%252fadmin", BLOCKED],
+    ["https://intranet.example.com/public/..%252fadmin", BLOCKED],
+    ["https://intranet.example.com/%25252fadmin", BLOCKED],
+    ["https://intranet.example.com/%2561dmin", BLOCKED],
+    // a strict match still counts when the loose form differs: a server that keeps %2F serves /x/..%2Fadmin under /x
+    ["https://other.example/x/..%2fadmin", "block:*/x"],
+    // a rule path with an escaped slash also blocks the decoded one
+    ["https://files.example.com/a%2Fb/c", "block:files.example.com/a%2Fb"],
+    ["https://files.example.com/a/b/c", "block:files.example.com/a%2Fb"],
+    ["https://files.example.com/A%2fB", "block:files.example.com/a%2Fb"],
+    // IPv4-mapped IPv6 literals, in every spelling (WHATWG writes them all as [::ffff:a00:1])
+    ["http://[::ffff:10.0.0.1]/", "block:10.0.0.1"],
+    ["http://[::ffff:a00:1]/", "block:10.0.0.1"],
+    ["http://[::FFFF:0A00:0001]:8080/x", "block:10.0.0.1"],
+    ["http://[0:0:0:0:0:ffff:10.0.0.1]/", "block:10.0.0.1"],
+    // the NAT64 well-known prefix reaches the IPv4 address from an IPv6-only network
+    ["http://[64:ff9b::10.0.0.1]/", "block:10.0.0.1"],
+    // a block rule written as a mapped address blocks the IPv4 address too
+    ["http://10.0.0.4/", "block:[::ffff:a00:4]"],
+    ["http://[::ffff:10.0.0.4]/", "block:[::ffff:a00:4]"],
+    // host and path loosened together
+    ["http://[::ffff:10.0.0.5]//ADMIN;x", "block:10.0.0.5/admin"],
+  ];
+
+  /** Near misses: what a block rule must not take. */
+  const notBlocked: [string, string][] = [
+    ["https://intranet.example.com/administrator", "allow:intranet.example.com"],
+    ["https://intranet.example.com/admin2", "allow:intranet.example.com"],
+    ["https://intranet.example.com/Administrator", "allow:intranet.example.com"],
+    ["https://intranet.example.com/admin.php", "allow:intranet.example.com"],
+    ["https://intranet.example.com/admin%2dx", "allow:intranet.example.com"],
+    ["https://intranet.example.com/public/admin", "allow:intranet.example.com"],
+    ["https://intranet.example.com/public/admin;x", "allow:intranet.example.com"],
+    ["https://intranet.example.com/?next=/admin", "allow:intranet.example.com"],
+    ["https://intranet.example.com/#/admin", "allow:intranet.example.com"],
+    ["https://intranet.example.com/%2e%2e/public", "allow:intranet.example.com"],
+    ["https://files.example.com/a/bc", "default"],
+    ["https://other.example/xy", "default"],
+    ["http://10.0.0.1.example/", "default"],
+    ["http://10.0.0.10/", "default"],
+    ["http://[::1]/", "default"],
+    ["http://[::ffff:a00:2]/", "allow:[::ffff:a00:2]"],
+    ["http://[::ffff:10.0.0.3]/", "default"],
+    ["http://[64:ff9b::10.0.0.2]/", "default"],
+    ["http://[::ffff:10.0.0.5]/administrator", "default"],
+  ];
+
+  for (const [url, expected] of [...bypasses, ...notBlocked])
+    it(`${JSON.stringify(url)} -> ${expected}`, () => {
+      const d = m.check(url);
+      expect(d.matchedRule).toBe(expected);
+      expect(d.allowed).toBe(!expected.startsWith("block:"));
+    });
+
+  it("allow rules stay strict: no case folding, escaped separators, merged slashes, ;params or IPv4 mapping", () => {
+    const strict = new UrlMatcher(["intranet.example.com/Docs", "intranet.example.com/public", "10.0.0.2"], [], "block");
+    const decide = (url: string) => strict.check(url).matchedRule;
+    expect(decide("https://intranet.example.com/Docs/x")).toBe("allow:intranet.example.com/Docs");
+    expect(decide("https://intranet.example.com/%44ocs")).toBe("allow:intranet.example.com/Docs"); // unreserved escape: the same URL
+    expect(decide("http://10.0.0.2/")).toBe("allow:10.0.0.2");
+    for (const url of [
+      "https://intranet.example.com/docs",
+      "https://intranet.example.com/DOCS",
+      "https://intranet.example.com//Docs",
+      "https://intranet.example.com/Docs;x",
+      "https://intranet.example.com/%2fpublic",
+      "https://intranet.example.com/public%2fx",
+      "https://intranet.example.com/x/..%2fpublic",
+      "https://intranet.example.com/%252fpublic",
+      "http://[::ffff:10.0.0.2]/",
+    ])
+      expect([url, decide(url)]).toEqual([url, "default"]);
+  });
+
+  it("a block rule loosely matched still beats a more specific allow rule, and is reported by its own text", () => {
+    const both = new UrlMatcher(["https://intranet.example.com/admin/help"], ["intranet.example.com/Admin"], "allow");
+    expect(both.check("https://intranet.example.com/admin/help")).toMatchObject({ allowed: false, matchedRule: "block:intranet.example.com/Admin" });
+    expect(both.check("https://intranet.example.com/ADMIN/help").matchedRule).toBe("block:intranet.example.com/Admin");
+  });
+
+  it("scheme and port of a block rule are still compared exactly", () => {
+    const scoped = new UrlMatcher([], ["https://intranet.example.com:8443/admin"], "allow");
+    expect(scoped.check("https://intranet.example.com:8443//ADMIN").allowed).toBe(false);
+    expect(scoped.check("http://intranet.example.com:8443//ADMIN").allowed).toBe(true);
+    expect(scoped.check("https://intranet.example.com//ADMIN").allowed).toBe(true);
   });
 });

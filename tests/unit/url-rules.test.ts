@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
 import { normalizeRules } from "../../src/domain/orgpolicy/org-policy-document.js";
+import { embeddedIpv4, loosePath } from "../../src/domain/orgpolicy/url-loose.js";
 import { normalizePercentEncoding, normalizeUrl, parseUrlRule, pathUnder, urlText } from "../../src/domain/orgpolicy/url-normalize.js";
 
 function failure(fn: () => unknown): DomainError {
@@ -34,6 +35,10 @@ describe("URL rules are normalized as URLs are", () => {
     ["example.com\\docs", "example.com/docs"],
     ["example.com/a%20b|c", "example.com/a%20b|c"],
     ["example.com/ü", "example.com/%C3%BC"],
+    // A rule's text keeps its case, ";params" and escaped slashes: only matching reads block rules loosely.
+    ["example.com/Admin;v=1", "example.com/Admin;v=1"],
+    ["example.com/a%2fb//c", "example.com/a%2Fb//c"],
+    ["[::ffff:10.0.0.1]", "[::ffff:a00:1]"],
     ["[0:0::1]:8080/x", "[::1]:8080/x"],
     ["0x7f.1", "127.0.0.1"],
     ["2130706433", "127.0.0.1"],
@@ -148,4 +153,55 @@ describe("URL normalization", () => {
       expect([err.kind, err.reason]).toEqual(["invalid_argument", "URL_INVALID"]);
       expect(err.extra.violations?.[0]?.field).toBe("url");
     });
+});
+
+describe("the loose form block rules also match", () => {
+  const loose: [string, string][] = [
+    ["/", "/"],
+    ["/Admin/Users", "/admin/users"],
+    ["//admin///x/", "/admin/x/"],
+    ["/admin;jsessionid=1", "/admin"],
+    ["/admin;/x", "/admin/x"],
+    ["/;x/admin", "/admin"],
+    ["/public/..;/admin", "/admin"],
+    ["/%2fadmin", "/admin"],
+    ["/%5Cadmin", "/admin"],
+    ["/x/..%2Fadmin", "/admin"],
+    ["/x/%2e%2e%2fadmin", "/admin"],
+    ["/a/b/..%2F..%2F..%2F..%2Fadmin", "/admin"],
+    ["/x/..%252fadmin", "/admin"],
+    ["/%25252fadmin", "/admin"],
+    ["/%2525252fadmin", "/%2fadmin"], // three rounds at most
+    ["/admin%3Bx", "/admin"],
+    ["/a/b/..%2f", "/a/"],
+    ["/a%2F.", "/a/"],
+    ["/%C3%BC/%c3%9C", "/%c3%bc/%c3%9c"], // non-ASCII stays escaped; ASCII case folded
+    ["/a%20b", "/a b"],
+  ];
+  for (const [path, expected] of loose) it(`${path} -> ${expected}`, () => expect(loosePath(path)).toBe(expected));
+
+  it("is idempotent once the decoding rounds are not exhausted", () => {
+    for (const [path, expected] of loose) if (!path.includes("%2525")) expect(loosePath(expected)).toBe(expected);
+  });
+
+  it("reads an IPv6 literal that embeds an IPv4 address as that address", () => {
+    const ipv4Of = (url: string) => embeddedIpv4(normalizeUrl(url).host);
+    expect(normalizeUrl("http://[::ffff:10.0.0.1]/").host).toBe("[::ffff:a00:1]");
+    expect(ipv4Of("http://[::ffff:10.0.0.1]/")).toBe("10.0.0.1");
+    expect(ipv4Of("http://[::FFFF:0A00:0001]/")).toBe("10.0.0.1");
+    expect(ipv4Of("http://[0:0:0:0:0:ffff:0:0]/")).toBe("0.0.0.0");
+    expect(ipv4Of("http://[::ffff:255.255.255.255]/")).toBe("255.255.255.255");
+    expect(ipv4Of("http://[64:ff9b::192.0.2.33]/")).toBe("192.0.2.33");
+    expect(ipv4Of("http://[64:ff9b::1]/")).toBe("0.0.0.1");
+    for (const other of [
+      "http://[::1]/",
+      "http://[::10.0.0.1]/",
+      "http://[::ffff:0:10.0.0.1]/",
+      "http://[2002:a00:1::]/",
+      "http://[64:ff9b:1::a00:1]/",
+      "http://10.0.0.1/",
+      "http://example.com/",
+    ])
+      expect([other, ipv4Of(other)]).toEqual([other, undefined]);
+  });
 });

@@ -1,3 +1,4 @@
+import { embeddedIpv4, loosePath } from "./url-loose.js";
 import { normalizeUrl, parseUrlRule, pathUnder, type NormalizedUrl, type UrlRule } from "./url-normalize.js";
 
 export type UrlAction = "allow" | "block";
@@ -16,24 +17,59 @@ interface Entry {
   action: UrlAction;
   /** Higher is more specific; only used to choose which matching rule to report. */
   rank: number;
+  /** Block rules with a path: the path's loose form (url-loose.ts), compared with the URL's loose path. */
+  loosePath?: string;
+  /** The first segments the entry is indexed under: the strict one, and for a block rule the loose one. */
+  segments: readonly string[];
+}
+
+/** The two views of a URL a check compares: strict for every rule, loose only for block rules. */
+interface UrlViews {
+  strict: NormalizedUrl;
+  strictSegment: string;
+  loosePath: string;
+  looseSegment: string;
 }
 
 /**
- * The rules of one host key, split by the first segment of their path prefix: a URL can only
- * be under a prefix whose first segment is its own, so a check compares only those (and the
- * rules with no path).
+ * The rules of one action, split by the first segment of their path prefix: a URL can only be
+ * under a prefix whose first segment is its own, so a check compares only those (and the rules
+ * with no path). A block rule is indexed under its strict and its loose first segment, since it
+ * matches either view of the URL.
  */
-class Bucket {
+class SegmentIndex {
   private readonly anyPath: Entry[] = [];
-  private readonly byFirstSegment = new Map<string, Entry[]>();
+  private readonly bySegment = new Map<string, Entry[]>();
 
   add(e: Entry): void {
-    if (e.rule.path === undefined) this.anyPath.push(e);
-    else push(this.byFirstSegment, firstSegment(e.rule.path), e);
+    if (e.segments.length === 0) this.anyPath.push(e);
+    for (const segment of e.segments) push(this.bySegment, segment, e);
   }
 
-  candidates(urlFirstSegment: string): [Entry[], Entry[] | undefined] {
-    return [this.anyPath, this.byFirstSegment.get(urlFirstSegment)];
+  /** Calls `visit` once for each entry the URL may match. */
+  forCandidates(url: UrlViews, looseToo: boolean, visit: (e: Entry) => void): void {
+    for (const e of this.anyPath) visit(e);
+    const strict = this.bySegment.get(url.strictSegment);
+    if (strict) for (const e of strict) visit(e);
+    if (!looseToo || url.looseSegment === url.strictSegment) return;
+    const loose = this.bySegment.get(url.looseSegment);
+    // An entry indexed under both of the URL's segments was visited above.
+    if (loose) for (const e of loose) if (!e.segments.includes(url.strictSegment)) visit(e);
+  }
+}
+
+/** One host key's rules: allow rules compared with the strict URL, block rules with both views. */
+class Bucket {
+  private readonly allow = new SegmentIndex();
+  private readonly block = new SegmentIndex();
+
+  add(e: Entry): void {
+    (e.action === "block" ? this.block : this.allow).add(e);
+  }
+
+  forCandidates(url: UrlViews, blockOnly: boolean, visit: (e: Entry) => void): void {
+    if (!blockOnly) this.allow.forCandidates(url, false, visit);
+    this.block.forCandidates(url, true, visit);
   }
 }
 
@@ -43,6 +79,10 @@ class Bucket {
  * host and each parent domain (one map lookup per label), then compares only the rules found
  * there (and the `*` rules of its first segment), so its cost does not grow with the number of
  * rules for other hosts or paths. Block beats allow; with no match the default action decides.
+ *
+ * Block rules fail closed: one matches the strict URL or its loose form (url-loose.ts: path
+ * escapes, `;params`, slashes, case; an IPv6 literal embedding an IPv4 address is also that
+ * address). Allow rules match the strict URL only.
  */
 export class UrlMatcher {
   private readonly exact = new Map<string, Bucket>();
@@ -60,10 +100,12 @@ export class UrlMatcher {
   }
 
   private add(rule: UrlRule, action: UrlAction): void {
-    const entry: Entry = { rule, action, rank: rankOf(rule) };
+    const entry = action === "block" ? blockEntry(rule) : allowEntry(rule);
     const h = rule.host;
     if (h.kind === "any") this.anyHost.add(entry);
-    else bucketOf(h.kind === "exact" ? this.exact : this.suffix, h.kind === "exact" ? h.host : h.domain).add(entry);
+    else if (h.kind === "suffix") bucketOf(this.suffix, h.domain).add(entry);
+    // A block rule on "[::ffff:10.0.0.1]" is one on 10.0.0.1, which a mapped URL also looks up.
+    else bucketOf(this.exact, action === "block" ? (embeddedIpv4(h.host) ?? h.host) : h.host).add(entry);
   }
 
   /** Throws URL_INVALID for a malformed URL or one of another scheme. */
@@ -72,27 +114,20 @@ export class UrlMatcher {
   }
 
   decide(url: NormalizedUrl): UrlDecision {
-    const segment = firstSegment(url.path);
+    const views = viewsOf(url);
     let examined = 0;
     let block: Entry | undefined;
     let allow: Entry | undefined;
-    const compare = (entries: Entry[] | undefined) => {
-      if (!entries) return;
-      for (const e of entries) {
-        examined++;
-        if (!matches(e.rule, url)) continue;
-        if (e.action === "block") {
-          if (!block || e.rank > block.rank) block = e;
-        } else if (!allow || e.rank > allow.rank) allow = e;
-      }
+    const compare = (e: Entry) => {
+      examined++;
+      if (e.action === "block") {
+        if (matchesBlock(e, views) && (!block || e.rank > block.rank)) block = e;
+      } else if (matchesStrict(e.rule, url) && (!allow || e.rank > allow.rank)) allow = e;
     };
-    const consider = (bucket: Bucket | undefined) => {
-      if (!bucket) return;
-      const [anyPath, bySegment] = bucket.candidates(segment);
-      compare(anyPath);
-      compare(bySegment);
-    };
+    const consider = (bucket: Bucket | undefined, blockOnly = false) => bucket?.forCandidates(views, blockOnly, compare);
     consider(this.exact.get(url.host));
+    const ipv4 = url.isIp ? embeddedIpv4(url.host) : undefined;
+    if (ipv4) consider(this.exact.get(ipv4), true);
     if (!url.isIp) {
       // "*.example.com" covers example.com itself and every name below it.
       for (let name = url.host; ;) {
@@ -108,6 +143,24 @@ export class UrlMatcher {
     const allowed = this.defaultAction === "allow";
     return { allowed, matchedRule: "default", message: `no rule matches: the organization's default action ${allowed ? "allows" : "blocks"} it`, examined };
   }
+}
+
+function allowEntry(rule: UrlRule): Entry {
+  return { rule, action: "allow", rank: rankOf(rule), segments: rule.path === undefined ? [] : [firstSegment(rule.path)] };
+}
+
+function blockEntry(rule: UrlRule): Entry {
+  const entry: Entry = { rule, action: "block", rank: rankOf(rule), segments: [] };
+  if (rule.path === undefined) return entry;
+  entry.loosePath = loosePath(rule.path);
+  // A path that is "/" once loose (e.g. "/;x") blocks the whole host: compared for every path.
+  if (entry.loosePath !== "/") entry.segments = [...new Set([firstSegment(rule.path), firstSegment(entry.loosePath)])];
+  return entry;
+}
+
+function viewsOf(url: NormalizedUrl): UrlViews {
+  const loose = loosePath(url.path);
+  return { strict: url, strictSegment: firstSegment(url.path), loosePath: loose, looseSegment: firstSegment(loose) };
 }
 
 /** "/docs/x" -> "docs"; "/" -> "". Paths here always start with "/". */
@@ -128,10 +181,18 @@ function push<K>(map: Map<K, Entry[]>, key: K, entry: Entry): void {
   else map.set(key, [entry]);
 }
 
-function matches(rule: UrlRule, url: NormalizedUrl): boolean {
-  if (rule.scheme !== undefined && rule.scheme !== url.scheme) return false;
-  if (rule.port !== undefined && rule.port !== url.port) return false;
-  return rule.path === undefined || pathUnder(rule.path, url.path);
+function schemeAndPortMatch(rule: UrlRule, url: NormalizedUrl): boolean {
+  return (rule.scheme === undefined || rule.scheme === url.scheme) && (rule.port === undefined || rule.port === url.port);
+}
+
+function matchesStrict(rule: UrlRule, url: NormalizedUrl): boolean {
+  return schemeAndPortMatch(rule, url) && (rule.path === undefined || pathUnder(rule.path, url.path));
+}
+
+/** A block rule's path holds if the URL's path is under it strictly or loosely (each view compared with its own kind). */
+function matchesBlock(e: Entry, url: UrlViews): boolean {
+  if (!schemeAndPortMatch(e.rule, url.strict)) return false;
+  return e.loosePath === undefined || pathUnder(e.rule.path!, url.strict.path) || pathUnder(e.loosePath, url.loosePath);
 }
 
 /** Exact host over wildcard (longer domain first) over any host; then longer path, then port and scheme. */

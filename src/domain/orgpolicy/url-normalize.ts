@@ -5,6 +5,8 @@ import { DomainError } from "../errors.js";
  * rule and a URL that a browser treats as the same host and path compare equal: lowercase
  * scheme and host, IDN as punycode, IPv4 and IPv6 literals in canonical form, no trailing dot,
  * default ports dropped, userinfo ignored, dot segments resolved, percent-encoding normalized.
+ * This is the strict form every rule is matched against; block rules also match the looser
+ * form of url-loose.ts (case, escaped separators, `;params`, merged slashes, mapped IPv4).
  */
 
 export const URL_SCHEMES = ["http", "https", "ws", "wss", "ftp"] as const;
@@ -46,7 +48,7 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 /**
  * Decodes percent-escapes of unreserved characters and uppercases the hex of the others, so
  * `%7e` and `~`, `%2f` and `%2F` compare equal. An escaped slash stays escaped: it is not a
- * segment boundary.
+ * segment boundary (except in the loose form block rules also match).
  */
 export function normalizePercentEncoding(path: string): string {
   return path.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => {
