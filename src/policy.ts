@@ -57,6 +57,8 @@ export function policyProblemsOf(method: DescMethod): string[] {
   // Public methods have no caller to decide on; the backchannel's callers are not users.
   if (p.evaluatePolicies && (p.access === Access.PUBLIC || p.access === Access.BACKCHANNEL || p.access === Access.DEV))
     problems.push("evaluate_policies needs a signed-in caller (not public, backchannel or dev access)");
+  if (p.zeroTrustExempt && !ORG_ACCESS.has(p.access)) problems.push("zero_trust_exempt is only for organization access");
+  if (p.zeroTrustExempt && p.evaluatePolicies) problems.push("zero_trust_exempt contradicts evaluate_policies");
   if (ORG_ACCESS.has(p.access)) {
     const field = (method.input as DescMessage).fields.find((f) => f.name === p.orgField);
     if (!p.orgField) problems.push("organization access needs org_field");

@@ -18,14 +18,15 @@ const ORG_ROLES: Partial<Record<OrgRole, MemberRole>> = {
   [OrgRole.OWNER]: "owner",
 };
 
+/** The organizations' zero-trust rules for a user's call: one organization's, or (undefined) every accepted one's. */
+export type CallPolicyCheck = (caller: UserPrincipal, organizationId: string | undefined, meta: RequestMeta & { method: string }) => Promise<void>;
+
 /**
  * Enforces the proto-declared policy, the one place where access to a method is decided;
  * anything not explicitly allowed is refused. System access comes from the caller's RBAC roles
  * and the method's permission (a matching deny wins); it is recorded on the principal for the
  * domain rules that extend a caller's own things to everyone's.
  */
-/** The organizations' access policies for a user's call (methods whose policy sets evaluate_policies). */
-export type CallPolicyCheck = (caller: UserPrincipal, organizationId: string | undefined, meta: RequestMeta & { method: string }) => Promise<void>;
 
 export function policyInterceptor(opts: {
   dev: boolean;
@@ -35,12 +36,18 @@ export function policyInterceptor(opts: {
   callPolicies?: CallPolicyCheck;
 }): Interceptor {
   const policies = opts.policies ?? policyOf;
-  // Users' calls to methods that ask for it pass the organizations' policies after every other check.
-  const checked = async (req: UnaryRequest | StreamRequest, policy: Policy, caller: Principal) => {
-    if (!policy.evaluatePolicies || caller.kind !== "user") return;
-    // Fail closed: a method that asks for policies is never served without them.
+  /**
+   * A user's call passes the organizations' zero-trust rules after every other check: an
+   * organization method its organization's rules (unless zero_trust_exempt), so a change to
+   * them reaches every session at its next call there; any other method, those of every
+   * organization the user accepted when it sets evaluate_policies.
+   */
+  const checked = async (req: UnaryRequest | StreamRequest, policy: Policy, caller: Principal, organizationId?: string) => {
+    if (caller.kind !== "user") return;
+    if (organizationId === undefined ? !policy.evaluatePolicies : policy.zeroTrustExempt) return;
+    // Fail closed: a method that needs the rules is never served without them.
     if (!opts.callPolicies) throw permissionDenied("NO_POLICY", "access policies are not available");
-    await opts.callPolicies(caller, policy.orgField ? orgIdOf(req, policy) : undefined, {
+    await opts.callPolicies(caller, organizationId, {
       clientIp: req.contextValues.get(kClientIp),
       userAgent: (req.header.get("user-agent") ?? "").slice(0, 512),
       requestId: req.contextValues.get(kRequestId),
@@ -77,8 +84,9 @@ export function policyInterceptor(opts: {
       case Access.ORG_ADMIN:
       case Access.ORG_MEMBER: {
         const needed = ORG_ROLES[policy.minOrgRole] ?? (policy.access === Access.ORG_ADMIN ? "admin" : "viewer");
-        req.contextValues.set(kOrgGrant, await opts.orgAccess.require(caller, orgIdOf(req, policy), needed));
-        await checked(req, policy, caller);
+        const grant = await opts.orgAccess.require(caller, orgIdOf(req, policy), needed);
+        req.contextValues.set(kOrgGrant, grant);
+        await checked(req, policy, caller, grant.organization.id);
         return next(req);
       }
       default:

@@ -264,11 +264,13 @@ describe("PolicyService", () => {
     });
 
     it("a machine credential has no context of its own: it gives an input, and needs the admin scope for it", async () => {
-      const read = await w.apiKey(team.owner.as, team.id, [ApiKeyScope.READ]);
-      const admin = await w.apiKey(team.owner.as, team.id, [ApiKeyScope.ADMIN]);
-      expect(await outcome(policies().evaluatePolicy({ organizationId: team.id }, read.as))).toBe("PermissionDenied:USER_SESSION_REQUIRED");
-      expect(await outcome(policies().evaluatePolicy({ organizationId: team.id, input: {} }, read.as))).toBe("PermissionDenied:ORGANIZATION_ROLE_REQUIRED");
-      expect(await outcome(policies().evaluatePolicy({ organizationId: team.id, input: { user: { org_role: "viewer" } } }, admin.as))).toBe("OK");
+      // A fresh organization: the team's policies (one of them fails at run time) deny its owner's CreateApiKey.
+      const org = await w.org(team.owner);
+      const read = await w.apiKey(team.owner.as, org.id, [ApiKeyScope.READ]);
+      const admin = await w.apiKey(team.owner.as, org.id, [ApiKeyScope.ADMIN]);
+      expect(await outcome(policies().evaluatePolicy({ organizationId: org.id }, read.as))).toBe("PermissionDenied:USER_SESSION_REQUIRED");
+      expect(await outcome(policies().evaluatePolicy({ organizationId: org.id, input: {} }, read.as))).toBe("PermissionDenied:ORGANIZATION_ROLE_REQUIRED");
+      expect(await outcome(policies().evaluatePolicy({ organizationId: org.id, input: { user: { org_role: "viewer" } } }, admin.as))).toBe("OK");
     });
 
     it("has no side effect: nothing is written, not even an audit event", async () => {

@@ -6,7 +6,7 @@ import type { RequestMeta } from "./request-meta.js";
 import type { ZeroTrustGate } from "./zero-trust-gate.js";
 
 /**
- * The gate for one user call (a method whose policy sets evaluate_policies): the session and
+ * The gate for one user call (an organization method, or one that sets evaluate_policies): the session and
  * user come from the session cache the authentication just filled, the device from its binding.
  */
 export function callPolicies(sessions: Pick<SessionManager, "requireLive">, gate: Pick<ZeroTrustGate, "check">, devices: Pick<DeviceStore, "findById">) {
