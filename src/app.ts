@@ -121,7 +121,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...passkeys.handlers,
     ...tenancy.handlers,
     ...orgPolicy.handlers,
-    ...accessPolicies.handlers,
+    ...accessPolicies.handlers(sessions.contexts),
     ...devices.handlers,
     ...telemetry.handlers,
   };

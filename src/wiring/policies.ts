@@ -1,7 +1,7 @@
 import { CelCompiler } from "../domain/policy/cel-compiler.js";
 import { OpaClient } from "../domain/policy/opa-client.js";
 import { Policies } from "../domain/policy/policies.js";
-import { PolicyContexts } from "../domain/policy/policy-contexts.js";
+import type { PolicyContexts } from "../domain/policy/policy-contexts.js";
 import type { PolicyEvaluator } from "../domain/policy/policy-decision.js";
 import { PolicyDryRun } from "../domain/policy/policy-dry-run.js";
 import { PolicyEngine } from "../domain/policy/policy-engine.js";
@@ -12,10 +12,9 @@ import type { OrgPolicyArea } from "./org-policy.js";
 
 export interface PolicyArea {
   evaluator: PolicyEvaluator;
-  /** Builds a signed-in user's own policy input (EvaluatePolicy without an input). */
-  contexts: PolicyContexts;
   policies: Policies;
-  handlers: Pick<ServiceHandlers, "policy">;
+  /** PolicyService, once sessions can give a signed-in user's own context (EvaluatePolicy without an input). */
+  handlers(contexts: Pick<PolicyContexts, "forUser">): Pick<ServiceHandlers, "policy">;
 }
 
 /** Organizations' access policies: CEL compiled and cached, Rego delegated to OPA. */
@@ -31,7 +30,8 @@ export function wirePolicies(core: Core, deps: { orgPolicy: OrgPolicyArea }): Po
     evalTimeoutMs: config.policy_eval_timeout_ms,
   });
   const policies = new Policies({ store, orgAccess: core.orgAccess, compiler, clock, audit, bus });
-  const contexts = new PolicyContexts({ store, devices: store.devices, clock, postureMaxAgeSeconds: config.device_posture_max_age });
-  const dryRun = new PolicyDryRun({ contexts, evaluator, settings: deps.orgPolicy.reader });
-  return { evaluator, contexts, policies, handlers: { policy: policyHandlers(policies, dryRun) } };
+  const handlers = (contexts: Pick<PolicyContexts, "forUser">) => ({
+    policy: policyHandlers(policies, new PolicyDryRun({ contexts, evaluator, settings: deps.orgPolicy.reader })),
+  });
+  return { evaluator, policies, handlers };
 }

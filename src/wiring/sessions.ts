@@ -4,6 +4,7 @@ import { SessionQueries } from "../domain/session/session-queries.js";
 import type { Core } from "./core.js";
 import type { EmailArea } from "./email.js";
 import { ZeroTrustGate } from "../domain/auth/zero-trust-gate.js";
+import { PolicyContexts } from "../domain/policy/policy-contexts.js";
 import { OrgSessionLimits } from "../domain/session/session-limits.js";
 import type { OrgPolicyArea } from "./org-policy.js";
 import type { PolicyArea } from "./policies.js";
@@ -15,6 +16,8 @@ export interface SessionsArea {
   queries: SessionQueries;
   /** Organizations' device rules and access policies, at sign-in, refresh and flagged calls. */
   gate: ZeroTrustGate;
+  /** A signed-in user's own policy input (EvaluatePolicy without an input). */
+  contexts: PolicyContexts;
 }
 
 /**
@@ -30,9 +33,10 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
   };
   const limits = new OrgSessionLimits({ store, settings: zeroTrust.orgPolicy.reader, bus, caches: core.caches, cacheTtlSeconds: config.session_cache_ttl });
   const sessions = new SessionManager({ store, bus, clock, timeouts, caches: core.caches, limits });
-  const mfaEnrolled = core.caches.create<string, boolean>("mfa_enrolled", { ttlSeconds: config.session_cache_ttl });
+  const enrolments = core.caches.create<string, boolean>("mfa_enrolled", { ttlSeconds: config.session_cache_ttl });
   // Factors confirmed or removed publish the user's topic.
-  bus.on("user", (userId) => mfaEnrolled.delete(userId));
+  bus.on("user", (userId) => enrolments.delete(userId));
+  const mfaEnrolled = (userId: string) => enrolments.getOrLoad(userId, async () => (await store.mfa.confirmedFactors(userId)).length > 0);
   const gate = new ZeroTrustGate({
     store,
     directory: core.orgDirectory,
@@ -56,5 +60,6 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
     devices: store.devices,
   });
   const queries = new SessionQueries({ store, clock, sessions, audit, timeouts });
-  return { timeouts, sessions, signIn, queries, gate };
+  const contexts = new PolicyContexts({ sessions, directory: core.orgDirectory, mfaEnrolled, devices: store.devices, clock, postureMaxAgeSeconds: config.device_posture_max_age });
+  return { timeouts, sessions, signIn, queries, gate, contexts };
 }

@@ -34,6 +34,30 @@ describe("BoundedCache", () => {
     expect(await cache.getOrLoad("c", async () => "C")).toBe("C");
   });
 
+  it("getOrLoad: concurrent misses of one key share one read; a caller after an invalidation reads anew", async () => {
+    const cache = new BoundedCache<string, string>(new ManualClock(), { maxEntries: 10, ttlSeconds: 60 });
+    let reads = 0;
+    const releases: ((v: string) => void)[] = [];
+    const load = () => new Promise<string>((r) => (reads++, releases.push(r)));
+    const waiting = Array.from({ length: 5 }, () => cache.getOrLoad("k", load));
+    expect(reads).toBe(1);
+    releases[0]!("v1");
+    expect(await Promise.all(waiting)).toEqual(Array(5).fill("v1"));
+    // A change while a read is under way: later callers do not join the old read.
+    cache.delete("k");
+    const before = cache.getOrLoad("k", load);
+    cache.delete("k");
+    const after = cache.getOrLoad("k", load);
+    expect(reads).toBe(3);
+    releases[1]!("old");
+    releases[2]!("new");
+    expect([await before, await after]).toEqual(["old", "new"]);
+    expect(cache.get("k")).toBe("new");
+    // A failed read is not cached, and the next miss reads again.
+    await expect(cache.getOrLoad("f", () => Promise.reject(new Error("down")))).rejects.toThrow("down");
+    expect(await cache.getOrLoad("f", async () => "up")).toBe("up");
+  });
+
   it("evicts the least recently used entry first, not the oldest inserted", () => {
     const cache = new BoundedCache<string, string>(new ManualClock(), { maxEntries: 2, ttlSeconds: 60 });
     cache.set("a", "A");

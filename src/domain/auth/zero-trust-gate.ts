@@ -1,12 +1,10 @@
 import type { Clock } from "../../clock.js";
-import type { BoundedCache } from "../cache/bounded-cache.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { DomainError } from "../errors.js";
 import type { OrgPolicyReader, OrgPolicySettings } from "../orgpolicy/org-policy-settings.js";
 import type { PolicyDecision, PolicyEvaluator } from "../policy/policy-decision.js";
 import { buildPolicyInput } from "../policy/policy-input.js";
 import type { DeviceRow, OrganizationRow, UserRow } from "../records.js";
-import type { MfaStore } from "../store/mfa-store.js";
 import type { OrganizationStore } from "../store/organization-store.js";
 import type { RequestMeta } from "./request-meta.js";
 
@@ -28,11 +26,11 @@ export interface GateSubject {
 }
 
 export interface GateDeps {
-  store: { orgs: Pick<OrganizationStore, "list">; mfa: Pick<MfaStore, "confirmedFactors"> };
+  store: { orgs: Pick<OrganizationStore, "list"> };
   /** Cached organizations and memberships (OrgDirectory) for calls that name one organization. */
   directory: Pick<OrganizationStore, "findById" | "membership">;
-  /** Whether a user has a second factor, cached per user and dropped on the bus topic `user`. */
-  mfaEnrolled: BoundedCache<string, boolean>;
+  /** Whether a user has a confirmed second factor (cached, dropped on the bus topic `user`). */
+  mfaEnrolled(userId: string): Promise<boolean>;
   clock: Clock;
   settings: OrgPolicyReader;
   policies: PolicyEvaluator;
@@ -54,7 +52,7 @@ export class ZeroTrustGate {
   async check(subject: GateSubject): Promise<void> {
     const orgs = await this.organizationsOf(subject);
     if (orgs.length === 0) return;
-    const mfaEnrolled = await this.mfaEnrolled(subject.user.id);
+    const mfaEnrolled = await this.d.mfaEnrolled(subject.user.id);
     let mfaRequiredBy: { org: OrganizationRow; decision: PolicyDecision } | undefined;
     for (const { org, role } of orgs) {
       const settings = await this.d.settings.settings(org.id);
@@ -90,10 +88,6 @@ export class ZeroTrustGate {
         { metadata: { policy_id: mfaRequiredBy.decision.policyId, policy_name: mfaRequiredBy.decision.policyName, organization_id: mfaRequiredBy.org.id } },
       );
     }
-  }
-
-  private async mfaEnrolled(userId: string): Promise<boolean> {
-    return this.d.mfaEnrolled.getOrLoad(userId, async () => (await this.d.store.mfa.confirmedFactors(userId)).length > 0);
   }
 
   private async organizationsOf(subject: GateSubject): Promise<{ org: OrganizationRow; role: string }[]> {

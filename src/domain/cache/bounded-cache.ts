@@ -13,6 +13,8 @@ export interface BoundedCacheOptions {
  */
 export class BoundedCache<K, V> {
   private readonly entries = new Map<K, { value: V; at: number }>();
+  /** Loads under way (getOrLoad): concurrent misses of one key share one read. */
+  private readonly loading = new Map<K, Promise<V | undefined>>();
   /** Moves on every invalidation (delete, deleteWhere, clear), never on expiry or eviction. */
   private generation = 0;
 
@@ -38,9 +40,13 @@ export class BoundedCache<K, V> {
       this.entries.delete(key);
       return undefined;
     }
-    // Map order is insertion order: moving a hit to the end keeps the oldest use first.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    // Map order is insertion order: moving a hit to the end keeps the oldest use first. Only
+    // worth its cost (a delete and an insert on every hit) once eviction is near: below half
+    // full, nothing is evicted before the order is kept again.
+    if (this.entries.size * 2 > this.opts.maxEntries) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+    }
     return entry.value;
   }
 
@@ -53,32 +59,56 @@ export class BoundedCache<K, V> {
   /**
    * The cached value, or what `load` reads, which is cached when it is not undefined and no
    * invalidation came while it was read: a read that began before a change must not put the old
-   * value back after the change dropped it.
+   * value back after the change dropped it. Misses of one key while a read is under way wait
+   * for that read (under load, an expired entry would otherwise be read once per waiting
+   * call); a caller arriving after an invalidation starts a new read.
    */
   getOrLoad(key: K, load: () => Promise<V>): Promise<V>;
   getOrLoad(key: K, load: () => Promise<V | undefined>): Promise<V | undefined>;
-  async getOrLoad(key: K, load: () => Promise<V | undefined>): Promise<V | undefined> {
+  getOrLoad(key: K, load: () => Promise<V | undefined>): Promise<V | undefined> {
     const hit = this.get(key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return Promise.resolve(hit);
     const generation = this.generation;
-    const value = await load();
-    if (value !== undefined && generation === this.generation) this.set(key, value);
-    return value;
+    return this.loadOnce(key, async () => {
+      const value = await load();
+      if (value !== undefined && generation === this.generation) this.set(key, value);
+      return value;
+    });
+  }
+
+  /**
+   * What `load` reads, shared with the callers that ask for the same key while it is under way;
+   * not cached (for callers that check what was read before caching it). An invalidation of the
+   * key lets the next caller start a new read.
+   */
+  loadOnce<T extends V | undefined>(key: K, load: () => Promise<T>): Promise<T> {
+    const pending = this.loading.get(key);
+    if (pending) return pending as Promise<T>;
+    const read = load();
+    this.loading.set(key, read);
+    const forget = () => {
+      if (this.loading.get(key) === read) this.loading.delete(key);
+    };
+    read.then(forget, forget);
+    return read;
   }
 
   delete(key: K): void {
     this.generation++;
     this.entries.delete(key);
+    this.loading.delete(key);
   }
 
-  /** Drops every entry whose value matches (e.g. all cached sessions of one user). */
+  /** Drops every entry whose value matches (e.g. all cached sessions of one user), and every read under way. */
   deleteWhere(matches: (value: V, key: K) => boolean): void {
     this.generation++;
     for (const [key, entry] of this.entries) if (matches(entry.value, key)) this.entries.delete(key);
+    this.loading.clear();
   }
 
   clear(): void {
     this.generation++;
     this.entries.clear();
+    this.loading.clear();
   }
 }

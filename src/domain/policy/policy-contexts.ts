@@ -3,10 +3,8 @@ import type { Clock } from "../../clock.js";
 import { unauthenticated } from "../errors.js";
 import type { UserPrincipal } from "../principal.js";
 import type { DeviceRow, OrganizationRow } from "../records.js";
-import type { MfaStore } from "../store/mfa-store.js";
+import type { SessionManager } from "../session/session-manager.js";
 import type { OrganizationStore } from "../store/organization-store.js";
-import type { SessionStore } from "../store/session-store.js";
-import type { UserStore } from "../store/user-store.js";
 import { buildPolicyInput, sessionFactsOf } from "./policy-input.js";
 
 /** How the policy area finds a device (the device area's store implements it). */
@@ -15,12 +13,12 @@ export interface DeviceLookup {
 }
 
 export interface PolicyContextsDeps {
-  store: {
-    users: Pick<UserStore, "findById">;
-    orgs: Pick<OrganizationStore, "membership">;
-    mfa: Pick<MfaStore, "confirmedFactors">;
-    sessions: Pick<SessionStore, "findById">;
-  };
+  /** The live session and its user, from the session cache the authentication just filled. */
+  sessions: Pick<SessionManager, "requireLive">;
+  /** Cached memberships (OrgDirectory). */
+  directory: Pick<OrganizationStore, "membership">;
+  /** Whether a user has a confirmed second factor (cached, dropped on the bus topic `user`). */
+  mfaEnrolled(userId: string): Promise<boolean>;
   devices: DeviceLookup;
   clock: Clock;
   /** device_posture_max_age, in seconds. */
@@ -40,13 +38,12 @@ export class PolicyContexts {
     organization: Pick<OrganizationRow, "id" | "tier">,
     request: { ip: string; userAgent: string; method: string },
   ): Promise<PolicyInput> {
-    const [user, membership, factors, session] = await Promise.all([
-      this.d.store.users.findById(caller.userId),
-      this.d.store.orgs.membership(organization.id, caller.userId),
-      this.d.store.mfa.confirmedFactors(caller.userId),
-      this.d.store.sessions.findById(caller.sessionId),
+    const [{ session, user }, membership, mfaEnrolled] = await Promise.all([
+      this.d.sessions.requireLive(caller.sessionId),
+      this.d.directory.membership(organization.id, caller.userId),
+      this.d.mfaEnrolled(caller.userId),
     ]);
-    if (!user || !session || session.userId !== caller.userId) throw unauthenticated();
+    if (session.userId !== caller.userId) throw unauthenticated();
     const bound = session.deviceId ? await this.d.devices.findById(session.deviceId) : undefined;
     const device = bound && bound.organizationId === organization.id && bound.userId === caller.userId ? bound : undefined;
     const mfaAt = session.mfaAt ?? caller.mfaAt;
@@ -55,7 +52,7 @@ export class PolicyContexts {
       user,
       roles: user.roles,
       orgRole: membership?.role ?? "",
-      mfaEnrolled: factors.length > 0,
+      mfaEnrolled,
       organization,
       device,
       postureMaxAgeSeconds: this.d.postureMaxAgeSeconds,

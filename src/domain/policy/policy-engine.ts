@@ -44,7 +44,6 @@ const TIME_LIMIT = "evaluation time limit exceeded (policy_eval_timeout_ms)";
  */
 export class PolicyEngine implements PolicyEvaluator {
   private readonly cache: BoundedCache<string, Loaded[]>;
-  private readonly loading = new Map<string, Promise<Loaded[]>>();
   private readonly timer: () => number;
 
   constructor(private readonly d: PolicyEngineDeps) {
@@ -52,7 +51,6 @@ export class PolicyEngine implements PolicyEvaluator {
     this.timer = d.timer ?? (() => performance.now());
     d.bus.on("policy", (organizationId) => {
       this.cache.delete(organizationId);
-      this.loading.delete(organizationId);
     });
   }
 
@@ -86,21 +84,9 @@ export class PolicyEngine implements PolicyEvaluator {
     return decide(evaluated, defaultOutcome);
   }
 
-  /** The organization's enabled policies, compiled, in evaluation order (cached). */
-  private async policiesOf(organizationId: string): Promise<Loaded[]> {
-    const hit = this.cache.get(organizationId);
-    if (hit) return hit;
-    let pending = this.loading.get(organizationId);
-    if (!pending) {
-      // One load per organization at a time; not cached when a change overtook it.
-      pending = this.cache.getOrLoad(organizationId, () => this.load(organizationId));
-      this.loading.set(organizationId, pending);
-      const forget = () => {
-        if (this.loading.get(organizationId) === pending) this.loading.delete(organizationId);
-      };
-      pending.then(forget, forget);
-    }
-    return pending;
+  /** The organization's enabled policies, compiled, in evaluation order (cached; one load per organization at a time). */
+  private policiesOf(organizationId: string): Promise<Loaded[]> {
+    return this.cache.getOrLoad(organizationId, () => this.load(organizationId));
   }
 
   private async load(organizationId: string): Promise<Loaded[]> {

@@ -160,8 +160,9 @@ export class SessionManager {
       if (!proves(hit.session)) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
       return hit;
     }
-    this.cache.delete(sessionId);
-    const live = await this.load(sessionId);
+    if (hit) this.cache.delete(sessionId);
+    // Calls of one session that miss together (its entry just expired) share one read.
+    const live = await this.cache.loadOnce(sessionId, () => this.load(sessionId));
     if (!proves(live.session)) throw unauthenticated("SESSION_NOT_FOUND", "session not found");
     await this.touchIfStale(live.session);
     this.cache.set(sessionId, live);
