@@ -1,6 +1,5 @@
-import { celEnv, isCelError, objectType, parse, plan, type CelResult } from "@bufbuild/cel";
-import { create, createRegistry, type DescMessage } from "@bufbuild/protobuf";
-import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
+import { celEnv, isCelError, objectType, parse, plan, type CelMap, type CelResult } from "@bufbuild/cel";
+import { createRegistry, type DescMessage } from "@bufbuild/protobuf";
 import {
   file_warden_policy_v1_policy_service,
   PolicyDeviceSchema,
@@ -13,6 +12,7 @@ import {
 import { DomainError } from "../errors.js";
 import type { ParsedExpr } from "./cel-ast.js";
 import { CheckError, checkExpression } from "./cel-checker.js";
+import { celRecord } from "./cel-record.js";
 import { estimateCost } from "./cel-cost.js";
 import { POLICY_FUNCTIONS } from "./cel-functions.js";
 import { typeName, type Ty } from "./cel-types.js";
@@ -21,7 +21,7 @@ import { typeName, type Ty } from "./cel-types.js";
 export type ConditionResult = { ok: true; value: boolean } | { ok: false; error: string };
 
 /** The CEL variables of one input, made once and shared by every policy evaluated against it. */
-export type PolicyVariables = Record<"user" | "organization" | "device" | "session" | "request", ReflectMessage>;
+export type PolicyVariables = Record<"user" | "organization" | "device" | "session" | "request", CelMap>;
 
 export interface CompiledCondition {
   /** The static cost estimate it passed. */
@@ -48,22 +48,14 @@ const checkEnv = {
   funcs: POLICY_FUNCTIONS,
 };
 
-const EMPTY = {
-  user: create(PolicyUserSchema),
-  organization: create(PolicyOrganizationSchema),
-  device: create(PolicyDeviceSchema),
-  session: create(PolicySessionSchema),
-  request: create(PolicyRequestSchema),
-};
-
-/** The input's parts as CEL values; an absent part reads as its empty message, as in proto3. */
+/** The input's parts as CEL values (cel-record.ts); an absent part reads as its empty message, as in proto3. */
 export function policyVariables(input: PolicyInput): PolicyVariables {
   return {
-    user: reflect(PolicyUserSchema, input.user ?? EMPTY.user),
-    organization: reflect(PolicyOrganizationSchema, input.organization ?? EMPTY.organization),
-    device: reflect(PolicyDeviceSchema, input.device ?? EMPTY.device),
-    session: reflect(PolicySessionSchema, input.session ?? EMPTY.session),
-    request: reflect(PolicyRequestSchema, input.request ?? EMPTY.request),
+    user: celRecord(PolicyUserSchema, input.user),
+    organization: celRecord(PolicyOrganizationSchema, input.organization),
+    device: celRecord(PolicyDeviceSchema, input.device),
+    session: celRecord(PolicySessionSchema, input.session),
+    request: celRecord(PolicyRequestSchema, input.request),
   };
 }
 
@@ -125,7 +117,8 @@ export class CelCompiler {
       );
     let program: (vars: PolicyVariables) => CelResult;
     try {
-      program = plan(env, parsed) as (vars: PolicyVariables) => CelResult;
+      // The variables are typed as their messages for the checker; at run time they are CelRecords (cel-record.ts).
+      program = plan(env, parsed) as unknown as (vars: PolicyVariables) => CelResult;
     } catch (err) {
       throw invalid(source, 0, shortError(err));
     }
