@@ -60,6 +60,13 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
     devices: store.devices,
   });
   const queries = new SessionQueries({ store, clock, sessions, audit, timeouts });
-  const contexts = new PolicyContexts({ sessions, directory: core.orgDirectory, mfaEnrolled, devices: store.devices, clock, postureMaxAgeSeconds: config.device_posture_max_age });
+  const contexts = new PolicyContexts({
+    sessions,
+    directory: core.orgDirectory,
+    mfaEnrolled,
+    devices: store.devices,
+    clock,
+    postureMaxAgeSeconds: config.device_posture_max_age,
+  });
   return { timeouts, sessions, signIn, queries, gate, contexts };
 }

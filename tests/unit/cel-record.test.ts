@@ -36,7 +36,12 @@ const INPUTS: Record<string, PolicyInput> = {
   full: create(PolicyInputSchema, {
     user: { id: "u1", email: "ann@acme.example", roles: ["developer", "ops"], orgRole: "admin", mfaEnrolled: true },
     organization: { id: "o1", tier: "enterprise" },
-    device: { id: "d1", registered: true, trusted: true, posture: { known: true, os: "linux", osVersion: "6.1", diskEncrypted: true, screenLock: true, agentVersion: "1.2.3", ageSeconds: 30n } },
+    device: {
+      id: "d1",
+      registered: true,
+      trusted: true,
+      posture: { known: true, os: "linux", osVersion: "6.1", diskEncrypted: true, screenLock: true, agentVersion: "1.2.3", ageSeconds: 30n },
+    },
     session: { authMethods: ["pwd", "otp"], mfa: true, mfaAgeSeconds: 600n, ageSeconds: 3600n },
     request: { ip: "2001:db8::7", time: timestampFromDate(new Date("2026-12-01T12:34:56Z")), userAgent: "curl/8", method: "/warden.auth.v1.AuthService/Login" },
   }),
