@@ -44,6 +44,7 @@ import { callPolicies } from "./domain/auth/call-policies.js";
 import { wireDevices } from "./wiring/devices.js";
 import { wireOrgPolicy } from "./wiring/org-policy.js";
 import { wirePolicies } from "./wiring/policies.js";
+import { wireSshCa } from "./wiring/ssh-ca.js";
 import { wireTelemetry } from "./wiring/telemetry.js";
 
 export type AppDeps = CoreDeps;
@@ -106,7 +107,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const passkeys = wirePasskeys(core, sessions);
   const tenancy = wireTenancy(core);
   const devices = wireDevices(core, { sessions, orgPolicy });
-  const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy, devices });
+  const sshCa = await wireSshCa(core, { rbac });
+  const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy, devices, sshCa });
   const operations = wireOperations(core);
   const telemetry = wireTelemetry(core);
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
@@ -123,6 +125,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...orgPolicy.handlers,
     ...accessPolicies.handlers(sessions.contexts),
     ...devices.handlers,
+    ...sshCa.handlers,
     ...telemetry.handlers,
   };
 

@@ -133,6 +133,10 @@ export const configSchema = z
     device_challenges_per_address_per_hour: int(600, 1, 1_000_000),
     // A device's posture report older than this counts as unknown in policies.
     device_posture_max_age: seconds(86400),
+    // OpenSSH user certificates (AuthService/IssueUserCerts): the validity when the request names
+    // none, and the longest one whatever the roles' max_session_ttl allow.
+    ssh_cert_default_ttl: seconds(12 * 3600),
+    ssh_cert_max_ttl: seconds(30 * 3600),
     // OPA server for policies of language Rego (its Data API, POST /v1/data/<path>); unset: Rego policies deny.
     opa_url: z.string().url().optional(),
     // The longest one OPA decision may take; past it the policy denies.

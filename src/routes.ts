@@ -22,6 +22,7 @@ import { DeviceService } from "../gen/warden/device/v1/device_service_pb.js";
 import { PolicyService } from "../gen/warden/policy/v1/policy_service_pb.js";
 import { OrgPolicyConfigService } from "../gen/warden/orgpolicy/v1/org_policy_config_service_pb.js";
 import { TelemetryService } from "../gen/warden/telemetry/v1/telemetry_service_pb.js";
+import { CertificateAuthorityService } from "../gen/warden/ca/v1/ca_service_pb.js";
 
 /** Every service the server serves, by the name its handlers go under. */
 export const SERVICE_DESCRIPTORS = {
@@ -47,6 +48,7 @@ export const SERVICE_DESCRIPTORS = {
   policy: PolicyService,
   orgPolicy: OrgPolicyConfigService,
   telemetry: TelemetryService,
+  certificateAuthority: CertificateAuthorityService,
 } as const;
 
 /** One complete implementation per service: a forgotten service or method is a type error. */

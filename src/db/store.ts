@@ -13,6 +13,7 @@ import { RoleRepository } from "./repositories/role-repository.js";
 import { ServiceAccountRepository } from "./repositories/service-account-repository.js";
 import { SessionRepository } from "./repositories/session-repository.js";
 import { SigningKeyRepository } from "./repositories/signing-key-repository.js";
+import { CertificateAuthorityRepository } from "./repositories/certificate-authority-repository.js";
 import { UserRepository } from "./repositories/user-repository.js";
 import { DeviceRepository } from "./repositories/device-repository.js";
 import { PolicyRepository } from "./repositories/policy-repository.js";
@@ -39,6 +40,7 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
     policies: new PolicyRepository(db),
     orgPolicies: new OrgPolicyRepository(db),
     telemetry: new TelemetryRepository(db),
+    certificateAuthorities: new CertificateAuthorityRepository(db),
   };
 }
 

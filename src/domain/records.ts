@@ -5,6 +5,7 @@
 export type {
   ApiKeyRow,
   AuditRow,
+  CertificateAuthorityRow,
   AccessPolicyRow,
   ConnectorRow,
   DeviceChallengeRow,
@@ -20,6 +21,7 @@ export type {
   PasskeyRow,
   RoleRow,
   RoleRule,
+  SshPermissionFlags,
   ServiceAccountRow,
   SessionRow,
   SigningKeyRow,

@@ -11,6 +11,8 @@ import type { SignInResult } from "../domain/auth/sign-in.js";
 import type { MfaVerification } from "../domain/mfa/mfa-verification.js";
 import type { FederatedSignIn } from "../domain/oidc/federated-sign-in.js";
 import { userToProto } from "./converters.js";
+import type { UserCertificates } from "../domain/ca/user-certificates.js";
+import { principalOf } from "./call-context.js";
 
 /** Tokens, or the MFA challenge that replaces them. */
 function signInResponse(r: SignInResult) {
@@ -24,8 +26,25 @@ function signInResponse(r: SignInResult) {
   };
 }
 
-export function authHandlers(auth: Auth, federated: FederatedSignIn, mfa: MfaVerification, email: EmailVerification): ServiceImpl<typeof AuthService> {
+export function authHandlers(
+  auth: Auth,
+  federated: FederatedSignIn,
+  mfa: MfaVerification,
+  email: EmailVerification,
+  certificates: Pick<UserCertificates, "issue">,
+): ServiceImpl<typeof AuthService> {
   return {
+    async issueUserCerts(req, ctx) {
+      if (req.ttl && req.ttl.nanos !== 0) throw invalidArgument("ttl", "must be whole seconds");
+      const r = await certificates.issue(principalOf(ctx), req.publicKey, req.ttl ? Number(req.ttl.seconds) : undefined, metaOf(ctx));
+      return {
+        sshCertificate: r.certificate,
+        trustedHostCas: r.hostCaKnownHosts,
+        validAfter: timestampFromDate(r.validAfter),
+        validBefore: timestampFromDate(r.validBefore),
+        principals: r.principals,
+      };
+    },
     async verifyMFA(req, ctx) {
       return signInResponse({ kind: "tokens", ...(await mfa.verify(req.challengeId, req.code, metaOf(ctx))) });
     },

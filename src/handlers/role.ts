@@ -1,14 +1,14 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
+import { RoleService, type Role } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { RoleAdmin } from "../domain/rbac/role-admin.js";
 import { metaOf, principalOf } from "./call-context.js";
-import { roleToProto, rulesFromProto } from "./tenancy-converters.js";
+import { roleSshFromProto, roleToProto, rulesFromProto } from "./tenancy-converters.js";
 
 export function roleHandlers(roles: RoleAdmin): ServiceImpl<typeof RoleService> {
-  const input = (role: { name: string; description: string; rules: Parameters<typeof rulesFromProto>[0] } | undefined) => {
+  const input = (role: Role | undefined) => {
     if (!role) throw invalidArgument("role", "is required");
-    return { name: role.name, description: role.description, rules: rulesFromProto(role.rules) };
+    return { name: role.name, description: role.description, rules: rulesFromProto(role.rules), ...roleSshFromProto(role) };
   };
   return {
     async createRole(req, ctx) {

@@ -12,6 +12,7 @@ import {
 import { Effect, RoleSchema, type Role, type Rule } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { ServiceAccountSchema, type ServiceAccount } from "../../gen/warden/serviceaccount/v1/service_account_service_pb.js";
 import type { MemberWithUser } from "../domain/store/organization-store.js";
+import type { RoleSsh } from "../domain/store/role-store.js";
 import type { ApiKeyRow, RoleRow, RoleRule, ServiceAccountRow } from "../domain/records.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { MemberRole, OrganizationTier } from "../domain/org/member-role.js";
@@ -130,7 +131,30 @@ export function roleToProto(r: RoleRow): Role {
     builtin: r.builtin,
     createTime: ts(r.createdAt),
     updateTime: ts(r.updatedAt),
+    logins: r.logins,
+    nodeLabels: Object.fromEntries(Object.entries(r.nodeLabels).map(([k, values]) => [k, { values }])),
+    maxSessionTtl: r.maxSessionTtlSeconds === null ? undefined : { seconds: BigInt(r.maxSessionTtlSeconds) },
+    sshPermissions: { ...r.sshPermissions },
   });
+}
+
+/** A Role message's SSH section as the domain stores it. */
+export function roleSshFromProto(role: Role): RoleSsh {
+  const ttl = role.maxSessionTtl;
+  if (ttl && ttl.nanos !== 0) throw invalidArgument("role.max_session_ttl", "must be whole seconds");
+  const p = role.sshPermissions;
+  return {
+    logins: role.logins,
+    nodeLabels: Object.fromEntries(Object.entries(role.nodeLabels).map(([k, v]) => [k, v.values])),
+    maxSessionTtlSeconds: ttl ? Number(ttl.seconds) : null,
+    sshPermissions: {
+      permitPty: p?.permitPty || undefined,
+      permitPortForwarding: p?.permitPortForwarding || undefined,
+      permitAgentForwarding: p?.permitAgentForwarding || undefined,
+      permitX11Forwarding: p?.permitX11Forwarding || undefined,
+      permitUserRc: p?.permitUserRc || undefined,
+    },
+  };
 }
 
 export function rulesFromProto(rules: Rule[]): RoleRule[] {

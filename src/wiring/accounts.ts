@@ -4,6 +4,7 @@ import { createAuthenticator, type Authenticator } from "../domain/auth/authenti
 import { UserAdmin } from "../domain/user/user-admin.js";
 import { UserDirectory } from "../domain/user/user-directory.js";
 import { authHandlers } from "../handlers/auth.js";
+import type { SshCaArea } from "./ssh-ca.js";
 import { sessionHandlers } from "../handlers/session.js";
 import { userHandlers } from "../handlers/user.js";
 import type { ServiceHandlers } from "../routes.js";
@@ -25,7 +26,16 @@ export interface AccountsArea {
 /** Accounts: password sign-up and sign-in, users, sessions, and who a bearer credential is. */
 export async function wireAccounts(
   core: Core,
-  a: { rbac: RbacArea; email: EmailArea; sessions: SessionsArea; mfa: MfaArea; federation: FederationArea; tenancy: TenancyArea; devices: DevicesArea },
+  a: {
+    rbac: RbacArea;
+    email: EmailArea;
+    sessions: SessionsArea;
+    mfa: MfaArea;
+    federation: FederationArea;
+    tenancy: TenancyArea;
+    devices: DevicesArea;
+    sshCa: SshCaArea;
+  },
 ): Promise<AccountsArea> {
   const { config, store, clock, audit, limiter, hasher, passwordPolicy: policy, log } = core;
   const { sessions, signIn, queries } = a.sessions;
@@ -62,7 +72,7 @@ export async function wireAccounts(
     authenticator,
     passwords: auth,
     handlers: {
-      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification),
+      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification, a.sshCa.userCertificates),
       user: userHandlers(users, new UserDirectory({ store })),
       session: sessionHandlers(queries, sessions, authenticator),
     },

@@ -8,3 +8,4 @@ export * from "./machine-credentials.js";
 export * from "./mfa.js";
 export * from "./federation.js";
 export * from "./zero-trust.js";
+export * from "./certificate-authorities.js";

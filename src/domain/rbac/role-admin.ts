@@ -7,8 +7,11 @@ import type { InvalidationBus } from "../invalidation.js";
 import { decodePageToken, pageOf, pageSize } from "../pagination.js";
 import type { Principal } from "../principal.js";
 import type { RoleRow, RoleRule } from "../records.js";
+
+/** A role as callers write it: permissions (rules) and its SSH section. */
+export type RoleInput = { name: string; description: string; rules: RoleRule[] } & Partial<RoleSsh>;
 import type { AuditStore } from "../store/audit-store.js";
-import type { RoleStore } from "../store/role-store.js";
+import { NO_SSH, type RoleSsh, type RoleStore } from "../store/role-store.js";
 import type { Ports } from "../store/transactional.js";
 import { BUILTIN_ROLES } from "./builtin-roles.js";
 import { ruleProblem } from "./permissions.js";
@@ -60,7 +63,7 @@ export class RoleAdmin {
     return pageOf(await this.d.store.roles.list(size + 1, cursor?.n), size, (r) => ({ n: r.name }));
   }
 
-  async create(caller: Principal, role: { name: string; description: string; rules: RoleRule[] }, meta: RequestMeta): Promise<RoleRow> {
+  async create(caller: Principal, role: RoleInput, meta: RequestMeta): Promise<RoleRow> {
     const checked = checkRole(role);
     const created = await this.d.store.transaction(async (tx) => {
       const row = await tx.roles.create(checked, this.d.clock.now());
@@ -72,13 +75,25 @@ export class RoleAdmin {
     return created;
   }
 
-  async update(caller: Principal, role: { name: string; description: string; rules: RoleRule[] }, meta: RequestMeta): Promise<RoleRow> {
+  /** Replaces the role's description, rules and SSH section; of a built-in role, only the SSH section may change. */
+  async update(caller: Principal, role: RoleInput, meta: RequestMeta): Promise<RoleRow> {
     const checked = checkRole(role);
     const updated = await this.d.store.transaction(async (tx) => {
       const existing = await tx.roles.find(checked.name);
       if (!existing) throw notFound("ROLE_NOT_FOUND", "role");
-      if (existing.builtin) throw new DomainError("failed_precondition", "ROLE_BUILTIN", "built-in roles cannot be changed");
-      const row = await tx.roles.update(checked.name, { description: checked.description, rules: checked.rules }, this.d.clock.now());
+      const ssh = {
+        logins: checked.logins,
+        nodeLabels: checked.nodeLabels,
+        maxSessionTtlSeconds: checked.maxSessionTtlSeconds,
+        sshPermissions: checked.sshPermissions,
+      };
+      if (existing.builtin && (checked.description !== existing.description || rulesText(checked.rules) !== rulesText(existing.rules)))
+        throw new DomainError(
+          "failed_precondition",
+          "ROLE_BUILTIN",
+          "built-in roles cannot be changed, except their SSH section (logins, node_labels, max_session_ttl, ssh_permissions)",
+        );
+      const row = await tx.roles.update(checked.name, { description: checked.description, rules: checked.rules, ...ssh }, this.d.clock.now());
       await this.d.audit.record(tx, { eventType: "role.update", outcome: "success", ...auditActor(caller, meta), targetType: "role", targetId: checked.name });
       return row!;
     });
@@ -98,11 +113,19 @@ export class RoleAdmin {
   }
 }
 
-/** The shape of a role is the proto's rules; what a rule may name is decided here. */
-function checkRole(role: { name: string; description: string; rules: RoleRule[] }) {
+/** Rules compared by content, whatever the order of their keys. */
+function rulesText(rules: RoleRule[]): string {
+  return JSON.stringify(rules.map((r) => [r.resources, r.verbs, r.effect]));
+}
+
+/** The shape of a role is the proto's; what a rule may name, and a sane TTL cap, are decided here. */
+function checkRole(role: RoleInput) {
   role.rules.forEach((r, i) => {
     const problem = ruleProblem(r.resources, r.verbs);
     if (problem) throw invalidArgument(`role.rules[${i}]`, `${problem} (see the permission list in the README)`);
   });
-  return { name: role.name, description: role.description, rules: role.rules };
+  const ttl = role.maxSessionTtlSeconds ?? null;
+  if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 366 * 86_400))
+    throw invalidArgument("role.max_session_ttl", "must be whole seconds from 1 minute to 366 days");
+  return { ...NO_SSH, ...role, maxSessionTtlSeconds: ttl, logins: [...new Set(role.logins ?? [])] };
 }

@@ -1,10 +1,20 @@
-import type { RoleRow, RoleRule } from "../records.js";
+import type { RoleRow, RoleRule, SshPermissionFlags } from "../records.js";
+
+/** A role's SSH section (AuthService/IssueUserCerts). */
+export interface RoleSsh {
+  logins: string[];
+  nodeLabels: Record<string, string[]>;
+  maxSessionTtlSeconds: number | null;
+  sshPermissions: SshPermissionFlags;
+}
+
+export const NO_SSH: RoleSsh = { logins: [], nodeLabels: {}, maxSessionTtlSeconds: null, sshPermissions: {} };
 
 export interface RoleStore {
   /** Undefined when the name is taken. */
-  create(role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean }, now: Date): Promise<RoleRow | undefined>;
+  create(role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean } & Partial<RoleSsh>, now: Date): Promise<RoleRow | undefined>;
   find(name: string): Promise<RoleRow | undefined>;
-  update(name: string, set: { description: string; rules: RoleRule[] }, now: Date): Promise<RoleRow | undefined>;
+  update(name: string, set: Partial<{ description: string; rules: RoleRule[] } & RoleSsh>, now: Date): Promise<RoleRow | undefined>;
   delete(name: string): Promise<RoleRow | undefined>;
   list(limit: number, afterName?: string): Promise<RoleRow[]>;
 }

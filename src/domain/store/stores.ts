@@ -1,5 +1,6 @@
 import type { ApiKeyStore } from "./api-key-store.js";
 import type { AuditStore } from "./audit-store.js";
+import type { CertificateAuthorityStore } from "./certificate-authority-store.js";
 import type { EmailVerificationStore } from "./email-verification-store.js";
 import type { ConnectorStore, IdentityStore } from "./federation-store.js";
 import type { MfaStore } from "./mfa-store.js";
@@ -35,6 +36,7 @@ export interface Stores {
   policies: PolicyStore;
   orgPolicies: OrgPolicyStore;
   telemetry: TelemetryStore;
+  certificateAuthorities: CertificateAuthorityStore;
 }
 
 export type Store = Ports<Stores>;

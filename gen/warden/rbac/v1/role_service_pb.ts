@@ -5,8 +5,8 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_warden_options_v1_options } from "../../options/v1/options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/rbac/v1/role_service.proto.
  */
 export const file_warden_rbac_v1_role_service: GenFile = /*@__PURE__*/
-  fileDesc("CiF3YXJkZW4vcmJhYy92MS9yb2xlX3NlcnZpY2UucHJvdG8SDndhcmRlbi5yYmFjLnYxIroBCgRSdWxlEkAKCXJlc291cmNlcxgBIAMoCUItukgqkgEnCAEQMiIhch8yHV4oXCp8W2Etel1bYS16MC05Xy4tXXswLDYyfSkkEjwKBXZlcmJzGAIgAygJQi26SCqSAScIARAyIiFyHzIdXihcKnxbYS16XVthLXowLTlfLi1dezAsNjJ9KSQSMgoGZWZmZWN0GAMgASgOMhYud2FyZGVuLnJiYWMudjEuRWZmZWN0Qgq6SAeCAQQQASAAIvgBCgRSb2xlEi0KBG5hbWUYASABKAlCH7pIHHIaMhheW2Etel1bYS16MC05Xy4tXXswLDYyfSQSHQoLZGVzY3JpcHRpb24YAiABKAlCCLpIBXIDGPQDEi8KBXJ1bGVzGAMgAygLMhQud2FyZGVuLnJiYWMudjEuUnVsZUIKukgHkgEECAEQZBIPCgdidWlsdGluGAQgASgIEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPwoRQ3JlYXRlUm9sZVJlcXVlc3QSKgoEcm9sZRgBIAEoCzIULndhcmRlbi5yYmFjLnYxLlJvbGVCBrpIA8gBASI4ChJDcmVhdGVSb2xlUmVzcG9uc2USIgoEcm9sZRgBIAEoCzIULndhcmRlbi5yYmFjLnYxLlJvbGUiPwoRVXBkYXRlUm9sZVJlcXVlc3QSKgoEcm9sZRgBIAEoCzIULndhcmRlbi5yYmFjLnYxLlJvbGVCBrpIA8gBASI4ChJVcGRhdGVSb2xlUmVzcG9uc2USIgoEcm9sZRgBIAEoCzIULndhcmRlbi5yYmFjLnYxLlJvbGUiQgoRRGVsZXRlUm9sZVJlcXVlc3QSLQoEbmFtZRgBIAEoCUIfukgcchoyGF5bYS16XVthLXowLTlfLi1dezAsNjJ9JCIUChJEZWxldGVSb2xlUmVzcG9uc2UiPwoOR2V0Um9sZVJlcXVlc3QSLQoEbmFtZRgBIAEoCUIfukgcchoyGF5bYS16XVthLXowLTlfLi1dezAsNjJ9JCI1Cg9HZXRSb2xlUmVzcG9uc2USIgoEcm9sZRgBIAEoCzIULndhcmRlbi5yYmFjLnYxLlJvbGUiTAoQTGlzdFJvbGVzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiUQoRTGlzdFJvbGVzUmVzcG9uc2USIwoFcm9sZXMYASADKAsyFC53YXJkZW4ucmJhYy52MS5Sb2xlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSpDCgZFZmZlY3QSFgoSRUZGRUNUX1VOU1BFQ0lGSUVEEAASEAoMRUZGRUNUX0FMTE9XEAESDwoLRUZGRUNUX0RFTlkQAjKMBAoLUm9sZVNlcnZpY2USbQoKQ3JlYXRlUm9sZRIhLndhcmRlbi5yYmFjLnYxLkNyZWF0ZVJvbGVSZXF1ZXN0GiIud2FyZGVuLnJiYWMudjEuQ3JlYXRlUm9sZVJlc3BvbnNlIhjC8xgUCAQQA0IOCgRyb2xlEgZjcmVhdGUSbQoKVXBkYXRlUm9sZRIhLndhcmRlbi5yYmFjLnYxLlVwZGF0ZVJvbGVSZXF1ZXN0GiIud2FyZGVuLnJiYWMudjEuVXBkYXRlUm9sZVJlc3BvbnNlIhjC8xgUCAQQA0IOCgRyb2xlEgZ1cGRhdGUSbQoKRGVsZXRlUm9sZRIhLndhcmRlbi5yYmFjLnYxLkRlbGV0ZVJvbGVSZXF1ZXN0GiIud2FyZGVuLnJiYWMudjEuRGVsZXRlUm9sZVJlc3BvbnNlIhjC8xgUCAQQA0IOCgRyb2xlEgZkZWxldGUSVAoHR2V0Um9sZRIeLndhcmRlbi5yYmFjLnYxLkdldFJvbGVSZXF1ZXN0Gh8ud2FyZGVuLnJiYWMudjEuR2V0Um9sZVJlc3BvbnNlIgjC8xgECAIQARJaCglMaXN0Um9sZXMSIC53YXJkZW4ucmJhYy52MS5MaXN0Um9sZXNSZXF1ZXN0GiEud2FyZGVuLnJiYWMudjEuTGlzdFJvbGVzUmVzcG9uc2UiCMLzGAQIAhABYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("CiF3YXJkZW4vcmJhYy92MS9yb2xlX3NlcnZpY2UucHJvdG8SDndhcmRlbi5yYmFjLnYxIroBCgRSdWxlEkAKCXJlc291cmNlcxgBIAMoCUItukgqkgEnCAEQMiIhch8yHV4oXCp8W2Etel1bYS16MC05Xy4tXXswLDYyfSkkEjwKBXZlcmJzGAIgAygJQi26SCqSAScIARAyIiFyHzIdXihcKnxbYS16XVthLXowLTlfLi1dezAsNjJ9KSQSMgoGZWZmZWN0GAMgASgOMhYud2FyZGVuLnJiYWMudjEuRWZmZWN0Qgq6SAeCAQQQASAAIrMECgRSb2xlEi0KBG5hbWUYASABKAlCH7pIHHIaMhheW2Etel1bYS16MC05Xy4tXXswLDYyfSQSHQoLZGVzY3JpcHRpb24YAiABKAlCCLpIBXIDGPQDEi8KBXJ1bGVzGAMgAygLMhQud2FyZGVuLnJiYWMudjEuUnVsZUIKukgHkgEECAEQZBIPCgdidWlsdGluGAQgASgIEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoGbG9naW5zGAcgAygJQie6SCSSASEQQCIdchsyGV5bYS16X11bYS16MC05Xy4tXXswLDMxfSQSQwoLbm9kZV9sYWJlbHMYCCADKAsyJC53YXJkZW4ucmJhYy52MS5Sb2xlLk5vZGVMYWJlbHNFbnRyeUIIukgFmgECECASMgoPbWF4X3Nlc3Npb25fdHRsGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKD3NzaF9wZXJtaXNzaW9ucxgKIAEoCzIeLndhcmRlbi5yYmFjLnYxLlNzaFBlcm1pc3Npb25zGk4KD05vZGVMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSKgoFdmFsdWUYAiABKAsyGy53YXJkZW4ucmJhYy52MS5MYWJlbFZhbHVlczoCOAEiMgoLTGFiZWxWYWx1ZXMSIwoGdmFsdWVzGAEgAygJQhO6SBCSAQ0IARAgIgdyBRABGIABIpwBCg5Tc2hQZXJtaXNzaW9ucxISCgpwZXJtaXRfcHR5GAEgASgIEh4KFnBlcm1pdF9wb3J0X2ZvcndhcmRpbmcYAiABKAgSHwoXcGVybWl0X2FnZW50X2ZvcndhcmRpbmcYAyABKAgSHQoVcGVybWl0X3gxMV9mb3J3YXJkaW5nGAQgASgIEhYKDnBlcm1pdF91c2VyX3JjGAUgASgIIj8KEUNyZWF0ZVJvbGVSZXF1ZXN0EioKBHJvbGUYASABKAsyFC53YXJkZW4ucmJhYy52MS5Sb2xlQga6SAPIAQEiOAoSQ3JlYXRlUm9sZVJlc3BvbnNlEiIKBHJvbGUYASABKAsyFC53YXJkZW4ucmJhYy52MS5Sb2xlIj8KEVVwZGF0ZVJvbGVSZXF1ZXN0EioKBHJvbGUYASABKAsyFC53YXJkZW4ucmJhYy52MS5Sb2xlQga6SAPIAQEiOAoSVXBkYXRlUm9sZVJlc3BvbnNlEiIKBHJvbGUYASABKAsyFC53YXJkZW4ucmJhYy52MS5Sb2xlIkIKEURlbGV0ZVJvbGVSZXF1ZXN0Ei0KBG5hbWUYASABKAlCH7pIHHIaMhheW2Etel1bYS16MC05Xy4tXXswLDYyfSQiFAoSRGVsZXRlUm9sZVJlc3BvbnNlIj8KDkdldFJvbGVSZXF1ZXN0Ei0KBG5hbWUYASABKAlCH7pIHHIaMhheW2Etel1bYS16MC05Xy4tXXswLDYyfSQiNQoPR2V0Um9sZVJlc3BvbnNlEiIKBHJvbGUYASABKAsyFC53YXJkZW4ucmJhYy52MS5Sb2xlIkwKEExpc3RSb2xlc1JlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIlEKEUxpc3RSb2xlc1Jlc3BvbnNlEiMKBXJvbGVzGAEgAygLMhQud2FyZGVuLnJiYWMudjEuUm9sZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqQwoGRWZmZWN0EhYKEkVGRkVDVF9VTlNQRUNJRklFRBAAEhAKDEVGRkVDVF9BTExPVxABEg8KC0VGRkVDVF9ERU5ZEAIyjAQKC1JvbGVTZXJ2aWNlEm0KCkNyZWF0ZVJvbGUSIS53YXJkZW4ucmJhYy52MS5DcmVhdGVSb2xlUmVxdWVzdBoiLndhcmRlbi5yYmFjLnYxLkNyZWF0ZVJvbGVSZXNwb25zZSIYwvMYFAgEEANCDgoEcm9sZRIGY3JlYXRlEm0KClVwZGF0ZVJvbGUSIS53YXJkZW4ucmJhYy52MS5VcGRhdGVSb2xlUmVxdWVzdBoiLndhcmRlbi5yYmFjLnYxLlVwZGF0ZVJvbGVSZXNwb25zZSIYwvMYFAgEEANCDgoEcm9sZRIGdXBkYXRlEm0KCkRlbGV0ZVJvbGUSIS53YXJkZW4ucmJhYy52MS5EZWxldGVSb2xlUmVxdWVzdBoiLndhcmRlbi5yYmFjLnYxLkRlbGV0ZVJvbGVSZXNwb25zZSIYwvMYFAgEEANCDgoEcm9sZRIGZGVsZXRlElQKB0dldFJvbGUSHi53YXJkZW4ucmJhYy52MS5HZXRSb2xlUmVxdWVzdBofLndhcmRlbi5yYmFjLnYxLkdldFJvbGVSZXNwb25zZSIIwvMYBAgCEAESWgoJTGlzdFJvbGVzEiAud2FyZGVuLnJiYWMudjEuTGlzdFJvbGVzUmVxdWVzdBohLndhcmRlbi5yYmFjLnYxLkxpc3RSb2xlc1Jlc3BvbnNlIgjC8xgECAIQAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.rbac.v1.Rule
@@ -82,6 +82,39 @@ export type Role = Message<"warden.rbac.v1.Role"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 6;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * SSH access (AuthService/IssueUserCerts): the logins (certificate principals) the role grants;
+   * a user's certificate carries the union of their roles' logins. The built-in admin role has
+   * none until an admin adds some (UpdateRole may change a built-in role's SSH fields only).
+   *
+   * @generated from field: repeated string logins = 7;
+   */
+  logins: string[];
+
+  /**
+   * Which nodes the role reaches, by label: every listed label must match one of its values
+   * ("*" for any value; the key "*" with value "*" for every node).
+   *
+   * @generated from field: map<string, warden.rbac.v1.LabelValues> node_labels = 8;
+   */
+  nodeLabels: { [key: string]: LabelValues };
+
+  /**
+   * The longest certificate the role allows; the smallest cap among a user's roles applies.
+   * Unset: the server's ssh_cert_max_ttl.
+   *
+   * @generated from field: google.protobuf.Duration max_session_ttl = 9;
+   */
+  maxSessionTtl?: Duration | undefined;
+
+  /**
+   * The certificate extensions the role permits; a user's certificate carries each one that any
+   * of their roles permits.
+   *
+   * @generated from field: warden.rbac.v1.SshPermissions ssh_permissions = 10;
+   */
+  sshPermissions?: SshPermissions | undefined;
 };
 
 /**
@@ -90,6 +123,60 @@ export type Role = Message<"warden.rbac.v1.Role"> & {
  */
 export const RoleSchema: GenMessage<Role> = /*@__PURE__*/
   messageDesc(file_warden_rbac_v1_role_service, 1);
+
+/**
+ * @generated from message warden.rbac.v1.LabelValues
+ */
+export type LabelValues = Message<"warden.rbac.v1.LabelValues"> & {
+  /**
+   * @generated from field: repeated string values = 1;
+   */
+  values: string[];
+};
+
+/**
+ * Describes the message warden.rbac.v1.LabelValues.
+ * Use `create(LabelValuesSchema)` to create a new message.
+ */
+export const LabelValuesSchema: GenMessage<LabelValues> = /*@__PURE__*/
+  messageDesc(file_warden_rbac_v1_role_service, 2);
+
+/**
+ * @generated from message warden.rbac.v1.SshPermissions
+ */
+export type SshPermissions = Message<"warden.rbac.v1.SshPermissions"> & {
+  /**
+   * @generated from field: bool permit_pty = 1;
+   */
+  permitPty: boolean;
+
+  /**
+   * @generated from field: bool permit_port_forwarding = 2;
+   */
+  permitPortForwarding: boolean;
+
+  /**
+   * @generated from field: bool permit_agent_forwarding = 3;
+   */
+  permitAgentForwarding: boolean;
+
+  /**
+   * @generated from field: bool permit_x11_forwarding = 4;
+   */
+  permitX11Forwarding: boolean;
+
+  /**
+   * @generated from field: bool permit_user_rc = 5;
+   */
+  permitUserRc: boolean;
+};
+
+/**
+ * Describes the message warden.rbac.v1.SshPermissions.
+ * Use `create(SshPermissionsSchema)` to create a new message.
+ */
+export const SshPermissionsSchema: GenMessage<SshPermissions> = /*@__PURE__*/
+  messageDesc(file_warden_rbac_v1_role_service, 3);
 
 /**
  * @generated from message warden.rbac.v1.CreateRoleRequest
@@ -106,7 +193,7 @@ export type CreateRoleRequest = Message<"warden.rbac.v1.CreateRoleRequest"> & {
  * Use `create(CreateRoleRequestSchema)` to create a new message.
  */
 export const CreateRoleRequestSchema: GenMessage<CreateRoleRequest> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 2);
+  messageDesc(file_warden_rbac_v1_role_service, 4);
 
 /**
  * @generated from message warden.rbac.v1.CreateRoleResponse
@@ -123,7 +210,7 @@ export type CreateRoleResponse = Message<"warden.rbac.v1.CreateRoleResponse"> & 
  * Use `create(CreateRoleResponseSchema)` to create a new message.
  */
 export const CreateRoleResponseSchema: GenMessage<CreateRoleResponse> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 3);
+  messageDesc(file_warden_rbac_v1_role_service, 5);
 
 /**
  * @generated from message warden.rbac.v1.UpdateRoleRequest
@@ -142,7 +229,7 @@ export type UpdateRoleRequest = Message<"warden.rbac.v1.UpdateRoleRequest"> & {
  * Use `create(UpdateRoleRequestSchema)` to create a new message.
  */
 export const UpdateRoleRequestSchema: GenMessage<UpdateRoleRequest> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 4);
+  messageDesc(file_warden_rbac_v1_role_service, 6);
 
 /**
  * @generated from message warden.rbac.v1.UpdateRoleResponse
@@ -159,7 +246,7 @@ export type UpdateRoleResponse = Message<"warden.rbac.v1.UpdateRoleResponse"> & 
  * Use `create(UpdateRoleResponseSchema)` to create a new message.
  */
 export const UpdateRoleResponseSchema: GenMessage<UpdateRoleResponse> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 5);
+  messageDesc(file_warden_rbac_v1_role_service, 7);
 
 /**
  * @generated from message warden.rbac.v1.DeleteRoleRequest
@@ -176,7 +263,7 @@ export type DeleteRoleRequest = Message<"warden.rbac.v1.DeleteRoleRequest"> & {
  * Use `create(DeleteRoleRequestSchema)` to create a new message.
  */
 export const DeleteRoleRequestSchema: GenMessage<DeleteRoleRequest> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 6);
+  messageDesc(file_warden_rbac_v1_role_service, 8);
 
 /**
  * @generated from message warden.rbac.v1.DeleteRoleResponse
@@ -189,7 +276,7 @@ export type DeleteRoleResponse = Message<"warden.rbac.v1.DeleteRoleResponse"> & 
  * Use `create(DeleteRoleResponseSchema)` to create a new message.
  */
 export const DeleteRoleResponseSchema: GenMessage<DeleteRoleResponse> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 7);
+  messageDesc(file_warden_rbac_v1_role_service, 9);
 
 /**
  * @generated from message warden.rbac.v1.GetRoleRequest
@@ -206,7 +293,7 @@ export type GetRoleRequest = Message<"warden.rbac.v1.GetRoleRequest"> & {
  * Use `create(GetRoleRequestSchema)` to create a new message.
  */
 export const GetRoleRequestSchema: GenMessage<GetRoleRequest> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 8);
+  messageDesc(file_warden_rbac_v1_role_service, 10);
 
 /**
  * @generated from message warden.rbac.v1.GetRoleResponse
@@ -223,7 +310,7 @@ export type GetRoleResponse = Message<"warden.rbac.v1.GetRoleResponse"> & {
  * Use `create(GetRoleResponseSchema)` to create a new message.
  */
 export const GetRoleResponseSchema: GenMessage<GetRoleResponse> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 9);
+  messageDesc(file_warden_rbac_v1_role_service, 11);
 
 /**
  * @generated from message warden.rbac.v1.ListRolesRequest
@@ -245,7 +332,7 @@ export type ListRolesRequest = Message<"warden.rbac.v1.ListRolesRequest"> & {
  * Use `create(ListRolesRequestSchema)` to create a new message.
  */
 export const ListRolesRequestSchema: GenMessage<ListRolesRequest> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 10);
+  messageDesc(file_warden_rbac_v1_role_service, 12);
 
 /**
  * @generated from message warden.rbac.v1.ListRolesResponse
@@ -267,7 +354,7 @@ export type ListRolesResponse = Message<"warden.rbac.v1.ListRolesResponse"> & {
  * Use `create(ListRolesResponseSchema)` to create a new message.
  */
 export const ListRolesResponseSchema: GenMessage<ListRolesResponse> = /*@__PURE__*/
-  messageDesc(file_warden_rbac_v1_role_service, 11);
+  messageDesc(file_warden_rbac_v1_role_service, 13);
 
 /**
  * @generated from enum warden.rbac.v1.Effect

@@ -49,6 +49,9 @@ export class MemoryStore implements Store {
   get telemetry() {
     return this.ports.telemetry;
   }
+  get certificateAuthorities() {
+    return this.ports.certificateAuthorities;
+  }
   get sessions() {
     return this.ports.sessions;
   }
@@ -144,6 +147,7 @@ export class MemoryStore implements Store {
       policies: notModelled("policies"),
       orgPolicies: notModelled("orgPolicies"),
       telemetry: notModelled("telemetry"),
+      certificateAuthorities: notModelled("certificateAuthorities"),
     };
   }
 

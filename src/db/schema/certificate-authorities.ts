@@ -1,0 +1,31 @@
+import { sql } from "drizzle-orm";
+import { check, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+/**
+ * The cluster's SSH certificate authorities (Ed25519): one active user CA and one active host
+ * CA; the private half is sealed with the master key, like the token signing keys.
+ */
+export const certificateAuthorities = pgTable(
+  "certificate_authorities",
+  {
+    id: text("id").primaryKey(),
+    /** "user" or "host". */
+    kind: text("kind").notNull(),
+    /** The OpenSSH public key line. */
+    publicKey: text("public_key").notNull(),
+    /** PKCS#8 PEM, sealed (SecretBox). */
+    privateKeyEncrypted: text("private_key_encrypted").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    /** Set when a rotation retires it; it is trusted no more. */
+    retiredAt: timestamp("retired_at", { withTimezone: true, mode: "date" }),
+  },
+  // One active CA of each kind: two instances creating one at once cannot both succeed.
+  (t) => [
+    uniqueIndex("certificate_authorities_active_kind")
+      .on(t.kind)
+      .where(sql`${t.retiredAt} is null`),
+    check("certificate_authorities_kind", sql`${t.kind} in ('user', 'host')`),
+  ],
+);
+
+export type CertificateAuthorityRow = typeof certificateAuthorities.$inferSelect;

@@ -1,0 +1,108 @@
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../../clock.js";
+import { encodeCertificate } from "../../crypto/ssh/ssh-certificate.js";
+import { parseSshPublicKey, SshKeyError } from "../../crypto/ssh/ssh-public-key.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { auditActor } from "../audit/audit-actor.js";
+import type { RequestMeta } from "../auth/request-meta.js";
+import { DomainError, invalidArgument, permissionDenied } from "../errors.js";
+import type { Principal } from "../principal.js";
+import type { RoleCatalog } from "../rbac/role-catalog.js";
+import type { CertificateAuthorities } from "./certificate-authorities.js";
+import { sshAccessOf } from "./ssh-access.js";
+
+export interface UserCertificatesDeps {
+  authorities: Pick<CertificateAuthorities, "signer" | "trusted">;
+  roles: Pick<RoleCatalog, "find">;
+  clock: Clock;
+  audit: AuditLog;
+  /** ssh_cert_max_ttl: the longest certificate, whatever the roles allow. */
+  maxTtlSeconds: number;
+  /** ssh_cert_default_ttl: when the request names no ttl. */
+  defaultTtlSeconds: number;
+}
+
+export interface IssuedUserCertificate {
+  certificate: string;
+  principals: string[];
+  validAfter: Date;
+  validBefore: Date;
+  serial: bigint;
+  /** "@cert-authority * <host CA>" lines for known_hosts. */
+  hostCaKnownHosts: string[];
+}
+
+/** Certificates start this much before now, so a server whose clock is a little behind accepts them. */
+const BACKDATE_SECONDS = 60;
+
+/**
+ * AuthService/IssueUserCerts: an OpenSSH user certificate for a signed-in user's public key,
+ * signed by the user CA. Principals are the logins of the user's roles (none: refused, since a
+ * certificate without principals would be good for every login); validity is the requested ttl
+ * capped by the roles' max_session_ttl and ssh_cert_max_ttl; extensions are those the roles
+ * permit. Audited with the key's fingerprint and the serial.
+ */
+export class UserCertificates {
+  constructor(private readonly d: UserCertificatesDeps) {}
+
+  async issue(caller: Principal, publicKeyLine: string, requestedTtlSeconds: number | undefined, meta: RequestMeta): Promise<IssuedUserCertificate> {
+    if (caller.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "SSH certificates are issued to signed-in users");
+    let publicKey;
+    try {
+      publicKey = parseSshPublicKey(publicKeyLine);
+    } catch (err) {
+      if (err instanceof SshKeyError) throw invalidArgument("public_key", err.message);
+      throw err;
+    }
+    if (requestedTtlSeconds !== undefined && requestedTtlSeconds <= 0) throw invalidArgument("ttl", "must be positive");
+
+    const roles = (await Promise.all(caller.roles.map((name) => this.d.roles.find(name)))).filter((r) => r !== undefined);
+    const access = sshAccessOf(roles);
+    if (access.logins.length === 0)
+      throw new DomainError("permission_denied", "SSH_LOGINS_REQUIRED", "none of your roles grants an SSH login (a role's logins)");
+
+    const cap = Math.min(this.d.maxTtlSeconds, access.maxTtlSeconds ?? this.d.maxTtlSeconds);
+    const ttl = Math.min(requestedTtlSeconds ?? this.d.defaultTtlSeconds, cap);
+    const now = this.d.clock.now();
+    const validAfter = new Date(Math.floor(now.getTime() / 1000) * 1000 - BACKDATE_SECONDS * 1000);
+    const validBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 + ttl * 1000);
+    const serial = randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
+    const ca = this.d.authorities.signer("user");
+    const { line } = encodeCertificate({
+      publicKey,
+      caPrivateKey: ca.privateKey,
+      caPublicKeyBlob: ca.blob,
+      certType: "user",
+      keyId: `${caller.userId}@warden`,
+      serial,
+      principals: access.logins,
+      validAfter,
+      validBefore,
+      criticalOptions: {},
+      extensions: access.extensions,
+      comment: `${caller.userId}@warden`,
+    });
+    await this.d.audit.recordAlone({
+      eventType: "ssh.certificate.issue",
+      outcome: "success",
+      ...auditActor(caller, meta),
+      targetType: "user",
+      targetId: caller.userId,
+      details: {
+        serial: serial.toString(),
+        principals: access.logins.join(","),
+        valid_before: validBefore.toISOString(),
+        key_type: publicKey.type,
+        ca: ca.fingerprint,
+      },
+    });
+    return {
+      certificate: line,
+      principals: access.logins,
+      validAfter,
+      validBefore,
+      serial,
+      hostCaKnownHosts: this.d.authorities.trusted("host").map((a) => `@cert-authority * ${a.publicKeyLine}`),
+    };
+  }
+}
