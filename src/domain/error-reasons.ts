@@ -102,6 +102,7 @@ export const ERROR_REASONS = {
   PERMISSION_REQUIRED: r(["permission_denied"], "The caller's roles do not allow the method's permission (metadata: resource, verb)"),
   INSUFFICIENT_SCOPE: r(["permission_denied"], "The API key or service account lacks the scope the method needs"),
   USER_SESSION_REQUIRED: r(["permission_denied"], "The method needs a signed-in user, not a machine credential"),
+  CA_ROTATION_OUT_OF_ORDER: r(["failed_precondition"], "RotateCA asked for a phase that does not follow the current one"),
   SSH_LOGINS_REQUIRED: r(["permission_denied"], "None of the caller's roles grants an SSH login, so no certificate can be issued"),
   ROLE_ASSIGNMENT_REQUIRED: r(["permission_denied"], "Granting roles, or acting on a user who holds roles, needs the role/assign permission"),
   ORGANIZATION_ROLE_REQUIRED: r(["permission_denied"], "The caller's role in the organization is too low (or it is not a member)"),

@@ -1,3 +1,4 @@
+import { CaRotation } from "../domain/ca/ca-rotation.js";
 import { CertificateAuthorities } from "../domain/ca/certificate-authorities.js";
 import { UserCertificates } from "../domain/ca/user-certificates.js";
 import { certificateAuthorityHandlers } from "../handlers/certificate-authority.js";
@@ -13,8 +14,8 @@ export interface SshCaArea {
 
 /** The SSH certificate authorities (made on first start) and the user certificates they sign. */
 export async function wireSshCa(core: Core, deps: { rbac: RbacArea }): Promise<SshCaArea> {
-  const { config, store, box, clock, audit } = core;
-  const authorities = new CertificateAuthorities({ store, box, clock });
+  const { config, store, box, clock, audit, bus } = core;
+  const authorities = new CertificateAuthorities({ store, box, clock, bus });
   await authorities.init();
   const userCertificates = new UserCertificates({
     authorities,
@@ -24,5 +25,6 @@ export async function wireSshCa(core: Core, deps: { rbac: RbacArea }): Promise<S
     maxTtlSeconds: config.ssh_cert_max_ttl,
     defaultTtlSeconds: Math.min(config.ssh_cert_default_ttl, config.ssh_cert_max_ttl),
   });
-  return { authorities, userCertificates, handlers: { certificateAuthority: certificateAuthorityHandlers(authorities) } };
+  const rotation = new CaRotation({ store, authorities, audit, bus, clock });
+  return { authorities, userCertificates, handlers: { certificateAuthority: certificateAuthorityHandlers(authorities, rotation) } };
 }

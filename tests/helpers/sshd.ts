@@ -1,9 +1,12 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { encodeCertificate } from "../../src/crypto/ssh/ssh-certificate.js";
+import { ed25519PublicKeyLine, parseSshPublicKey } from "../../src/crypto/ssh/ssh-public-key.js";
 
 /** A throwaway OpenSSH server and client for certificate tests: no PAM, no passwords, nothing outside a temp dir. */
 
@@ -142,4 +145,35 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * An sshd whose host key is certified by a CA of the test's own (Warden's host certificates come
+ * with node join), trusting the user CA keys in `trustedUserCaKeys` (a file sshd reads at every
+ * authentication, so rewriting it changes what the running sshd trusts); and the known_hosts
+ * file that trusts that host CA.
+ */
+export async function sshdWithTestHostCa(dir: string, name: string, trustedUserCaKeys: string): Promise<{ sshd: Sshd; knownHosts: string }> {
+  const hostCa = generateKeyPairSync("ed25519");
+  const hostCaLine = ed25519PublicKeyLine(hostCa.publicKey, `${name}-host-ca`);
+  const hostKey = join(dir, `${name}-host-key`);
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}-host`, "-f", hostKey]);
+  const { line } = encodeCertificate({
+    publicKey: parseSshPublicKey(readFileSync(`${hostKey}.pub`, "utf8")),
+    caPrivateKey: hostCa.privateKey,
+    caPublicKeyBlob: hostCaLine.blob,
+    certType: "host",
+    keyId: `${name}-host`,
+    serial: 1n,
+    principals: ["127.0.0.1"],
+    validAfter: new Date(Date.now() - 60_000),
+    validBefore: new Date(Date.now() + 3600_000),
+    criticalOptions: {},
+    extensions: [],
+  });
+  writeFileSync(`${hostKey}-cert.pub`, `${line}\n`);
+  const sshd = await startSshd({ dir, name, hostKey, hostCertificate: `${hostKey}-cert.pub`, trustedUserCaKeys });
+  const knownHosts = join(dir, `${name}-known_hosts`);
+  writeFileSync(knownHosts, `@cert-authority [127.0.0.1]:${sshd.port} ${hostCaLine.line}\n`);
+  return { sshd, knownHosts };
 }

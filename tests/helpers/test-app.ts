@@ -51,6 +51,8 @@ export interface TestAppOptions {
   sameDatabaseAs?: TestApp;
   /** A database the test prepared (e.g. holding rows an older version wrote) instead of a fresh one. */
   database?: TestDatabase;
+  /** Where the manual clock starts (now by default): behind real time, so that tests can advance it and still hand real tools (sshd) certificates that are valid now. */
+  startAt?: Date;
 }
 
 export interface TestApp {
@@ -81,7 +83,7 @@ export async function createTestApp(overrides: Partial<Record<keyof Config, unkn
     },
   );
   const shared = opts.sameDatabaseAs;
-  const clock = shared?.clock ?? new ManualClock(new Date());
+  const clock = shared?.clock ?? new ManualClock(opts.startAt ?? new Date());
   const testDb = opts.database ?? (shared ? await secondConnection(shared.testDb) : await openTestDatabase());
   const hashes: HashCounts = { hash: 0, verify: 0, verifyDummy: 0 };
   const hasher = opts.countHashes ? countingHasher(await createArgon2Hasher(), hashes) : undefined;

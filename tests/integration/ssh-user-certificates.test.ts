@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,11 +12,11 @@ import { OrganizationService } from "../../gen/warden/org/v1/organization_servic
 import { RoleService, type RoleSchema } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
-import { decodeCertificate, encodeCertificate } from "../../src/crypto/ssh/ssh-certificate.js";
-import { ed25519PublicKeyLine, parseSshPublicKey } from "../../src/crypto/ssh/ssh-public-key.js";
+import { decodeCertificate } from "../../src/crypto/ssh/ssh-certificate.js";
+import { parseSshPublicKey } from "../../src/crypto/ssh/ssh-public-key.js";
 import { expectFailure } from "../helpers/expect-error.js";
 import { signUp } from "../helpers/mfa-world.js";
-import { HAS_SSHD, runSsh, startSshd } from "../helpers/sshd.js";
+import { HAS_SSHD, runSsh, sshdWithTestHostCa } from "../helpers/sshd.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
 
 const run = promisify(execFile);
@@ -155,34 +154,8 @@ describe("SSH user certificates", () => {
       writeFileSync(`${key.path}-cert.pub`, `${r.sshCertificate}\n`);
       const trusted = await t.client(CertificateAuthorityService).getTrustedCAs({}, admin);
       writeFileSync(join(dir, "trusted-user-ca"), `${trusted.userCaAuthorizedKeys[0]!.replace(/^cert-authority /, "")}\n`);
-      // The host side: a host key certified by a CA of the test's own (node join issues host certificates later).
-      const hostCa = generateKeyPairSync("ed25519");
-      const hostCaLine = ed25519PublicKeyLine(hostCa.publicKey, "test-host-ca");
-      const host = await keyPair("host-key");
-      const hostCert = encodeCertificate({
-        publicKey: parseSshPublicKey(host.line),
-        caPrivateKey: hostCa.privateKey,
-        caPublicKeyBlob: hostCaLine.blob,
-        certType: "host",
-        keyId: "test-host",
-        serial: 1n,
-        principals: ["127.0.0.1"],
-        validAfter: new Date(Date.now() - 60_000),
-        validBefore: new Date(Date.now() + 3600_000),
-        criticalOptions: {},
-        extensions: [],
-      });
-      writeFileSync(`${host.path}-cert.pub`, `${hostCert.line}\n`);
-      const sshd = await startSshd({
-        dir,
-        name: "warden-ca",
-        hostKey: host.path,
-        hostCertificate: `${host.path}-cert.pub`,
-        trustedUserCaKeys: join(dir, "trusted-user-ca"),
-      });
+      const { sshd, knownHosts } = await sshdWithTestHostCa(dir, "warden-ca", join(dir, "trusted-user-ca"));
       try {
-        const knownHosts = join(dir, "known_hosts");
-        writeFileSync(knownHosts, `@cert-authority [127.0.0.1]:${sshd.port} ${hostCaLine.line}\n`);
         const login = { port: sshd.port, user: "root", identity: key.path, certificate: `${key.path}-cert.pub`, knownHosts, home: dir };
         const ok = await runSsh(login, ["echo", "certified"]);
         expect(ok.stdout.trim(), ok.stderr).toBe("certified");

@@ -18,6 +18,11 @@ export const certificateAuthorities = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
     /** Set when a rotation retires it; it is trusted no more. */
     retiredAt: timestamp("retired_at", { withTimezone: true, mode: "date" }),
+    /**
+     * Set while this CA is the new one of a rotation: "init", "update_clients", "update_servers".
+     * Null for the settled CA of its kind.
+     */
+    rotationPhase: text("rotation_phase"),
   },
   // One active CA of each kind: two instances creating one at once cannot both succeed.
   (t) => [

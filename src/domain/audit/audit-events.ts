@@ -73,6 +73,7 @@ export const AUDIT_EVENTS = {
   "policy.deny": "An access policy denied a sign-in, refresh or call (or asked for MFA)",
   "policy.error": "An access policy failed at run time (the decision was deny)",
   "org_policy.update": "An organization's zero-trust config changed",
+  "ca.rotate": "An SSH certificate authority moved to the next rotation phase (or rolled back)",
   "ssh.certificate.issue": "An OpenSSH user certificate was issued (serial, principals, expiry, CA fingerprint)",
 } as const;
 

@@ -19,6 +19,7 @@ export const PERMISSIONS = {
   policy: ["create", "update", "delete", "list", "evaluate"],
   org_policy: ["get", "update", "check_url"],
   telemetry: ["emit"],
+  certificate_authority: ["rotate"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof PERMISSIONS;

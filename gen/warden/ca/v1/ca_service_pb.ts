@@ -2,8 +2,9 @@
 // @generated from file warden/ca/v1/ca_service.proto (package warden.ca.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_warden_options_v1_options } from "../../options/v1/options_pb.js";
@@ -13,7 +14,55 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/ca/v1/ca_service.proto.
  */
 export const file_warden_ca_v1_ca_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch13YXJkZW4vY2EvdjEvY2Ffc2VydmljZS5wcm90bxIMd2FyZGVuLmNhLnYxIhYKFEdldFRydXN0ZWRDQXNSZXF1ZXN0IqIBChVHZXRUcnVzdGVkQ0FzUmVzcG9uc2USHwoXdXNlcl9jYV9hdXRob3JpemVkX2tleXMYASADKAkSGwoTaG9zdF9jYV9rbm93bl9ob3N0cxgCIAMoCRISCgp0bHNfY2FfcGVtGAMgAygJEjcKC2F1dGhvcml0aWVzGAQgAygLMiIud2FyZGVuLmNhLnYxLkNlcnRpZmljYXRlQXV0aG9yaXR5In4KFENlcnRpZmljYXRlQXV0aG9yaXR5EgwKBGtpbmQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCRITCgtmaW5nZXJwcmludBgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAygQEKG0NlcnRpZmljYXRlQXV0aG9yaXR5U2VydmljZRJiCg1HZXRUcnVzdGVkQ0FzEiIud2FyZGVuLmNhLnYxLkdldFRydXN0ZWRDQXNSZXF1ZXN0GiMud2FyZGVuLmNhLnYxLkdldFRydXN0ZWRDQXNSZXNwb25zZSIIwvMYBAgCEAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("Ch13YXJkZW4vY2EvdjEvY2Ffc2VydmljZS5wcm90bxIMd2FyZGVuLmNhLnYxIosBCg9Sb3RhdGVDQVJlcXVlc3QSQAoEa2luZBgBIAEoDjImLndhcmRlbi5jYS52MS5DZXJ0aWZpY2F0ZUF1dGhvcml0eUtpbmRCCrpIB4IBBBABIAASNgoFcGhhc2UYAiABKA4yGy53YXJkZW4uY2EudjEuUm90YXRpb25QaGFzZUIKukgHggEEEAEgACJ3ChBSb3RhdGVDQVJlc3BvbnNlEioKBXBoYXNlGAEgASgOMhsud2FyZGVuLmNhLnYxLlJvdGF0aW9uUGhhc2USNwoLYXV0aG9yaXRpZXMYAiADKAsyIi53YXJkZW4uY2EudjEuQ2VydGlmaWNhdGVBdXRob3JpdHkiFgoUR2V0VHJ1c3RlZENBc1JlcXVlc3QiogEKFUdldFRydXN0ZWRDQXNSZXNwb25zZRIfChd1c2VyX2NhX2F1dGhvcml6ZWRfa2V5cxgBIAMoCRIbChNob3N0X2NhX2tub3duX2hvc3RzGAIgAygJEhIKCnRsc19jYV9wZW0YAyADKAkSNwoLYXV0aG9yaXRpZXMYBCADKAsyIi53YXJkZW4uY2EudjEuQ2VydGlmaWNhdGVBdXRob3JpdHkixAEKFENlcnRpZmljYXRlQXV0aG9yaXR5EgwKBGtpbmQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCRITCgtmaW5nZXJwcmludBgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoOcm90YXRpb25fcGhhc2UYBSABKA4yGy53YXJkZW4uY2EudjEuUm90YXRpb25QaGFzZRIPCgdzaWduaW5nGAYgASgIKpABChhDZXJ0aWZpY2F0ZUF1dGhvcml0eUtpbmQSKgomQ0VSVElGSUNBVEVfQVVUSE9SSVRZX0tJTkRfVU5TUEVDSUZJRUQQABIjCh9DRVJUSUZJQ0FURV9BVVRIT1JJVFlfS0lORF9VU0VSEAESIwofQ0VSVElGSUNBVEVfQVVUSE9SSVRZX0tJTkRfSE9TVBACKscBCg1Sb3RhdGlvblBoYXNlEh4KGlJPVEFUSU9OX1BIQVNFX1VOU1BFQ0lGSUVEEAASFwoTUk9UQVRJT05fUEhBU0VfSU5JVBABEiEKHVJPVEFUSU9OX1BIQVNFX1VQREFURV9DTElFTlRTEAISIQodUk9UQVRJT05fUEhBU0VfVVBEQVRFX1NFUlZFUlMQAxIaChZST1RBVElPTl9QSEFTRV9TVEFOREJZEAQSGwoXUk9UQVRJT05fUEhBU0VfUk9MTEJBQ0sQBTL3AQobQ2VydGlmaWNhdGVBdXRob3JpdHlTZXJ2aWNlEmIKDUdldFRydXN0ZWRDQXMSIi53YXJkZW4uY2EudjEuR2V0VHJ1c3RlZENBc1JlcXVlc3QaIy53YXJkZW4uY2EudjEuR2V0VHJ1c3RlZENBc1Jlc3BvbnNlIgjC8xgECAIQARJ0CghSb3RhdGVDQRIdLndhcmRlbi5jYS52MS5Sb3RhdGVDQVJlcXVlc3QaHi53YXJkZW4uY2EudjEuUm90YXRlQ0FSZXNwb25zZSIpwvMYJQgEIApCHwoVY2VydGlmaWNhdGVfYXV0aG9yaXR5EgZyb3RhdGViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+
+/**
+ * @generated from message warden.ca.v1.RotateCARequest
+ */
+export type RotateCARequest = Message<"warden.ca.v1.RotateCARequest"> & {
+  /**
+   * @generated from field: warden.ca.v1.CertificateAuthorityKind kind = 1;
+   */
+  kind: CertificateAuthorityKind;
+
+  /**
+   * The phase to move to (or ROLLBACK).
+   *
+   * @generated from field: warden.ca.v1.RotationPhase phase = 2;
+   */
+  phase: RotationPhase;
+};
+
+/**
+ * Describes the message warden.ca.v1.RotateCARequest.
+ * Use `create(RotateCARequestSchema)` to create a new message.
+ */
+export const RotateCARequestSchema: GenMessage<RotateCARequest> = /*@__PURE__*/
+  messageDesc(file_warden_ca_v1_ca_service, 0);
+
+/**
+ * @generated from message warden.ca.v1.RotateCAResponse
+ */
+export type RotateCAResponse = Message<"warden.ca.v1.RotateCAResponse"> & {
+  /**
+   * The phase the kind is in now (STANDBY when no rotation is under way).
+   *
+   * @generated from field: warden.ca.v1.RotationPhase phase = 1;
+   */
+  phase: RotationPhase;
+
+  /**
+   * @generated from field: repeated warden.ca.v1.CertificateAuthority authorities = 2;
+   */
+  authorities: CertificateAuthority[];
+};
+
+/**
+ * Describes the message warden.ca.v1.RotateCAResponse.
+ * Use `create(RotateCAResponseSchema)` to create a new message.
+ */
+export const RotateCAResponseSchema: GenMessage<RotateCAResponse> = /*@__PURE__*/
+  messageDesc(file_warden_ca_v1_ca_service, 1);
 
 /**
  * @generated from message warden.ca.v1.GetTrustedCAsRequest
@@ -26,7 +75,7 @@ export type GetTrustedCAsRequest = Message<"warden.ca.v1.GetTrustedCAsRequest"> 
  * Use `create(GetTrustedCAsRequestSchema)` to create a new message.
  */
 export const GetTrustedCAsRequestSchema: GenMessage<GetTrustedCAsRequest> = /*@__PURE__*/
-  messageDesc(file_warden_ca_v1_ca_service, 0);
+  messageDesc(file_warden_ca_v1_ca_service, 2);
 
 /**
  * @generated from message warden.ca.v1.GetTrustedCAsResponse
@@ -65,7 +114,7 @@ export type GetTrustedCAsResponse = Message<"warden.ca.v1.GetTrustedCAsResponse"
  * Use `create(GetTrustedCAsResponseSchema)` to create a new message.
  */
 export const GetTrustedCAsResponseSchema: GenMessage<GetTrustedCAsResponse> = /*@__PURE__*/
-  messageDesc(file_warden_ca_v1_ca_service, 1);
+  messageDesc(file_warden_ca_v1_ca_service, 3);
 
 /**
  * @generated from message warden.ca.v1.CertificateAuthority
@@ -96,6 +145,20 @@ export type CertificateAuthority = Message<"warden.ca.v1.CertificateAuthority"> 
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * The new CA of a rotation under way: its phase; UNSPECIFIED for the settled CA.
+   *
+   * @generated from field: warden.ca.v1.RotationPhase rotation_phase = 5;
+   */
+  rotationPhase: RotationPhase;
+
+  /**
+   * Whether it signs new certificates of its kind now.
+   *
+   * @generated from field: bool signing = 6;
+   */
+  signing: boolean;
 };
 
 /**
@@ -103,7 +166,74 @@ export type CertificateAuthority = Message<"warden.ca.v1.CertificateAuthority"> 
  * Use `create(CertificateAuthoritySchema)` to create a new message.
  */
 export const CertificateAuthoritySchema: GenMessage<CertificateAuthority> = /*@__PURE__*/
-  messageDesc(file_warden_ca_v1_ca_service, 2);
+  messageDesc(file_warden_ca_v1_ca_service, 4);
+
+/**
+ * @generated from enum warden.ca.v1.CertificateAuthorityKind
+ */
+export enum CertificateAuthorityKind {
+  /**
+   * @generated from enum value: CERTIFICATE_AUTHORITY_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: CERTIFICATE_AUTHORITY_KIND_USER = 1;
+   */
+  USER = 1,
+
+  /**
+   * @generated from enum value: CERTIFICATE_AUTHORITY_KIND_HOST = 2;
+   */
+  HOST = 2,
+}
+
+/**
+ * Describes the enum warden.ca.v1.CertificateAuthorityKind.
+ */
+export const CertificateAuthorityKindSchema: GenEnum<CertificateAuthorityKind> = /*@__PURE__*/
+  enumDesc(file_warden_ca_v1_ca_service, 0);
+
+/**
+ * @generated from enum warden.ca.v1.RotationPhase
+ */
+export enum RotationPhase {
+  /**
+   * @generated from enum value: ROTATION_PHASE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ROTATION_PHASE_INIT = 1;
+   */
+  INIT = 1,
+
+  /**
+   * @generated from enum value: ROTATION_PHASE_UPDATE_CLIENTS = 2;
+   */
+  UPDATE_CLIENTS = 2,
+
+  /**
+   * @generated from enum value: ROTATION_PHASE_UPDATE_SERVERS = 3;
+   */
+  UPDATE_SERVERS = 3,
+
+  /**
+   * @generated from enum value: ROTATION_PHASE_STANDBY = 4;
+   */
+  STANDBY = 4,
+
+  /**
+   * @generated from enum value: ROTATION_PHASE_ROLLBACK = 5;
+   */
+  ROLLBACK = 5,
+}
+
+/**
+ * Describes the enum warden.ca.v1.RotationPhase.
+ */
+export const RotationPhaseSchema: GenEnum<RotationPhase> = /*@__PURE__*/
+  enumDesc(file_warden_ca_v1_ca_service, 1);
 
 /**
  * The cluster's certificate authorities: a user CA that signs users' OpenSSH certificates and a
@@ -122,6 +252,18 @@ export const CertificateAuthorityService: GenService<{
     methodKind: "unary";
     input: typeof GetTrustedCAsRequestSchema;
     output: typeof GetTrustedCAsResponseSchema;
+  },
+  /**
+   * Moves one kind's CA to the next rotation phase: init (a new CA, trusted beside the old) ->
+   * update_clients (the new CA signs) -> update_servers -> standby (the old CA is retired); or
+   * rollback from any phase before standby. Out of order: FAILED_PRECONDITION.
+   *
+   * @generated from rpc warden.ca.v1.CertificateAuthorityService.RotateCA
+   */
+  rotateCA: {
+    methodKind: "unary";
+    input: typeof RotateCARequestSchema;
+    output: typeof RotateCAResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warden_ca_v1_ca_service, 0);
