@@ -13,9 +13,10 @@ import { cpuTicks, machineCores, machineLoad, postgresCpuSeconds } from "./machi
 import { PgActivitySampler, type PgActivity } from "./pg-activity.js";
 import { createFixtures, RATIOS as CORE_RATIOS, SCENARIOS as CORE_SCENARIOS, THROUGHPUTS, type Ratio, type Scenario } from "./scenarios.js";
 import { ZERO_TRUST_RATIOS, ZERO_TRUST_SCENARIOS } from "./zero-trust-scenarios.js";
+import { BENCH_ADMIN, SSH_RATIOS, SSH_SCENARIOS } from "./ssh-scenarios.js";
 
-const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS];
-const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS];
+const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS];
+const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS];
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -131,8 +132,8 @@ async function main(): Promise<void> {
   server = await startServer({
     repoRoot: settings.serverDir,
     databaseUrl: scratch.url,
-    adminEmail: "bench-admin@bench.example.com",
-    adminPassword: "Bench-admin-lantern-4821-quartz!",
+    adminEmail: BENCH_ADMIN.email,
+    adminPassword: BENCH_ADMIN.password,
     nodeArgs: settings.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${settings.cpuProfDir}`] : undefined,
     logLevel: settings.serverLogLevel,
     extraEnv: settings.serverEnv,
