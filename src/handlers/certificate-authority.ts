@@ -20,7 +20,7 @@ const KIND_FROM_PB: Partial<Record<CertificateAuthorityKind, AuthorityKind>> = {
 };
 
 export function certificateAuthorityHandlers(
-  authorities: Pick<CertificateAuthorities, "trusted" | "signer">,
+  authorities: Pick<CertificateAuthorities, "trusted" | "signer" | "userCaAuthorizedKeys" | "hostCaKnownHosts">,
   rotation: Pick<CaRotation, "rotate">,
 ): ServiceImpl<typeof CertificateAuthorityService> {
   const authoritiesPb = () =>
@@ -34,10 +34,9 @@ export function certificateAuthorityHandlers(
     }));
   return {
     async getTrustedCAs() {
-      const trusted = authorities.trusted();
       return {
-        userCaAuthorizedKeys: trusted.filter((a) => a.kind === "user").map((a) => `cert-authority ${a.publicKeyLine}`),
-        hostCaKnownHosts: trusted.filter((a) => a.kind === "host").map((a) => `@cert-authority * ${a.publicKeyLine}`),
+        userCaAuthorizedKeys: authorities.userCaAuthorizedKeys(),
+        hostCaKnownHosts: authorities.hostCaKnownHosts(),
         tlsCaPem: [],
         authorities: authoritiesPb(),
       };

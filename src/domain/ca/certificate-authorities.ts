@@ -72,6 +72,16 @@ export class CertificateAuthorities {
     return kind ? this.authorities.filter((a) => a.kind === kind) : [...this.authorities];
   }
 
+  /** `cert-authority <key>` lines (authorized_keys) for the trusted user CAs. */
+  userCaAuthorizedKeys(): string[] {
+    return this.trusted("user").map((a) => `cert-authority ${a.publicKeyLine}`);
+  }
+
+  /** `@cert-authority * <key>` lines (known_hosts) for the trusted host CAs. */
+  hostCaKnownHosts(): string[] {
+    return this.trusted("host").map((a) => `@cert-authority * ${a.publicKeyLine}`);
+  }
+
   /**
    * The CA that signs certificates of this kind: the settled one, or from update_clients on the
    * new one of a rotation (by then everyone was told to trust it, in init).

@@ -12,7 +12,7 @@ import type { CertificateAuthorities } from "./certificate-authorities.js";
 import { sshAccessOf } from "./ssh-access.js";
 
 export interface UserCertificatesDeps {
-  authorities: Pick<CertificateAuthorities, "signer" | "trusted">;
+  authorities: Pick<CertificateAuthorities, "signer" | "hostCaKnownHosts">;
   roles: Pick<RoleCatalog, "find">;
   clock: Clock;
   audit: AuditLog;
@@ -102,7 +102,7 @@ export class UserCertificates {
       validAfter,
       validBefore,
       serial,
-      hostCaKnownHosts: this.d.authorities.trusted("host").map((a) => `@cert-authority * ${a.publicKeyLine}`),
+      hostCaKnownHosts: this.d.authorities.hostCaKnownHosts(),
     };
   }
 }
