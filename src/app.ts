@@ -14,6 +14,7 @@ import type { EmailVerification } from "./domain/user/email-verification.js";
 import type { BruteForce } from "./domain/ratelimit/brute-force.js";
 import type { SessionManager } from "./domain/session/session-manager.js";
 import type { Store } from "./domain/store/stores.js";
+import type { Heartbeats } from "./domain/agent/heartbeats.js";
 import { authnInterceptor } from "./interceptors/authn.js";
 import { callTimeoutInterceptor } from "./interceptors/call-timeout.js";
 import { deadlineInterceptor } from "./interceptors/deadline.js";
@@ -45,6 +46,7 @@ import { wireDevices } from "./wiring/devices.js";
 import { wireOrgPolicy } from "./wiring/org-policy.js";
 import { wirePolicies } from "./wiring/policies.js";
 import { wireSshCa } from "./wiring/ssh-ca.js";
+import { wireNodes } from "./wiring/nodes.js";
 import { wireTelemetry } from "./wiring/telemetry.js";
 
 export type AppDeps = CoreDeps;
@@ -65,6 +67,8 @@ export interface TestHooks {
   sessions: SessionManager;
   caches: Caches;
   bus: InvalidationBus;
+  /** Agents' heartbeats, written in batches: tests flush them instead of waiting. */
+  heartbeats: Pick<Heartbeats, "flush">;
 }
 
 /** A server instance, built from injected dependencies (no singletons). */
@@ -109,6 +113,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const devices = wireDevices(core, { sessions, orgPolicy });
   const sshCa = await wireSshCa(core, { rbac });
   const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy, devices, sshCa });
+  const nodes = wireNodes(core, { sshCa, rbac });
   const operations = wireOperations(core);
   const telemetry = wireTelemetry(core);
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
@@ -126,6 +131,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...accessPolicies.handlers(sessions.contexts),
     ...devices.handlers,
     ...sshCa.handlers,
+    ...nodes.handlers,
     ...telemetry.handlers,
   };
 
@@ -142,7 +148,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     callTimeoutInterceptor(config.call_timeout),
     // Network budgets by the policy's rate_class (credential paths and sign-ups).
     rateLimitInterceptor(core.limiter),
-    authnInterceptor(accounts.authenticator, policies),
+    authnInterceptor(accounts.authenticator, policies, nodes.agentCredentials),
     policyInterceptor({
       dev: config.dev,
       orgAccess: tenancy.orgAccess,
@@ -190,10 +196,12 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
       sessions: sessions.sessions,
       caches: core.caches,
       bus: core.bus,
+      heartbeats: nodes.heartbeats,
     },
     async close() {
       clearInterval(rotation);
       telemetry.stop();
+      await nodes.stop();
       operations.auditCheckpoints.stop();
       core.redis?.disconnect();
     },

@@ -117,7 +117,8 @@ export const configSchema = z
     // Failed credential attempts per /24 (IPv4) or /64 (IPv6) per window; ten times as many per day.
     subnet_max_failures: int(1000, 1, 100_000_000),
     // Per credential kind, its own per-address (and per-network) failure budget instead of the two
-    // above: "otp=30,api_key=1000/5000" (kinds: password, refresh_token, otp, passkey, api_key, service_account).
+    // above: "otp=30,api_key=1000/5000" (kinds: password, refresh_token, otp, passkey, api_key, service_account,
+    // join_token, agent_token).
     rate_class_budgets: z
       .preprocess(
         parseRateClassBudgets,
@@ -137,6 +138,19 @@ export const configSchema = z
     // none, and the longest one whatever the roles' max_session_ttl allow.
     ssh_cert_default_ttl: seconds(12 * 3600),
     ssh_cert_max_ttl: seconds(30 * 3600),
+    // The cluster's name, returned to agents at registration and put in their certificates.
+    cluster_name: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9.-]{0,62})$/, "lower-case letters, digits, dots and dashes")
+      .default("warden"),
+    // Join tokens (JoinService/CreateJoinToken): the lifetime when none is asked for, and the longest.
+    join_token_default_ttl: seconds(30 * 60),
+    join_token_max_ttl: seconds(7 * 86400),
+    // Validity of a node's host certificate and of an agent's mTLS client certificate.
+    agent_cert_ttl: seconds(30 * 86400),
+    // How often agents are told to heartbeat, and how long without one before a node is offline.
+    node_heartbeat_interval: seconds(30),
+    node_offline_after: seconds(90),
     // OPA server for policies of language Rego (its Data API, POST /v1/data/<path>); unset: Rego policies deny.
     opa_url: z.string().url().optional(),
     // The longest one OPA decision may take; past it the policy denies.

@@ -2,6 +2,7 @@ import { createContextKey } from "@connectrpc/connect";
 import type { OrgGrant } from "./domain/org/org-access.js";
 import type { BackchannelCaller } from "./domain/backchannel/mail-auth.js";
 import type { Principal } from "./domain/principal.js";
+import type { AgentPrincipal } from "./domain/agent/agent-credentials.js";
 
 /** The socket peer address, set by the adapter from the Node request. */
 export const kClientIp = createContextKey<string>("", { description: "client ip" });
@@ -15,3 +16,5 @@ export const kOrgGrant = createContextKey<OrgGrant | undefined>(undefined, { des
 export const kCredentialFailed = createContextKey<boolean>(false, { description: "credential failed" });
 /** The backchannel caller (Basic or a service account), set only on the backchannel listener. */
 export const kBackchannelCaller = createContextKey<BackchannelCaller | undefined>(undefined, { description: "backchannel caller" });
+/** The registered agent calling an ACCESS_AGENT method (set by the authn interceptor from x-agent-id and its token). */
+export const kAgent = createContextKey<AgentPrincipal | undefined>(undefined, { description: "agent" });

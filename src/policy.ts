@@ -37,7 +37,16 @@ export function permissionOf(policy: Policy): Permission | undefined {
   return policy.permission?.resource ? { resource: policy.permission.resource, verb: policy.permission.verb } : undefined;
 }
 
-const SERVED_ACCESS = new Set([Access.PUBLIC, Access.AUTHENTICATED, Access.ORG_ADMIN, Access.ORG_MEMBER, Access.ADMIN, Access.DEV, Access.BACKCHANNEL]);
+const SERVED_ACCESS = new Set([
+  Access.PUBLIC,
+  Access.AUTHENTICATED,
+  Access.ORG_ADMIN,
+  Access.ORG_MEMBER,
+  Access.ADMIN,
+  Access.DEV,
+  Access.BACKCHANNEL,
+  Access.AGENT,
+]);
 const ORG_ACCESS = new Set([Access.ORG_ADMIN, Access.ORG_MEMBER]);
 const known = (e: Record<string | number, string | number>, v: number) => typeof e[v] === "string";
 
@@ -55,8 +64,11 @@ export function policyProblemsOf(method: DescMethod): string[] {
   if (permission && !isKnownPermission(permission)) problems.push(`unknown permission ${permission.resource}/${permission.verb}`);
   if (p.access === Access.ADMIN && !permission) problems.push("ACCESS_ADMIN needs a permission");
   // Public methods have no caller to decide on; the backchannel's callers are not users.
-  if (p.evaluatePolicies && (p.access === Access.PUBLIC || p.access === Access.BACKCHANNEL || p.access === Access.DEV))
-    problems.push("evaluate_policies needs a signed-in caller (not public, backchannel or dev access)");
+  if (p.evaluatePolicies && (p.access === Access.PUBLIC || p.access === Access.BACKCHANNEL || p.access === Access.DEV || p.access === Access.AGENT))
+    problems.push("evaluate_policies needs a signed-in caller (not public, backchannel, agent or dev access)");
+  // Agents hold no roles and no scopes: nothing of those could be enforced.
+  if (p.access === Access.AGENT && (permissionOf(p) || p.scope !== Scope.UNSPECIFIED || p.freshMfaMinutes))
+    problems.push("agent access takes no permission, scope or fresh_mfa");
   if (p.zeroTrustExempt && !ORG_ACCESS.has(p.access)) problems.push("zero_trust_exempt is only for organization access");
   if (p.zeroTrustExempt && p.evaluatePolicies) problems.push("zero_trust_exempt contradicts evaluate_policies");
   if (ORG_ACCESS.has(p.access)) {

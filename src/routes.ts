@@ -23,6 +23,8 @@ import { PolicyService } from "../gen/warden/policy/v1/policy_service_pb.js";
 import { OrgPolicyConfigService } from "../gen/warden/orgpolicy/v1/org_policy_config_service_pb.js";
 import { TelemetryService } from "../gen/warden/telemetry/v1/telemetry_service_pb.js";
 import { CertificateAuthorityService } from "../gen/warden/ca/v1/ca_service_pb.js";
+import { JoinService } from "../gen/warden/join/v1/join_service_pb.js";
+import { AgentService } from "../gen/warden/agent/v1/agent_service_pb.js";
 
 /** Every service the server serves, by the name its handlers go under. */
 export const SERVICE_DESCRIPTORS = {
@@ -49,6 +51,8 @@ export const SERVICE_DESCRIPTORS = {
   orgPolicy: OrgPolicyConfigService,
   telemetry: TelemetryService,
   certificateAuthority: CertificateAuthorityService,
+  join: JoinService,
+  agent: AgentService,
 } as const;
 
 /** One complete implementation per service: a forgotten service or method is a type error. */

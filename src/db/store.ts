@@ -19,6 +19,8 @@ import { DeviceRepository } from "./repositories/device-repository.js";
 import { PolicyRepository } from "./repositories/policy-repository.js";
 import { OrgPolicyRepository } from "./repositories/org-policy-repository.js";
 import { TelemetryRepository } from "./repositories/telemetry-repository.js";
+import { JoinTokenRepository } from "./repositories/join-token-repository.js";
+import { NodeRepository } from "./repositories/node-repository.js";
 
 /** Every repository bound to one connection or transaction. */
 function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
@@ -41,6 +43,8 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
     orgPolicies: new OrgPolicyRepository(db),
     telemetry: new TelemetryRepository(db),
     certificateAuthorities: new CertificateAuthorityRepository(db),
+    joinTokens: new JoinTokenRepository(db),
+    nodes: new NodeRepository(db),
   };
 }
 

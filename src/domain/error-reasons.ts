@@ -95,6 +95,10 @@ export const ERROR_REASONS = {
   OAUTH_TOKEN_WRONG_ISSUER: r(["unauthenticated"], "The ID token comes from another issuer"),
   OAUTH_EMAIL_MISSING: r(["unauthenticated"], "The ID token carries no usable email"),
   OAUTH_EMAIL_NOT_VERIFIED: r(["unauthenticated"], "The identity provider has not verified the email"),
+  JOIN_TOKEN_INVALID: r(["unauthenticated"], "The join token is unknown or was deleted"),
+  JOIN_TOKEN_EXPIRED: r(["unauthenticated"], "The join token has expired"),
+  JOIN_TOKEN_USED_UP: r(["unauthenticated"], "The join token has no use left (or every use is bound to another host)"),
+  AGENT_CREDENTIAL_INVALID: r(["unauthenticated"], "x-agent-id and the agent token do not name one registered agent"),
 
   // Access
   PERMISSION_DENIED: r(["permission_denied"], "The caller may not do this"),
@@ -116,6 +120,7 @@ export const ERROR_REASONS = {
   DEVICE_REVOKED: r(["permission_denied", "unauthenticated"], "The device was revoked"),
   DEVICE_ACCESS_DENIED: r(["permission_denied"], "Only the device's owner or an organization admin may do this"),
   PASSKEY_NOT_OWNED: r(["permission_denied"], "No such passkey among the caller's"),
+  JOIN_TOKEN_HOST_MISMATCH: r(["permission_denied"], "The join token is bound to other hosts' keys (GenerateHostCerts) than this one"),
 
   // State
   NOT_FOUND: r(["not_found"], "The named thing does not exist"),
@@ -126,6 +131,7 @@ export const ERROR_REASONS = {
   API_KEY_NOT_FOUND: r(["not_found"], "No such API key"),
   SERVICE_ACCOUNT_NOT_FOUND: r(["not_found"], "No such service account in the organization"),
   DEVICE_NOT_FOUND: r(["not_found"], "No such device"),
+  NODE_NOT_FOUND: r(["not_found"], "No such registered node"),
   POLICY_NOT_FOUND: r(["not_found"], "No such policy in the organization"),
   FACTOR_NOT_FOUND: r(["not_found"], "No such second factor among the caller's"),
   CONNECTOR_NOT_FOUND: r(["not_found"], "No such connector"),
@@ -158,6 +164,7 @@ export const ERROR_REASONS = {
   PASSKEY_LIMIT_REACHED: r(["failed_precondition"], "The account has the most passkeys allowed"),
   GOOGLE_NOT_CONFIGURED: r(["failed_precondition"], "Google sign-in is off (no client ids configured)"),
   HS256_KEY_FROM_CONFIG: r(["failed_precondition"], "The HS256 secret comes from configuration and is rotated there"),
+  JOIN_METHOD_MISMATCH: r(["failed_precondition"], "The join token is for another join method (token or IAM)"),
   ORGANIZATION_LIMIT: r(["resource_exhausted"], "The user has created the most organizations allowed"),
   TELEMETRY_RATE_LIMITED: r(["resource_exhausted"], "The organization sent more telemetry events than its per-minute limit"),
   RATE_LIMITED: r(["resource_exhausted"], "Too many attempts; retry after the `retry-after` seconds"),

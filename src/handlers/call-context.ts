@@ -1,5 +1,6 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import { kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import { kAgent, kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import type { AgentPrincipal } from "../domain/agent/agent-credentials.js";
 import type { BackchannelCaller } from "../domain/backchannel/mail-auth.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
 import { permissionDenied, unauthenticated } from "../domain/errors.js";
@@ -41,4 +42,11 @@ export function backchannelCallerOf(ctx: HandlerContext): BackchannelCaller {
   const caller = ctx.values.get(kBackchannelCaller);
   if (!caller) throw unauthenticated("UNAUTHENTICATED", "a backchannel caller's credential is required");
   return caller;
+}
+
+/** The agent calling an agent method (the authn interceptor proved its credential). */
+export function agentOf(ctx: HandlerContext): AgentPrincipal {
+  const agent = ctx.values.get(kAgent);
+  if (!agent) throw unauthenticated("AGENT_CREDENTIAL_INVALID", "an agent's credential is required");
+  return agent;
 }

@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { CertificateAuthorityKind, CertificateAuthorityService, RotationPhase } from "../../gen/warden/ca/v1/ca_service_pb.js";
 import type { CaRotation, RotationStep } from "../domain/ca/ca-rotation.js";
 import type { AuthorityKind, CertificateAuthorities } from "../domain/ca/certificate-authorities.js";
+import type { ClusterTlsAuthority } from "../domain/ca/cluster-tls-authority.js";
 import { invalidArgument } from "../domain/errors.js";
 import { metaOf, principalOf } from "./call-context.js";
 
@@ -22,6 +23,7 @@ const KIND_FROM_PB: Partial<Record<CertificateAuthorityKind, AuthorityKind>> = {
 export function certificateAuthorityHandlers(
   authorities: Pick<CertificateAuthorities, "trusted" | "signer" | "userCaAuthorizedKeys" | "hostCaKnownHosts">,
   rotation: Pick<CaRotation, "rotate">,
+  tlsAuthority: Pick<ClusterTlsAuthority, "trustedPem">,
 ): ServiceImpl<typeof CertificateAuthorityService> {
   const authoritiesPb = () =>
     authorities.trusted().map((a) => ({
@@ -37,7 +39,7 @@ export function certificateAuthorityHandlers(
       return {
         userCaAuthorizedKeys: authorities.userCaAuthorizedKeys(),
         hostCaKnownHosts: authorities.hostCaKnownHosts(),
-        tlsCaPem: [],
+        tlsCaPem: tlsAuthority.trustedPem(),
         authorities: authoritiesPb(),
       };
     },

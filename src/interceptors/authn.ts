@@ -1,6 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { Access } from "../../gen/warden/options/v1/options_pb.js";
-import { kClientIp, kPrincipal } from "../context.js";
+import { kAgent, kClientIp, kPrincipal } from "../context.js";
+import type { AgentCredentials } from "../domain/agent/agent-credentials.js";
 import type { Authenticator } from "../domain/auth/authenticator.js";
 import { unauthenticated } from "../domain/errors.js";
 import { policyOf, type PolicyLookup } from "../policy.js";
@@ -14,12 +15,20 @@ export function bearerOf(header: string | null): string | undefined {
 
 /**
  * Establishes who is calling for every non-public method. Public methods carry their own
- * credential in the request, so a header there is not looked at.
+ * credential in the request, so a header there is not looked at. Agent methods take only an
+ * agent's credential (x-agent-id and its token), and no other method takes one.
  */
-export function authnInterceptor(auth: Authenticator, policies: PolicyLookup = policyOf): Interceptor {
+export function authnInterceptor(auth: Authenticator, policies: PolicyLookup = policyOf, agents?: Pick<AgentCredentials, "authenticate">): Interceptor {
   return (next) => async (req) => {
     const policy = policies(req.method);
     if (!policy || policy.access === Access.PUBLIC || policy.access === Access.DEV) return next(req);
+    if (policy.access === Access.AGENT) {
+      if (!agents) throw unauthenticated("AGENT_CREDENTIAL_INVALID", "agents are not served here");
+      const token = bearerOf(req.header.get("authorization"));
+      const clientIp = req.contextValues.get(kClientIp);
+      req.contextValues.set(kAgent, await agents.authenticate(req.header.get("x-agent-id"), token, clientIp));
+      return next(req);
+    }
     const header = req.header.get("authorization");
     if (header) {
       const bearer = bearerOf(header);

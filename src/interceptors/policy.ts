@@ -2,7 +2,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { Access, OrgRole, Scope, type Policy } from "../../gen/warden/options/v1/options_pb.js";
 import type { Clock } from "../clock.js";
-import { kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import { kAgent, kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
 import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { MemberRole } from "../domain/org/member-role.js";
@@ -61,6 +61,11 @@ export function policyInterceptor(opts: {
     // Set only by the backchannel listener's caller check: anywhere else this refuses.
     if (policy.access === Access.BACKCHANNEL) {
       if (!req.contextValues.get(kBackchannelCaller)) throw unauthenticated("UNAUTHENTICATED", "a backchannel caller's credential is required");
+      return next(req);
+    }
+    // Set only by the authn interceptor's agent check, for agent methods alone.
+    if (policy.access === Access.AGENT) {
+      if (!req.contextValues.get(kAgent)) throw unauthenticated("AGENT_CREDENTIAL_INVALID", "an agent's credential is required");
       return next(req);
     }
     if (policy.access === Access.DEV) {

@@ -13,6 +13,7 @@ const BUDGETS: Partial<Record<RateClass, Budget>> = {
   [RateClass.PASSKEY]: "passkey",
   [RateClass.API_KEY]: "api_key",
   [RateClass.SERVICE_ACCOUNT]: "service_account",
+  [RateClass.JOIN_TOKEN]: "join_token",
 };
 
 /**

@@ -1,5 +1,6 @@
 import { CaRotation } from "../domain/ca/ca-rotation.js";
 import { CertificateAuthorities } from "../domain/ca/certificate-authorities.js";
+import { ClusterTlsAuthority } from "../domain/ca/cluster-tls-authority.js";
 import { UserCertificates } from "../domain/ca/user-certificates.js";
 import { certificateAuthorityHandlers } from "../handlers/certificate-authority.js";
 import type { ServiceHandlers } from "../routes.js";
@@ -8,6 +9,7 @@ import type { RbacArea } from "./rbac.js";
 
 export interface SshCaArea {
   authorities: CertificateAuthorities;
+  tlsAuthority: ClusterTlsAuthority;
   userCertificates: UserCertificates;
   handlers: Pick<ServiceHandlers, "certificateAuthority">;
 }
@@ -17,6 +19,8 @@ export async function wireSshCa(core: Core, deps: { rbac: RbacArea }): Promise<S
   const { config, store, box, clock, audit, bus } = core;
   const authorities = new CertificateAuthorities({ store, box, clock, bus });
   await authorities.init();
+  const tlsAuthority = new ClusterTlsAuthority({ store, box, clock, clusterName: config.cluster_name });
+  await tlsAuthority.init();
   const userCertificates = new UserCertificates({
     authorities,
     roles: deps.rbac.catalog,
@@ -26,5 +30,10 @@ export async function wireSshCa(core: Core, deps: { rbac: RbacArea }): Promise<S
     defaultTtlSeconds: Math.min(config.ssh_cert_default_ttl, config.ssh_cert_max_ttl),
   });
   const rotation = new CaRotation({ store, authorities, audit, bus, clock });
-  return { authorities, userCertificates, handlers: { certificateAuthority: certificateAuthorityHandlers(authorities, rotation) } };
+  return {
+    authorities,
+    tlsAuthority,
+    userCertificates,
+    handlers: { certificateAuthority: certificateAuthorityHandlers(authorities, rotation, tlsAuthority) },
+  };
 }

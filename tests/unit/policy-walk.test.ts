@@ -95,8 +95,10 @@ function probeService(): DescService {
           method("NoOption"),
           method("Unspecified", withPolicy({ access: Access.UNSPECIFIED })),
           method("Public", withPolicy({ access: Access.PUBLIC })),
-          // The number ACCESS_AGENT had: reserved now, so no server can serve it.
-          method("Reserved", withPolicy({ access: 5 as Access })),
+          // A number no Access value has: no server can serve it.
+          method("Reserved", withPolicy({ access: 99 as Access })),
+          method("Agent", withPolicy({ access: Access.AGENT })),
+          method("AgentWithPermission", withPolicy({ access: Access.AGENT, permission: { resource: "node", verb: "list" } })),
           method("Dev", withPolicy({ access: Access.DEV })),
           method("Admin", withPolicy({ access: Access.ADMIN, permission: { resource: "audit_log", verb: "list" } })),
           method("AdminWithoutPermission", withPolicy({ access: Access.ADMIN })),
@@ -124,7 +126,7 @@ describe("a method whose policy cannot be enforced stops the server at start", (
 
   it("reads the policy of the methods that have one", () => {
     const byName = Object.fromEntries(probe.methods.map((m) => [m.name, policyOf(m)?.access]));
-    expect(byName).toMatchObject({ NoOption: undefined, Unspecified: undefined, Public: Access.PUBLIC, Reserved: 5, Dev: Access.DEV, Org: Access.ORG_ADMIN });
+    expect(byName).toMatchObject({ NoOption: undefined, Unspecified: undefined, Public: Access.PUBLIC, Reserved: 99, Dev: Access.DEV, Org: Access.ORG_ADMIN });
   });
 
   it("lists a method with no option and a method with ACCESS_UNSPECIFIED as missing", () => {
@@ -137,7 +139,9 @@ describe("a method whose policy cannot be enforced stops the server at start", (
       NoOption: ["no access policy"],
       Unspecified: ["no access policy"],
       Public: [],
-      Reserved: ["access 5 is not served"],
+      Reserved: ["access 99 is not served"],
+      Agent: [],
+      AgentWithPermission: ["agent access takes no permission, scope or fresh_mfa"],
       Dev: [],
       Admin: [],
       AdminWithoutPermission: ["ACCESS_ADMIN needs a permission"],
@@ -182,6 +186,8 @@ describe("a method whose policy cannot be enforced stops the server at start", (
     await expectError(client.noOption!({}), Code.PermissionDenied, "NO_POLICY");
     await expectError(client.unspecified!({}), Code.PermissionDenied, "NO_POLICY");
     await expectError(client.reserved!({}), Code.Unauthenticated);
+    // No agent credential was established (the authn interceptor is not even here): refused.
+    await expectError(client.agent!({}), Code.Unauthenticated, "AGENT_CREDENTIAL_INVALID");
     await expectError(client.dev!({}), Code.Unimplemented, "DEV_MODE_OFF");
     await expect(client.public!({})).resolves.toBeDefined();
   });

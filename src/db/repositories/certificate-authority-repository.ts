@@ -1,6 +1,6 @@
 import { and, asc, eq, isNotNull, isNull } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
-import { certificateAuthorities, type CertificateAuthorityRow } from "../schema/index.js";
+import { certificateAuthorities, x509Authorities, type CertificateAuthorityRow, type X509AuthorityRow } from "../schema/index.js";
 import type { CertificateAuthorityStore, RotationPhase } from "../../domain/store/certificate-authority-store.js";
 
 const ca = certificateAuthorities;
@@ -52,5 +52,15 @@ export class CertificateAuthorityRepository implements CertificateAuthorityStore
       .where(and(live(kind), isNotNull(ca.rotationPhase)))
       .returning({ id: ca.id });
     return retired.length > 0;
+  }
+
+  async activeX509(): Promise<X509AuthorityRow | undefined> {
+    const [row] = await this.db.select().from(x509Authorities).where(isNull(x509Authorities.retiredAt));
+    return row;
+  }
+
+  async createX509IfNone(row: Omit<X509AuthorityRow, "retiredAt">): Promise<boolean> {
+    const inserted = await this.db.insert(x509Authorities).values(row).onConflictDoNothing().returning({ id: x509Authorities.id });
+    return inserted.length > 0;
   }
 }

@@ -34,3 +34,26 @@ export const certificateAuthorities = pgTable(
 );
 
 export type CertificateAuthorityRow = typeof certificateAuthorities.$inferSelect;
+
+/**
+ * The cluster's X.509 CA (ECDSA P-256): it signs agents' mTLS client certificates and the
+ * server's own certificate in the auto TLS mode. One active at a time.
+ */
+export const x509Authorities = pgTable(
+  "x509_authorities",
+  {
+    id: text("id").primaryKey(),
+    certificatePem: text("certificate_pem").notNull(),
+    /** PKCS#8 PEM, sealed (SecretBox). */
+    privateKeyEncrypted: text("private_key_encrypted").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    retiredAt: timestamp("retired_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    uniqueIndex("x509_authorities_active")
+      .on(sql`(true)`)
+      .where(sql`${t.retiredAt} is null`),
+  ],
+);
+
+export type X509AuthorityRow = typeof x509Authorities.$inferSelect;

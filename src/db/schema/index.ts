@@ -9,3 +9,4 @@ export * from "./mfa.js";
 export * from "./federation.js";
 export * from "./zero-trust.js";
 export * from "./certificate-authorities.js";
+export * from "./nodes.js";

@@ -75,6 +75,12 @@ export const AUDIT_EVENTS = {
   "org_policy.update": "An organization's zero-trust config changed",
   "ca.rotate": "An SSH certificate authority moved to the next rotation phase (or rolled back)",
   "ssh.certificate.issue": "An OpenSSH user certificate was issued (serial, principals, expiry, CA fingerprint)",
+  "join_token.create": "A join token was made (roles, uses, join method, expiry; never the secret)",
+  "join_token.delete": "A join token was deleted",
+  "node.certify": "A node got a host certificate and an mTLS client certificate with a join token (GenerateHostCerts)",
+  "node.register": "A node joined the cluster and spent a use of its join token",
+  "node.deregister": "An agent left the cluster (its token stopped working)",
+  "node.update": "An admin changed a node's labels",
 } as const;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;

@@ -9,7 +9,17 @@ export interface Budget {
 }
 
 /** The credential kinds whose failures are counted per client address and network, each apart. */
-export const RATE_CLASSES = ["password", "refresh_token", "otp", "passkey", "api_key", "service_account", "backchannel_caller"] as const;
+export const RATE_CLASSES = [
+  "password",
+  "refresh_token",
+  "otp",
+  "passkey",
+  "api_key",
+  "service_account",
+  "backchannel_caller",
+  "join_token",
+  "agent_token",
+] as const;
 export type RateClass = (typeof RATE_CLASSES)[number];
 
 export interface NetworkBudgets {

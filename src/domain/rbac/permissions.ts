@@ -20,6 +20,8 @@ export const PERMISSIONS = {
   org_policy: ["get", "update", "check_url"],
   telemetry: ["emit"],
   certificate_authority: ["rotate"],
+  join_token: ["create", "list", "delete"],
+  node: ["list", "update"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof PERMISSIONS;

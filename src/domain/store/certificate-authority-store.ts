@@ -1,4 +1,4 @@
-import type { CertificateAuthorityRow } from "../records.js";
+import type { CertificateAuthorityRow, X509AuthorityRow } from "../records.js";
 
 export type RotationPhase = "init" | "update_clients" | "update_servers";
 
@@ -13,4 +13,8 @@ export interface CertificateAuthorityStore {
   complete(kind: string, from: RotationPhase, now: Date): Promise<boolean>;
   /** Abandons a rotation: the rotating CA is retired. False when none is in progress. */
   abandon(kind: string, now: Date): Promise<boolean>;
+  /** The active X.509 CA. */
+  activeX509(): Promise<X509AuthorityRow | undefined>;
+  /** False when an active X.509 CA exists already (another instance made it first). */
+  createX509IfNone(row: Omit<X509AuthorityRow, "retiredAt">): Promise<boolean>;
 }

@@ -16,6 +16,7 @@ import type { DeviceStore } from "./device-store.js";
 import type { PolicyStore } from "./policy-store.js";
 import type { OrgPolicyStore } from "./org-policy-store.js";
 import type { TelemetryStore } from "./telemetry-store.js";
+import type { JoinTokenStore, NodeStore } from "./join-store.js";
 
 /** Every aggregate's store; a domain service takes the few it uses (see Ports). */
 export interface Stores {
@@ -37,6 +38,8 @@ export interface Stores {
   orgPolicies: OrgPolicyStore;
   telemetry: TelemetryStore;
   certificateAuthorities: CertificateAuthorityStore;
+  joinTokens: JoinTokenStore;
+  nodes: NodeStore;
 }
 
 export type Store = Ports<Stores>;

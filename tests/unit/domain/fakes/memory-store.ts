@@ -52,6 +52,12 @@ export class MemoryStore implements Store {
   get certificateAuthorities() {
     return this.ports.certificateAuthorities;
   }
+  get joinTokens() {
+    return this.ports.joinTokens;
+  }
+  get nodes() {
+    return this.ports.nodes;
+  }
   get sessions() {
     return this.ports.sessions;
   }
@@ -148,6 +154,8 @@ export class MemoryStore implements Store {
       orgPolicies: notModelled("orgPolicies"),
       telemetry: notModelled("telemetry"),
       certificateAuthorities: notModelled("certificateAuthorities"),
+      joinTokens: notModelled("joinTokens"),
+      nodes: notModelled("nodes"),
     };
   }
 

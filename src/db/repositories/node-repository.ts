@@ -1,0 +1,150 @@
+import { and, asc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from "drizzle-orm";
+import type { DbOrTx } from "../client.js";
+import { nodes, type NodeRow } from "../schema/index.js";
+import type { HeartbeatUpdate, NodeQuery, NodeRegistration, NodeStore } from "../../domain/store/join-store.js";
+
+const n = nodes;
+/** The effective labels: the agent's, then the token's, then an admin's (jsonb || keeps the right-hand value). */
+const effective = sql`(${n.agentLabels} || ${n.tokenLabels} || ${n.adminLabels})`;
+
+/** One selector term as SQL over the effective labels (values bound as parameters). */
+function termSql(term: NodeQuery["selector"][number]): SQL {
+  switch (term.op) {
+    case "eq":
+      return sql`(${effective} ->> ${term.key}) = ${term.value}`;
+    case "ne":
+      return sql`(${effective} ->> ${term.key}) is distinct from ${term.value}`;
+    case "exists":
+      return sql`jsonb_exists(${effective}, ${term.key})`;
+    case "missing":
+      return sql`not jsonb_exists(${effective}, ${term.key})`;
+  }
+}
+
+/** A node matches a role's node_labels when every key's value is allowed ("*" key: any node; "*" value: any value, label present). */
+function reachableSql(maps: Record<string, string[]>[]): SQL {
+  const perRole = maps.map((labels) => {
+    const entries = Object.entries(labels);
+    if (entries.length === 0) return sql`false`;
+    const terms = entries.map(([key, values]) => {
+      if (key === "*") return values.includes("*") ? sql`true` : sql`false`;
+      if (values.includes("*")) return sql`jsonb_exists(${effective}, ${key})`;
+      return values.length
+        ? sql`(${effective} ->> ${key}) in (${sql.join(
+            values.map((v) => sql`${v}`),
+            sql`, `,
+          )})`
+        : sql`false`;
+    });
+    return sql`(${sql.join(terms, sql` and `)})`;
+  });
+  return perRole.length ? sql`(${sql.join(perRole, sql` or `)})` : sql`false`;
+}
+
+export class NodeRepository implements NodeStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async findPending(joinTokenId: string, hostKeyFingerprint: string): Promise<NodeRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(n)
+      .where(and(eq(n.joinTokenId, joinTokenId), eq(n.hostKeyFingerprint, hostKeyFingerprint), eq(n.state, "pending")));
+    return row;
+  }
+
+  async pendingOf(joinTokenId: string): Promise<NodeRow[]> {
+    return this.db
+      .select()
+      .from(n)
+      .where(and(eq(n.joinTokenId, joinTokenId), eq(n.state, "pending")));
+  }
+
+  async createPending(row: Parameters<NodeStore["createPending"]>[0]): Promise<NodeRow> {
+    const [created] = await this.db.insert(n).values(row).returning();
+    return created!;
+  }
+
+  async register(id: string, reg: NodeRegistration): Promise<NodeRow> {
+    const [row] = await this.db
+      .update(n)
+      .set({ ...reg, state: "registered", lastHeartbeatAt: reg.registeredAt })
+      .where(and(eq(n.id, id), eq(n.state, "pending")))
+      .returning();
+    if (!row) throw new Error(`node ${id} is not pending`);
+    return row;
+  }
+
+  async createRegistered(row: Parameters<NodeStore["createRegistered"]>[0]): Promise<NodeRow> {
+    const [created] = await this.db
+      .insert(n)
+      .values({ ...row, lastHeartbeatAt: row.registeredAt })
+      .returning();
+    return created!;
+  }
+
+  async findRegistered(id: string): Promise<NodeRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(n)
+      .where(and(eq(n.id, id), eq(n.state, "registered")));
+    return row;
+  }
+
+  async deregister(id: string, at: Date): Promise<boolean> {
+    const done = await this.db
+      .update(n)
+      .set({ state: "deregistered", deregisteredAt: at, agentTokenHash: null })
+      .where(and(eq(n.id, id), eq(n.state, "registered")))
+      .returning({ id: n.id });
+    return done.length > 0;
+  }
+
+  async recordHeartbeats(updates: HeartbeatUpdate[]): Promise<void> {
+    const plain = updates.filter((u) => !u.labels && u.version === undefined && !u.addresses);
+    const detailed = updates.filter((u) => !plain.includes(u));
+    // Most heartbeats change nothing but the time: one statement for all that share a time.
+    const byTime = new Map<number, string[]>();
+    for (const u of plain) byTime.set(u.at.getTime(), [...(byTime.get(u.at.getTime()) ?? []), u.id]);
+    for (const [time, ids] of byTime)
+      await this.db
+        .update(n)
+        .set({ lastHeartbeatAt: new Date(time) })
+        .where(and(inArray(n.id, ids), eq(n.state, "registered")));
+    for (const u of detailed)
+      await this.db
+        .update(n)
+        .set({
+          lastHeartbeatAt: u.at,
+          ...(u.labels ? { agentLabels: u.labels } : {}),
+          ...(u.version !== undefined ? { version: u.version } : {}),
+          ...(u.addresses ? { addresses: u.addresses } : {}),
+        })
+        .where(and(eq(n.id, u.id), eq(n.state, "registered")));
+  }
+
+  async setAdminLabels(id: string, labels: Record<string, string>): Promise<NodeRow | undefined> {
+    const [row] = await this.db
+      .update(n)
+      .set({ adminLabels: labels })
+      .where(and(eq(n.id, id), eq(n.state, "registered")))
+      .returning();
+    return row;
+  }
+
+  async list(q: NodeQuery): Promise<NodeRow[]> {
+    const online = gt(n.lastHeartbeatAt, q.onlineSince);
+    const conditions: (SQL | undefined)[] = [
+      eq(n.state, "registered"),
+      ...q.selector.map(termSql),
+      q.online === undefined ? undefined : q.online ? online : or(isNull(n.lastHeartbeatAt), lte(n.lastHeartbeatAt, q.onlineSince)),
+      q.reachable ? reachableSql(q.reachable) : undefined,
+      q.after ? or(gt(n.hostname, q.after.hostname), and(eq(n.hostname, q.after.hostname), gt(n.id, q.after.id))) : undefined,
+    ];
+    return this.db
+      .select()
+      .from(n)
+      .where(and(...conditions))
+      .orderBy(asc(n.hostname), asc(n.id))
+      .limit(q.limit);
+  }
+}

@@ -1,0 +1,57 @@
+import { sha256Hex, constantTimeEqual } from "../../crypto/random.js";
+import type { BoundedCache } from "../cache/bounded-cache.js";
+import { unauthenticated } from "../errors.js";
+import type { InvalidationBus } from "../invalidation.js";
+import type { BruteForce } from "../ratelimit/brute-force.js";
+import type { NodeStore } from "../store/join-store.js";
+import { isAgentTokenFormat } from "../join/join-secrets.js";
+
+/** A registered agent, as its credential proved it. */
+export interface AgentPrincipal {
+  agentId: string;
+  hostname: string;
+  roles: string[];
+}
+
+interface KnownAgent extends AgentPrincipal {
+  tokenHash: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface AgentCredentialsDeps {
+  store: { nodes: Pick<NodeStore, "findRegistered"> };
+  /** Registered agents by id; a deregistration drops the entry on every instance (topic "agent"). */
+  cache: BoundedCache<string, KnownAgent>;
+  bus: InvalidationBus;
+  limiter: Pick<BruteForce, "checkNetwork" | "networkFailed">;
+}
+
+/**
+ * Checks `x-agent-id` and the agent token: the token must be the one issued to that very agent,
+ * so one node's credential never acts as another node. Wrong tokens spend the address's
+ * agent-token failure budget; a budget spent refuses before any lookup.
+ */
+export class AgentCredentials {
+  constructor(private readonly d: AgentCredentialsDeps) {
+    d.bus.on("agent", (id) => d.cache.delete(id));
+  }
+
+  async authenticate(agentId: string | null, token: string | undefined, clientIp: string): Promise<AgentPrincipal> {
+    if (!agentId || !token) throw unauthenticated("AGENT_CREDENTIAL_INVALID", "agent calls need x-agent-id and the agent token as the bearer");
+    await this.d.limiter.checkNetwork("agent_token", clientIp);
+    const agent = UUID.test(agentId) && isAgentTokenFormat(token) ? await this.find(agentId.toLowerCase()) : undefined;
+    if (!agent || !constantTimeEqual(agent.tokenHash, sha256Hex(token))) {
+      await this.d.limiter.networkFailed("agent_token", clientIp);
+      throw unauthenticated("AGENT_CREDENTIAL_INVALID", "x-agent-id and the agent token do not name one registered agent");
+    }
+    return { agentId: agent.agentId, hostname: agent.hostname, roles: agent.roles };
+  }
+
+  private find(agentId: string): Promise<KnownAgent | undefined> {
+    return this.d.cache.getOrLoad(agentId, async () => {
+      const row = await this.d.store.nodes.findRegistered(agentId);
+      return row?.agentTokenHash ? { agentId: row.id, hostname: row.hostname, roles: row.roles, tokenHash: row.agentTokenHash } : undefined;
+    });
+  }
+}

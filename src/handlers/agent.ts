@@ -1,0 +1,62 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { AgentService, NodeSchema, type Node } from "../../gen/warden/agent/v1/agent_service_pb.js";
+import type { Heartbeats } from "../domain/agent/heartbeats.js";
+import type { NodeDirectory, NodeView } from "../domain/agent/node-directory.js";
+import type { Clock } from "../clock.js";
+import { agentOf, metaOf, principalOf } from "./call-context.js";
+
+export function agentHandlers(
+  directory: NodeDirectory,
+  heartbeats: Heartbeats,
+  clock: Clock,
+  heartbeatIntervalSeconds: number,
+): ServiceImpl<typeof AgentService> {
+  const interval = durationFromMs(heartbeatIntervalSeconds * 1000);
+  return {
+    agentHeartbeat(req, ctx) {
+      const agent = agentOf(ctx);
+      // Empty fields leave what the node reported before.
+      heartbeats.record({
+        id: agent.agentId,
+        labels: Object.keys(req.labels).length ? req.labels : undefined,
+        version: req.version || undefined,
+        addresses: req.addresses.length ? req.addresses : undefined,
+      });
+      return { heartbeatInterval: interval, serverTime: timestampFromDate(clock.now()) };
+    },
+    async deregisterAgent(_req, ctx) {
+      await directory.deregister(agentOf(ctx), metaOf(ctx));
+      return {};
+    },
+    async listNodes(req, ctx) {
+      const page = await directory.list(principalOf(ctx), {
+        labelSelector: req.labelSelector,
+        online: req.online,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return { nodes: page.items.map(nodeToProto), nextPageToken: page.nextPageToken };
+    },
+    async updateNode(req, ctx) {
+      return { node: nodeToProto(await directory.updateLabels(principalOf(ctx), req.nodeId, req.labels, metaOf(ctx))) };
+    },
+  };
+}
+
+export function nodeToProto({ node: n, labels, online }: NodeView): Node {
+  return create(NodeSchema, {
+    id: n.id,
+    hostname: n.hostname,
+    addresses: n.addresses,
+    labels,
+    version: n.version,
+    online,
+    lastHeartbeatTime: n.lastHeartbeatAt ? timestampFromDate(n.lastHeartbeatAt) : undefined,
+    registerTime: n.registeredAt ? timestampFromDate(n.registeredAt) : undefined,
+    roles: n.roles,
+    joinMethod: n.joinMethod,
+    hostKeyFingerprint: n.hostKeyFingerprint ?? "",
+  });
+}
