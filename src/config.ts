@@ -151,6 +151,16 @@ export const configSchema = z
     // How often agents are told to heartbeat, and how long without one before a node is offline.
     node_heartbeat_interval: seconds(30),
     node_offline_after: seconds(90),
+    // The IAM join (RegisterUsingIAMMethod): where a node's signed sts:GetCallerIdentity goes, and how long STS may take.
+    sts_endpoint: z.string().url().default("https://sts.amazonaws.com/"),
+    sts_timeout_ms: int(5000, 100, 60_000),
+    // SPIFFE (AuthenticateSPIFFE): the trust bundle (PEM file of CA certificates) and trust domain
+    // SVIDs must chain to; rules "spiffe://<domain>/<path, * at the end for a prefix>=<role>"
+    // separated by ";" (first match wins); the longest certificate it issues.
+    spiffe_trust_bundle_file: z.string().optional(),
+    spiffe_trust_domain: z.string().optional(),
+    spiffe_role_map: z.string().default(""),
+    spiffe_cert_max_ttl: seconds(3600),
     // OPA server for policies of language Rego (its Data API, POST /v1/data/<path>); unset: Rego policies deny.
     opa_url: z.string().url().optional(),
     // The longest one OPA decision may take; past it the policy denies.

@@ -21,6 +21,8 @@ import { OrgPolicyRepository } from "./repositories/org-policy-repository.js";
 import { TelemetryRepository } from "./repositories/telemetry-repository.js";
 import { JoinTokenRepository } from "./repositories/join-token-repository.js";
 import { NodeRepository } from "./repositories/node-repository.js";
+import { AgentIdentityRepository } from "./repositories/agent-identity-repository.js";
+import { JoinChallengeRepository } from "./repositories/join-challenge-repository.js";
 
 /** Every repository bound to one connection or transaction. */
 function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
@@ -45,6 +47,8 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
     certificateAuthorities: new CertificateAuthorityRepository(db),
     joinTokens: new JoinTokenRepository(db),
     nodes: new NodeRepository(db),
+    agentIdentities: new AgentIdentityRepository(db),
+    joinChallenges: new JoinChallengeRepository(db),
   };
 }
 

@@ -99,6 +99,11 @@ export const ERROR_REASONS = {
   JOIN_TOKEN_EXPIRED: r(["unauthenticated"], "The join token has expired"),
   JOIN_TOKEN_USED_UP: r(["unauthenticated"], "The join token has no use left (or every use is bound to another host)"),
   AGENT_CREDENTIAL_INVALID: r(["unauthenticated"], "x-agent-id and the agent token do not name one registered agent"),
+  AGENT_IDENTITY_TOKEN_INVALID: r(["unauthenticated"], "The bootstrap or renewal token is unknown, expired, or its identity was deleted"),
+  AGENT_IDENTITY_TOKEN_REUSED: r(["unauthenticated"], "The renewal (or bootstrap) token was used before: the identity is now locked"),
+  IAM_PROOF_INVALID: r(["unauthenticated"], "The signed STS request is malformed, lacks the signed challenge header, or STS refused its signature"),
+  SPIFFE_SVID_INVALID: r(["unauthenticated"], "The SVID does not chain to the trust bundle, is expired or not yet valid, or has not exactly one SPIFFE ID"),
+  SPIFFE_CHALLENGE_INVALID: r(["unauthenticated"], "The SPIFFE challenge is unknown, used or expired, or the signature does not verify with the SVID's key"),
 
   // Access
   PERMISSION_DENIED: r(["permission_denied"], "The caller may not do this"),
@@ -120,6 +125,9 @@ export const ERROR_REASONS = {
   DEVICE_REVOKED: r(["permission_denied", "unauthenticated"], "The device was revoked"),
   DEVICE_ACCESS_DENIED: r(["permission_denied"], "Only the device's owner or an organization admin may do this"),
   PASSKEY_NOT_OWNED: r(["permission_denied"], "No such passkey among the caller's"),
+  AGENT_IDENTITY_LOCKED: r(["permission_denied"], "The agent identity is locked (a renewal token was reused); an admin must make a new one"),
+  IAM_IDENTITY_NOT_ALLOWED: r(["permission_denied"], "The AWS account or ARN that STS returned matches none of the join token's rules"),
+  SPIFFE_ID_NOT_MAPPED: r(["permission_denied"], "No spiffe_role_map rule maps this SPIFFE ID to a role"),
   JOIN_TOKEN_HOST_MISMATCH: r(["permission_denied"], "The join token is bound to other hosts' keys (GenerateHostCerts) than this one"),
 
   // State
@@ -132,6 +140,8 @@ export const ERROR_REASONS = {
   SERVICE_ACCOUNT_NOT_FOUND: r(["not_found"], "No such service account in the organization"),
   DEVICE_NOT_FOUND: r(["not_found"], "No such device"),
   NODE_NOT_FOUND: r(["not_found"], "No such registered node"),
+  AGENT_IDENTITY_NOT_FOUND: r(["not_found"], "No such agent identity"),
+  AGENT_IDENTITY_EXISTS: r(["already_exists"], "An agent identity with this name exists"),
   POLICY_NOT_FOUND: r(["not_found"], "No such policy in the organization"),
   FACTOR_NOT_FOUND: r(["not_found"], "No such second factor among the caller's"),
   CONNECTOR_NOT_FOUND: r(["not_found"], "No such connector"),
@@ -164,6 +174,7 @@ export const ERROR_REASONS = {
   PASSKEY_LIMIT_REACHED: r(["failed_precondition"], "The account has the most passkeys allowed"),
   GOOGLE_NOT_CONFIGURED: r(["failed_precondition"], "Google sign-in is off (no client ids configured)"),
   HS256_KEY_FROM_CONFIG: r(["failed_precondition"], "The HS256 secret comes from configuration and is rotated there"),
+  SPIFFE_NOT_CONFIGURED: r(["failed_precondition"], "SPIFFE is off: no spiffe_trust_bundle_file and spiffe_trust_domain are configured"),
   JOIN_METHOD_MISMATCH: r(["failed_precondition"], "The join token is for another join method (token or IAM)"),
   ORGANIZATION_LIMIT: r(["resource_exhausted"], "The user has created the most organizations allowed"),
   TELEMETRY_RATE_LIMITED: r(["resource_exhausted"], "The organization sent more telemetry events than its per-minute limit"),
@@ -174,6 +185,7 @@ export const ERROR_REASONS = {
   RATE_LIMITER_UNAVAILABLE: r(["unavailable"], "The brute-force counters (Redis) cannot be reached; credential calls fail closed"),
   SMS_UNAVAILABLE: r(["unavailable"], "The SMS code could not be sent"),
   MAIL_UNAVAILABLE: r(["unavailable"], "The email could not be sent"),
+  STS_UNAVAILABLE: r(["unavailable"], "The STS endpoint did not answer (in time); the IAM join is refused"),
   OAUTH_JWKS_UNAVAILABLE: r(["unavailable"], "The identity provider's keys cannot be fetched"),
   OAUTH_SIGN_IN_CONFLICT: r(["unavailable"], "A concurrent sign-in changed the account; try again"),
   UNAVAILABLE: r(["unavailable"], "The server is draining or a dependency is down"),

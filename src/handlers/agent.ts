@@ -7,12 +7,10 @@ import type { NodeDirectory, NodeView } from "../domain/agent/node-directory.js"
 import type { Clock } from "../clock.js";
 import { agentOf, metaOf, principalOf } from "./call-context.js";
 
-export function agentHandlers(
-  directory: NodeDirectory,
-  heartbeats: Heartbeats,
-  clock: Clock,
-  heartbeatIntervalSeconds: number,
-): ServiceImpl<typeof AgentService> {
+/** The node half of AgentService (agent identities have their own file). */
+export type NodeMethods = Pick<ServiceImpl<typeof AgentService>, "agentHeartbeat" | "deregisterAgent" | "listNodes" | "updateNode">;
+
+export function agentHandlers(directory: NodeDirectory, heartbeats: Heartbeats, clock: Clock, heartbeatIntervalSeconds: number): NodeMethods {
   const interval = durationFromMs(heartbeatIntervalSeconds * 1000);
   return {
     agentHeartbeat(req, ctx) {

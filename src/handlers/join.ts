@@ -28,7 +28,13 @@ async function joinAttempt<T>(ctx: HandlerContext, run: () => Promise<T>): Promi
   }
 }
 
-export function joinHandlers(tokens: JoinTokens, enrollment: NodeEnrollment, clusterName: string, clock: Clock): ServiceImpl<typeof JoinService> {
+/** The join-token half of JoinService (the IAM join, agent identities and SPIFFE have their own files). */
+export type JoinTokenMethods = Pick<
+  ServiceImpl<typeof JoinService>,
+  "createJoinToken" | "listJoinTokens" | "deleteJoinToken" | "validateJoinToken" | "generateHostCerts" | "registerAgent"
+>;
+
+export function joinHandlers(tokens: JoinTokens, enrollment: NodeEnrollment, clusterName: string, clock: Clock): JoinTokenMethods {
   return {
     async createJoinToken(req, ctx) {
       if (req.ttl && req.ttl.nanos !== 0) throw invalidArgument("ttl", "must be whole seconds");

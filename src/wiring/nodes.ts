@@ -5,6 +5,9 @@ import { JoinTokens } from "../domain/join/join-tokens.js";
 import { NodeEnrollment } from "../domain/join/node-enrollment.js";
 import { agentHandlers } from "../handlers/agent.js";
 import { joinHandlers } from "../handlers/join.js";
+import { iamJoinHandlers } from "../handlers/iam-join.js";
+import { agentIdentityHandlers } from "../handlers/agent-identities.js";
+import { spiffeHandlers } from "../handlers/spiffe.js";
 import type { ServiceHandlers } from "../routes.js";
 import type { Core } from "./core.js";
 import type { RbacArea } from "./rbac.js";
@@ -46,12 +49,18 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
     audit,
     offlineAfterSeconds: config.node_offline_after,
   });
+  const identities = agentIdentityHandlers();
   return {
     agentCredentials,
     heartbeats,
     handlers: {
-      join: joinHandlers(tokens, enrollment, config.cluster_name, clock),
-      agent: agentHandlers(directory, heartbeats, clock, config.node_heartbeat_interval),
+      join: {
+        ...joinHandlers(tokens, enrollment, config.cluster_name, clock),
+        ...iamJoinHandlers(),
+        ...identities.join,
+        ...spiffeHandlers(),
+      },
+      agent: { ...agentHandlers(directory, heartbeats, clock, config.node_heartbeat_interval), ...identities.admin },
     },
     stop: () => heartbeats.stop(),
   };

@@ -10,3 +10,4 @@ export * from "./federation.js";
 export * from "./zero-trust.js";
 export * from "./certificate-authorities.js";
 export * from "./nodes.js";
+export * from "./agent-identities.js";

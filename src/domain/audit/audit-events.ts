@@ -81,6 +81,12 @@ export const AUDIT_EVENTS = {
   "node.register": "A node joined the cluster and spent a use of its join token",
   "node.deregister": "An agent left the cluster (its token stopped working)",
   "node.update": "An admin changed a node's labels",
+  "agent_identity.create": "An agent identity (bot) was made with its roles (never the bootstrap token)",
+  "agent_identity.delete": "An agent identity was deleted; its tokens stopped working",
+  "agent_identity.bootstrap": "An agent identity redeemed its bootstrap token for its first credentials",
+  "agent_identity.renew": "An agent identity renewed its credentials with its renewal token",
+  "agent_identity.lock": "An agent identity was locked: a renewal token was presented a second time",
+  "spiffe.authenticate": "A workload traded an X.509 SVID for an SSH certificate (or was refused)",
 } as const;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;

@@ -19,7 +19,7 @@ import { newAgentToken } from "./join-secrets.js";
 import { JoinTokens } from "./join-tokens.js";
 
 export interface NodeEnrollmentDeps {
-  store: Ports<{ joinTokens: JoinTokenStore; nodes: NodeStore; audit: AuditStore }>;
+  store: Ports<EnrollmentPorts>;
   tokens: JoinTokens;
   sshAuthorities: Pick<CertificateAuthorities, "signer" | "userCaAuthorizedKeys">;
   tlsAuthority: Pick<ClusterTlsAuthority, "signer" | "trustedPem">;
@@ -46,6 +46,25 @@ export interface HostCerts {
   tlsCa: string;
   userCaAuthorizedKeys: string[];
   validBefore: Date;
+}
+
+/** The ports a registration writes through (the store, or a transaction of it). */
+export type EnrollmentPorts = { joinTokens: JoinTokenStore; nodes: NodeStore; audit: AuditStore };
+
+/** What a node says of itself when it registers. */
+export interface NodeDetails {
+  hostname: string;
+  addresses: string[];
+  labels: Record<string, string>;
+  version: string;
+  /** SHA256:... of the host key it names, if any. */
+  hostKeyFingerprint?: string;
+}
+
+export interface Registered {
+  node: NodeRow;
+  agentToken: string;
+  clusterName: string;
 }
 
 export interface AgentRegistrationRequest {
@@ -129,46 +148,59 @@ export class NodeEnrollment {
     };
   }
 
-  async register(req: AgentRegistrationRequest, meta: RequestMeta): Promise<{ node: NodeRow; agentToken: string; clusterName: string }> {
-    const fingerprint = req.hostPublicKey ? sshFingerprint(parseHostKey(req.hostPublicKey, "host_public_key").blob) : undefined;
-    const agentToken = newAgentToken();
-    const now = this.d.clock.now();
-    const node = await this.d.store.transaction(async (tx) => {
+  async register(req: AgentRegistrationRequest, meta: RequestMeta): Promise<Registered> {
+    const hostKeyFingerprint = req.hostPublicKey ? sshFingerprint(parseHostKey(req.hostPublicKey, "host_public_key").blob) : undefined;
+    return this.d.store.transaction(async (tx) => {
       const token = await this.d.tokens.resolve(req.token, tx, { lock: true });
       JoinTokens.requireMethod(token, "token");
-      const pending = await tx.nodes.pendingOf(token.id);
-      // A token that certified hosts admits only them: by key when one is named, else by hostname.
-      const target = fingerprint ? pending.find((p) => p.hostKeyFingerprint === fingerprint) : pending.find((p) => p.hostname === req.hostname);
-      if (pending.length > 0 && !target)
-        throw permissionDenied("JOIN_TOKEN_HOST_MISMATCH", "this join token certified other hosts (GenerateHostCerts); this one is not among them");
-      if (!(await tx.joinTokens.spendUse(token.id))) throw unauthenticated("JOIN_TOKEN_USED_UP", "the join token has no use left");
-      const registration = {
-        hostname: req.hostname,
-        addresses: req.addresses,
-        agentLabels: req.labels,
-        version: req.version,
-        agentTokenHash: sha256Hex(agentToken),
-        registeredAt: now,
-      };
-      const registered = target
-        ? await tx.nodes.register(target.id, registration)
-        : await tx.nodes.createRegistered({
-            id: randomUUID(),
-            state: "registered",
-            joinTokenId: token.id,
-            joinMethod: token.joinMethod,
-            roles: token.roles,
-            hostKeyFingerprint: fingerprint ?? null,
-            tokenLabels: token.labels,
-            createdAt: now,
-            ...registration,
-          });
-      await this.d.audit.record(
-        tx,
-        this.event("node.register", registered.id, token, meta, { hostname: req.hostname, uses_remaining: String(token.usesRemaining - 1) }),
-      );
-      return registered;
+      return this.commit(tx, token, { ...req, hostKeyFingerprint }, meta);
     });
+  }
+
+  /**
+   * Registers a node with a token the caller resolved and locked in `tx` (the token join, the
+   * IAM join): spends one use and returns the agent token (shown once). A token that certified
+   * hosts admits only them: by key when one is named, else by hostname.
+   */
+  async commit(tx: EnrollmentPorts, token: JoinTokenRow, req: NodeDetails, meta: RequestMeta): Promise<Registered> {
+    const pending = await tx.nodes.pendingOf(token.id);
+    const target = req.hostKeyFingerprint
+      ? pending.find((p) => p.hostKeyFingerprint === req.hostKeyFingerprint)
+      : pending.find((p) => p.hostname === req.hostname);
+    if (pending.length > 0 && !target)
+      throw permissionDenied("JOIN_TOKEN_HOST_MISMATCH", "this join token certified other hosts (GenerateHostCerts); this one is not among them");
+    if (!(await tx.joinTokens.spendUse(token.id))) throw unauthenticated("JOIN_TOKEN_USED_UP", "the join token has no use left");
+    const agentToken = newAgentToken();
+    const now = this.d.clock.now();
+    const registration = {
+      hostname: req.hostname,
+      addresses: req.addresses,
+      agentLabels: req.labels,
+      version: req.version,
+      agentTokenHash: sha256Hex(agentToken),
+      registeredAt: now,
+    };
+    const node = target
+      ? await tx.nodes.register(target.id, registration)
+      : await tx.nodes.createRegistered({
+          id: randomUUID(),
+          state: "registered",
+          joinTokenId: token.id,
+          joinMethod: token.joinMethod,
+          roles: token.roles,
+          hostKeyFingerprint: req.hostKeyFingerprint ?? null,
+          tokenLabels: token.labels,
+          createdAt: now,
+          ...registration,
+        });
+    await this.d.audit.record(
+      tx,
+      this.event("node.register", node.id, token, meta, {
+        hostname: req.hostname,
+        join_method: token.joinMethod,
+        uses_remaining: String(token.usesRemaining - 1),
+      }),
+    );
     return { node, agentToken, clusterName: this.d.clusterName };
   }
 

@@ -22,6 +22,7 @@ export const PERMISSIONS = {
   certificate_authority: ["rotate"],
   join_token: ["create", "list", "delete"],
   node: ["list", "update"],
+  agent_identity: ["create", "list", "delete"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof PERMISSIONS;

@@ -17,6 +17,8 @@ import type { PolicyStore } from "./policy-store.js";
 import type { OrgPolicyStore } from "./org-policy-store.js";
 import type { TelemetryStore } from "./telemetry-store.js";
 import type { JoinTokenStore, NodeStore } from "./join-store.js";
+import type { AgentIdentityStore } from "./agent-identity-store.js";
+import type { JoinChallengeStore } from "./join-challenge-store.js";
 
 /** Every aggregate's store; a domain service takes the few it uses (see Ports). */
 export interface Stores {
@@ -40,6 +42,8 @@ export interface Stores {
   certificateAuthorities: CertificateAuthorityStore;
   joinTokens: JoinTokenStore;
   nodes: NodeStore;
+  agentIdentities: AgentIdentityStore;
+  joinChallenges: JoinChallengeStore;
 }
 
 export type Store = Ports<Stores>;

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/agent/v1/agent_service.proto.
  */
 export const file_warden_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiN3YXJkZW4vYWdlbnQvdjEvYWdlbnRfc2VydmljZS5wcm90bxIPd2FyZGVuLmFnZW50LnYxIugCCgROb2RlEgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWFkZHJlc3NlcxgDIAMoCRIxCgZsYWJlbHMYBCADKAsyIS53YXJkZW4uYWdlbnQudjEuTm9kZS5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAUgASgJEg4KBm9ubGluZRgGIAEoCBI3ChNsYXN0X2hlYXJ0YmVhdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3Rlcl90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVyb2xlcxgJIAMoCRITCgtqb2luX21ldGhvZBgKIAEoCRIcChRob3N0X2tleV9maW5nZXJwcmludBgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqUCChVBZ2VudEhlYXJ0YmVhdFJlcXVlc3QSiQEKBmxhYmVscxgBIAMoCzIyLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBIYCgd2ZXJzaW9uGAIgASgJQge6SARyAhhAEjcKCWFkZHJlc3NlcxgDIAMoCUIkukghkgEeEBAiGnIYEAEY/QEyEV5bQS1aYS16MC05LjotXSskGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigAEKFkFnZW50SGVhcnRiZWF0UmVzcG9uc2USNQoSaGVhcnRiZWF0X2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIYChZEZXJlZ2lzdGVyQWdlbnRSZXF1ZXN0IhkKF0RlcmVnaXN0ZXJBZ2VudFJlc3BvbnNlIo4BChBMaXN0Tm9kZXNSZXF1ZXN0EiAKDmxhYmVsX3NlbGVjdG9yGAEgASgJQgi6SAVyAxiACBITCgZvbmxpbmUYAiABKAhIAIgBARIaCglwYWdlX3NpemUYAyABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAhCCQoHX29ubGluZSJSChFMaXN0Tm9kZXNSZXNwb25zZRIkCgVub2RlcxgBIAMoCzIVLndhcmRlbi5hZ2VudC52MS5Ob2RlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLlAQoRVXBkYXRlTm9kZVJlcXVlc3QSGQoHbm9kZV9pZBgBIAEoCUIIukgFcgOwAQEShQEKBmxhYmVscxgCIAMoCzIuLndhcmRlbi5hZ2VudC52MS5VcGRhdGVOb2RlUmVxdWVzdC5MYWJlbHNFbnRyeUJFukhCmgE/ECAiJnIkMiJeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vLV17MCw2Mn0kKhNyERiAAjIMXlteXHB7Q2N9XSokGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSVXBkYXRlTm9kZVJlc3BvbnNlEiMKBG5vZGUYASABKAsyFS53YXJkZW4uYWdlbnQudjEuTm9kZTLCAwoMQWdlbnRTZXJ2aWNlEmkKDkFnZW50SGVhcnRiZWF0EiYud2FyZGVuLmFnZW50LnYxLkFnZW50SGVhcnRiZWF0UmVxdWVzdBonLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlc3BvbnNlIgbC8xgCCAUSbAoPRGVyZWdpc3RlckFnZW50Eicud2FyZGVuLmFnZW50LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC53YXJkZW4uYWdlbnQudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiBsLzGAIIBRJqCglMaXN0Tm9kZXMSIS53YXJkZW4uYWdlbnQudjEuTGlzdE5vZGVzUmVxdWVzdBoiLndhcmRlbi5hZ2VudC52MS5MaXN0Tm9kZXNSZXNwb25zZSIWwvMYEggCEAFCDAoEbm9kZRIEbGlzdBJtCgpVcGRhdGVOb2RlEiIud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXF1ZXN0GiMud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXNwb25zZSIWwvMYEggEQg4KBG5vZGUSBnVwZGF0ZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("CiN3YXJkZW4vYWdlbnQvdjEvYWdlbnRfc2VydmljZS5wcm90bxIPd2FyZGVuLmFnZW50LnYxIugCCgROb2RlEgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWFkZHJlc3NlcxgDIAMoCRIxCgZsYWJlbHMYBCADKAsyIS53YXJkZW4uYWdlbnQudjEuTm9kZS5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAUgASgJEg4KBm9ubGluZRgGIAEoCBI3ChNsYXN0X2hlYXJ0YmVhdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3Rlcl90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVyb2xlcxgJIAMoCRITCgtqb2luX21ldGhvZBgKIAEoCRIcChRob3N0X2tleV9maW5nZXJwcmludBgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqUCChVBZ2VudEhlYXJ0YmVhdFJlcXVlc3QSiQEKBmxhYmVscxgBIAMoCzIyLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBIYCgd2ZXJzaW9uGAIgASgJQge6SARyAhhAEjcKCWFkZHJlc3NlcxgDIAMoCUIkukghkgEeEBAiGnIYEAEY/QEyEV5bQS1aYS16MC05LjotXSskGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEigAEKFkFnZW50SGVhcnRiZWF0UmVzcG9uc2USNQoSaGVhcnRiZWF0X2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIYChZEZXJlZ2lzdGVyQWdlbnRSZXF1ZXN0IhkKF0RlcmVnaXN0ZXJBZ2VudFJlc3BvbnNlIo4BChBMaXN0Tm9kZXNSZXF1ZXN0EiAKDmxhYmVsX3NlbGVjdG9yGAEgASgJQgi6SAVyAxiACBITCgZvbmxpbmUYAiABKAhIAIgBARIaCglwYWdlX3NpemUYAyABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgAhCCQoHX29ubGluZSJSChFMaXN0Tm9kZXNSZXNwb25zZRIkCgVub2RlcxgBIAMoCzIVLndhcmRlbi5hZ2VudC52MS5Ob2RlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLlAQoRVXBkYXRlTm9kZVJlcXVlc3QSGQoHbm9kZV9pZBgBIAEoCUIIukgFcgOwAQEShQEKBmxhYmVscxgCIAMoCzIuLndhcmRlbi5hZ2VudC52MS5VcGRhdGVOb2RlUmVxdWVzdC5MYWJlbHNFbnRyeUJFukhCmgE/ECAiJnIkMiJeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vLV17MCw2Mn0kKhNyERiAAjIMXlteXHB7Q2N9XSokGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOQoSVXBkYXRlTm9kZVJlc3BvbnNlEiMKBG5vZGUYASABKAsyFS53YXJkZW4uYWdlbnQudjEuTm9kZSLVAgoNQWdlbnRJZGVudGl0eRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXJvbGVzGAMgAygJEhIKCmdlbmVyYXRpb24YBCABKA0SDgoGbG9ja2VkGAUgASgIEhMKC2xvY2tfcmVhc29uGAYgASgJEhQKDGJvb3RzdHJhcHBlZBgHIAEoCBIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoVYm9vdHN0cmFwX2V4cGlyZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X3JlbmV3X3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKCGNlcnRfdHRsGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItIBChpDcmVhdGVBZ2VudElkZW50aXR5UmVxdWVzdBIyCgRuYW1lGAEgASgJQiS6SCFyHzIdXlthLXowLTldKFthLXowLTkuXy1dezAsNjJ9KSQSIQoFcm9sZXMYAiADKAlCErpID5IBDBAgGAEiBnIEEAEYQBIwCg1ib290c3RyYXBfdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEisKCGNlcnRfdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIm4KG0NyZWF0ZUFnZW50SWRlbnRpdHlSZXNwb25zZRI2Cg5hZ2VudF9pZGVudGl0eRgBIAEoCzIeLndhcmRlbi5hZ2VudC52MS5BZ2VudElkZW50aXR5EhcKD2Jvb3RzdHJhcF90b2tlbhgCIAEoCSJWChpMaXN0QWdlbnRJZGVudGl0aWVzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgicAobTGlzdEFnZW50SWRlbnRpdGllc1Jlc3BvbnNlEjgKEGFnZW50X2lkZW50aXRpZXMYASADKAsyHi53YXJkZW4uYWdlbnQudjEuQWdlbnRJZGVudGl0eRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMgoaRGVsZXRlQWdlbnRJZGVudGl0eVJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIh0KG0RlbGV0ZUFnZW50SWRlbnRpdHlSZXNwb25zZTL/BgoMQWdlbnRTZXJ2aWNlEmkKDkFnZW50SGVhcnRiZWF0EiYud2FyZGVuLmFnZW50LnYxLkFnZW50SGVhcnRiZWF0UmVxdWVzdBonLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlc3BvbnNlIgbC8xgCCAUSbAoPRGVyZWdpc3RlckFnZW50Eicud2FyZGVuLmFnZW50LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC53YXJkZW4uYWdlbnQudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiBsLzGAIIBRJqCglMaXN0Tm9kZXMSIS53YXJkZW4uYWdlbnQudjEuTGlzdE5vZGVzUmVxdWVzdBoiLndhcmRlbi5hZ2VudC52MS5MaXN0Tm9kZXNSZXNwb25zZSIWwvMYEggCEAFCDAoEbm9kZRIEbGlzdBJtCgpVcGRhdGVOb2RlEiIud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXF1ZXN0GiMud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXNwb25zZSIWwvMYEggEQg4KBG5vZGUSBnVwZGF0ZRKSAQoTQ3JlYXRlQWdlbnRJZGVudGl0eRIrLndhcmRlbi5hZ2VudC52MS5DcmVhdGVBZ2VudElkZW50aXR5UmVxdWVzdBosLndhcmRlbi5hZ2VudC52MS5DcmVhdGVBZ2VudElkZW50aXR5UmVzcG9uc2UiIMLzGBwIBEIYCg5hZ2VudF9pZGVudGl0eRIGY3JlYXRlEpABChNMaXN0QWdlbnRJZGVudGl0aWVzEisud2FyZGVuLmFnZW50LnYxLkxpc3RBZ2VudElkZW50aXRpZXNSZXF1ZXN0Giwud2FyZGVuLmFnZW50LnYxLkxpc3RBZ2VudElkZW50aXRpZXNSZXNwb25zZSIewvMYGggEQhYKDmFnZW50X2lkZW50aXR5EgRsaXN0EpIBChNEZWxldGVBZ2VudElkZW50aXR5Eisud2FyZGVuLmFnZW50LnYxLkRlbGV0ZUFnZW50SWRlbnRpdHlSZXF1ZXN0Giwud2FyZGVuLmFnZW50LnYxLkRlbGV0ZUFnZW50SWRlbnRpdHlSZXNwb25zZSIgwvMYHAgEQhgKDmFnZW50X2lkZW50aXR5EgZkZWxldGViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.agent.v1.Node
@@ -273,6 +273,215 @@ export const UpdateNodeResponseSchema: GenMessage<UpdateNodeResponse> = /*@__PUR
   messageDesc(file_warden_agent_v1_agent_service, 8);
 
 /**
+ * @generated from message warden.agent.v1.AgentIdentity
+ */
+export type AgentIdentity = Message<"warden.agent.v1.AgentIdentity"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * RBAC roles: their logins go into the identity's SSH certificates.
+   *
+   * @generated from field: repeated string roles = 3;
+   */
+  roles: string[];
+
+  /**
+   * Renewals so far.
+   *
+   * @generated from field: uint32 generation = 4;
+   */
+  generation: number;
+
+  /**
+   * Locked after a renewal token was used twice; it renews no more.
+   *
+   * @generated from field: bool locked = 5;
+   */
+  locked: boolean;
+
+  /**
+   * @generated from field: string lock_reason = 6;
+   */
+  lockReason: string;
+
+  /**
+   * @generated from field: bool bootstrapped = 7;
+   */
+  bootstrapped: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp bootstrap_expire_time = 9;
+   */
+  bootstrapExpireTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_renew_time = 10;
+   */
+  lastRenewTime?: Timestamp | undefined;
+
+  /**
+   * Validity of the certificates it is given.
+   *
+   * @generated from field: google.protobuf.Duration cert_ttl = 11;
+   */
+  certTtl?: Duration | undefined;
+};
+
+/**
+ * Describes the message warden.agent.v1.AgentIdentity.
+ * Use `create(AgentIdentitySchema)` to create a new message.
+ */
+export const AgentIdentitySchema: GenMessage<AgentIdentity> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 9);
+
+/**
+ * @generated from message warden.agent.v1.CreateAgentIdentityRequest
+ */
+export type CreateAgentIdentityRequest = Message<"warden.agent.v1.CreateAgentIdentityRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string roles = 2;
+   */
+  roles: string[];
+
+  /**
+   * How long the bootstrap token is good for; default 1 hour, at most join_token_max_ttl.
+   *
+   * @generated from field: google.protobuf.Duration bootstrap_ttl = 3;
+   */
+  bootstrapTtl?: Duration | undefined;
+
+  /**
+   * Validity of its certificates; default 1 hour, at most ssh_cert_max_ttl.
+   *
+   * @generated from field: google.protobuf.Duration cert_ttl = 4;
+   */
+  certTtl?: Duration | undefined;
+};
+
+/**
+ * Describes the message warden.agent.v1.CreateAgentIdentityRequest.
+ * Use `create(CreateAgentIdentityRequestSchema)` to create a new message.
+ */
+export const CreateAgentIdentityRequestSchema: GenMessage<CreateAgentIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 10);
+
+/**
+ * @generated from message warden.agent.v1.CreateAgentIdentityResponse
+ */
+export type CreateAgentIdentityResponse = Message<"warden.agent.v1.CreateAgentIdentityResponse"> & {
+  /**
+   * @generated from field: warden.agent.v1.AgentIdentity agent_identity = 1;
+   */
+  agentIdentity?: AgentIdentity | undefined;
+
+  /**
+   * "wdn_b_...": shown here only.
+   *
+   * @generated from field: string bootstrap_token = 2;
+   */
+  bootstrapToken: string;
+};
+
+/**
+ * Describes the message warden.agent.v1.CreateAgentIdentityResponse.
+ * Use `create(CreateAgentIdentityResponseSchema)` to create a new message.
+ */
+export const CreateAgentIdentityResponseSchema: GenMessage<CreateAgentIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 11);
+
+/**
+ * @generated from message warden.agent.v1.ListAgentIdentitiesRequest
+ */
+export type ListAgentIdentitiesRequest = Message<"warden.agent.v1.ListAgentIdentitiesRequest"> & {
+  /**
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message warden.agent.v1.ListAgentIdentitiesRequest.
+ * Use `create(ListAgentIdentitiesRequestSchema)` to create a new message.
+ */
+export const ListAgentIdentitiesRequestSchema: GenMessage<ListAgentIdentitiesRequest> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 12);
+
+/**
+ * @generated from message warden.agent.v1.ListAgentIdentitiesResponse
+ */
+export type ListAgentIdentitiesResponse = Message<"warden.agent.v1.ListAgentIdentitiesResponse"> & {
+  /**
+   * @generated from field: repeated warden.agent.v1.AgentIdentity agent_identities = 1;
+   */
+  agentIdentities: AgentIdentity[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message warden.agent.v1.ListAgentIdentitiesResponse.
+ * Use `create(ListAgentIdentitiesResponseSchema)` to create a new message.
+ */
+export const ListAgentIdentitiesResponseSchema: GenMessage<ListAgentIdentitiesResponse> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 13);
+
+/**
+ * @generated from message warden.agent.v1.DeleteAgentIdentityRequest
+ */
+export type DeleteAgentIdentityRequest = Message<"warden.agent.v1.DeleteAgentIdentityRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message warden.agent.v1.DeleteAgentIdentityRequest.
+ * Use `create(DeleteAgentIdentityRequestSchema)` to create a new message.
+ */
+export const DeleteAgentIdentityRequestSchema: GenMessage<DeleteAgentIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 14);
+
+/**
+ * @generated from message warden.agent.v1.DeleteAgentIdentityResponse
+ */
+export type DeleteAgentIdentityResponse = Message<"warden.agent.v1.DeleteAgentIdentityResponse"> & {
+};
+
+/**
+ * Describes the message warden.agent.v1.DeleteAgentIdentityResponse.
+ * Use `create(DeleteAgentIdentityResponseSchema)` to create a new message.
+ */
+export const DeleteAgentIdentityResponseSchema: GenMessage<DeleteAgentIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 15);
+
+/**
  * Agents (registered nodes) and what the cluster knows of them. Agents call with `x-agent-id`
  * metadata and `authorization: Bearer <agent token>` from RegisterAgent; an agent acts only as
  * itself.
@@ -321,6 +530,35 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof UpdateNodeRequestSchema;
     output: typeof UpdateNodeResponseSchema;
+  },
+  /**
+   * A machine identity (a bot) with roles: the response carries its one-time bootstrap token
+   * (JoinService/BootstrapAgentIdentity), shown once.
+   *
+   * @generated from rpc warden.agent.v1.AgentService.CreateAgentIdentity
+   */
+  createAgentIdentity: {
+    methodKind: "unary";
+    input: typeof CreateAgentIdentityRequestSchema;
+    output: typeof CreateAgentIdentityResponseSchema;
+  },
+  /**
+   * @generated from rpc warden.agent.v1.AgentService.ListAgentIdentities
+   */
+  listAgentIdentities: {
+    methodKind: "unary";
+    input: typeof ListAgentIdentitiesRequestSchema;
+    output: typeof ListAgentIdentitiesResponseSchema;
+  },
+  /**
+   * Its bootstrap and renewal tokens stop working at once.
+   *
+   * @generated from rpc warden.agent.v1.AgentService.DeleteAgentIdentity
+   */
+  deleteAgentIdentity: {
+    methodKind: "unary";
+    input: typeof DeleteAgentIdentityRequestSchema;
+    output: typeof DeleteAgentIdentityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warden_agent_v1_agent_service, 0);

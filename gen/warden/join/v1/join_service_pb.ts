@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/join/v1/join_service.proto.
  */
 export const file_warden_join_v1_join_service: GenFile = /*@__PURE__*/
-  fileDesc("CiF3YXJkZW4vam9pbi92MS9qb2luX3NlcnZpY2UucHJvdG8SDndhcmRlbi5qb2luLnYxIk0KB0lhbVJ1bGUSJwoLYXdzX2FjY291bnQYASABKAlCErpID3INMgteWzAtOV17MTJ9JBIZCgdhd3NfYXJuGAIgASgJQgi6SAVyAxiAECKQAwoJSm9pblRva2VuEgoKAmlkGAEgASgJEg0KBXJvbGVzGAIgAygJEgwKBHVzZXMYAyABKA0SFgoOdXNlc19yZW1haW5pbmcYBCABKA0SLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKBmxhYmVscxgGIAMoCzIlLndhcmRlbi5qb2luLnYxLkpvaW5Ub2tlbi5MYWJlbHNFbnRyeRIvCgtqb2luX21ldGhvZBgHIAEoDjIaLndhcmRlbi5qb2luLnYxLkpvaW5NZXRob2QSJgoFYWxsb3cYCCADKAsyFy53YXJkZW4uam9pbi52MS5JYW1SdWxlEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAogASgJEg0KBXNwZW50GAsgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEirAMKFkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QSKgoFcm9sZXMYASADKAlCG7pIGJIBFRAEGAEiD3INUgRub2RlUgVwcm94eRIWCgR1c2VzGAIgASgNQgi6SAUqAxiQThImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SiQEKBmxhYmVscxgEIAMoCzIyLndhcmRlbi5qb2luLnYxLkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBI5Cgtqb2luX21ldGhvZBgFIAEoDjIaLndhcmRlbi5qb2luLnYxLkpvaW5NZXRob2RCCLpIBYIBAhABEjAKBWFsbG93GAYgAygLMhcud2FyZGVuLmpvaW4udjEuSWFtUnVsZUIIukgFkgECECAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJXChdDcmVhdGVKb2luVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRItCgpqb2luX3Rva2VuGAIgASgLMhkud2FyZGVuLmpvaW4udjEuSm9pblRva2VuIlEKFUxpc3RKb2luVG9rZW5zUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiYQoWTGlzdEpvaW5Ub2tlbnNSZXNwb25zZRIuCgtqb2luX3Rva2VucxgBIAMoCzIZLndhcmRlbi5qb2luLnYxLkpvaW5Ub2tlbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLgoWRGVsZXRlSm9pblRva2VuUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEiGQoXRGVsZXRlSm9pblRva2VuUmVzcG9uc2UiNQoYVmFsaWRhdGVKb2luVG9rZW5SZXF1ZXN0EhkKBXRva2VuGAEgASgJQgq6SAdyBRABGIABIrACChlWYWxpZGF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXJvbGVzGAEgAygJEkUKBmxhYmVscxgCIAMoCzI1LndhcmRlbi5qb2luLnYxLlZhbGlkYXRlSm9pblRva2VuUmVzcG9uc2UuTGFiZWxzRW50cnkSFgoOdXNlc19yZW1haW5pbmcYAyABKA0SLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2pvaW5fbWV0aG9kGAUgASgOMhoud2FyZGVuLmpvaW4udjEuSm9pbk1ldGhvZBIUCgxjbHVzdGVyX25hbWUYBiABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKWAgoYR2VuZXJhdGVIb3N0Q2VydHNSZXF1ZXN0EhkKBXRva2VuGAEgASgJQgq6SAdyBRABGIABEiQKD2hvc3RfcHVibGljX2tleRgCIAEoCUILukgIcgYQARiAgAESXgoIaG9zdG5hbWUYAyABKAlCTLpISXJHMkVeW0EtWmEtejAtOV0oW0EtWmEtejAtOS1dezAsNjJ9KShcLltBLVphLXowLTldKFtBLVphLXowLTktXXswLDYyfSkpKiQSNwoJYWRkcmVzc2VzGAQgAygJQiS6SCGSAR4QECIachgQARj9ATIRXltBLVphLXowLTkuOi1dKyQSIAoOdGxzX3B1YmxpY19rZXkYBSABKAlCCLpIBXIDGIAgIuABChlHZW5lcmF0ZUhvc3RDZXJ0c1Jlc3BvbnNlEhwKFHNzaF9ob3N0X2NlcnRpZmljYXRlGAEgASgJEhcKD3Rsc19jZXJ0aWZpY2F0ZRgCIAEoCRIXCg90bHNfcHJpdmF0ZV9rZXkYAyABKAkSDgoGdGxzX2NhGAQgASgJEhAKCGFnZW50X2lkGAUgASgJEh8KF3VzZXJfY2FfYXV0aG9yaXplZF9rZXlzGAYgAygJEjAKDHZhbGlkX2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwQMKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EhkKBXRva2VuGAEgASgJQgq6SAdyBRABGIABEl4KCGhvc3RuYW1lGAIgASgJQky6SElyRzJFXltBLVphLXowLTldKFtBLVphLXowLTktXXswLDYyfSkoXC5bQS1aYS16MC05XShbQS1aYS16MC05LV17MCw2Mn0pKSokEjcKCWFkZHJlc3NlcxgDIAMoCUIkukghkgEeEBAiGnIYEAEY/QEyEV5bQS1aYS16MC05LjotXSskEocBCgZsYWJlbHMYBCADKAsyMC53YXJkZW4uam9pbi52MS5SZWdpc3RlckFnZW50UmVxdWVzdC5MYWJlbHNFbnRyeUJFukhCmgE/ECAiJnIkMiJeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vLV17MCw2Mn0kKhNyERiAAjIMXlteXHB7Q2N9XSokEiIKD2hvc3RfcHVibGljX2tleRgFIAEoCUIJukgGcgQYgIABEhgKB3ZlcnNpb24YBiABKAlCB7pIBHICGEAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJUChVSZWdpc3RlckFnZW50UmVzcG9uc2USEAoIYWdlbnRfaWQYASABKAkSFAoMY2x1c3Rlcl9uYW1lGAIgASgJEhMKC2FnZW50X3Rva2VuGAMgASgJKlUKCkpvaW5NZXRob2QSGwoXSk9JTl9NRVRIT0RfVU5TUEVDSUZJRUQQABIVChFKT0lOX01FVEhPRF9UT0tFThABEhMKD0pPSU5fTUVUSE9EX0lBTRACMuAFCgtKb2luU2VydmljZRKAAQoPQ3JlYXRlSm9pblRva2VuEiYud2FyZGVuLmpvaW4udjEuQ3JlYXRlSm9pblRva2VuUmVxdWVzdBonLndhcmRlbi5qb2luLnYxLkNyZWF0ZUpvaW5Ub2tlblJlc3BvbnNlIhzC8xgYCARCFAoKam9pbl90b2tlbhIGY3JlYXRlEnsKDkxpc3RKb2luVG9rZW5zEiUud2FyZGVuLmpvaW4udjEuTGlzdEpvaW5Ub2tlbnNSZXF1ZXN0GiYud2FyZGVuLmpvaW4udjEuTGlzdEpvaW5Ub2tlbnNSZXNwb25zZSIawvMYFggEQhIKCmpvaW5fdG9rZW4SBGxpc3QSgAEKD0RlbGV0ZUpvaW5Ub2tlbhImLndhcmRlbi5qb2luLnYxLkRlbGV0ZUpvaW5Ub2tlblJlcXVlc3QaJy53YXJkZW4uam9pbi52MS5EZWxldGVKb2luVG9rZW5SZXNwb25zZSIcwvMYGAgEQhQKCmpvaW5fdG9rZW4SBmRlbGV0ZRJyChFWYWxpZGF0ZUpvaW5Ub2tlbhIoLndhcmRlbi5qb2luLnYxLlZhbGlkYXRlSm9pblRva2VuUmVxdWVzdBopLndhcmRlbi5qb2luLnYxLlZhbGlkYXRlSm9pblRva2VuUmVzcG9uc2UiCMLzGAQIARgIEnIKEUdlbmVyYXRlSG9zdENlcnRzEigud2FyZGVuLmpvaW4udjEuR2VuZXJhdGVIb3N0Q2VydHNSZXF1ZXN0Gikud2FyZGVuLmpvaW4udjEuR2VuZXJhdGVIb3N0Q2VydHNSZXNwb25zZSIIwvMYBAgBGAgSZgoNUmVnaXN0ZXJBZ2VudBIkLndhcmRlbi5qb2luLnYxLlJlZ2lzdGVyQWdlbnRSZXF1ZXN0GiUud2FyZGVuLmpvaW4udjEuUmVnaXN0ZXJBZ2VudFJlc3BvbnNlIgjC8xgECAEYCGIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("CiF3YXJkZW4vam9pbi92MS9qb2luX3NlcnZpY2UucHJvdG8SDndhcmRlbi5qb2luLnYxIk0KB0lhbVJ1bGUSJwoLYXdzX2FjY291bnQYASABKAlCErpID3INMgteWzAtOV17MTJ9JBIZCgdhd3NfYXJuGAIgASgJQgi6SAVyAxiAECKQAwoJSm9pblRva2VuEgoKAmlkGAEgASgJEg0KBXJvbGVzGAIgAygJEgwKBHVzZXMYAyABKA0SFgoOdXNlc19yZW1haW5pbmcYBCABKA0SLwoLZXhwaXJlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKBmxhYmVscxgGIAMoCzIlLndhcmRlbi5qb2luLnYxLkpvaW5Ub2tlbi5MYWJlbHNFbnRyeRIvCgtqb2luX21ldGhvZBgHIAEoDjIaLndhcmRlbi5qb2luLnYxLkpvaW5NZXRob2QSJgoFYWxsb3cYCCADKAsyFy53YXJkZW4uam9pbi52MS5JYW1SdWxlEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAogASgJEg0KBXNwZW50GAsgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEirAMKFkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QSKgoFcm9sZXMYASADKAlCG7pIGJIBFRAEGAEiD3INUgRub2RlUgVwcm94eRIWCgR1c2VzGAIgASgNQgi6SAUqAxiQThImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SiQEKBmxhYmVscxgEIAMoCzIyLndhcmRlbi5qb2luLnYxLkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBI5Cgtqb2luX21ldGhvZBgFIAEoDjIaLndhcmRlbi5qb2luLnYxLkpvaW5NZXRob2RCCLpIBYIBAhABEjAKBWFsbG93GAYgAygLMhcud2FyZGVuLmpvaW4udjEuSWFtUnVsZUIIukgFkgECECAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJXChdDcmVhdGVKb2luVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRItCgpqb2luX3Rva2VuGAIgASgLMhkud2FyZGVuLmpvaW4udjEuSm9pblRva2VuIlEKFUxpc3RKb2luVG9rZW5zUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgiYQoWTGlzdEpvaW5Ub2tlbnNSZXNwb25zZRIuCgtqb2luX3Rva2VucxgBIAMoCzIZLndhcmRlbi5qb2luLnYxLkpvaW5Ub2tlbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLgoWRGVsZXRlSm9pblRva2VuUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEiGQoXRGVsZXRlSm9pblRva2VuUmVzcG9uc2UiNQoYVmFsaWRhdGVKb2luVG9rZW5SZXF1ZXN0EhkKBXRva2VuGAEgASgJQgq6SAdyBRABGIABIrACChlWYWxpZGF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXJvbGVzGAEgAygJEkUKBmxhYmVscxgCIAMoCzI1LndhcmRlbi5qb2luLnYxLlZhbGlkYXRlSm9pblRva2VuUmVzcG9uc2UuTGFiZWxzRW50cnkSFgoOdXNlc19yZW1haW5pbmcYAyABKA0SLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2pvaW5fbWV0aG9kGAUgASgOMhoud2FyZGVuLmpvaW4udjEuSm9pbk1ldGhvZBIUCgxjbHVzdGVyX25hbWUYBiABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKWAgoYR2VuZXJhdGVIb3N0Q2VydHNSZXF1ZXN0EhkKBXRva2VuGAEgASgJQgq6SAdyBRABGIABEiQKD2hvc3RfcHVibGljX2tleRgCIAEoCUILukgIcgYQARiAgAESXgoIaG9zdG5hbWUYAyABKAlCTLpISXJHMkVeW0EtWmEtejAtOV0oW0EtWmEtejAtOS1dezAsNjJ9KShcLltBLVphLXowLTldKFtBLVphLXowLTktXXswLDYyfSkpKiQSNwoJYWRkcmVzc2VzGAQgAygJQiS6SCGSAR4QECIachgQARj9ATIRXltBLVphLXowLTkuOi1dKyQSIAoOdGxzX3B1YmxpY19rZXkYBSABKAlCCLpIBXIDGIAgIuABChlHZW5lcmF0ZUhvc3RDZXJ0c1Jlc3BvbnNlEhwKFHNzaF9ob3N0X2NlcnRpZmljYXRlGAEgASgJEhcKD3Rsc19jZXJ0aWZpY2F0ZRgCIAEoCRIXCg90bHNfcHJpdmF0ZV9rZXkYAyABKAkSDgoGdGxzX2NhGAQgASgJEhAKCGFnZW50X2lkGAUgASgJEh8KF3VzZXJfY2FfYXV0aG9yaXplZF9rZXlzGAYgAygJEjAKDHZhbGlkX2JlZm9yZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwQMKFFJlZ2lzdGVyQWdlbnRSZXF1ZXN0EhkKBXRva2VuGAEgASgJQgq6SAdyBRABGIABEl4KCGhvc3RuYW1lGAIgASgJQky6SElyRzJFXltBLVphLXowLTldKFtBLVphLXowLTktXXswLDYyfSkoXC5bQS1aYS16MC05XShbQS1aYS16MC05LV17MCw2Mn0pKSokEjcKCWFkZHJlc3NlcxgDIAMoCUIkukghkgEeEBAiGnIYEAEY/QEyEV5bQS1aYS16MC05LjotXSskEocBCgZsYWJlbHMYBCADKAsyMC53YXJkZW4uam9pbi52MS5SZWdpc3RlckFnZW50UmVxdWVzdC5MYWJlbHNFbnRyeUJFukhCmgE/ECAiJnIkMiJeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8vLV17MCw2Mn0kKhNyERiAAjIMXlteXHB7Q2N9XSokEiIKD2hvc3RfcHVibGljX2tleRgFIAEoCUIJukgGcgQYgIABEhgKB3ZlcnNpb24YBiABKAlCB7pIBHICGEAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJUChVSZWdpc3RlckFnZW50UmVzcG9uc2USEAoIYWdlbnRfaWQYASABKAkSFAoMY2x1c3Rlcl9uYW1lGAIgASgJEhMKC2FnZW50X3Rva2VuGAMgASgJIowBCh1SZWdpc3RlclVzaW5nSUFNTWV0aG9kUmVxdWVzdBItCgVzdGFydBgBIAEoCzIcLndhcmRlbi5qb2luLnYxLklhbUpvaW5TdGFydEgAEi0KBXByb29mGAIgASgLMhwud2FyZGVuLmpvaW4udjEuSWFtSm9pblByb29mSABCDQoEc3RlcBIFukgCCAEijAMKDElhbUpvaW5TdGFydBIZCgV0b2tlbhgBIAEoCUIKukgHcgUQARiAARJeCghob3N0bmFtZRgCIAEoCUJMukhJckcyRV5bQS1aYS16MC05XShbQS1aYS16MC05LV17MCw2Mn0pKFwuW0EtWmEtejAtOV0oW0EtWmEtejAtOS1dezAsNjJ9KSkqJBI3CglhZGRyZXNzZXMYAyADKAlCJLpIIZIBHhAQIhpyGBABGP0BMhFeW0EtWmEtejAtOS46LV0rJBJ/CgZsYWJlbHMYBCADKAsyKC53YXJkZW4uam9pbi52MS5JYW1Kb2luU3RhcnQuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBIYCgd2ZXJzaW9uGAUgASgJQge6SARyAhhAGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinAEKDElhbUpvaW5Qcm9vZhJECgdoZWFkZXJzGAEgAygLMikud2FyZGVuLmpvaW4udjEuSWFtSm9pblByb29mLkhlYWRlcnNFbnRyeUIIukgFmgECECASFgoEYm9keRgCIAEoDEIIukgFegMYgAgaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOgoQSWFtSm9pbkNoYWxsZW5nZRIRCgljaGFsbGVuZ2UYASABKAkSEwoLaGVhZGVyX25hbWUYAiABKAkinAEKHlJlZ2lzdGVyVXNpbmdJQU1NZXRob2RSZXNwb25zZRI1CgljaGFsbGVuZ2UYASABKAsyIC53YXJkZW4uam9pbi52MS5JYW1Kb2luQ2hhbGxlbmdlSAASOwoKcmVnaXN0ZXJlZBgCIAEoCzIlLndhcmRlbi5qb2luLnYxLlJlZ2lzdGVyQWdlbnRSZXNwb25zZUgAQgYKBHN0ZXAigQIKGEFnZW50SWRlbnRpdHlDcmVkZW50aWFscxITCgtpZGVudGl0eV9pZBgBIAEoCRIXCg9zc2hfY2VydGlmaWNhdGUYAiABKAkSFwoPdGxzX2NlcnRpZmljYXRlGAMgASgJEhcKD3Rsc19wcml2YXRlX2tleRgEIAEoCRIOCgZ0bHNfY2EYBSABKAkSGAoQdHJ1c3RlZF9ob3N0X2NhcxgGIAMoCRIVCg1yZW5ld2FsX3Rva2VuGAcgASgJEjAKDHZhbGlkX2JlZm9yZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZ2VuZXJhdGlvbhgJIAEoDSKJAQodQm9vdHN0cmFwQWdlbnRJZGVudGl0eVJlcXVlc3QSIwoPYm9vdHN0cmFwX3Rva2VuGAEgASgJQgq6SAdyBRABGIABEiEKDnNzaF9wdWJsaWNfa2V5GAIgASgJQgm6SAZyBBiAgAESIAoOdGxzX3B1YmxpY19rZXkYAyABKAlCCLpIBXIDGIAgIl8KHkJvb3RzdHJhcEFnZW50SWRlbnRpdHlSZXNwb25zZRI9CgtjcmVkZW50aWFscxgBIAEoCzIoLndhcmRlbi5qb2luLnYxLkFnZW50SWRlbnRpdHlDcmVkZW50aWFscyKDAQoZUmVuZXdBZ2VudElkZW50aXR5UmVxdWVzdBIhCg1yZW5ld2FsX3Rva2VuGAEgASgJQgq6SAdyBRABGIABEiEKDnNzaF9wdWJsaWNfa2V5GAIgASgJQgm6SAZyBBiAgAESIAoOdGxzX3B1YmxpY19rZXkYAyABKAlCCLpIBXIDGIAgIlsKGlJlbmV3QWdlbnRJZGVudGl0eVJlc3BvbnNlEj0KC2NyZWRlbnRpYWxzGAEgASgLMigud2FyZGVuLmpvaW4udjEuQWdlbnRJZGVudGl0eUNyZWRlbnRpYWxzImkKD1NwaWZmZUNoYWxsZW5nZRIUCgxjaGFsbGVuZ2VfaWQYASABKAkSDwoHcGF5bG9hZBgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAivwEKGUF1dGhlbnRpY2F0ZVNQSUZGRVJlcXVlc3QSGQoEc3ZpZBgBIAEoCUILukgIcgYQARiAgAISIwoOc3NoX3B1YmxpY19rZXkYAiABKAlCC7pICHIGEAEYgIABEh0KDGNoYWxsZW5nZV9pZBgDIAEoCUIHukgEcgIYQBIbCglzaWduYXR1cmUYBCABKAxCCLpIBXoDGIAIEiYKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLWAQoaQXV0aGVudGljYXRlU1BJRkZFUmVzcG9uc2USMgoJY2hhbGxlbmdlGAEgASgLMh8ud2FyZGVuLmpvaW4udjEuU3BpZmZlQ2hhbGxlbmdlEhcKD3NzaF9jZXJ0aWZpY2F0ZRgCIAEoCRIYChB0cnVzdGVkX2hvc3RfY2FzGAMgAygJEhEKCXNwaWZmZV9pZBgEIAEoCRIMCgRyb2xlGAUgASgJEjAKDHZhbGlkX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqVQoKSm9pbk1ldGhvZBIbChdKT0lOX01FVEhPRF9VTlNQRUNJRklFRBAAEhUKEUpPSU5fTUVUSE9EX1RPS0VOEAESEwoPSk9JTl9NRVRIT0RfSUFNEAIy2gkKC0pvaW5TZXJ2aWNlEoABCg9DcmVhdGVKb2luVG9rZW4SJi53YXJkZW4uam9pbi52MS5DcmVhdGVKb2luVG9rZW5SZXF1ZXN0Gicud2FyZGVuLmpvaW4udjEuQ3JlYXRlSm9pblRva2VuUmVzcG9uc2UiHMLzGBgIBEIUCgpqb2luX3Rva2VuEgZjcmVhdGUSewoOTGlzdEpvaW5Ub2tlbnMSJS53YXJkZW4uam9pbi52MS5MaXN0Sm9pblRva2Vuc1JlcXVlc3QaJi53YXJkZW4uam9pbi52MS5MaXN0Sm9pblRva2Vuc1Jlc3BvbnNlIhrC8xgWCARCEgoKam9pbl90b2tlbhIEbGlzdBKAAQoPRGVsZXRlSm9pblRva2VuEiYud2FyZGVuLmpvaW4udjEuRGVsZXRlSm9pblRva2VuUmVxdWVzdBonLndhcmRlbi5qb2luLnYxLkRlbGV0ZUpvaW5Ub2tlblJlc3BvbnNlIhzC8xgYCARCFAoKam9pbl90b2tlbhIGZGVsZXRlEnIKEVZhbGlkYXRlSm9pblRva2VuEigud2FyZGVuLmpvaW4udjEuVmFsaWRhdGVKb2luVG9rZW5SZXF1ZXN0Gikud2FyZGVuLmpvaW4udjEuVmFsaWRhdGVKb2luVG9rZW5SZXNwb25zZSIIwvMYBAgBGAgScgoRR2VuZXJhdGVIb3N0Q2VydHMSKC53YXJkZW4uam9pbi52MS5HZW5lcmF0ZUhvc3RDZXJ0c1JlcXVlc3QaKS53YXJkZW4uam9pbi52MS5HZW5lcmF0ZUhvc3RDZXJ0c1Jlc3BvbnNlIgjC8xgECAEYCBJmCg1SZWdpc3RlckFnZW50EiQud2FyZGVuLmpvaW4udjEuUmVnaXN0ZXJBZ2VudFJlcXVlc3QaJS53YXJkZW4uam9pbi52MS5SZWdpc3RlckFnZW50UmVzcG9uc2UiCMLzGAQIARgIEoUBChZSZWdpc3RlclVzaW5nSUFNTWV0aG9kEi0ud2FyZGVuLmpvaW4udjEuUmVnaXN0ZXJVc2luZ0lBTU1ldGhvZFJlcXVlc3QaLi53YXJkZW4uam9pbi52MS5SZWdpc3RlclVzaW5nSUFNTWV0aG9kUmVzcG9uc2UiCMLzGAQIARgIKAEwARKBAQoWQm9vdHN0cmFwQWdlbnRJZGVudGl0eRItLndhcmRlbi5qb2luLnYxLkJvb3RzdHJhcEFnZW50SWRlbnRpdHlSZXF1ZXN0Gi4ud2FyZGVuLmpvaW4udjEuQm9vdHN0cmFwQWdlbnRJZGVudGl0eVJlc3BvbnNlIgjC8xgECAEYCBJ1ChJSZW5ld0FnZW50SWRlbnRpdHkSKS53YXJkZW4uam9pbi52MS5SZW5ld0FnZW50SWRlbnRpdHlSZXF1ZXN0Gioud2FyZGVuLmpvaW4udjEuUmVuZXdBZ2VudElkZW50aXR5UmVzcG9uc2UiCMLzGAQIARgIEnUKEkF1dGhlbnRpY2F0ZVNQSUZGRRIpLndhcmRlbi5qb2luLnYxLkF1dGhlbnRpY2F0ZVNQSUZGRVJlcXVlc3QaKi53YXJkZW4uam9pbi52MS5BdXRoZW50aWNhdGVTUElGRkVSZXNwb25zZSIIwvMYBAgBGAhiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * Which AWS identities an IAM join token admits: an account and, optionally, an ARN pattern
@@ -509,6 +509,440 @@ export const RegisterAgentResponseSchema: GenMessage<RegisterAgentResponse> = /*
   messageDesc(file_warden_join_v1_join_service, 13);
 
 /**
+ * @generated from message warden.join.v1.RegisterUsingIAMMethodRequest
+ */
+export type RegisterUsingIAMMethodRequest = Message<"warden.join.v1.RegisterUsingIAMMethodRequest"> & {
+  /**
+   * @generated from oneof warden.join.v1.RegisterUsingIAMMethodRequest.step
+   */
+  step: {
+    /**
+     * @generated from field: warden.join.v1.IamJoinStart start = 1;
+     */
+    value: IamJoinStart;
+    case: "start";
+  } | {
+    /**
+     * @generated from field: warden.join.v1.IamJoinProof proof = 2;
+     */
+    value: IamJoinProof;
+    case: "proof";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message warden.join.v1.RegisterUsingIAMMethodRequest.
+ * Use `create(RegisterUsingIAMMethodRequestSchema)` to create a new message.
+ */
+export const RegisterUsingIAMMethodRequestSchema: GenMessage<RegisterUsingIAMMethodRequest> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 14);
+
+/**
+ * @generated from message warden.join.v1.IamJoinStart
+ */
+export type IamJoinStart = Message<"warden.join.v1.IamJoinStart"> & {
+  /**
+   * An IAM join token (its secret).
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: string hostname = 2;
+   */
+  hostname: string;
+
+  /**
+   * @generated from field: repeated string addresses = 3;
+   */
+  addresses: string[];
+
+  /**
+   * @generated from field: map<string, string> labels = 4;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * @generated from field: string version = 5;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message warden.join.v1.IamJoinStart.
+ * Use `create(IamJoinStartSchema)` to create a new message.
+ */
+export const IamJoinStartSchema: GenMessage<IamJoinStart> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 15);
+
+/**
+ * The signed sts:GetCallerIdentity request: its headers (Authorization, X-Amz-Date, Host, the
+ * challenge header, ...) and its body. The server sends it to its own configured STS endpoint,
+ * never to an address the node names.
+ *
+ * @generated from message warden.join.v1.IamJoinProof
+ */
+export type IamJoinProof = Message<"warden.join.v1.IamJoinProof"> & {
+  /**
+   * @generated from field: map<string, string> headers = 1;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * @generated from field: bytes body = 2;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message warden.join.v1.IamJoinProof.
+ * Use `create(IamJoinProofSchema)` to create a new message.
+ */
+export const IamJoinProofSchema: GenMessage<IamJoinProof> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 16);
+
+/**
+ * @generated from message warden.join.v1.IamJoinChallenge
+ */
+export type IamJoinChallenge = Message<"warden.join.v1.IamJoinChallenge"> & {
+  /**
+   * Random, single use, for this conversation only.
+   *
+   * @generated from field: string challenge = 1;
+   */
+  challenge: string;
+
+  /**
+   * The header that must carry it, among the signed headers.
+   *
+   * @generated from field: string header_name = 2;
+   */
+  headerName: string;
+};
+
+/**
+ * Describes the message warden.join.v1.IamJoinChallenge.
+ * Use `create(IamJoinChallengeSchema)` to create a new message.
+ */
+export const IamJoinChallengeSchema: GenMessage<IamJoinChallenge> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 17);
+
+/**
+ * @generated from message warden.join.v1.RegisterUsingIAMMethodResponse
+ */
+export type RegisterUsingIAMMethodResponse = Message<"warden.join.v1.RegisterUsingIAMMethodResponse"> & {
+  /**
+   * @generated from oneof warden.join.v1.RegisterUsingIAMMethodResponse.step
+   */
+  step: {
+    /**
+     * @generated from field: warden.join.v1.IamJoinChallenge challenge = 1;
+     */
+    value: IamJoinChallenge;
+    case: "challenge";
+  } | {
+    /**
+     * @generated from field: warden.join.v1.RegisterAgentResponse registered = 2;
+     */
+    value: RegisterAgentResponse;
+    case: "registered";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message warden.join.v1.RegisterUsingIAMMethodResponse.
+ * Use `create(RegisterUsingIAMMethodResponseSchema)` to create a new message.
+ */
+export const RegisterUsingIAMMethodResponseSchema: GenMessage<RegisterUsingIAMMethodResponse> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 18);
+
+/**
+ * What an agent identity holds after bootstrap or renewal.
+ *
+ * @generated from message warden.join.v1.AgentIdentityCredentials
+ */
+export type AgentIdentityCredentials = Message<"warden.join.v1.AgentIdentityCredentials"> & {
+  /**
+   * @generated from field: string identity_id = 1;
+   */
+  identityId: string;
+
+  /**
+   * An OpenSSH user certificate for ssh_public_key (when the request had one).
+   *
+   * @generated from field: string ssh_certificate = 2;
+   */
+  sshCertificate: string;
+
+  /**
+   * X.509 client certificate (PEM): CN is the identity id, URI SAN spiffe://<cluster>/bot/<name>.
+   *
+   * @generated from field: string tls_certificate = 3;
+   */
+  tlsCertificate: string;
+
+  /**
+   * PKCS#8 PEM, only when the request had no tls_public_key.
+   *
+   * @generated from field: string tls_private_key = 4;
+   */
+  tlsPrivateKey: string;
+
+  /**
+   * @generated from field: string tls_ca = 5;
+   */
+  tlsCa: string;
+
+  /**
+   * "@cert-authority * ..." lines for known_hosts.
+   *
+   * @generated from field: repeated string trusted_host_cas = 6;
+   */
+  trustedHostCas: string[];
+
+  /**
+   * Single use: the next RenewAgentIdentity needs it ("wdn_r_...").
+   *
+   * @generated from field: string renewal_token = 7;
+   */
+  renewalToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp valid_before = 8;
+   */
+  validBefore?: Timestamp | undefined;
+
+  /**
+   * Renewals so far (0 after bootstrap).
+   *
+   * @generated from field: uint32 generation = 9;
+   */
+  generation: number;
+};
+
+/**
+ * Describes the message warden.join.v1.AgentIdentityCredentials.
+ * Use `create(AgentIdentityCredentialsSchema)` to create a new message.
+ */
+export const AgentIdentityCredentialsSchema: GenMessage<AgentIdentityCredentials> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 19);
+
+/**
+ * @generated from message warden.join.v1.BootstrapAgentIdentityRequest
+ */
+export type BootstrapAgentIdentityRequest = Message<"warden.join.v1.BootstrapAgentIdentityRequest"> & {
+  /**
+   * @generated from field: string bootstrap_token = 1;
+   */
+  bootstrapToken: string;
+
+  /**
+   * Optional OpenSSH public key line to certify.
+   *
+   * @generated from field: string ssh_public_key = 2;
+   */
+  sshPublicKey: string;
+
+  /**
+   * Optional PEM SubjectPublicKeyInfo for the X.509 certificate; when empty the server makes the key pair.
+   *
+   * @generated from field: string tls_public_key = 3;
+   */
+  tlsPublicKey: string;
+};
+
+/**
+ * Describes the message warden.join.v1.BootstrapAgentIdentityRequest.
+ * Use `create(BootstrapAgentIdentityRequestSchema)` to create a new message.
+ */
+export const BootstrapAgentIdentityRequestSchema: GenMessage<BootstrapAgentIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 20);
+
+/**
+ * @generated from message warden.join.v1.BootstrapAgentIdentityResponse
+ */
+export type BootstrapAgentIdentityResponse = Message<"warden.join.v1.BootstrapAgentIdentityResponse"> & {
+  /**
+   * @generated from field: warden.join.v1.AgentIdentityCredentials credentials = 1;
+   */
+  credentials?: AgentIdentityCredentials | undefined;
+};
+
+/**
+ * Describes the message warden.join.v1.BootstrapAgentIdentityResponse.
+ * Use `create(BootstrapAgentIdentityResponseSchema)` to create a new message.
+ */
+export const BootstrapAgentIdentityResponseSchema: GenMessage<BootstrapAgentIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 21);
+
+/**
+ * @generated from message warden.join.v1.RenewAgentIdentityRequest
+ */
+export type RenewAgentIdentityRequest = Message<"warden.join.v1.RenewAgentIdentityRequest"> & {
+  /**
+   * @generated from field: string renewal_token = 1;
+   */
+  renewalToken: string;
+
+  /**
+   * @generated from field: string ssh_public_key = 2;
+   */
+  sshPublicKey: string;
+
+  /**
+   * @generated from field: string tls_public_key = 3;
+   */
+  tlsPublicKey: string;
+};
+
+/**
+ * Describes the message warden.join.v1.RenewAgentIdentityRequest.
+ * Use `create(RenewAgentIdentityRequestSchema)` to create a new message.
+ */
+export const RenewAgentIdentityRequestSchema: GenMessage<RenewAgentIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 22);
+
+/**
+ * @generated from message warden.join.v1.RenewAgentIdentityResponse
+ */
+export type RenewAgentIdentityResponse = Message<"warden.join.v1.RenewAgentIdentityResponse"> & {
+  /**
+   * @generated from field: warden.join.v1.AgentIdentityCredentials credentials = 1;
+   */
+  credentials?: AgentIdentityCredentials | undefined;
+};
+
+/**
+ * Describes the message warden.join.v1.RenewAgentIdentityResponse.
+ * Use `create(RenewAgentIdentityResponseSchema)` to create a new message.
+ */
+export const RenewAgentIdentityResponseSchema: GenMessage<RenewAgentIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 23);
+
+/**
+ * @generated from message warden.join.v1.SpiffeChallenge
+ */
+export type SpiffeChallenge = Message<"warden.join.v1.SpiffeChallenge"> & {
+  /**
+   * @generated from field: string challenge_id = 1;
+   */
+  challengeId: string;
+
+  /**
+   * The exact bytes to sign (UTF-8): with the SVID's key, ECDSA/RSA with SHA-256 or Ed25519.
+   *
+   * @generated from field: string payload = 2;
+   */
+  payload: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warden.join.v1.SpiffeChallenge.
+ * Use `create(SpiffeChallengeSchema)` to create a new message.
+ */
+export const SpiffeChallengeSchema: GenMessage<SpiffeChallenge> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 24);
+
+/**
+ * @generated from message warden.join.v1.AuthenticateSPIFFERequest
+ */
+export type AuthenticateSPIFFERequest = Message<"warden.join.v1.AuthenticateSPIFFERequest"> & {
+  /**
+   * The X.509 SVID (PEM): the leaf first, then any intermediates.
+   *
+   * @generated from field: string svid = 1;
+   */
+  svid: string;
+
+  /**
+   * The OpenSSH public key line to certify.
+   *
+   * @generated from field: string ssh_public_key = 2;
+   */
+  sshPublicKey: string;
+
+  /**
+   * Second call: the challenge the first returned, and the SVID key's signature over its payload.
+   *
+   * @generated from field: string challenge_id = 3;
+   */
+  challengeId: string;
+
+  /**
+   * @generated from field: bytes signature = 4;
+   */
+  signature: Uint8Array;
+
+  /**
+   * Requested validity; capped by spiffe_cert_max_ttl.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 5;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message warden.join.v1.AuthenticateSPIFFERequest.
+ * Use `create(AuthenticateSPIFFERequestSchema)` to create a new message.
+ */
+export const AuthenticateSPIFFERequestSchema: GenMessage<AuthenticateSPIFFERequest> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 25);
+
+/**
+ * @generated from message warden.join.v1.AuthenticateSPIFFEResponse
+ */
+export type AuthenticateSPIFFEResponse = Message<"warden.join.v1.AuthenticateSPIFFEResponse"> & {
+  /**
+   * Set by the first call.
+   *
+   * @generated from field: warden.join.v1.SpiffeChallenge challenge = 1;
+   */
+  challenge?: SpiffeChallenge | undefined;
+
+  /**
+   * Set by the second call.
+   *
+   * @generated from field: string ssh_certificate = 2;
+   */
+  sshCertificate: string;
+
+  /**
+   * @generated from field: repeated string trusted_host_cas = 3;
+   */
+  trustedHostCas: string[];
+
+  /**
+   * @generated from field: string spiffe_id = 4;
+   */
+  spiffeId: string;
+
+  /**
+   * The role the SPIFFE ID mapped to.
+   *
+   * @generated from field: string role = 5;
+   */
+  role: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp valid_before = 6;
+   */
+  validBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warden.join.v1.AuthenticateSPIFFEResponse.
+ * Use `create(AuthenticateSPIFFEResponseSchema)` to create a new message.
+ */
+export const AuthenticateSPIFFEResponseSchema: GenMessage<AuthenticateSPIFFEResponse> = /*@__PURE__*/
+  messageDesc(file_warden_join_v1_join_service, 26);
+
+/**
  * @generated from enum warden.join.v1.JoinMethod
  */
 export enum JoinMethod {
@@ -610,6 +1044,57 @@ export const JoinService: GenService<{
     methodKind: "unary";
     input: typeof RegisterAgentRequestSchema;
     output: typeof RegisterAgentResponseSchema;
+  },
+  /**
+   * The IAM join, as a conversation: the node sends `start` (an IAM join token and its host
+   * details); the server answers with a challenge; the node sends `proof`, an sts:GetCallerIdentity
+   * request signed with its AWS credentials (SigV4) that carries the challenge in the signed
+   * header the challenge names. The server sends that request to the configured STS endpoint and
+   * checks the identity STS returns against the token's rules; then it registers the node like
+   * RegisterAgent (one use) and sends `registered`.
+   *
+   * @generated from rpc warden.join.v1.JoinService.RegisterUsingIAMMethod
+   */
+  registerUsingIAMMethod: {
+    methodKind: "bidi_streaming";
+    input: typeof RegisterUsingIAMMethodRequestSchema;
+    output: typeof RegisterUsingIAMMethodResponseSchema;
+  },
+  /**
+   * Redeems an agent identity's one-time bootstrap token (AgentService/CreateAgentIdentity) for
+   * its first credentials: an OpenSSH user certificate for the roles' logins, an X.509 client
+   * certificate, and a single-use renewal token.
+   *
+   * @generated from rpc warden.join.v1.JoinService.BootstrapAgentIdentity
+   */
+  bootstrapAgentIdentity: {
+    methodKind: "unary";
+    input: typeof BootstrapAgentIdentityRequestSchema;
+    output: typeof BootstrapAgentIdentityResponseSchema;
+  },
+  /**
+   * Trades the current renewal token for fresh credentials and the next renewal token. A renewal
+   * token used twice locks the identity: someone else holds a copy.
+   *
+   * @generated from rpc warden.join.v1.JoinService.RenewAgentIdentity
+   */
+  renewAgentIdentity: {
+    methodKind: "unary";
+    input: typeof RenewAgentIdentityRequestSchema;
+    output: typeof RenewAgentIdentityResponseSchema;
+  },
+  /**
+   * A workload trades an X.509 SVID for a short-lived OpenSSH certificate. Two calls: without
+   * `challenge_id` it returns a challenge; with `challenge_id` and `signature` (the SVID key's
+   * signature over the challenge payload) it checks the SVID against the SPIFFE trust bundle and
+   * returns a certificate for the role its SPIFFE ID maps to.
+   *
+   * @generated from rpc warden.join.v1.JoinService.AuthenticateSPIFFE
+   */
+  authenticateSPIFFE: {
+    methodKind: "unary";
+    input: typeof AuthenticateSPIFFERequestSchema;
+    output: typeof AuthenticateSPIFFEResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warden_join_v1_join_service, 0);

@@ -58,6 +58,12 @@ export class MemoryStore implements Store {
   get nodes() {
     return this.ports.nodes;
   }
+  get agentIdentities() {
+    return this.ports.agentIdentities;
+  }
+  get joinChallenges() {
+    return this.ports.joinChallenges;
+  }
   get sessions() {
     return this.ports.sessions;
   }
@@ -156,6 +162,8 @@ export class MemoryStore implements Store {
       certificateAuthorities: notModelled("certificateAuthorities"),
       joinTokens: notModelled("joinTokens"),
       nodes: notModelled("nodes"),
+      agentIdentities: notModelled("agentIdentities"),
+      joinChallenges: notModelled("joinChallenges"),
     };
   }
 

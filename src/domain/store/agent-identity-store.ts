@@ -1,0 +1,5 @@
+import type { AgentIdentityRow } from "../records.js";
+
+export interface AgentIdentityStore {
+  findById(id: string): Promise<AgentIdentityRow | undefined>;
+}
