@@ -14,9 +14,10 @@ import { PgActivitySampler, type PgActivity } from "./pg-activity.js";
 import { createFixtures, RATIOS as CORE_RATIOS, SCENARIOS as CORE_SCENARIOS, THROUGHPUTS, type Ratio, type Scenario } from "./scenarios.js";
 import { ZERO_TRUST_RATIOS, ZERO_TRUST_SCENARIOS } from "./zero-trust-scenarios.js";
 import { BENCH_ADMIN, SSH_RATIOS, SSH_SCENARIOS } from "./ssh-scenarios.js";
+import { AGENT_RATIOS, AGENT_SCENARIOS } from "./agent-scenarios.js";
 
-const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS];
-const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS];
+const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS, ...AGENT_SCENARIOS];
+const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS, ...AGENT_RATIOS];
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -169,8 +170,12 @@ async function main(): Promise<void> {
       if (!ops.has(scenario)) ops.set(scenario, await scenario.prepare(ctx));
       const row = await measure(scenario, ops.get(scenario)!, server.origin, cpu.length, scratch.name, sampler);
       if (stopping.signal.aborted) return;
+      const checked = await scenario.verify?.(ctx).catch((err: unknown) => {
+        row.errors++;
+        row.firstError ??= `after the window: ${err instanceof Error ? err.message : String(err)}`;
+      });
       console.log(
-        `${row.rps.toFixed(1)} req/s${row.errors ? `, ${row.errors} errors (first: ${row.firstError})` : ""}${row.machineCores !== undefined ? `, machine ${(row.machineCores * 100).toFixed(0)}% busy` : ""}`,
+        `${row.rps.toFixed(1)} req/s${row.errors ? `, ${row.errors} errors (first: ${row.firstError})` : ""}${row.machineCores !== undefined ? `, machine ${(row.machineCores * 100).toFixed(0)}% busy` : ""}${checked ? `; ${checked}` : ""}`,
       );
       rounds.at(-1)!.set(scenario, row);
       const prev = best.get(scenario);

@@ -47,6 +47,12 @@ export interface Scenario {
   /** "server" calls go over the network to the child server; "local" runs in this process. */
   where: "server" | "local";
   prepare(ctx: BenchContext): Promise<Operation>;
+  /**
+   * Optional check after each measured window, outside the timing (e.g. that the calls had their
+   * effect): a throw counts as an error of the row, so its ratio fails. What it returns is printed
+   * on the scenario's progress line.
+   */
+  verify?(ctx: BenchContext): Promise<string | void>;
 }
 
 /** A scenario's rate in units of work (e.g. events) with an absolute target, printed under the table. */

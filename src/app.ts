@@ -15,6 +15,8 @@ import type { BruteForce } from "./domain/ratelimit/brute-force.js";
 import type { SessionManager } from "./domain/session/session-manager.js";
 import type { Store } from "./domain/store/stores.js";
 import type { Heartbeats } from "./domain/agent/heartbeats.js";
+import type { ClusterTlsAuthority } from "./domain/ca/cluster-tls-authority.js";
+import { WebLogin } from "./domain/auth/web-login.js";
 import { authnInterceptor } from "./interceptors/authn.js";
 import { callTimeoutInterceptor } from "./interceptors/call-timeout.js";
 import { deadlineInterceptor } from "./interceptors/deadline.js";
@@ -85,6 +87,10 @@ export interface App {
   handlers: ServiceHandlers;
   /** The services this server registers (SERVICES, less reflection when it is off). */
   services: DescService[];
+  /** The SPA's cookie sign-in (POST /v1/webapi/login) and the CSRF tokens of cookie sessions. */
+  webLogin: WebLogin;
+  /** The cluster's X.509 CA: the auto TLS mode's server certificate, and the CA agents' client certificates chain to. */
+  clusterTls: Pick<ClusterTlsAuthority, "issueServerCertificate" | "trustedPem">;
   /** The mail-server backchannel's own services and interceptors, served on its listener (when enabled). */
   backchannel?: BackchannelArea;
   interceptors: Interceptor[];
@@ -114,6 +120,13 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const sshCa = await wireSshCa(core, { rbac });
   const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy, devices, sshCa });
   const nodes = wireNodes(core, { sshCa, rbac });
+  const webLogin = new WebLogin({
+    auth: accounts.signIn,
+    mfa: mfa.verification,
+    authenticator: accounts.authenticator,
+    keyedHash: core.keyedHash,
+    limiter: core.limiter,
+  });
   const operations = wireOperations(core);
   const telemetry = wireTelemetry(core);
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
@@ -148,7 +161,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     callTimeoutInterceptor(config.call_timeout),
     // Network budgets by the policy's rate_class (credential paths and sign-ups).
     rateLimitInterceptor(core.limiter),
-    authnInterceptor(accounts.authenticator, policies, nodes.agentCredentials),
+    authnInterceptor(accounts.authenticator, policies, nodes.agentCredentials, webLogin),
     policyInterceptor({
       dev: config.dev,
       orgAccess: tenancy.orgAccess,
@@ -176,6 +189,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     emailLinks: email.verification,
     handlers,
     services: servedServices(config.reflection),
+    clusterTls: sshCa.tlsAuthority,
+    webLogin,
     backchannel,
     interceptors,
     routerOptions: {

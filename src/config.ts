@@ -55,6 +55,10 @@ export const configSchema = z
     min_tls_version: z.enum(["TLS1.2", "TLS1.3"]).default("TLS1.2"),
     tls_client_ca_file: z.string().optional(),
     require_client_cert: bool(false),
+    // The auto TLS mode: the server presents a certificate from the cluster's own X.509 CA (the one
+    // GetTrustedCAs lists and agents pin) for these names, renewed before it expires; no files needed.
+    tls_auto: bool(false),
+    tls_auto_names: z.preprocess((v) => (typeof v === "string" ? listOf(v) : v), z.array(z.string().min(1))).default(["localhost"]),
     // Allows a cleartext listener on a non-loopback address because a proxy in front terminates TLS.
     tls_terminated_upstream: bool(false),
 
@@ -273,9 +277,11 @@ export const configSchema = z
       ctx.addIssue({ code: "custom", path: ["jwt_hs256_secret"], message: "is required when jwt_algorithm is HS256" });
     if (!!c.tls_cert_file !== !!c.tls_key_file)
       ctx.addIssue({ code: "custom", path: ["tls_cert_file"], message: "tls_cert_file and tls_key_file go together" });
+    if (c.tls_auto && c.tls_cert_file)
+      ctx.addIssue({ code: "custom", path: ["tls_auto"], message: "tls_auto makes the certificate: leave tls_cert_file unset" });
     if (c.require_client_cert && !c.tls_client_ca_file)
       ctx.addIssue({ code: "custom", path: ["tls_client_ca_file"], message: "is required when require_client_cert is on" });
-    if ((c.tls_client_ca_file || c.require_client_cert) && !c.tls_cert_file)
+    if ((c.tls_client_ca_file || c.require_client_cert) && !c.tls_cert_file && !c.tls_auto)
       ctx.addIssue({ code: "custom", path: ["tls_cert_file"], message: "client certificates need TLS: set tls_cert_file and tls_key_file" });
     for (const entry of listOf(c.trusted_proxies))
       if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry) || isIP(entry.split("/")[0]!) === 0)
@@ -290,7 +296,7 @@ export const configSchema = z
       const problem = providerUrlProblem(c[key]);
       if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
     }
-    if (!c.tls_cert_file && !c.tls_terminated_upstream && !isLoopback(hostOf(c.addr)))
+    if (!c.tls_cert_file && !c.tls_auto && !c.tls_terminated_upstream && !isLoopback(hostOf(c.addr)))
       ctx.addIssue({
         code: "custom",
         path: ["addr"],

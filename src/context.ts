@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import { createContextKey } from "@connectrpc/connect";
 import type { OrgGrant } from "./domain/org/org-access.js";
 import type { BackchannelCaller } from "./domain/backchannel/mail-auth.js";
@@ -18,3 +19,5 @@ export const kCredentialFailed = createContextKey<boolean>(false, { description:
 export const kBackchannelCaller = createContextKey<BackchannelCaller | undefined>(undefined, { description: "backchannel caller" });
 /** The registered agent calling an ACCESS_AGENT method (set by the authn interceptor from x-agent-id and its token). */
 export const kAgent = createContextKey<AgentPrincipal | undefined>(undefined, { description: "agent" });
+/** The TLS client certificate the connection presented (TLS listeners only), verified by nothing yet. */
+export const kPeerCertificate = createContextKey<X509Certificate | undefined>(undefined, { description: "peer certificate" });

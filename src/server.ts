@@ -7,7 +7,9 @@ import { createContextValues } from "@connectrpc/connect";
 import type { App } from "./app.js";
 import { hostOf, listOf, portOf } from "./config.js";
 import { TrustedProxies } from "./domain/ratelimit/network.js";
-import { kClientIp } from "./context.js";
+import { kClientIp, kPeerCertificate } from "./context.js";
+import { peerCertificateOf } from "./http/peer-certificate.js";
+import { isIP } from "node:net";
 import { cleartextListener } from "./http/cleartext-listener.js";
 import { connectionLimits } from "./http/connection-limits.js";
 import { corsPolicy } from "./http/cors.js";
@@ -21,6 +23,27 @@ import { throttledWarning } from "./http/throttled-warning.js";
 
 /** After the grace period, how long calls that were told to stop have to send their last status. */
 const FINAL_STATUS_MS = 1000;
+/** The auto TLS certificate: its validity, when it is renewed (days left), and how often that is checked. */
+const AUTO_TLS_DAYS = 90;
+const AUTO_TLS_RENEW_DAYS = 30;
+const AUTO_TLS_CHECK_MS = 6 * 3600_000;
+
+/**
+ * The auto TLS mode's certificate, from the cluster's X.509 CA: for the tls_auto_names, the
+ * listening address when it is an IP, and loopback; renewed when 30 of its 90 days are left.
+ */
+async function autoCertificate(app: App, addr: string): Promise<Pick<ListenerTls, "cert" | "key" | "renew">> {
+  const host = hostOf(addr).replace(/^\[|\]$/g, "");
+  const ips = [...new Set([...(isIP(host) && host !== "0.0.0.0" && host !== "::" ? [host] : []), "127.0.0.1", "::1"])];
+  const names = { dns: app.config.tls_auto_names.filter((n) => !isIP(n)), ips: [...new Set([...app.config.tls_auto_names.filter((n) => isIP(n)), ...ips])] };
+  let current = await app.clusterTls.issueServerCertificate(names, AUTO_TLS_DAYS);
+  const renew = async () => {
+    if (current.notAfter.getTime() - app.clock.now().getTime() > AUTO_TLS_RENEW_DAYS * 86_400_000) return undefined;
+    current = await app.clusterTls.issueServerCertificate(names, AUTO_TLS_DAYS);
+    return { cert: current.certPem, key: current.keyPem };
+  };
+  return { cert: current.certPem, key: current.keyPem, renew };
+}
 
 export interface RunningServer {
   /** The bound address, e.g. 127.0.0.1:41234. */
@@ -32,11 +55,14 @@ export interface RunningServer {
 }
 
 interface ListenerTls {
-  certFile: string;
-  keyFile: string;
-  clientCaFile?: string;
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA certificates client certificates may chain to; with any, client certificates are asked for. */
+  clientCas: (string | Buffer)[];
   requireClientCert: boolean;
   minVersion: "TLS1.2" | "TLS1.3";
+  /** The auto TLS mode: a new certificate when the current one is near its end (undefined: not yet). */
+  renew?: () => Promise<{ cert: string; key: string } | undefined>;
 }
 
 /** One listener: where, with which TLS, serving which handlers; only the main one has the plain routes and CORS. */
@@ -53,17 +79,16 @@ interface ListenerSpec {
  * (src/http/cleartext-listener.ts). Every connection is held to the connection limits of the
  * configuration (src/http/connection-limits.ts).
  */
-export function startServer(app: App, addr = app.config.addr): Promise<RunningServer> {
+export async function startServer(app: App, addr = app.config.addr): Promise<RunningServer> {
   const c = app.config;
-  const tls = c.tls_cert_file
-    ? {
-        certFile: c.tls_cert_file,
-        keyFile: c.tls_key_file!,
-        clientCaFile: c.tls_client_ca_file,
-        requireClientCert: c.require_client_cert,
-        minVersion: c.min_tls_version,
-      }
-    : undefined;
+  // Agents may prove themselves with the client certificate the cluster CA gave them (GenerateHostCerts).
+  const clientCas = [...app.clusterTls.trustedPem(), ...(c.tls_client_ca_file ? [readFileSync(c.tls_client_ca_file)] : [])];
+  const common = { clientCas, requireClientCert: c.require_client_cert, minVersion: c.min_tls_version };
+  const tls: ListenerTls | undefined = c.tls_cert_file
+    ? { cert: readFileSync(c.tls_cert_file), key: readFileSync(c.tls_key_file!), ...common }
+    : c.tls_auto
+      ? { ...(await autoCertificate(app, addr)), ...common }
+      : undefined;
   return startListener(app, { addr, tls, rpc: (shutdown) => rpcHandlers(app, shutdown), plainRoutes: true });
 }
 
@@ -76,9 +101,9 @@ export function startBackchannel(app: App, addr = app.config.backchannel_address
   const c = app.config;
   const tls = c.backchannel_tls_cert_file
     ? {
-        certFile: c.backchannel_tls_cert_file,
-        keyFile: c.backchannel_tls_key_file!,
-        clientCaFile: c.backchannel_tls_client_ca_file,
+        cert: readFileSync(c.backchannel_tls_cert_file),
+        key: readFileSync(c.backchannel_tls_key_file!),
+        clientCas: c.backchannel_tls_client_ca_file ? [readFileSync(c.backchannel_tls_client_ca_file)] : [],
         requireClientCert: c.backchannel_require_client_cert,
         minVersion: c.backchannel_min_tls_version,
       }
@@ -97,12 +122,14 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
     spec.rpc(shutdown.signal),
     (req) => {
       const values = createContextValues();
-      values.set(kClientIp, proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]));
+      values.set(kClientIp, clientIp(req));
+      if (spec.tls) values.set(kPeerCertificate, peerCertificateOf(req));
       return values;
     },
     log,
   );
-  const plain = spec.plainRoutes ? plainRoutes(app, () => draining) : async () => false;
+  const clientIp = (req: http.IncomingMessage | http2.Http2ServerRequest) => proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]);
+  const plain = spec.plainRoutes ? plainRoutes(app, () => draining, { tls: !!spec.tls, clientIp }) : async () => false;
   const cors = corsPolicy(spec.plainRoutes ? config.cors_allowed_origins : []);
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
     // CORS headers go on every answer below; a preflight is answered here.
@@ -135,17 +162,18 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
 
   let listener: NetServer;
   let http1: http.Server | undefined;
+  let renewal: NodeJS.Timeout | undefined;
   const tls = !!spec.tls;
   if (spec.tls) {
     const secure = http2.createSecureServer(
       {
         ...http2Options(limits),
         allowHTTP1: true,
-        cert: readFileSync(spec.tls.certFile),
-        key: readFileSync(spec.tls.keyFile),
+        cert: spec.tls.cert,
+        key: spec.tls.key,
         minVersion: spec.tls.minVersion === "TLS1.3" ? "TLSv1.3" : "TLSv1.2",
-        ca: spec.tls.clientCaFile ? readFileSync(spec.tls.clientCaFile) : undefined,
-        requestCert: !!spec.tls.clientCaFile,
+        ca: spec.tls.clientCas.length ? spec.tls.clientCas : undefined,
+        requestCert: spec.tls.clientCas.length > 0,
         rejectUnauthorized: spec.tls.requireClientCert,
         // A connection that never completes its handshake counts as idle.
         handshakeTimeout: limits.idleMs,
@@ -156,6 +184,15 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
     admitTlsHttp2(secure, admission);
     serveHttp2(secure);
     secure.on("tlsClientError", (err) => log.debug({ err: { message: err.message } }, "tls handshake failed"));
+    const renew = spec.tls.renew;
+    if (renew) {
+      renewal = setInterval(() => {
+        renew()
+          .then((fresh) => fresh && secure.setSecureContext({ ...fresh, ca: spec.tls!.clientCas }))
+          .catch((err: Error) => log.warn({ err: { message: err.message } }, "auto TLS certificate renewal failed"));
+      }, AUTO_TLS_CHECK_MS);
+      renewal.unref();
+    }
     listener = secure;
   } else {
     const h2c = http2.createServer(http2Options(limits), onRequest);
@@ -193,6 +230,7 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
     tls,
     async drain(graceMs = config.shutdown_grace * 1000) {
       draining = true;
+      clearInterval(renewal);
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
       // GOAWAY: HTTP/2 clients open no new streams; streams in flight run to completion.
       for (const s of h2Sessions) if (!s.closed) s.close();

@@ -1,9 +1,9 @@
 import type { HandlerContext } from "@connectrpc/connect";
-import { kAgent, kBackchannelCaller, kClientIp, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
+import { kAgent, kBackchannelCaller, kClientIp, kCredentialFailed, kOrgGrant, kPrincipal, kRequestId } from "../context.js";
 import type { AgentPrincipal } from "../domain/agent/agent-credentials.js";
 import type { BackchannelCaller } from "../domain/backchannel/mail-auth.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
-import { permissionDenied, unauthenticated } from "../domain/errors.js";
+import { DomainError, permissionDenied, unauthenticated } from "../domain/errors.js";
 import type { OrgGrant } from "../domain/org/org-access.js";
 import type { Principal, UserPrincipal } from "../domain/principal.js";
 
@@ -49,4 +49,14 @@ export function agentOf(ctx: HandlerContext): AgentPrincipal {
   const agent = ctx.values.get(kAgent);
   if (!agent) throw unauthenticated("AGENT_CREDENTIAL_INVALID", "an agent's credential is required");
   return agent;
+}
+
+/** A public call whose credential (join token, bootstrap or renewal token) was refused counts against the address's budget of its rate class. */
+export async function joinAttempt<T>(ctx: HandlerContext, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof DomainError && err.kind === "unauthenticated") ctx.values.set(kCredentialFailed, true);
+    throw err;
+  }
 }

@@ -1,14 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { IamRuleSchema, JoinMethod, JoinService, JoinTokenSchema, type JoinToken } from "../../gen/warden/join/v1/join_service_pb.js";
-import { kCredentialFailed } from "../context.js";
-import { DomainError } from "../domain/errors.js";
 import type { NodeEnrollment } from "../domain/join/node-enrollment.js";
 import { isSpent, type JoinMethod as DomainJoinMethod, type JoinTokens } from "../domain/join/join-tokens.js";
 import type { JoinTokenRow } from "../domain/records.js";
 import type { Clock } from "../clock.js";
-import { metaOf, principalOf } from "./call-context.js";
+import { joinAttempt, metaOf, principalOf } from "./call-context.js";
 import { invalidArgument } from "../domain/errors.js";
 
 const METHOD_FROM_PB: Partial<Record<JoinMethod, DomainJoinMethod>> = {
@@ -17,16 +15,6 @@ const METHOD_FROM_PB: Partial<Record<JoinMethod, DomainJoinMethod>> = {
   [JoinMethod.IAM]: "iam",
 };
 const METHOD_TO_PB: Record<string, JoinMethod> = { token: JoinMethod.TOKEN, iam: JoinMethod.IAM };
-
-/** A join call whose token was refused counts against the address's join-token budget. */
-async function joinAttempt<T>(ctx: HandlerContext, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof DomainError && err.kind === "unauthenticated") ctx.values.set(kCredentialFailed, true);
-    throw err;
-  }
-}
 
 /** The join-token half of JoinService (the IAM join, agent identities and SPIFFE have their own files). */
 export type JoinTokenMethods = Pick<

@@ -6,7 +6,7 @@ type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
 /** Beyond the protocol headers connect-es lists: the bearer credential and a caller's request id. */
-export const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "X-Request-Id"];
+export const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "X-Request-Id", "X-Csrf-Token"];
 /** Beyond grpc-status/-message/-status-details-bin: our request id and a rate limit's retry hint. */
 export const EXPOSED_HEADERS = [...cors.exposedHeaders, "X-Request-Id", "Retry-After"];
 /** Chromium caps a preflight's cache at two hours; longer is ignored. */

@@ -2,15 +2,27 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { App } from "../app.js";
 import { verifyEmailPage } from "./verify-email-page.js";
+import { webLoginRoute } from "./web-login-routes.js";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
-/** Plain HTTP beside the RPCs: health, readiness, JWKS, Prometheus metrics, the email verification link. */
-export function plainRoutes(app: App, isDraining: () => boolean): (req: Req, res: Res) => Promise<boolean> {
+/**
+ * Plain HTTP beside the RPCs: health, readiness, JWKS, Prometheus metrics, the email verification
+ * link, and the SPA's cookie sign-in (/v1/webapi/*).
+ */
+export function plainRoutes(
+  app: App,
+  isDraining: () => boolean,
+  listener: { tls: boolean; clientIp: (req: Req) => string },
+): (req: Req, res: Res) => Promise<boolean> {
   return async (req, res) => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    if (path.startsWith("/v1/webapi/")) {
+      await webLoginRoute(app, path, req, res, listener.clientIp(req), listener.tls);
+      return true;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") return false;
-    const path = (req.url ?? "").split("?")[0];
     switch (path) {
       case "/v1/verify-email":
         await verifyEmailPage(app, req, res);

@@ -50,11 +50,26 @@ export const ERROR_DOMAIN = "warden";
 /** Every error leaves with a canonical code and a google.rpc.ErrorInfo; faults never leak details. */
 export function errorsInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
+    const convert = (err: unknown) => toConnectError(err, log, req.contextValues.get(kRequestId));
+    let res;
     try {
-      return await next(req);
+      res = await next(req);
     } catch (err) {
-      throw toConnectError(err, log, req.contextValues.get(kRequestId));
+      throw convert(err);
     }
+    if (!res.stream) return res;
+    // A stream's handler runs while its messages are read, after this returned: its errors are converted as they leave.
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (err) {
+          throw convert(err);
+        }
+      })(),
+    };
   };
 }
 

@@ -4,6 +4,7 @@ import { DomainError } from "../domain/errors.js";
 import type { BruteForce, RateClass as Budget } from "../domain/ratelimit/brute-force.js";
 import { RateClass } from "../../gen/warden/options/v1/options_pb.js";
 import { policyOf } from "../policy.js";
+import { whenCallEnds } from "./call-end.js";
 
 /** The budget each rate class of the policy option spends. */
 const BUDGETS: Partial<Record<RateClass, Budget>> = {
@@ -34,18 +35,24 @@ export function rateLimitInterceptor(engine: BruteForce): Interceptor {
     // The start-up check accepts only known classes; should an unknown one slip through, it is refused.
     if (!budget) throw new DomainError("permission_denied", "NO_POLICY", "unknown rate class");
     await engine.takeNetwork(budget, ip);
-    let refund = false;
-    try {
-      const res = await next(req);
-      refund = !req.contextValues.get(kCredentialFailed);
-      return res;
-    } catch (err) {
+    const settle = async (err?: unknown) => {
       // A fault says nothing about the credential: the point goes back.
-      refund = isFault(err);
-      throw err;
-    } finally {
+      const refund = err === undefined ? !req.contextValues.get(kCredentialFailed) : isFault(err);
       if (refund) await engine.networkSucceeded(budget, ip).catch(() => {});
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      await settle(err);
+      throw err;
     }
+    if (!res.stream) {
+      await settle();
+      return res;
+    }
+    // A stream's handler runs while its messages are read: it is settled when it ends.
+    return whenCallEnds(res, req.signal, (err) => void settle(err));
   };
 }
 

@@ -20,6 +20,8 @@ export interface AccountsArea {
   authenticator: Authenticator;
   /** Password checks, shared with the mail-server backchannel. */
   passwords: Pick<AuthService, "checkPassword">;
+  /** Login and Logout, for the SPA's cookie sign-in (WebLogin). */
+  signIn: Pick<AuthService, "login" | "logout">;
   handlers: Pick<ServiceHandlers, "auth" | "user" | "session">;
 }
 
@@ -71,6 +73,7 @@ export async function wireAccounts(
   return {
     authenticator,
     passwords: auth,
+    signIn: auth,
     handlers: {
       auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification, a.sshCa.userCertificates),
       user: userHandlers(users, new UserDirectory({ store })),

@@ -1,14 +1,14 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeCertificate, encodeCertificate, type CertificateOptions } from "../../src/crypto/ssh/ssh-certificate.js";
 import { ed25519PublicKeyLine, parseSshPublicKey, type SshPublicKey } from "../../src/crypto/ssh/ssh-public-key.js";
 import { SshWireReader } from "../../src/crypto/ssh/ssh-wire.js";
-import { HAS_SSHD, runSsh, SSHD_PATH, startSshd, type Sshd, type SshLogin } from "../helpers/sshd.js";
+import { HAS_SSHD, runSsh, SSH_TEST_LOGIN, SSHD_PATH, startSshd, type Sshd, type SshLogin } from "../helpers/sshd.js";
 
 /** Certificates from our encoder, checked by the real OpenSSH tools: ssh-keygen -L, sshd and ssh. */
 
@@ -222,7 +222,7 @@ function readOpenSshEd25519PrivateKey(pem: string): KeyObject {
 const SSHD_SUITE = "a real sshd and ssh accept and refuse our certificates";
 
 describe.skipIf(!HAS_SSHD)(HAS_SSHD ? SSHD_SUITE : `${SSHD_SUITE} (skipped: ${SSHD_PATH} is not installed)`, () => {
-  const user = userInfo().username;
+  const user = SSH_TEST_LOGIN;
   const hour = 3600_000;
   let sshd: Sshd;
   let impostor: Sshd;

@@ -2,6 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -12,6 +13,22 @@ import { ed25519PublicKeyLine, parseSshPublicKey } from "../../src/crypto/ssh/ss
 
 export const SSHD_PATH = "/usr/sbin/sshd";
 export const HAS_SSHD = existsSync(SSHD_PATH);
+
+/** The account .ci/run makes for these tests: its shell is /bin/sh, which runs no login scripts. */
+const TEST_ACCOUNT = "warden-ssh";
+
+/**
+ * The login the ssh tests sign in as. sshd runs each command through the login's shell, and a
+ * root whose ~/.bashrc starts pyenv spends seconds per command on it: as root the tests use the
+ * plain account when it exists; otherwise (sshd not run as root) only one's own login can work.
+ */
+export const SSH_TEST_LOGIN =
+  process.getuid?.() === 0 &&
+  readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .some((line) => line.startsWith(`${TEST_ACCOUNT}:`))
+    ? TEST_ACCOUNT
+    : userInfo().username;
 
 const run = promisify(execFile);
 const START_TIMEOUT_MS = 10_000;

@@ -13,7 +13,7 @@ import { decodeCertificate } from "../../src/crypto/ssh/ssh-certificate.js";
 import { parseSshPublicKey } from "../../src/crypto/ssh/ssh-public-key.js";
 import { expectFailure } from "../helpers/expect-error.js";
 import { addTotp, auditOf, signUp, totpAt, type TotpMember } from "../helpers/mfa-world.js";
-import { HAS_SSHD, runSsh, sshdWithTestHostCa, type Sshd } from "../helpers/sshd.js";
+import { HAS_SSHD, runSsh, SSH_TEST_LOGIN, sshdWithTestHostCa, type Sshd } from "../helpers/sshd.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
 
 const run = promisify(execFile);
@@ -45,7 +45,7 @@ describe.skipIf(!HAS_SSHD)("[needs /usr/sbin/sshd (openssh-server)] rotating the
     admin = await addTotp(t, me);
     const roles = t.client(RoleService);
     const { role } = await roles.getRole({ name: "admin" }, admin.h);
-    await roles.updateRole({ role: { ...role!, logins: ["root"] } }, admin.h);
+    await roles.updateRole({ role: { ...role!, logins: [SSH_TEST_LOGIN] } }, admin.h);
     key = join(dir, "user-key");
     await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
     await trustWhatWardenLists();
@@ -71,7 +71,8 @@ describe.skipIf(!HAS_SSHD)("[needs /usr/sbin/sshd (openssh-server)] rotating the
     return { file, ca: decodeCertificate(r.sshCertificate).signatureKeyFingerprint };
   }
   const logsIn = async (cert: { file: string }) =>
-    (await runSsh({ port: sshd.port, user: "root", identity: key, certificate: cert.file, knownHosts, home: dir }, ["echo", "in"])).stdout.trim() === "in";
+    (await runSsh({ port: sshd.port, user: SSH_TEST_LOGIN, identity: key, certificate: cert.file, knownHosts, home: dir }, ["echo", "in"])).stdout.trim() ===
+    "in";
   /** A fresh second-factor proof on the session (a new code: each one works once). */
   const fresh = async (m: TotpMember = admin) => {
     t.clock.advance(30);

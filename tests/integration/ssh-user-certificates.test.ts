@@ -16,7 +16,7 @@ import { decodeCertificate } from "../../src/crypto/ssh/ssh-certificate.js";
 import { parseSshPublicKey } from "../../src/crypto/ssh/ssh-public-key.js";
 import { expectFailure } from "../helpers/expect-error.js";
 import { signUp } from "../helpers/mfa-world.js";
-import { HAS_SSHD, runSsh, sshdWithTestHostCa } from "../helpers/sshd.js";
+import { HAS_SSHD, runSsh, SSH_TEST_LOGIN, sshdWithTestHostCa } from "../helpers/sshd.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
 
 const run = promisify(execFile);
@@ -148,7 +148,7 @@ describe("SSH user certificates", () => {
 
   describe.skipIf(!HAS_SSHD)("[needs /usr/sbin/sshd (openssh-server)] with a real sshd trusting the user CA", () => {
     it("ssh logs in with the issued certificate as a login of the roles, and sshd refuses one the roles lack", async () => {
-      const as = await sshUser("shell", { logins: ["root"], sshPermissions: { permitPty: true } });
+      const as = await sshUser("shell", { logins: [SSH_TEST_LOGIN], sshPermissions: { permitPty: true } });
       const key = await keyPair("shell-key");
       const r = await auth.issueUserCerts({ publicKey: key.line, ttl: { seconds: 600n } }, as);
       writeFileSync(`${key.path}-cert.pub`, `${r.sshCertificate}\n`);
@@ -156,7 +156,7 @@ describe("SSH user certificates", () => {
       writeFileSync(join(dir, "trusted-user-ca"), `${trusted.userCaAuthorizedKeys[0]!.replace(/^cert-authority /, "")}\n`);
       const { sshd, knownHosts } = await sshdWithTestHostCa(dir, "warden-ca", join(dir, "trusted-user-ca"));
       try {
-        const login = { port: sshd.port, user: "root", identity: key.path, certificate: `${key.path}-cert.pub`, knownHosts, home: dir };
+        const login = { port: sshd.port, user: SSH_TEST_LOGIN, identity: key.path, certificate: `${key.path}-cert.pub`, knownHosts, home: dir };
         const ok = await runSsh(login, ["echo", "certified"]);
         expect(ok.stdout.trim(), ok.stderr).toBe("certified");
         const refused = await runSsh({ ...login, user: "nobody" }, ["echo", "should-not-run"]);

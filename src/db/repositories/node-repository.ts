@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lte, or, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { nodes, type NodeRow } from "../schema/index.js";
 import type { HeartbeatUpdate, NodeQuery, NodeRegistration, NodeStore } from "../../domain/store/join-store.js";
@@ -100,26 +100,19 @@ export class NodeRepository implements NodeStore {
   }
 
   async recordHeartbeats(updates: HeartbeatUpdate[]): Promise<void> {
-    const plain = updates.filter((u) => !u.labels && u.version === undefined && !u.addresses);
-    const detailed = updates.filter((u) => !plain.includes(u));
-    // Most heartbeats change nothing but the time: one statement for all that share a time.
-    const byTime = new Map<number, string[]>();
-    for (const u of plain) byTime.set(u.at.getTime(), [...(byTime.get(u.at.getTime()) ?? []), u.id]);
-    for (const [time, ids] of byTime)
-      await this.db
-        .update(n)
-        .set({ lastHeartbeatAt: new Date(time) })
-        .where(and(inArray(n.id, ids), eq(n.state, "registered")));
-    for (const u of detailed)
-      await this.db
-        .update(n)
-        .set({
-          lastHeartbeatAt: u.at,
-          ...(u.labels ? { agentLabels: u.labels } : {}),
-          ...(u.version !== undefined ? { version: u.version } : {}),
-          ...(u.addresses ? { addresses: u.addresses } : {}),
-        })
-        .where(and(eq(n.id, u.id), eq(n.state, "registered")));
+    if (updates.length === 0) return;
+    // One statement for the whole batch, whatever its size: a field an agent did not report keeps its value.
+    const rows = JSON.stringify(
+      updates.map((u) => ({ id: u.id, at: u.at.toISOString(), labels: u.labels ?? null, version: u.version ?? null, addresses: u.addresses ?? null })),
+    );
+    await this.db.execute(sql`
+      update nodes set
+        last_heartbeat_at = v.at,
+        agent_labels = coalesce(v.labels, nodes.agent_labels),
+        version = coalesce(v.version, nodes.version),
+        addresses = coalesce(v.addresses, nodes.addresses)
+      from jsonb_to_recordset(${rows}::jsonb) as v(id uuid, at timestamptz, labels jsonb, version text, addresses jsonb)
+      where nodes.id = v.id and nodes.state = 'registered'`);
   }
 
   async setAdminLabels(id: string, labels: Record<string, string>): Promise<NodeRow | undefined> {

@@ -18,7 +18,7 @@ export interface HeartbeatsDeps {
 export class Heartbeats {
   private pending = new Map<string, HeartbeatUpdate>();
   /** What each agent last reported besides the time: an unchanged report writes only the time. */
-  private readonly reported = new Map<string, string>();
+  private readonly reported = new Map<string, Report>();
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
 
@@ -30,9 +30,8 @@ export class Heartbeats {
   }
 
   record(update: Omit<HeartbeatUpdate, "at">): void {
-    const shape = JSON.stringify([update.labels, update.version, update.addresses]);
-    const changed = this.reported.get(update.id) !== shape;
-    if (changed) this.reported.set(update.id, shape);
+    const changed = !sameReport(this.reported.get(update.id), update);
+    if (changed) this.reported.set(update.id, { labels: update.labels, version: update.version, addresses: update.addresses });
     const before = this.pending.get(update.id);
     this.pending.set(update.id, {
       id: update.id,
@@ -70,4 +69,16 @@ export class Heartbeats {
     await this.flushing;
     await this.flush();
   }
+}
+
+type Report = Pick<HeartbeatUpdate, "labels" | "version" | "addresses">;
+
+/** Field by field (a heartbeat's report is small): cheaper than serialising both on every beat. */
+function sameReport(a: Report | undefined, b: Report): boolean {
+  if (!a || a.version !== b.version) return false;
+  if ((a.addresses ?? []).join(",") !== (b.addresses ?? []).join(",")) return false;
+  const la = a.labels ?? {};
+  const lb = b.labels ?? {};
+  const keys = Object.keys(lb);
+  return keys.length === Object.keys(la).length && keys.every((k) => la[k] === lb[k]);
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../../clock.js";
 import type { SecretBox } from "../../crypto/master-key.js";
+import { X509Certificate } from "node:crypto";
 import { createX509Authority, openX509Authority, type X509Authority } from "../../crypto/x509/x509-authority.js";
+import { generateP256KeyPair, issueX509Certificate } from "../../crypto/x509/x509-issue.js";
 import type { CertificateAuthorityStore } from "../store/certificate-authority-store.js";
 
 export interface ClusterTlsAuthorityDeps {
@@ -10,6 +12,9 @@ export interface ClusterTlsAuthorityDeps {
   clock: Clock;
   clusterName: string;
 }
+
+/** Client-certificate verdicts kept (one per agent certificate in use). */
+const MAX_VERDICTS = 10_000;
 
 /** Ten years: agents pin this CA, so it outlives every certificate it signs by far. */
 const CA_LIFETIME_MS = 10 * 365 * 86_400_000;
@@ -21,6 +26,7 @@ const CA_LIFETIME_MS = 10 * 365 * 86_400_000;
  */
 export class ClusterTlsAuthority {
   private authority?: X509Authority;
+  private readonly verdicts = new Map<string, string | null>();
 
   constructor(private readonly d: ClusterTlsAuthorityDeps) {}
 
@@ -55,5 +61,44 @@ export class ClusterTlsAuthority {
   /** The CA certificates to trust (PEM), for GetTrustedCAs and agents. */
   trustedPem(): string[] {
     return [this.signer().certificatePem];
+  }
+
+  /** A server certificate for the auto TLS mode: a fresh P-256 key, these names, `days` of validity. */
+  async issueServerCertificate(names: { dns: string[]; ips: string[] }, days: number): Promise<{ certPem: string; keyPem: string; notAfter: Date }> {
+    const { privateKey, publicKey } = generateP256KeyPair();
+    const now = this.d.clock.now();
+    const notAfter = new Date(now.getTime() + days * 86_400_000);
+    const certPem = await issueX509Certificate({
+      authority: this.signer(),
+      subjectPublicKey: publicKey,
+      commonName: names.dns[0] ?? names.ips[0] ?? this.d.clusterName,
+      dnsNames: names.dns,
+      ipAddresses: names.ips,
+      usage: "server",
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter,
+    });
+    return { certPem, keyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), notAfter };
+  }
+
+  /**
+   * The agent id a TLS client certificate proves: one this CA issued (GenerateHostCerts), valid
+   * now, for client authentication, naming the agent in its common name. Undefined otherwise.
+   * Verdicts are kept per certificate fingerprint (a signature check per call would cost more
+   * than the rest of a heartbeat); validity is checked on every call.
+   */
+  agentIdOf(cert: X509Certificate): string | undefined {
+    const now = this.d.clock.now().getTime();
+    if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return undefined;
+    let verdict = this.verdicts.get(cert.fingerprint256);
+    if (verdict === undefined) {
+      const ca = this.signer().certificate;
+      const issued = cert.checkIssued(ca) && cert.verify(ca.publicKey) && !cert.ca && (cert.keyUsage ?? ["1.3.6.1.5.5.7.3.2"]).includes("1.3.6.1.5.5.7.3.2");
+      const cn = /^CN=([0-9a-f-]{36})$/m.exec(cert.subject)?.[1];
+      verdict = issued && cn ? cn : null;
+      if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.delete(this.verdicts.keys().next().value!);
+      this.verdicts.set(cert.fingerprint256, verdict);
+    }
+    return verdict ?? undefined;
   }
 }

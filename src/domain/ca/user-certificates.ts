@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../clock.js";
 import { encodeCertificate } from "../../crypto/ssh/ssh-certificate.js";
-import { parseSshPublicKey, SshKeyError } from "../../crypto/ssh/ssh-public-key.js";
+import { parseSshPublicKey, SshKeyError, type SshPublicKey } from "../../crypto/ssh/ssh-public-key.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { auditActor } from "../audit/audit-actor.js";
 import type { RequestMeta } from "../auth/request-meta.js";
 import { DomainError, invalidArgument, permissionDenied } from "../errors.js";
 import type { Principal } from "../principal.js";
 import type { RoleCatalog } from "../rbac/role-catalog.js";
-import type { CertificateAuthorities } from "./certificate-authorities.js";
+import type { CertificateAuthorities, SshAuthority } from "./certificate-authorities.js";
 import { sshAccessOf } from "./ssh-access.js";
 
 export interface UserCertificatesDeps {
@@ -63,24 +63,14 @@ export class UserCertificates {
 
     const cap = Math.min(this.d.maxTtlSeconds, access.maxTtlSeconds ?? this.d.maxTtlSeconds);
     const ttl = Math.min(requestedTtlSeconds ?? this.d.defaultTtlSeconds, cap);
-    const now = this.d.clock.now();
-    const validAfter = new Date(Math.floor(now.getTime() / 1000) * 1000 - BACKDATE_SECONDS * 1000);
-    const validBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 + ttl * 1000);
-    const serial = randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
-    const ca = this.d.authorities.signer("user");
-    const { line } = encodeCertificate({
+    const { validAfter, validBefore } = certificateValidity(this.d.clock.now(), ttl);
+    const { line, serial, ca } = signUserCertificate(this.d.authorities, {
       publicKey,
-      caPrivateKey: ca.privateKey,
-      caPublicKeyBlob: ca.blob,
-      certType: "user",
       keyId: `${caller.userId}@warden`,
-      serial,
       principals: access.logins,
+      extensions: access.extensions,
       validAfter,
       validBefore,
-      criticalOptions: {},
-      extensions: access.extensions,
-      comment: `${caller.userId}@warden`,
     });
     await this.d.audit.recordAlone({
       eventType: "ssh.certificate.issue",
@@ -105,4 +95,44 @@ export class UserCertificates {
       hostCaKnownHosts: this.d.authorities.hostCaKnownHosts(),
     };
   }
+}
+
+/** Back-dated by BACKDATE_SECONDS, whole seconds, ttlSeconds from now. */
+export function certificateValidity(now: Date, ttlSeconds: number): { validAfter: Date; validBefore: Date } {
+  const second = Math.floor(now.getTime() / 1000) * 1000;
+  return { validAfter: new Date(second - BACKDATE_SECONDS * 1000), validBefore: new Date(second + ttlSeconds * 1000) };
+}
+
+export interface UserCertificateContent {
+  publicKey: SshPublicKey;
+  /** Also the certificate's comment. */
+  keyId: string;
+  principals: string[];
+  extensions: string[];
+  validAfter: Date;
+  validBefore: Date;
+}
+
+/** An OpenSSH user certificate signed by the user CA that signs now (the new one during a rotation), with a random 63-bit serial. */
+export function signUserCertificate(
+  authorities: Pick<CertificateAuthorities, "signer">,
+  c: UserCertificateContent,
+): { line: string; serial: bigint; ca: SshAuthority } {
+  const serial = randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
+  const ca = authorities.signer("user");
+  const { line } = encodeCertificate({
+    publicKey: c.publicKey,
+    caPrivateKey: ca.privateKey,
+    caPublicKeyBlob: ca.blob,
+    certType: "user",
+    keyId: c.keyId,
+    serial,
+    principals: c.principals,
+    validAfter: c.validAfter,
+    validBefore: c.validBefore,
+    criticalOptions: {},
+    extensions: c.extensions,
+    comment: c.keyId,
+  });
+  return { line, serial, ca };
 }

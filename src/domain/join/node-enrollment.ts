@@ -160,9 +160,10 @@ export class NodeEnrollment {
   /**
    * Registers a node with a token the caller resolved and locked in `tx` (the token join, the
    * IAM join): spends one use and returns the agent token (shown once). A token that certified
-   * hosts admits only them: by key when one is named, else by hostname.
+   * hosts admits only them: by key when one is named, else by hostname. `auditDetails` adds to
+   * the node.register event what the join method proved (the IAM join: the AWS account and ARN).
    */
-  async commit(tx: EnrollmentPorts, token: JoinTokenRow, req: NodeDetails, meta: RequestMeta): Promise<Registered> {
+  async commit(tx: EnrollmentPorts, token: JoinTokenRow, req: NodeDetails, meta: RequestMeta, auditDetails: Record<string, string> = {}): Promise<Registered> {
     const pending = await tx.nodes.pendingOf(token.id);
     const target = req.hostKeyFingerprint
       ? pending.find((p) => p.hostKeyFingerprint === req.hostKeyFingerprint)
@@ -196,6 +197,7 @@ export class NodeEnrollment {
     await this.d.audit.record(
       tx,
       this.event("node.register", node.id, token, meta, {
+        ...auditDetails,
         hostname: req.hostname,
         join_method: token.joinMethod,
         uses_remaining: String(token.usesRemaining - 1),

@@ -96,6 +96,8 @@ export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
   messageDesc(file_warden_agent_v1_agent_service, 0);
 
 /**
+ * Empty fields leave what the agent reported before as it is.
+ *
  * @generated from message warden.agent.v1.AgentHeartbeatRequest
  */
 export type AgentHeartbeatRequest = Message<"warden.agent.v1.AgentHeartbeatRequest"> & {
