@@ -128,6 +128,7 @@ export const ERROR_REASONS = {
   AGENT_IDENTITY_LOCKED: r(["permission_denied"], "The agent identity is locked (a renewal token was reused); an admin must make a new one"),
   IAM_IDENTITY_NOT_ALLOWED: r(["permission_denied"], "The AWS account or ARN that STS returned matches none of the join token's rules"),
   SPIFFE_ID_NOT_MAPPED: r(["permission_denied"], "No spiffe_role_map rule maps this SPIFFE ID to a role"),
+  HOST_KEY_MISMATCH: r(["permission_denied"], "RenewNodeCertificates: the host key is not the one the node joined with"),
   CSRF_TOKEN_INVALID: r(["permission_denied"], "A call signed in by the session cookie carries no x-csrf-token of that session"),
   JOIN_TOKEN_HOST_MISMATCH: r(["permission_denied"], "The join token is bound to other hosts' keys (GenerateHostCerts) than this one"),
 

@@ -3,14 +3,21 @@ import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { AgentService, NodeSchema, type Node } from "../../gen/warden/agent/v1/agent_service_pb.js";
 import type { Heartbeats } from "../domain/agent/heartbeats.js";
+import type { NodeEnrollment } from "../domain/join/node-enrollment.js";
 import type { NodeDirectory, NodeView } from "../domain/agent/node-directory.js";
 import type { Clock } from "../clock.js";
 import { agentOf, metaOf, principalOf } from "./call-context.js";
 
 /** The node half of AgentService (agent identities have their own file). */
-export type NodeMethods = Pick<ServiceImpl<typeof AgentService>, "agentHeartbeat" | "deregisterAgent" | "listNodes" | "updateNode">;
+export type NodeMethods = Pick<ServiceImpl<typeof AgentService>, "agentHeartbeat" | "deregisterAgent" | "listNodes" | "updateNode" | "renewNodeCertificates">;
 
-export function agentHandlers(directory: NodeDirectory, heartbeats: Heartbeats, clock: Clock, heartbeatIntervalSeconds: number): NodeMethods {
+export function agentHandlers(
+  directory: NodeDirectory,
+  enrollment: Pick<NodeEnrollment, "renewCertificates">,
+  heartbeats: Heartbeats,
+  clock: Clock,
+  heartbeatIntervalSeconds: number,
+): NodeMethods {
   const interval = durationFromMs(heartbeatIntervalSeconds * 1000);
   return {
     agentHeartbeat(req, ctx) {
@@ -36,6 +43,10 @@ export function agentHandlers(directory: NodeDirectory, heartbeats: Heartbeats, 
         pageToken: req.pageToken,
       });
       return { nodes: page.items.map(nodeToProto), nextPageToken: page.nextPageToken };
+    },
+    async renewNodeCertificates(req, ctx) {
+      const certs = await enrollment.renewCertificates(agentOf(ctx), { hostPublicKey: req.hostPublicKey, tlsPublicKey: req.tlsPublicKey }, metaOf(ctx));
+      return { ...certs, validBefore: timestampFromDate(certs.validBefore) };
     },
     async updateNode(req, ctx) {
       return { node: nodeToProto(await directory.updateLabels(principalOf(ctx), req.nodeId, req.labels, metaOf(ctx))) };

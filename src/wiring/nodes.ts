@@ -83,7 +83,7 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
         ...identities.join,
         ...spiffeHandlers(spiffe),
       },
-      agent: { ...agentHandlers(directory, heartbeats, clock, config.node_heartbeat_interval), ...identities.admin },
+      agent: { ...agentHandlers(directory, enrollment, heartbeats, clock, config.node_heartbeat_interval), ...identities.admin },
     },
     stop: () => heartbeats.stop(),
   };

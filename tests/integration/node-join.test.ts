@@ -265,6 +265,36 @@ describe("node join and agents", () => {
     expect(seen).toEqual(["page-0", "page-1", "page-2", "page-3", "page-4"]);
   });
 
+  it("RenewNodeCertificates: the agent renews its host and client certificates for its own host key only", async () => {
+    const { token: secret } = await token();
+    const key = await hostKey();
+    const first = await join_.generateHostCerts({ token: secret, hostPublicKey: key, hostname: "renew-1", addresses: ["10.1.1.1"] });
+    const reg = await join_.registerAgent({ token: secret, hostname: "renew-1", hostPublicKey: key });
+    const auth = agentAuth(reg.agentId, reg.agentToken);
+    t.clock.advance(120);
+    const renewed = await agents.renewNodeCertificates({ hostPublicKey: key }, auth);
+    const before = decodeCertificate(first.sshHostCertificate);
+    const after = decodeCertificate(renewed.sshHostCertificate);
+    expect(after.keyId).toBe(before.keyId);
+    expect(after.principals).toEqual(before.principals);
+    // Addresses a heartbeat reports are listed, never certified: a node cannot claim another host's address.
+    await agents.agentHeartbeat({ addresses: ["10.9.9.9"] }, auth);
+    await flushHeartbeats(t);
+    expect(decodeCertificate((await agents.renewNodeCertificates({ hostPublicKey: key }, auth)).sshHostCertificate).principals).not.toContain("10.9.9.9");
+    expect((after.validBefore as Date).getTime()).toBeGreaterThan((before.validBefore as Date).getTime());
+    expect(new X509Certificate(renewed.tlsCertificate).subject).toContain(`CN=${reg.agentId}`);
+    expect(renewed.tlsPrivateKey).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    await expectError(agents.renewNodeCertificates({ hostPublicKey: await hostKey() }, auth), Code.PermissionDenied, "HOST_KEY_MISMATCH");
+    await expectError(agents.renewNodeCertificates({ hostPublicKey: key }, admin), Code.Unauthenticated, "AGENT_CREDENTIAL_INVALID");
+
+    // A node that joined without a host key binds the first one it renews with, and only that one.
+    const bare = await joinedNode("renew-bare");
+    const bareKey = await hostKey();
+    await agents.renewNodeCertificates({ hostPublicKey: bareKey }, bare.auth);
+    await agents.renewNodeCertificates({ hostPublicKey: bareKey }, bare.auth);
+    await expectError(agents.renewNodeCertificates({ hostPublicKey: await hostKey() }, bare.auth), Code.PermissionDenied, "HOST_KEY_MISMATCH");
+  });
+
   it("DeregisterAgent ends the agent's credential at once", async () => {
     const n = await joinedNode("leaving");
     await agents.deregisterAgent({}, n.auth);

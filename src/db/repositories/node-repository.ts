@@ -99,6 +99,13 @@ export class NodeRepository implements NodeStore {
     return done.length > 0;
   }
 
+  async bindHostKey(id: string, hostKeyFingerprint: string): Promise<void> {
+    await this.db
+      .update(n)
+      .set({ hostKeyFingerprint })
+      .where(and(eq(n.id, id), isNull(n.hostKeyFingerprint)));
+  }
+
   async recordHeartbeats(updates: HeartbeatUpdate[]): Promise<void> {
     if (updates.length === 0) return;
     // One statement for the whole batch, whatever its size: a field an agent did not report keeps its value.

@@ -42,7 +42,13 @@ export const nodes = pgTable(
     joinMethod: text("join_method").notNull(),
     roles: jsonb("roles").notNull().$type<string[]>(),
     hostname: text("hostname").notNull(),
+    /** As the agent last reported them (heartbeats may change them). */
     addresses: jsonb("addresses").notNull().default([]).$type<string[]>(),
+    /**
+     * The addresses its host certificate names: those given when it was certified or joined.
+     * Heartbeats never widen them, so a node cannot certify itself for another host's address.
+     */
+    certifiedAddresses: jsonb("certified_addresses").notNull().default([]).$type<string[]>(),
     /** SHA256:... of the certified host key; null for a node that joined without one. */
     hostKeyFingerprint: text("host_key_fingerprint"),
     agentLabels: jsonb("agent_labels").notNull().default({}).$type<Record<string, string>>(),

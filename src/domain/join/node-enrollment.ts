@@ -10,7 +10,8 @@ import type { RequestMeta } from "../auth/request-meta.js";
 import type { CertificateAuthorities } from "../ca/certificate-authorities.js";
 import type { ClusterTlsAuthority } from "../ca/cluster-tls-authority.js";
 import { issueHostCertificate } from "../ca/host-certificates.js";
-import { invalidArgument, permissionDenied, unauthenticated } from "../errors.js";
+import { invalidArgument, notFound, permissionDenied, unauthenticated } from "../errors.js";
+import type { AgentPrincipal } from "../agent/agent-credentials.js";
 import type { JoinTokenRow, NodeRow } from "../records.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { JoinTokenStore, NodeStore } from "../store/join-store.js";
@@ -108,6 +109,7 @@ export class NodeEnrollment {
         roles: token.roles,
         hostname: req.hostname,
         addresses: req.addresses,
+        certifiedAddresses: req.addresses,
         hostKeyFingerprint: fingerprint,
         agentLabels: {},
         tokenLabels: token.labels,
@@ -116,13 +118,53 @@ export class NodeEnrollment {
       await this.d.audit.record(tx, this.event("node.certify", created.id, token, meta, { host_key: fingerprint, hostname: req.hostname }));
       return created;
     });
+    return this.certify(node, hostKey, tlsKey, now);
+  }
+
+  /**
+   * AgentService/RenewNodeCertificates: new certificates for a registered node, for the host key
+   * it joined with (one that joined without a key binds this one), from the CAs that sign now.
+   */
+  async renewCertificates(agent: AgentPrincipal, req: { hostPublicKey: string; tlsPublicKey: string }, meta: RequestMeta): Promise<HostCerts> {
+    const hostKey = parseHostKey(req.hostPublicKey, "host_public_key");
+    const tlsKey: { publicKey: KeyObject; privateKey?: KeyObject } = req.tlsPublicKey ? parseTlsKey(req.tlsPublicKey) : generateP256KeyPair();
+    const fingerprint = sshFingerprint(hostKey.blob);
+    const now = this.d.clock.now();
+    const node = await this.d.store.transaction(async (tx) => {
+      const node = await tx.nodes.findRegistered(agent.agentId);
+      if (!node) throw notFound("NODE_NOT_FOUND", "node");
+      if (node.hostKeyFingerprint && node.hostKeyFingerprint !== fingerprint)
+        throw permissionDenied("HOST_KEY_MISMATCH", "this is not the host key the node joined with");
+      if (!node.hostKeyFingerprint) await tx.nodes.bindHostKey(node.id, fingerprint);
+      await this.d.audit.record(tx, {
+        eventType: "node.certify",
+        outcome: "success",
+        actorType: "agent",
+        actorId: agent.agentId,
+        ...whereFrom(meta),
+        targetType: "node",
+        targetId: node.id,
+        details: { host_key: fingerprint, hostname: node.hostname, renewal: "true" },
+      });
+      return node;
+    });
+    return this.certify(node, hostKey, tlsKey, now);
+  }
+
+  /** The host certificate (host CA) and the mTLS client certificate (cluster X.509 CA) of one node. */
+  private async certify(
+    node: Pick<NodeRow, "id" | "hostname" | "certifiedAddresses">,
+    hostKey: SshPublicKey,
+    tlsKey: { publicKey: KeyObject; privateKey?: KeyObject },
+    now: Date,
+  ): Promise<HostCerts> {
     const validAfter = new Date(Math.floor((now.getTime() - BACKDATE_MS) / 1000) * 1000);
     const validBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 + this.d.certTtlSeconds * 1000);
     const ssh = issueHostCertificate(this.d.sshAuthorities, {
       hostKey,
       agentId: node.id,
-      hostname: req.hostname,
-      addresses: req.addresses,
+      hostname: node.hostname,
+      addresses: node.certifiedAddresses,
       clusterName: this.d.clusterName,
       validAfter,
       validBefore,
@@ -131,7 +173,7 @@ export class NodeEnrollment {
       authority: this.d.tlsAuthority.signer(),
       subjectPublicKey: tlsKey.publicKey,
       commonName: node.id,
-      dnsNames: [req.hostname],
+      dnsNames: [node.hostname],
       uris: [`spiffe://${this.d.clusterName}/agent/${node.id}`],
       usage: "client",
       notBefore: validAfter,
@@ -175,7 +217,8 @@ export class NodeEnrollment {
     const now = this.d.clock.now();
     const registration = {
       hostname: req.hostname,
-      addresses: req.addresses,
+      // A node that named no addresses keeps those it was certified for.
+      addresses: req.addresses.length ? req.addresses : (target?.addresses ?? []),
       agentLabels: req.labels,
       version: req.version,
       agentTokenHash: sha256Hex(agentToken),
@@ -190,6 +233,7 @@ export class NodeEnrollment {
           joinMethod: token.joinMethod,
           roles: token.roles,
           hostKeyFingerprint: req.hostKeyFingerprint ?? null,
+          certifiedAddresses: req.addresses,
           tokenLabels: token.labels,
           createdAt: now,
           ...registration,

@@ -58,6 +58,8 @@ export interface NodeStore {
   /** A registered node by id (undefined when unknown, pending or deregistered). */
   findRegistered(id: string): Promise<NodeRow | undefined>;
   deregister(id: string, at: Date): Promise<boolean>;
+  /** Records the host key of a node that joined without one. */
+  bindHostKey(id: string, hostKeyFingerprint: string): Promise<void>;
   /** Many heartbeats in one statement per shape. */
   recordHeartbeats(updates: HeartbeatUpdate[]): Promise<void>;
   setAdminLabels(id: string, labels: Record<string, string>): Promise<NodeRow | undefined>;

@@ -1,0 +1,1 @@
+ALTER TABLE "nodes" ADD COLUMN "certified_addresses" jsonb DEFAULT '[]'::jsonb NOT NULL;
