@@ -1,6 +1,6 @@
-// Run by `npm install` / `npm ci` (the project's postinstall). Repairs one defect of the
+// Run by `npm install` / `npm ci` (the project's postinstall). Repairs two defects of the
 // PostgreSQL driver, postgres.js 3.4.9 (upstream issues porsager/postgres#1154, #1208, open at
-// the time of writing):
+// the time of writing, for the first):
 //
 // Small writes are batched behind setImmediate. When a connection's socket closes, the driver
 // sets `socket = null` but leaves the write timer variable set (so it never arms again) and
@@ -13,7 +13,12 @@
 // (which callers already handle) instead of throwing, and closing or ending a connection drops
 // the buffered bytes and disarms the timer, so a reconnected socket starts clean.
 //
-// Idempotent (a marker says the file is patched). Any other driver version, or a file that does
+// The second: a new connection fetches the database's array types before its first query, from
+// a message handler that drops the promise. When the database goes away during that fetch, the
+// rejection is unhandled, and Node ends the process for it. The connection's own close already
+// rejects its queries, so the fetch's failure is caught there and goes nowhere else.
+//
+// Idempotent (each change leaves a marker). Any other driver version, or a file that does
 // not have the expected text, fails the install loudly: the pinned version is what was checked.
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
@@ -22,6 +27,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 const MARKER = "/* warden: closed-socket write guard */";
+const TYPES_MARKER = "/* warden: array-type fetch settles */";
 const EXPECTED_VERSION = "3.4.9";
 
 const REPLACEMENTS = [
@@ -54,6 +60,19 @@ const REPLACEMENTS = [
     chunk = nextWriteTimer = null`,
   },
   {
+    what: "a failed array-type fetch is settled (the connection's close rejects its queries)",
+    marker: TYPES_MARKER,
+    from: `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        return fetchArrayTypes()
+      }`,
+    to: `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        ${TYPES_MARKER}
+        return fetchArrayTypes().catch(() => {})
+      }`,
+  },
+  {
     what: "closed drops what was buffered for the old socket",
     from: `    incomings = null
     clearImmediate(nextWriteTimer)
@@ -79,9 +98,11 @@ const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
 for (const file of ["src/connection.js", "cjs/src/connection.js"]) {
   const path = join(root, file);
   let text = readFileSync(path, "utf8");
-  if (text.includes(MARKER)) continue;
-  if (version !== EXPECTED_VERSION) fail(`postgres ${version} is installed; this repair was written for ${EXPECTED_VERSION}. Check whether the new version fixes the closed-socket write (porsager/postgres#1208) and update scripts/patch-postgres-driver.mjs.`);
-  for (const r of REPLACEMENTS) {
+  // A driver repaired by an older version of this script gets the changes it lacks.
+  const missing = REPLACEMENTS.filter((r) => !text.includes(r.marker ?? MARKER));
+  if (missing.length === 0) continue;
+  if (version !== EXPECTED_VERSION) fail(`postgres ${version} is installed; this repair was written for ${EXPECTED_VERSION}. Check whether the new version fixes the closed-socket write (porsager/postgres#1208) and the unhandled array-type fetch, and update scripts/patch-postgres-driver.mjs.`);
+  for (const r of missing) {
     if (text.split(r.from).length !== 2) fail(`${file}: the text to change for "${r.what}" is not there exactly once`);
     text = text.replace(r.from, r.to);
   }

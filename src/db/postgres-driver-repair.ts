@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
-/** The marker scripts/patch-postgres-driver.mjs writes into the driver it repaired. */
-const MARKER = "/* warden: closed-socket write guard */";
+/** The markers scripts/patch-postgres-driver.mjs writes into the driver it repaired, one per change. */
+const MARKERS = ["/* warden: closed-socket write guard */", "/* warden: array-type fetch settles */"];
 
 /**
  * Refuses to use PostgreSQL with an unrepaired driver: postgres.js 3.4.9 crashes the process when
@@ -15,7 +15,7 @@ export function assertPostgresDriverRepaired(): void {
   const require = createRequire(import.meta.url);
   const root = dirname(dirname(dirname(require.resolve("postgres"))));
   for (const file of ["src/connection.js", "cjs/src/connection.js"])
-    if (!readFileSync(join(root, file), "utf8").includes(MARKER))
+    if (!MARKERS.every((marker) => readFileSync(join(root, file), "utf8").includes(marker)))
       throw new Error(
         `the PostgreSQL driver (${join(root, file)}) lacks Warden's closed-socket repair: run \`node scripts/patch-postgres-driver.mjs\` (npm install runs it unless scripts are disabled)`,
       );

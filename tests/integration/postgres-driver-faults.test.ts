@@ -1,3 +1,4 @@
+import { connect, createServer } from "node:net";
 import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TEST_PG_URL } from "../helpers/database.js";
@@ -81,5 +82,52 @@ describe.skipIf(!TEST_PG_URL)("[PostgreSQL only: needs TEST_DATABASE_URL] the Po
     expect(uncaught).toEqual([]);
     await proxy.restore();
     await answersAgain();
+  });
+
+  it("a connection cut while it fetches the array types (before its first query): the query settles, nothing escapes unhandled", async () => {
+    // A proxy of its own that cuts the first connection the moment the driver asks for the types,
+    // and stops listening (what CI once met: the failed fetch rejected with ECONNREFUSED, unhandled).
+    const target = new URL(TEST_PG_URL!);
+    let cuts = 0;
+    const cutter = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      const drop = () => (client.destroy(), upstream.destroy());
+      client.on("error", drop).on("close", drop);
+      upstream.on("error", drop).on("close", drop);
+      upstream.pipe(client);
+      client.on("data", (chunk: Buffer) => {
+        if (cuts === 0 && chunk.includes("pg_catalog.pg_type")) {
+          cuts++;
+          // And the database stays away: the driver's reconnect is refused too.
+          cutter.close();
+          return drop();
+        }
+        upstream.write(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => cutter.listen(0, "127.0.0.1", resolve));
+    const url = new URL(TEST_PG_URL!);
+    url.hostname = "127.0.0.1";
+    url.port = String((cutter.address() as { port: number }).port);
+    const fresh = postgres(url.toString(), { max: 1, onnotice: () => {}, connect_timeout: 2 });
+    const rejections: unknown[] = [];
+    const onRejection = (err: unknown) => rejections.push(err);
+    process.on("unhandledRejection", onRejection);
+    try {
+      const outcome = await fresh`select 7 as n`.then(
+        (rows) => rows[0]?.n,
+        (err: { code?: string }) => err.code,
+      );
+      expect(cuts).toBe(1);
+      // Either the driver reconnected and answered, or it reports the lost connection; never a crash.
+      expect([7, "CONNECTION_CLOSED", "CONNECTION_DESTROYED", "ECONNRESET", "ECONNREFUSED"]).toContain(outcome);
+      await settle();
+      expect(rejections).toEqual([]);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onRejection);
+      await fresh.end({ timeout: 1 });
+      if (cutter.listening) await new Promise<void>((resolve) => cutter.close(() => resolve()));
+    }
   });
 });
