@@ -76,8 +76,10 @@ describe.skipIf(!TEST_PG_URL)("[PostgreSQL only: needs TEST_DATABASE_URL] the Po
     await new Promise((r) => setTimeout(r, 50));
     await proxy.cut();
     const settled = await Promise.all(inFlight);
-    // Queued behind the cut, a query either fails to connect or was never sent: no success is invented.
-    for (const s of settled) expect(s).toEqual({ code: expect.stringMatching(/^(CONNECTION_CLOSED|CONNECTION_DESTROYED|ECONNREFUSED|CONNECT_TIMEOUT)$/) });
+    // Queued behind the cut, a query either fails to connect (refused, or reset while connecting) or
+    // was never sent: no success is invented.
+    for (const s of settled)
+      expect(s).toEqual({ code: expect.stringMatching(/^(CONNECTION_CLOSED|CONNECTION_DESTROYED|ECONNREFUSED|ECONNRESET|CONNECT_TIMEOUT)$/) });
     await settle();
     expect(uncaught).toEqual([]);
     await proxy.restore();
