@@ -45,8 +45,12 @@ export function agentHandlers(
       return { nodes: page.items.map(nodeToProto), nextPageToken: page.nextPageToken };
     },
     async renewNodeCertificates(req, ctx) {
-      const certs = await enrollment.renewCertificates(agentOf(ctx), { hostPublicKey: req.hostPublicKey, tlsPublicKey: req.tlsPublicKey }, metaOf(ctx));
-      return { ...certs, validBefore: timestampFromDate(certs.validBefore) };
+      const {
+        agentId: _same,
+        validBefore,
+        ...certs
+      } = await enrollment.renewCertificates(agentOf(ctx), { hostPublicKey: req.hostPublicKey, tlsPublicKey: req.tlsPublicKey }, metaOf(ctx));
+      return { ...certs, validBefore: timestampFromDate(validBefore) };
     },
     async updateNode(req, ctx) {
       return { node: nodeToProto(await directory.updateLabels(principalOf(ctx), req.nodeId, req.labels, metaOf(ctx))) };
