@@ -3,6 +3,7 @@ import type { Store, Stores } from "../domain/store/stores.js";
 import type { Db, DbOrTx } from "./client.js";
 import { ApiKeyRepository } from "./repositories/api-key-repository.js";
 import { AuditRepository } from "./repositories/audit-repository.js";
+import { GroupCommittedAuditRepository } from "./audit-group-commit.js";
 import { ConnectorRepository } from "./repositories/connector-repository.js";
 import { EmailVerificationRepository } from "./repositories/email-verification-repository.js";
 import { IdentityRepository } from "./repositories/identity-repository.js";
@@ -57,5 +58,10 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
  * The audit chain's current key goes with them: the database computes each link (one statement).
  */
 export function createStore(db: Db, auditChainKey: LinkKeyPads): Store {
-  return { ...storesOf(db, auditChainKey), transaction: (fn) => db.transaction((tx) => fn(storesOf(tx, auditChainKey))) };
+  // Outside transactions, concurrent audit appends share statements (see GroupCommittedAuditRepository).
+  return {
+    ...storesOf(db, auditChainKey),
+    audit: new GroupCommittedAuditRepository(db, auditChainKey),
+    transaction: (fn) => db.transaction((tx) => fn(storesOf(tx, auditChainKey))),
+  };
 }

@@ -118,6 +118,26 @@ describe("parseSshPublicKey", () => {
     expect(() => parseSshPublicKey(line(short))).toThrow("an Ed25519 key is 32 bytes, not 31");
   });
 
+  it("remembers only sound keys: a refused blob is refused again; a remembered one is handed out as a fresh copy", () => {
+    const notAPoint = line(
+      new SshWireWriter()
+        .utf8("ssh-ed25519")
+        .string(Uint8Array.of(2, ...new Uint8Array(31)))
+        .bytes(),
+    );
+    expect(() => parseSshPublicKey(notAPoint)).toThrow("not a point on the curve");
+    expect(() => parseSshPublicKey(notAPoint)).toThrow("not a point on the curve");
+    const good = line(publicBlob(keys.ed25519));
+    const first = parseSshPublicKey(good);
+    first.blob.fill(0);
+    const again = parseSshPublicKey(good);
+    expect(again).not.toBe(first);
+    expect(Buffer.from(again.blob)).toEqual(Buffer.from(publicBlob(keys.ed25519)));
+    // Thousands of other keys later, the first one still parses the same way.
+    for (let i = 0; i < 5000; i++) parseSshPublicKey(ed25519PublicKeyLine(generateKeyPairSync("ed25519").publicKey).line);
+    expect(Buffer.from(parseSshPublicKey(good).blob)).toEqual(Buffer.from(publicBlob(keys.ed25519)));
+  });
+
   it("refuses an ECDSA point off the curve, a compressed point, and a mismatched curve name", () => {
     const blob = publicBlob(keys.p256);
     const offCurve = blob.slice();

@@ -1,9 +1,10 @@
-import { randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import { timingSafeEqual, type KeyObject } from "node:crypto";
+import { publicRandomBytes } from "../random.js";
 import { decodeOptionList, encodeOptionList, flagOptions } from "./ssh-certificate-options.js";
 import { ED25519, ed25519PublicBlob, ed25519SignatureBlob, verifyEd25519SignatureBlob } from "./ssh-ed25519.js";
 import { describingWireErrors, SshKeyError } from "./ssh-key-error.js";
 import { authorizedKeysLine, splitKeyLine, sshFingerprint } from "./ssh-key-line.js";
-import { isSshKeyType, parseSshPublicKeyBlob, readPublicKeyFields, type SshKeyType, type SshPublicKey } from "./ssh-public-key.js";
+import { isParsedKey, isSshKeyType, parseSshPublicKeyBlob, readPublicKeyFields, type SshKeyType, type SshPublicKey } from "./ssh-public-key.js";
 import { SshWireReader, SshWireWriter } from "./ssh-wire.js";
 
 /** OpenSSH certificates as PROTOCOL.certkeys defines them, signed by an Ed25519 CA. */
@@ -66,21 +67,26 @@ const FOREVER = UINT64_MAX;
 /** The last second a JavaScript Date can hold. */
 const MAX_DATE_SECONDS = 8_640_000_000_000n;
 
+/** A random serial below 2^63, so that tools reading it as a signed 64-bit number see it positive. */
+export function randomCertificateSerial(): bigint {
+  return publicRandomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
+}
+
 export function certificateTypeName(keyType: SshKeyType): SshCertificateTypeName {
   return `${keyType}${SUFFIX}`;
 }
 
 /** Builds and signs a certificate; returns the `<type> <base64> [comment]` line and the wire blob. */
 export function encodeCertificate(opts: CertificateOptions): { line: string; blob: Uint8Array } {
-  // Re-parsing costs little and guarantees the fields we copy are a sound key of the stated type.
-  const key = parseSshPublicKeyBlob(opts.publicKey.blob);
+  // A key assembled by hand is parsed again, so the fields we copy are a sound key of the stated type.
+  const key = isParsedKey(opts.publicKey) ? opts.publicKey : parseSshPublicKeyBlob(opts.publicKey.blob);
   if (key.type !== opts.publicKey.type) throw new SshCertificateError(`publicKey.type ${opts.publicKey.type} does not match its blob (${key.type})`);
   checkCa(opts.caPrivateKey, opts.caPublicKeyBlob);
   checkPrincipals(opts.principals);
   const [validAfter, validBefore] = [seconds(opts.validAfter, "validAfter"), seconds(opts.validBefore, "validBefore")];
   if (validBefore <= validAfter) throw new SshCertificateError("validBefore must be later than validAfter");
   if (opts.serial < 0n || opts.serial > UINT64_MAX) throw new SshCertificateError("serial must fit in a uint64");
-  const nonce = opts.nonce ?? randomBytes(NONCE_LENGTH);
+  const nonce = opts.nonce ?? publicRandomBytes(NONCE_LENGTH);
   if (nonce.length !== NONCE_LENGTH) throw new SshCertificateError(`the nonce must be ${NONCE_LENGTH} bytes`);
 
   const principals = new SshWireWriter();
@@ -182,11 +188,16 @@ function keyFields(publicKeyBlob: Uint8Array): Uint8Array {
   return publicKeyBlob.subarray(reader.offset);
 }
 
+/** The public blob of each CA private key seen, so that a CA's pair is not derived again for every certificate. */
+const caPublicBlobs = new WeakMap<KeyObject, Uint8Array>();
+
 function checkCa(caPrivateKey: KeyObject, caPublicKeyBlob: Uint8Array): void {
   if (caPrivateKey.type !== "private" || caPrivateKey.asymmetricKeyType !== "ed25519")
     throw new SshCertificateError("the CA key must be an Ed25519 private key");
+  let publicBlob = caPublicBlobs.get(caPrivateKey);
+  if (!publicBlob) caPublicBlobs.set(caPrivateKey, (publicBlob = ed25519PublicBlob(caPrivateKey)));
   // A mismatched pair would yield certificates that no server can verify.
-  if (!sameBytes(ed25519PublicBlob(caPrivateKey), caPublicKeyBlob)) throw new SshCertificateError("caPublicKeyBlob is not the public half of caPrivateKey");
+  if (!sameBytes(publicBlob, caPublicKeyBlob)) throw new SshCertificateError("caPublicKeyBlob is not the public half of caPrivateKey");
 }
 
 function checkPrincipals(principals: readonly string[]): void {

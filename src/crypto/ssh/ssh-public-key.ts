@@ -37,19 +37,54 @@ export function parseSshPublicKey(line: string): SshPublicKey {
   checkSupported(type);
   const key = parseSshPublicKeyBlob(blob);
   if (key.type !== type) throw new SshKeyError(`the line says ${type} but the key data is ${key.type}`);
-  return comment ? { ...key, comment } : key;
+  if (!comment) return key;
+  const commented = { ...key, comment };
+  parsedKeys.add(commented);
+  return commented;
 }
+
+/** Keys this module built: their blob and type were checked, so a certificate may copy them as they are. */
+const parsedKeys = new WeakSet<SshPublicKey>();
+
+/**
+ * Blobs parsed lately and found sound, at most RECENT_KEYS_MAX (the oldest is dropped). The same
+ * keys come back again and again (a user's key at every certificate), and checking one costs
+ * hundreds of microseconds (an Ed25519 point's square root in BigInt, a JWK import). Blobs over
+ * RECENT_KEY_MAX_BYTES (large RSA keys) are parsed every time, so the memory stays bounded.
+ */
+const recentKeys = new Map<string, { type: SshKeyType; keyObject: KeyObject }>();
+const RECENT_KEYS_MAX = 4096;
+const RECENT_KEY_MAX_BYTES = 1024;
 
 /** Parses a wire-format public key blob completely: no trailing bytes, no invalid key. */
 export function parseSshPublicKeyBlob(blob: Uint8Array): SshPublicKey {
+  const id = blob.length <= RECENT_KEY_MAX_BYTES ? Buffer.from(blob.buffer, blob.byteOffset, blob.length).toString("base64") : undefined;
+  const known = id === undefined ? undefined : recentKeys.get(id);
+  const { type, keyObject } = known ?? parseFields(blob);
+  if (id !== undefined && !known) {
+    if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.delete(recentKeys.keys().next().value!);
+    recentKeys.set(id, { type, keyObject });
+  }
+  // A KeyObject cannot be changed, so keys may share one; each caller gets its own blob.
+  const key = { type, blob: blob.slice(), keyObject };
+  parsedKeys.add(key);
+  return key;
+}
+
+function parseFields(blob: Uint8Array): { type: SshKeyType; keyObject: KeyObject } {
   return describingWireErrors("public key", () => {
     const reader = new SshWireReader(blob);
     const type = reader.utf8();
     checkSupported(type);
     const keyObject = readPublicKeyFields(type, reader);
     reader.end(`the ${type} key`);
-    return { type, blob: blob.slice(), keyObject };
+    return { type, keyObject };
   });
+}
+
+/** Whether `key` came from parseSshPublicKey(Blob) (a copy with a new comment counts), rather than being assembled by hand. */
+export function isParsedKey(key: SshPublicKey): boolean {
+  return parsedKeys.has(key);
 }
 
 /**

@@ -35,6 +35,61 @@ export function appendStatement(key: LinkKeyPads, entry: AuditEntry, occurredAt:
         from head`;
 }
 
+/** Links appended by one statement at most: a batch's chain is computed by a recursive query. */
+export const MAX_APPEND_BATCH = 256;
+
+/**
+ * The statement that appends several links at once, in the given order: one head lock and one
+ * commit for the lot (group commit). A recursive query walks the batch from the locked head,
+ * computing each link from the one before exactly as appendStatement does; the head moves to the
+ * last link. Entries travel as one jsonb parameter.
+ */
+export function appendBatchStatement(key: LinkKeyPads, items: readonly { entry: AuditEntry; occurredAt: Date }[]): SQL {
+  const rows = items.map(({ entry, occurredAt }, i) => {
+    const fields = storedFields(entry, occurredAt);
+    return {
+      ord: i + 1,
+      content: contentHash(fields),
+      occurred_at: occurredAt.toISOString(),
+      event_type: fields.eventType,
+      outcome: fields.outcome,
+      actor_type: fields.actorType,
+      actor_id: fields.actorId,
+      target_type: fields.targetType,
+      target_id: fields.targetId,
+      client_ip: fields.clientIp,
+      request_id: fields.requestId,
+      details: fields.details,
+    };
+  });
+  const message = sql`convert_to(c.hash || ':' || (c.sequence + 1)::text || ':' || b.content, 'UTF8')`;
+  const hmac = sql`sha256(decode(${key.outerPad}, 'hex') || sha256(decode(${key.innerPad}, 'hex') || ${message}))`;
+  return sql`
+      with recursive batch as (
+        select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as b(
+          ord int, content text, occurred_at timestamptz, event_type text, outcome text, actor_type text, actor_id text,
+          target_type text, target_id text, client_ip text, request_id text, details jsonb)
+      ), old as (
+        select sequence, hash from audit_chain_head where id = 1 for update
+      ), chain(ord, sequence, hash, prev_hash) as (
+        select 0, old.sequence, old.hash, null::text from old
+        union all
+        select b.ord, c.sequence + 1, encode(${hmac}, 'hex'), c.hash
+          from chain c join batch b on b.ord = c.ord + 1
+      ), head as (
+        update audit_chain_head h
+           set sequence = last.sequence, hash = last.hash
+          from (select sequence, hash from chain order by ord desc limit 1) last
+         where h.id = 1
+        returning h.sequence
+      )
+      insert into audit_events (sequence, occurred_at, event_type, outcome, actor_type, actor_id, target_type, target_id, client_ip, request_id, details, prev_hash, hash, key_id)
+      select c.sequence, b.occurred_at, b.event_type, b.outcome, b.actor_type, b.actor_id, b.target_type, b.target_id, b.client_ip, b.request_id,
+             b.details, c.prev_hash, c.hash, ${key.keyId}
+        from chain c join batch b on b.ord = c.ord
+       order by c.ord`;
+}
+
 /** Checkpoint writers take this transaction lock (key rotation has 7345002). */
 const CHECKPOINT_LOCK = 7_345_003;
 
@@ -46,6 +101,10 @@ export class AuditRepository implements AuditStore {
 
   async append(entry: AuditEntry, occurredAt: Date): Promise<void> {
     await this.db.execute(appendStatement(this.chainKey, entry, occurredAt));
+  }
+
+  async appendMany(items: readonly { entry: AuditEntry; occurredAt: Date }[]): Promise<void> {
+    for (let i = 0; i < items.length; i += MAX_APPEND_BATCH) await this.db.execute(appendBatchStatement(this.chainKey, items.slice(i, i + MAX_APPEND_BATCH)));
   }
 
   async listNewestFirst(limit: number, beforeSequence?: number): Promise<AuditRow[]> {

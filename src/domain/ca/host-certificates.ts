@@ -1,5 +1,4 @@
-import { randomBytes } from "node:crypto";
-import { encodeCertificate } from "../../crypto/ssh/ssh-certificate.js";
+import { encodeCertificate, randomCertificateSerial } from "../../crypto/ssh/ssh-certificate.js";
 import type { SshPublicKey } from "../../crypto/ssh/ssh-public-key.js";
 import type { CertificateAuthorities } from "./certificate-authorities.js";
 
@@ -22,7 +21,7 @@ export interface HostCertificateRequest {
  */
 export function issueHostCertificate(authorities: Pick<CertificateAuthorities, "signer">, req: HostCertificateRequest): { line: string; serial: bigint } {
   const ca = authorities.signer("host");
-  const serial = randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
+  const serial = randomCertificateSerial();
   const principals = [...new Set([req.hostname, req.agentId, `${req.agentId}.${req.clusterName}`, ...req.addresses])];
   const { line } = encodeCertificate({
     publicKey: req.hostKey,

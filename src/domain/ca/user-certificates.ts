@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../../clock.js";
-import { encodeCertificate } from "../../crypto/ssh/ssh-certificate.js";
+import { encodeCertificate, randomCertificateSerial } from "../../crypto/ssh/ssh-certificate.js";
 import { parseSshPublicKey, SshKeyError, type SshPublicKey } from "../../crypto/ssh/ssh-public-key.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { auditActor } from "../audit/audit-actor.js";
@@ -118,7 +117,7 @@ export function signUserCertificate(
   authorities: Pick<CertificateAuthorities, "signer">,
   c: UserCertificateContent,
 ): { line: string; serial: bigint; ca: SshAuthority } {
-  const serial = randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
+  const serial = randomCertificateSerial();
   const ca = authorities.signer("user");
   const { line } = encodeCertificate({
     publicKey: c.publicKey,

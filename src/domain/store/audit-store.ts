@@ -26,6 +26,8 @@ export interface AuditCheckpoint {
 export interface AuditStore {
   /** Appends one link of the chain; inside a transaction, it commits with the change it records. */
   append(entry: AuditEntry, occurredAt: Date): Promise<void>;
+  /** Appends several links in this order; each run of up to 256 links is one statement, all or nothing. */
+  appendMany(items: readonly { entry: AuditEntry; occurredAt: Date }[]): Promise<void>;
   listNewestFirst(limit: number, beforeSequence?: number): Promise<AuditRow[]>;
   query(q: AuditQuery): Promise<AuditRow[]>;
   batchAfter(afterSequence: number, limit: number): Promise<AuditRow[]>;

@@ -33,6 +33,10 @@ export class MemoryAuditStore implements AuditStore {
     appendAudit(this.rows, entry, occurredAt);
   }
 
+  async appendMany(items: readonly { entry: AuditEntry; occurredAt: Date }[]): Promise<void> {
+    for (const { entry, occurredAt } of items) appendAudit(this.rows, entry, occurredAt);
+  }
+
   async listNewestFirst(limit: number, beforeSequence?: number): Promise<AuditRow[]> {
     return this.all()
       .filter((e) => !beforeSequence || e.sequence < beforeSequence)
