@@ -5,6 +5,7 @@ import { Access } from "../../gen/warden/options/v1/options_pb.js";
 import { DomainError } from "../domain/errors.js";
 import { policyOf } from "../policy.js";
 import { nestsDeeperThan } from "./json-depth.js";
+import { structFieldDecoder } from "./struct-fields.js";
 import { emptyRequest, framingOf, readRequestMessage, replayed, TooLarge } from "./request-message.js";
 
 /**
@@ -17,6 +18,8 @@ import { emptyRequest, framingOf, readRequestMessage, replayed, TooLarge } from 
  * - it reads the request's one message as connect-es would (same framing, compression and
  *   decoder), with the method's limit: max_public_message_bytes for ACCESS_PUBLIC methods;
  * - it refuses JSON nested deeper than max_json_depth before anything parses it;
+ * - binary requests with a google.protobuf.Struct field read it straight into JSON
+ *   (`struct-fields.ts`), skipping protobuf-es's message per Value;
  * - an accepted unary request goes on to connect-es with an empty body and the message the gate
  *   decoded in the context, which `inputErrorInterceptor` puts in its place: a message is
  *   decoded once, not twice (a 1,000-event telemetry batch spends about 15 ms in the decoder);
@@ -66,6 +69,7 @@ export function inputGate(opts: InputGateOptions): (handler: UniversalHandler) =
     const isPublic = policyOf(handler.method)?.access === Access.PUBLIC;
     const limit = isPublic ? Math.min(opts.maxPublicMessageBytes, opts.maxMessageBytes) : opts.maxMessageBytes;
     const decoders = createMethodSerializationLookup(handler.method, opts.binaryOptions, opts.jsonOptions, { readMaxBytes: limit, writeMaxBytes: limit });
+    const binaryWithStructs = structFieldDecoder(handler.method.input, opts.binaryOptions);
 
     const gated = async (req: Parameters<UniversalHandler>[0]) => {
       const framing = framingOf(req, kind === "server_streaming");
@@ -77,7 +81,7 @@ export function inputGate(opts: InputGateOptions): (handler: UniversalHandler) =
         const read = await readRequestMessage(req, framing, limit, opts.acceptCompression);
         if (!framing.binary && nestsDeeperThan(read.message, opts.maxJsonDepth))
           throw new DomainError("invalid_argument", "INVALID_ARGUMENT", `the request JSON nests deeper than ${opts.maxJsonDepth} levels`);
-        message = decoders.getI(framing.binary).parse(read.message);
+        message = framing.binary && binaryWithStructs ? binaryWithStructs(read.message) : decoders.getI(framing.binary).parse(read.message);
         raw = read.raw;
       } catch (err) {
         const contextValues = req.contextValues ?? createContextValues();
