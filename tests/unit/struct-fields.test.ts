@@ -127,7 +127,7 @@ describe("Struct fields read straight from the wire", () => {
       try {
         expected = slow(bytes);
       } catch (err) {
-        throw new Error(`${name}: ${String(err)}`);
+        throw new Error(`${name}: ${String(err)}`, { cause: err });
       }
       expect(fast(bytes), name).toEqual(expected);
     }
