@@ -15,9 +15,10 @@ import { createFixtures, RATIOS as CORE_RATIOS, SCENARIOS as CORE_SCENARIOS, THR
 import { ZERO_TRUST_RATIOS, ZERO_TRUST_SCENARIOS } from "./zero-trust-scenarios.js";
 import { BENCH_ADMIN, SSH_RATIOS, SSH_SCENARIOS } from "./ssh-scenarios.js";
 import { AGENT_RATIOS, AGENT_SCENARIOS } from "./agent-scenarios.js";
+import { AUDIT_RATIOS, AUDIT_SCENARIOS } from "./audit-scenarios.js";
 
-const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS, ...AGENT_SCENARIOS];
-const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS, ...AGENT_RATIOS];
+const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS, ...AGENT_SCENARIOS, ...AUDIT_SCENARIOS];
+const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS, ...AGENT_RATIOS, ...AUDIT_RATIOS];
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");

@@ -32,6 +32,7 @@ import { policiesWith, policyProblems } from "./policy.js";
 import type { Readiness } from "./readiness.js";
 import { reflectionPolicies } from "./reflection/reflection-access.js";
 import { servedServices, SERVICES, type ServiceHandlers } from "./routes.js";
+import { notificationHandlers, pluginHandlers } from "./handlers/reserved.js";
 import { wireAccounts } from "./wiring/accounts.js";
 import { backchannelServices, wireBackchannel, type BackchannelArea } from "./wiring/backchannel.js";
 import { createCore, type CoreDeps } from "./wiring/core.js";
@@ -50,6 +51,7 @@ import { wirePolicies } from "./wiring/policies.js";
 import { wireSshCa } from "./wiring/ssh-ca.js";
 import { wireNodes } from "./wiring/nodes.js";
 import { wireTelemetry } from "./wiring/telemetry.js";
+import { wireLocks } from "./wiring/locks.js";
 
 export type AppDeps = CoreDeps;
 
@@ -122,7 +124,9 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const nodes = wireNodes(core, { sshCa, rbac });
   const webLogin = new WebLogin({
     auth: accounts.signIn,
+    signIn: sessions.signIn,
     mfa: mfa.verification,
+    passkeys: passkeys.passkeys,
     authenticator: accounts.authenticator,
     keyedHash: core.keyedHash,
     limiter: core.limiter,
@@ -146,6 +150,9 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...sshCa.handlers,
     ...nodes.handlers,
     ...telemetry.handlers,
+    ...wireLocks(core),
+    plugin: pluginHandlers(),
+    notification: notificationHandlers(),
   };
 
   // The proto's policies, with those the settings change (reflection's access).
@@ -217,6 +224,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
       clearInterval(rotation);
       telemetry.stop();
       await nodes.stop();
+      core.locks.stop();
       operations.auditCheckpoints.stop();
       core.redis?.disconnect();
     },

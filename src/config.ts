@@ -155,6 +155,8 @@ export const configSchema = z
     // How often agents are told to heartbeat, and how long without one before a node is offline.
     node_heartbeat_interval: seconds(30),
     node_offline_after: seconds(90),
+    // Where SSH sessions are recorded (AdminService/UpdateClusterConfig can change it at run time).
+    session_recording_mode: z.enum(["off", "node", "node-sync"]).default("node"),
     // The IAM join (RegisterUsingIAMMethod): where a node's signed sts:GetCallerIdentity goes, and how long STS may take.
     sts_endpoint: z.string().url().default("https://sts.amazonaws.com/"),
     sts_timeout_ms: int(5000, 100, 60_000),

@@ -25,6 +25,9 @@ import { TelemetryService } from "../gen/warden/telemetry/v1/telemetry_service_p
 import { CertificateAuthorityService } from "../gen/warden/ca/v1/ca_service_pb.js";
 import { JoinService } from "../gen/warden/join/v1/join_service_pb.js";
 import { AgentService } from "../gen/warden/agent/v1/agent_service_pb.js";
+import { LockService } from "../gen/warden/lock/v1/lock_service_pb.js";
+import { PluginService } from "../gen/warden/plugin/v1/plugin_service_pb.js";
+import { NotificationService } from "../gen/warden/notification/v1/notification_service_pb.js";
 
 /** Every service the server serves, by the name its handlers go under. */
 export const SERVICE_DESCRIPTORS = {
@@ -53,6 +56,9 @@ export const SERVICE_DESCRIPTORS = {
   certificateAuthority: CertificateAuthorityService,
   join: JoinService,
   agent: AgentService,
+  lock: LockService,
+  plugin: PluginService,
+  notification: NotificationService,
 } as const;
 
 /** One complete implementation per service: a forgotten service or method is a type error. */

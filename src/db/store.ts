@@ -24,6 +24,8 @@ import { JoinTokenRepository } from "./repositories/join-token-repository.js";
 import { NodeRepository } from "./repositories/node-repository.js";
 import { AgentIdentityRepository } from "./repositories/agent-identity-repository.js";
 import { JoinChallengeRepository } from "./repositories/join-challenge-repository.js";
+import { ClusterConfigRepository } from "./repositories/cluster-config-repository.js";
+import { LockRepository } from "./repositories/lock-repository.js";
 
 /** Every repository bound to one connection or transaction. */
 function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
@@ -50,6 +52,8 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
     nodes: new NodeRepository(db),
     agentIdentities: new AgentIdentityRepository(db),
     joinChallenges: new JoinChallengeRepository(db),
+    clusterConfig: new ClusterConfigRepository(db),
+    locks: new LockRepository(db),
   };
 }
 

@@ -1,5 +1,19 @@
 /** What cached facts can go stale, and the id that names the changed thing. */
-export const INVALIDATION_TOPICS = ["session", "user", "org", "api_key", "service_account", "role", "policy", "org_policy", "device", "ca", "agent"] as const;
+export const INVALIDATION_TOPICS = [
+  "session",
+  "user",
+  "org",
+  "api_key",
+  "service_account",
+  "role",
+  "policy",
+  "org_policy",
+  "device",
+  "ca",
+  "agent",
+  "lock",
+  "cluster_config",
+] as const;
 export type InvalidationTopic = (typeof INVALIDATION_TOPICS)[number];
 
 export interface Invalidation {

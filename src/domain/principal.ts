@@ -17,6 +17,8 @@ export interface UserPrincipal {
   /** How the credential was presented: a JWT access token or a session bearer. */
   credential: "access_token" | "session";
   mfaAt?: Date;
+  /** The user's traits, for role templates such as {{internal.logins}}. */
+  traits?: Record<string, string[]>;
 }
 
 /** read < write < admin; the backchannel scopes stand apart (service accounts of mail servers). */

@@ -4,9 +4,18 @@ import { AdminService } from "../../gen/warden/admin/v1/admin_service_pb.js";
 import type { SystemAdmin } from "../domain/admin/system-admin.js";
 import { VERSION } from "../version.js";
 import { metaOf, principalOf } from "./call-context.js";
+import type { ClusterConfigs } from "../domain/cluster/cluster-config.js";
+import { clusterConfigChanges, clusterConfigToProto } from "./cluster-config.js";
 
-export function adminHandlers(admin: SystemAdmin): ServiceImpl<typeof AdminService> {
+export function adminHandlers(admin: SystemAdmin, cluster: Pick<ClusterConfigs, "settings" | "update">): ServiceImpl<typeof AdminService> {
   return {
+    getClusterConfig() {
+      return { config: clusterConfigToProto(cluster.settings()) };
+    },
+    async updateClusterConfig(req, ctx) {
+      const changes = clusterConfigChanges(req.config!, req.updateMask?.paths ?? []);
+      return { config: clusterConfigToProto(await cluster.update(principalOf(ctx), changes, metaOf(ctx))) };
+    },
     async getSystemStats() {
       const s = await admin.stats();
       return {

@@ -7,6 +7,8 @@ import type { NodeEnrollment } from "../domain/join/node-enrollment.js";
 import type { NodeDirectory, NodeView } from "../domain/agent/node-directory.js";
 import type { Clock } from "../clock.js";
 import { agentOf, metaOf, principalOf } from "./call-context.js";
+import type { LockRegistry } from "../domain/lock/lock-registry.js";
+import { lockToProto } from "./lock.js";
 
 /** The node half of AgentService (agent identities have their own file). */
 export type NodeMethods = Pick<ServiceImpl<typeof AgentService>, "agentHeartbeat" | "deregisterAgent" | "listNodes" | "updateNode" | "renewNodeCertificates">;
@@ -16,9 +18,10 @@ export function agentHandlers(
   enrollment: Pick<NodeEnrollment, "renewCertificates">,
   heartbeats: Heartbeats,
   clock: Clock,
-  heartbeatIntervalSeconds: number,
+  /** node_heartbeat_interval now (UpdateClusterConfig may change it). */
+  heartbeatIntervalSeconds: () => number,
+  locks: Pick<LockRegistry, "sessionLocks">,
 ): NodeMethods {
-  const interval = durationFromMs(heartbeatIntervalSeconds * 1000);
   return {
     agentHeartbeat(req, ctx) {
       const agent = agentOf(ctx);
@@ -29,7 +32,12 @@ export function agentHandlers(
         version: req.version || undefined,
         addresses: req.addresses.length ? req.addresses : undefined,
       });
-      return { heartbeatInterval: interval, serverTime: timestampFromDate(clock.now()) };
+      // The user, role and login locks in force: the agent ends the SSH sessions they cover.
+      return {
+        heartbeatInterval: durationFromMs(heartbeatIntervalSeconds() * 1000),
+        serverTime: timestampFromDate(clock.now()),
+        locks: locks.sessionLocks().map(lockToProto),
+      };
     },
     async deregisterAgent(_req, ctx) {
       await directory.deregister(agentOf(ctx), metaOf(ctx));

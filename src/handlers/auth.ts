@@ -13,6 +13,7 @@ import type { FederatedSignIn } from "../domain/oidc/federated-sign-in.js";
 import { userToProto } from "./converters.js";
 import type { UserCertificates } from "../domain/ca/user-certificates.js";
 import { principalOf } from "./call-context.js";
+import type { ServerInfoSource } from "../domain/auth/server-info.js";
 
 /** Tokens, or the MFA challenge that replaces them. */
 function signInResponse(r: SignInResult) {
@@ -32,8 +33,13 @@ export function authHandlers(
   mfa: MfaVerification,
   email: EmailVerification,
   certificates: Pick<UserCertificates, "issue">,
+  serverInfo: Pick<ServerInfoSource, "ping">,
 ): ServiceImpl<typeof AuthService> {
   return {
+    async ping() {
+      const r = await serverInfo.ping();
+      return { ...r, serverTime: timestampFromDate(r.serverTime) };
+    },
     async issueUserCerts(req, ctx) {
       if (req.ttl && req.ttl.nanos !== 0) throw invalidArgument("ttl", "must be whole seconds");
       const r = await certificates.issue(principalOf(ctx), req.publicKey, req.ttl ? Number(req.ttl.seconds) : undefined, metaOf(ctx));

@@ -18,6 +18,8 @@ export function userToProto(u: UserRow): User {
     updateTime: timestampFromDate(u.updatedAt),
     emailVerified: !!u.emailVerifiedAt,
     loginAlias: u.loginAlias ?? "",
+    username: u.loginAlias ?? "",
+    traits: Object.fromEntries(Object.entries(u.traits ?? {}).map(([name, values]) => [name, { values }])),
   });
 }
 

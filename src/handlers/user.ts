@@ -5,12 +5,15 @@ import { callerOf, metaOf, principalOf } from "./call-context.js";
 import type { UserDirectory, UserView } from "../domain/user/user-directory.js";
 import { userToProto } from "./converters.js";
 import { create } from "@bufbuild/protobuf";
-import { UserSchema, type User } from "../../gen/warden/user/v1/user_pb.js";
+import { UserSchema, type TraitValues, type User } from "../../gen/warden/user/v1/user_pb.js";
+import { invalidArgument } from "../domain/errors.js";
+import type { Traits } from "../domain/user/traits.js";
 
 export function userHandlers(users: UserAdmin, directory: UserDirectory): ServiceImpl<typeof UserService> {
   return {
     async getUser(req, ctx) {
-      return { user: viewToProto(await directory.get(principalOf(ctx), req.id)) };
+      const view = req.id ? await directory.get(principalOf(ctx), req.id) : await directory.getByName(principalOf(ctx), req.name);
+      return { user: viewToProto(view) };
     },
     async getUserByEmail(req, ctx) {
       return { user: viewToProto(await directory.getByEmail(principalOf(ctx), req.email)) };
@@ -22,7 +25,15 @@ export function userHandlers(users: UserAdmin, directory: UserDirectory): Servic
     async createUser(req, ctx) {
       const user = await users.create(
         callerOf(ctx),
-        { email: req.email, password: req.password, displayName: req.displayName, roles: req.roles, admin: req.admin },
+        {
+          email: req.email,
+          password: req.password,
+          displayName: req.displayName,
+          roles: req.roles,
+          admin: req.admin,
+          username: req.username,
+          traits: req.traits ? traitsOf(req.traits.values) : undefined,
+        },
         metaOf(ctx),
       );
       return { user: userToProto(user) };
@@ -31,7 +42,13 @@ export function userHandlers(users: UserAdmin, directory: UserDirectory): Servic
       const user = await users.update(
         callerOf(ctx),
         req.id,
-        { displayName: req.displayName, admin: req.admin, roles: req.updateRoles ? req.roles : undefined, loginAlias: req.loginAlias },
+        {
+          displayName: req.displayName,
+          admin: req.admin,
+          roles: req.updateRoles ? req.roles : undefined,
+          loginAlias: loginNameOf(req.loginAlias, req.username),
+          traits: req.traits ? traitsOf(req.traits.values) : undefined,
+        },
         metaOf(ctx),
       );
       return { user: userToProto(user) };
@@ -50,6 +67,17 @@ export function userHandlers(users: UserAdmin, directory: UserDirectory): Servic
       return { user: userToProto(await users.setOwnLoginAlias(callerOf(ctx), req.loginAlias, metaOf(ctx))) };
     },
   };
+}
+
+/** login_alias and username are one field under two names: give either, or both alike. */
+function loginNameOf(loginAlias: string | undefined, username: string | undefined): string | undefined {
+  if (loginAlias !== undefined && username !== undefined && loginAlias.trim().toLowerCase() !== username.trim().toLowerCase())
+    throw invalidArgument("username", "username and login_alias are the same field: give one of them");
+  return username ?? loginAlias;
+}
+
+function traitsOf(values: Record<string, TraitValues>): Traits {
+  return Object.fromEntries(Object.entries(values).map(([name, v]) => [name, v.values]));
 }
 
 /** A colleague's view carries id, email and display name only. */

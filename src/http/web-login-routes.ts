@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { randomUUID } from "node:crypto";
+import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { errorToJson, codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { App } from "../app.js";
 import type { RequestMeta } from "../domain/auth/request-meta.js";
 import type { WebLoginRequest } from "../domain/auth/web-login.js";
 import { invalidArgument, unauthenticated } from "../domain/errors.js";
+import { checkChallengeId } from "../domain/passkey/passkeys.js";
+import { parseAuthenticationResponse } from "../domain/passkey/webauthn-json.js";
 import { toConnectError } from "../interceptors/errors.js";
 import { SESSION_COOKIE_NAMES, sessionCookieOf } from "./session-cookie.js";
 
@@ -18,8 +21,9 @@ const MAX_BODY_BYTES = 16 * 1024;
 
 /**
  * The SPA's cookie session: POST /v1/webapi/login (JSON, the password step or the second-factor
- * step), POST /v1/webapi/logout, and GET /v1/webapi/session (the CSRF token again after a page
- * reload). The cookie is HttpOnly, SameSite=Strict, and Secure with the __Host- prefix on TLS.
+ * step with a code or a passkey assertion), POST /v1/webapi/logout, and GET /v1/webapi/session
+ * (the CSRF token again after a page reload). The cookie is HttpOnly, SameSite=Strict, and Secure
+ * with the __Host- prefix on TLS.
  */
 export async function webLoginRoute(app: App, path: string, req: Req, res: Res, clientIp: string, tls: boolean): Promise<void> {
   const meta: RequestMeta = {
@@ -31,7 +35,11 @@ export async function webLoginRoute(app: App, path: string, req: Req, res: Res, 
   try {
     if (path === "/v1/webapi/login" && req.method === "POST") {
       const r = await app.webLogin.login(loginRequestOf(await jsonBody(req)), meta);
-      if (r.kind === "mfa") return json(res, 200, { mfaRequired: true, challengeId: r.challengeId, mfaMethods: r.methods });
+      if (r.kind === "mfa") {
+        // A user with a passkey gets the PublicKeyCredentialRequestOptionsJSON for navigator.credentials.get.
+        const webauthn = r.webauthn && { challengeId: r.webauthn.challengeId, options: JSON.parse(r.webauthn.optionsJson) as unknown };
+        return json(res, 200, { mfaRequired: true, challengeId: r.challengeId, mfaMethods: r.methods, ...(webauthn ? { webauthn } : {}) });
+      }
       const maxAge = Math.max(0, Math.floor((r.expiresAt.getTime() - app.clock.now().getTime()) / 1000));
       return json(
         res,
@@ -96,12 +104,25 @@ const text = (v: unknown, field: string, max: number): string => {
   return v;
 };
 
-/** `{email|username, password}` or `{challengeId, code}`. */
-function loginRequestOf(body: unknown): WebLoginRequest {
-  if (typeof body !== "object" || body === null) throw invalidArgument("body", "must be a JSON object");
-  const b = body as Record<string, unknown>;
-  if (b.challengeId !== undefined) return { challengeId: text(b.challengeId, "challengeId", 128), code: text(b.code, "code", 64) };
-  return { email: text(b.email ?? b.username, "email", 320), password: text(b.password, "password", 1024) };
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** `{email|username, password}`, `{challengeId, code}` or `{challengeId, webauthn: {challengeId, credential}}`. */
+function loginRequestOf(b: unknown): WebLoginRequest {
+  if (!isObject(b)) throw invalidArgument("body", "must be a JSON object");
+  if (b.challengeId === undefined) return { email: text(b.email ?? b.username, "email", 320), password: text(b.password, "password", 1024) };
+  const challengeId = text(b.challengeId, "challengeId", 128);
+  if (b.webauthn === undefined) return { challengeId, code: text(b.code, "code", 64) };
+  if (b.code !== undefined) throw invalidArgument("code", "send either code or webauthn, not both");
+  return { challengeId, webauthn: webauthnOf(b.webauthn) };
+}
+
+/** The passkey step: the WebAuthn challenge's id and the browser's AuthenticationResponseJSON, shape-checked here (400 before any budget is spent). */
+function webauthnOf(v: unknown): { challengeId: string; credential: AuthenticationResponseJSON } {
+  if (!isObject(v)) throw invalidArgument("webauthn", "must be an object with challengeId and credential");
+  const challengeId = text(v.challengeId, "webauthn.challengeId", 64);
+  checkChallengeId(challengeId, "webauthn.challengeId");
+  if (!isObject(v.credential)) throw invalidArgument("webauthn.credential", "must be the AuthenticationResponseJSON object of navigator.credentials.get");
+  return { challengeId, credential: parseAuthenticationResponse(JSON.stringify(v.credential), "webauthn.credential") };
 }
 
 function json(res: Res, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,6 +1,8 @@
 import type { DevicesArea } from "./devices.js";
 import { AuthService } from "../domain/auth/auth-service.js";
 import { createAuthenticator, type Authenticator } from "../domain/auth/authenticator.js";
+import { ServerInfoSource } from "../domain/auth/server-info.js";
+import { VERSION } from "../version.js";
 import { UserAdmin } from "../domain/user/user-admin.js";
 import { UserDirectory } from "../domain/user/user-directory.js";
 import { authHandlers } from "../handlers/auth.js";
@@ -20,8 +22,8 @@ export interface AccountsArea {
   authenticator: Authenticator;
   /** Password checks, shared with the mail-server backchannel. */
   passwords: Pick<AuthService, "checkPassword">;
-  /** Login and Logout, for the SPA's cookie sign-in (WebLogin). */
-  signIn: Pick<AuthService, "login" | "logout">;
+  /** Login's password check and Logout, for the SPA's cookie sign-in (WebLogin). */
+  signIn: Pick<AuthService, "checkPassword" | "logout">;
   handlers: Pick<ServiceHandlers, "auth" | "user" | "session">;
 }
 
@@ -56,12 +58,23 @@ export async function wireAccounts(
     refreshGraceSeconds: config.refresh_reuse_grace,
     proofs: a.devices.proofs,
     gate: a.sessions.gate,
+    locks: core.locks,
   });
   const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: a.rbac.catalog });
   if (config.admin_email && config.admin_password) {
     const r = await users.ensureBootstrapAdmin(config.admin_email, config.admin_password);
     if (r.created) log.info({ user_id: r.user.id }, "created the first administrator from configuration");
   }
+  const serverInfo = new ServerInfoSource({
+    clusterName: config.cluster_name,
+    version: VERSION,
+    webauthnRpId: config.webauthn_rp_id,
+    smsEnabled: !!config.sms_webhook_url || config.dev,
+    googleEnabled: config.google_client_ids.length > 0,
+    spiffeEnabled: !!config.spiffe_trust_bundle_file && !!config.spiffe_trust_domain,
+    connectors: a.federation.connectors,
+    clock,
+  });
   const authenticator = createAuthenticator({
     tokens: core.tokens,
     sessions,
@@ -69,13 +82,14 @@ export async function wireAccounts(
     serviceAccounts: a.tenancy.serviceAccounts,
     roles: a.rbac.catalog,
     limiter,
+    locks: core.locks,
   });
   return {
     authenticator,
     passwords: auth,
     signIn: auth,
     handlers: {
-      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification, a.sshCa.userCertificates),
+      auth: authHandlers(auth, a.federation.federatedSignIn, a.mfa.verification, a.email.verification, a.sshCa.userCertificates, serverInfo),
       user: userHandlers(users, new UserDirectory({ store })),
       session: sessionHandlers(queries, sessions, authenticator),
     },

@@ -15,13 +15,19 @@ export function wireAgentIdentities(core: Core, deps: { sshCa: SshCaArea; rbac: 
     clock,
     audit,
     maxBootstrapTtlSeconds: config.join_token_max_ttl,
-    maxCertTtlSeconds: config.ssh_cert_max_ttl,
+    // Getters: UpdateClusterConfig changes the cap at run time, on every instance.
+    get maxCertTtlSeconds() {
+      return core.cluster.settings().sshCertMaxTtl;
+    },
   });
   const credentials = new IdentityCredentialIssuer({
     sshAuthorities: deps.sshCa.authorities,
     tlsAuthority: deps.sshCa.tlsAuthority,
     clusterName: config.cluster_name,
-    maxTtlSeconds: config.ssh_cert_max_ttl,
+    get maxTtlSeconds() {
+      return core.cluster.settings().sshCertMaxTtl;
+    },
+    locks: core.locks,
   });
   const exchange = new IdentityTokenExchange({ store, credentials, clock, audit });
   return agentIdentityHandlers(identities, exchange);

@@ -9,6 +9,7 @@ import { createArgon2Hasher, type PasswordHasher } from "../crypto/password-hash
 import { TokenService } from "../crypto/token-service.js";
 import type { Database } from "../db/client.js";
 import { createStore } from "../db/store.js";
+import { ClusterConfigs } from "../domain/cluster/cluster-config.js";
 import { AuditLog } from "../domain/audit/audit-log.js";
 import { DevOtpStore } from "../domain/mfa/sms-sender.js";
 import { Caches } from "../domain/cache/caches.js";
@@ -16,6 +17,7 @@ import { OrgDirectory } from "../domain/org/org-directory.js";
 import { OrgAccess } from "../domain/org/org-access.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
+import { LockRegistry } from "../domain/lock/lock-registry.js";
 import type { BruteForce } from "../domain/ratelimit/brute-force.js";
 import { createBruteForce } from "./brute-force.js";
 import type { Store } from "../domain/store/stores.js";
@@ -61,7 +63,14 @@ export interface Core {
   orgAccess: OrgAccess;
   /** One-time codes last sent to each phone or address, kept only in dev mode (DevService.GetOTP). */
   devCodes: DevOtpStore;
+  /** The SSH platform's cluster settings in force (the settings file's, changed by UpdateClusterConfig). */
+  cluster: ClusterConfigs;
+  /** The admins' locks in force, checked at every credential issue and call (LockService). */
+  locks: LockRegistry;
 }
+
+/** Locks are reloaded this often besides their notifications (one lost with its connection). */
+const LOCK_REFRESH_MS = 30_000;
 
 export async function createCore(deps: CoreDeps): Promise<Core> {
   const { config, database, clock, log } = deps;
@@ -73,6 +82,9 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
   metrics.dbPoolMax.set(database.poolStats().max);
   const bus = new InvalidationBus(database, log);
   await bus.start();
+  // After the bus listens, so no lock made while this loads is missed.
+  const locks = new LockRegistry({ store, clock, bus, log, refreshMs: LOCK_REFRESH_MS });
+  await locks.start();
   const box = createSecretBox(masterKey);
   const keys = new KeyStore(
     store,
@@ -102,6 +114,23 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
   );
   const { engine: limiter, redis } = createBruteForce(config);
   const orgDirectory = new OrgDirectory({ store, caches, bus, ttlSeconds: config.session_cache_ttl });
+  const audit = new AuditLog(store, clock);
+  const cluster = new ClusterConfigs({
+    store,
+    clock,
+    audit,
+    bus,
+    defaults: {
+      cluster_name: config.cluster_name,
+      ssh_cert_max_ttl: config.ssh_cert_max_ttl,
+      ssh_cert_default_ttl: config.ssh_cert_default_ttl,
+      agent_cert_ttl: config.agent_cert_ttl,
+      node_heartbeat_interval: config.node_heartbeat_interval,
+      node_offline_after: config.node_offline_after,
+      session_recording_mode: config.session_recording_mode,
+    },
+  });
+  await cluster.start();
   return {
     config,
     database,
@@ -117,7 +146,7 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     auditChainKeys,
     keys,
     tokens,
-    audit: new AuditLog(store, clock),
+    audit,
     limiter,
     redis,
     hasher: deps.hasher ?? (await createArgon2Hasher()),
@@ -127,6 +156,8 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     // An organization-scoped call costs no database read when nothing changed.
     orgAccess: new OrgAccess({ orgs: orgDirectory }),
     devCodes: new DevOtpStore(config.dev),
+    locks,
+    cluster,
   };
 }
 

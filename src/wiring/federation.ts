@@ -8,6 +8,7 @@ import type { SessionsArea } from "./sessions.js";
 
 export interface FederationArea {
   federatedSignIn: FederatedSignIn;
+  connectors: Connectors;
   handlers: Pick<ServiceHandlers, "connector">;
 }
 
@@ -25,5 +26,5 @@ export function wireFederation(core: Core, s: SessionsArea): FederationArea {
     audit,
     signIn: s.signIn,
   });
-  return { federatedSignIn, handlers: { connector: connectorHandlers(connectors) } };
+  return { federatedSignIn, connectors, handlers: { connector: connectorHandlers(connectors) } };
 }

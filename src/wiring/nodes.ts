@@ -47,7 +47,11 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
     clock,
     audit,
     clusterName: config.cluster_name,
-    certTtlSeconds: config.agent_cert_ttl,
+    // Getters: UpdateClusterConfig changes these at run time, on every instance.
+    get certTtlSeconds() {
+      return core.cluster.settings().agentCertTtl;
+    },
+    locks: core.locks,
   });
   const sts = new StsClient({ endpoint: config.sts_endpoint, timeoutMs: config.sts_timeout_ms });
   const iamJoin = new IamJoin({ store, tokens, enrollment, sts, stsHost: sts.host, clock });
@@ -59,6 +63,7 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
     bus,
     limiter,
     tlsAuthority: deps.sshCa.tlsAuthority,
+    locks: core.locks,
   });
   const directory = new NodeDirectory({
     store,
@@ -67,7 +72,9 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
     bus,
     clock,
     audit,
-    offlineAfterSeconds: config.node_offline_after,
+    get offlineAfterSeconds() {
+      return core.cluster.settings().nodeOfflineAfter;
+    },
   });
   const identities = wireAgentIdentities(core, deps);
   return {
@@ -83,7 +90,10 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
         ...identities.join,
         ...spiffeHandlers(spiffe),
       },
-      agent: { ...agentHandlers(directory, enrollment, heartbeats, clock, config.node_heartbeat_interval), ...identities.admin },
+      agent: {
+        ...agentHandlers(directory, enrollment, heartbeats, clock, () => core.cluster.settings().nodeHeartbeatInterval, core.locks),
+        ...identities.admin,
+      },
     },
     stop: () => heartbeats.stop(),
   };

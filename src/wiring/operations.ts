@@ -38,8 +38,8 @@ export function wireOperations(core: Core): {
       reflectionV1: reflection.v1,
       reflectionV1alpha: reflection.v1alpha,
       health: healthHandlers(core.readiness),
-      audit: auditHandlers(new AuditQueries(store), audit.verifier, audit.checkpoints),
-      admin: adminHandlers(admin),
+      audit: auditHandlers(new AuditQueries(store), audit),
+      admin: adminHandlers(admin, core.cluster),
     },
     auditCheckpoints: audit.schedule,
   };

@@ -58,6 +58,7 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
     verification: email.verification,
     gate,
     devices: store.devices,
+    locks: core.locks,
   });
   const queries = new SessionQueries({ store, clock, sessions, audit, timeouts });
   const contexts = new PolicyContexts({

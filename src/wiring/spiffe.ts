@@ -18,7 +18,7 @@ export function wireSpiffe(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea 
   } else if (config.spiffe_role_map.trim() !== "") {
     log.warn("spiffe_role_map is set but SPIFFE is off (no spiffe_trust_bundle_file and spiffe_trust_domain)");
   }
-  return new SpiffeAuthentication({ store, authorities: deps.sshCa.authorities, roles: deps.rbac.catalog, clock, audit, settings });
+  return new SpiffeAuthentication({ store, authorities: deps.sshCa.authorities, roles: deps.rbac.catalog, clock, audit, settings, locks: core.locks });
 }
 
 /**

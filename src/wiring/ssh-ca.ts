@@ -26,8 +26,14 @@ export async function wireSshCa(core: Core, deps: { rbac: RbacArea }): Promise<S
     roles: deps.rbac.catalog,
     clock,
     audit,
-    maxTtlSeconds: config.ssh_cert_max_ttl,
-    defaultTtlSeconds: Math.min(config.ssh_cert_default_ttl, config.ssh_cert_max_ttl),
+    // Getters: UpdateClusterConfig changes these at run time, on every instance.
+    get maxTtlSeconds() {
+      return core.cluster.settings().sshCertMaxTtl;
+    },
+    get defaultTtlSeconds() {
+      return core.cluster.settings().sshCertDefaultTtl;
+    },
+    locks: core.locks,
   });
   const rotation = new CaRotation({ store, authorities, audit, bus, clock });
   return {

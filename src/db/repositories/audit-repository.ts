@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
-import { auditChainHead, auditCheckpoints, auditEvents, type AuditRow } from "../schema/index.js";
+import { auditArchives, auditChainHead, auditCheckpoints, auditEvents, type AuditRow } from "../schema/index.js";
 import { contentHash, storedFields, type AuditEntry, type LinkKeyPads } from "../../domain/audit/audit-event.js";
-import type { AuditCheckpoint, AuditStore, AuditQuery } from "../../domain/store/audit-store.js";
+import type { AuditArchive, AuditCheckpoint, AuditStore, AuditQuery } from "../../domain/store/audit-store.js";
 
 /**
  * The statement that appends one link to the chain, after `change` (CTEs, `name as (insert ...)`)
@@ -123,6 +123,8 @@ export class AuditRepository implements AuditStore {
     if (q.eventTypes?.length) where.push(inArray(auditEvents.eventType, q.eventTypes));
     if (q.actorId) where.push(eq(auditEvents.actorId, q.actorId));
     if (q.targetId) where.push(eq(auditEvents.targetId, q.targetId));
+    if (q.userId) where.push(or(eq(auditEvents.actorId, q.userId), eq(auditEvents.targetId, q.userId))!);
+    if (q.nodeId) where.push(or(eq(auditEvents.actorId, q.nodeId), eq(auditEvents.targetId, q.nodeId))!);
     if (q.outcome) where.push(eq(auditEvents.outcome, q.outcome));
     if (q.afterSequence) where.push(gt(auditEvents.sequence, q.afterSequence));
     return this.db
@@ -166,5 +168,56 @@ export class AuditRepository implements AuditStore {
 
   async lockCheckpoints(): Promise<void> {
     await this.db.execute(sql`select pg_advisory_xact_lock(${CHECKPOINT_LOCK})`);
+  }
+
+  async newestArchive(): Promise<AuditArchive | undefined> {
+    const [row] = await this.db.select().from(auditArchives).orderBy(desc(auditArchives.number)).limit(1);
+    return row;
+  }
+
+  async archiveByHead(headSequence: number): Promise<AuditArchive | undefined> {
+    const [row] = await this.db.select().from(auditArchives).where(eq(auditArchives.headSequence, headSequence)).limit(1);
+    return row;
+  }
+
+  async archiveByNumber(number: number): Promise<AuditArchive | undefined> {
+    const [row] = await this.db.select().from(auditArchives).where(eq(auditArchives.number, number));
+    return row;
+  }
+
+  async firstBefore(before: Date, afterSequence: number): Promise<number | undefined> {
+    const [row] = await this.db
+      .select({ s: sql<string | null>`min(${auditEvents.sequence})` })
+      .from(auditEvents)
+      .where(and(gt(auditEvents.sequence, afterSequence), lt(auditEvents.occurredAt, before)));
+    return row?.s == null ? undefined : Number(row.s);
+  }
+
+  async checkpointsWithin(afterSequence: number, throughSequence: number): Promise<AuditCheckpoint[]> {
+    return this.db
+      .select()
+      .from(auditCheckpoints)
+      .where(and(gt(auditCheckpoints.sequence, afterSequence), lte(auditCheckpoints.sequence, throughSequence)))
+      .orderBy(asc(auditCheckpoints.number));
+  }
+
+  async lockHead(): Promise<void> {
+    await this.db.execute(sql`select sequence from audit_chain_head where id = 1 for update`);
+  }
+
+  async deleteArchived(afterSequence: number, throughSequence: number): Promise<{ sequence: number; hash: string }[]> {
+    // The append-only trigger lets a DELETE through only for sequences up to this setting, which
+    // set_config(..., true) scopes to this transaction (see migration 0022).
+    await this.db.execute(sql`select set_config('warden.audit_archive_through', ${String(throughSequence)}, true)`);
+    const deleted = await this.db
+      .delete(auditEvents)
+      .where(and(gt(auditEvents.sequence, afterSequence), lte(auditEvents.sequence, throughSequence)))
+      .returning({ sequence: auditEvents.sequence, hash: auditEvents.hash });
+    await this.db.execute(sql`select set_config('warden.audit_archive_through', '', true)`);
+    return deleted.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  async insertArchive(a: AuditArchive): Promise<void> {
+    await this.db.insert(auditArchives).values(a);
   }
 }

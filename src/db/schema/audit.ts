@@ -50,3 +50,22 @@ export const auditCheckpoints = pgTable("audit_checkpoints", {
 });
 
 export type AuditCheckpointRow = typeof auditCheckpoints.$inferSelect;
+
+/**
+ * Archived prefixes of the chain (ArchiveAuditEvents), numbered 1, 2, 3, ...; append-only like
+ * the events. The newest row is where the live chain starts: its first event links to
+ * head_hash. Each row is vouched for by the "audit.archive" event (a keyed link) written in the
+ * transaction that deleted the archived events, which repeats these columns.
+ */
+export const auditArchives = pgTable("audit_archives", {
+  number: bigint("number", { mode: "number" }).primaryKey(),
+  firstSequence: bigint("first_sequence", { mode: "number" }).notNull(),
+  headSequence: bigint("head_sequence", { mode: "number" }).notNull(),
+  headHash: text("head_hash").notNull(),
+  headKeyId: text("head_key_id").notNull(),
+  eventCount: bigint("event_count", { mode: "number" }).notNull(),
+  sha256: text("sha256").notNull(),
+  archivedAt: timestamp("archived_at", { withTimezone: true, mode: "date" }).notNull(),
+});
+
+export type AuditArchiveRow = typeof auditArchives.$inferSelect;

@@ -11,3 +11,5 @@ export * from "./zero-trust.js";
 export * from "./certificate-authorities.js";
 export * from "./nodes.js";
 export * from "./agent-identities.js";
+export * from "./locks.js";
+export * from "./cluster-config.js";

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const users = pgTable(
   "users",
@@ -23,6 +23,8 @@ export const users = pgTable(
     deletedAt: timestamp("deleted_at", { withTimezone: true, mode: "date" }),
     // A second sign-in name for mail clients (the backchannel): lower-cased, no "@", unique.
     loginAlias: text("login_alias"),
+    // Traits: name -> values, for role templates such as {{internal.logins}} (SSH logins).
+    traits: jsonb("traits").notNull().default({}).$type<Record<string, string[]>>(),
   },
   (t) => [uniqueIndex("users_email_key").on(t.email), uniqueIndex("users_login_alias_key").on(t.loginAlias), index("users_created_idx").on(t.createdAt, t.id)],
 );

@@ -7,6 +7,7 @@ import { sshAccessOf } from "../ca/ssh-access.js";
 import { certificateValidity, signUserCertificate } from "../ca/user-certificates.js";
 import { DomainError, invalidArgument } from "../errors.js";
 import type { AgentIdentityRow, RoleRow } from "../records.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 
 export interface IdentityCredentialsDeps {
   sshAuthorities: Pick<CertificateAuthorities, "signer" | "hostCaKnownHosts">;
@@ -14,6 +15,8 @@ export interface IdentityCredentialsDeps {
   clusterName: string;
   /** ssh_cert_max_ttl now (it may have shrunk since the identity was made). */
   maxTtlSeconds: number;
+  /** Admins' locks: a locked identity or role gets nothing, a locked login is left out. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 /** The keys a bootstrap or renewal certifies, parsed before any token is spent. */
@@ -71,6 +74,7 @@ export class IdentityCredentialIssuer {
     const access = sshAccessOf(roles);
     if (keys.ssh && access.logins.length === 0)
       throw new DomainError("permission_denied", "SSH_LOGINS_REQUIRED", "none of the agent identity's roles grants an SSH login (a role's logins)");
+    const { logins } = this.d.locks.requireUnlocked({ agentIdentityId: identity.id, roles: identity.roles, logins: keys.ssh ? access.logins : [] });
     const ttlSeconds = Math.min(identity.certTtlSeconds, this.d.maxTtlSeconds, access.maxTtlSeconds ?? Infinity);
     const { validAfter, validBefore } = certificateValidity(now, ttlSeconds);
 
@@ -78,7 +82,7 @@ export class IdentityCredentialIssuer {
       ? signUserCertificate(this.d.sshAuthorities, {
           publicKey: keys.ssh,
           keyId: `bot:${identity.name}`,
-          principals: access.logins,
+          principals: logins,
           extensions: access.extensions,
           validAfter,
           validBefore,
@@ -97,7 +101,7 @@ export class IdentityCredentialIssuer {
     return {
       sshCertificate: ssh?.line ?? "",
       sshSerial: ssh?.serial,
-      principals: ssh ? access.logins : [],
+      principals: ssh ? logins : [],
       tlsCertificate,
       tlsPrivateKey: tls.privateKey ? tls.privateKey.export({ format: "pem", type: "pkcs8" }).toString() : "",
       tlsCa: this.d.tlsAuthority.trustedPem().join(""),

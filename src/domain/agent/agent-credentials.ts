@@ -7,6 +7,7 @@ import type { BruteForce } from "../ratelimit/brute-force.js";
 import type { NodeStore } from "../store/join-store.js";
 import type { ClusterTlsAuthority } from "../ca/cluster-tls-authority.js";
 import { isAgentTokenFormat } from "../join/join-secrets.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 
 /** A registered agent, as its credential proved it. */
 export interface AgentPrincipal {
@@ -29,6 +30,8 @@ export interface AgentCredentialsDeps {
   cache: BoundedCache<string, KnownAgent>;
   bus: InvalidationBus;
   limiter: Pick<BruteForce, "checkNetwork" | "networkFailed">;
+  /** Admins' locks: a locked node (by id or hostname) is refused at every agent call. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 /**
@@ -36,6 +39,7 @@ export interface AgentCredentialsDeps {
  * client certificate GenerateHostCerts issued it. Either must belong to that very agent, so one
  * node's credential never acts as another node, and the node must still be registered. Wrong
  * credentials spend the address's agent-token failure budget; a budget spent refuses before any lookup.
+ * A proven agent whose node an admin locked is refused (LOCKED).
  */
 export class AgentCredentials {
   constructor(private readonly d: AgentCredentialsDeps) {
@@ -56,6 +60,7 @@ export class AgentCredentials {
       await this.d.limiter.networkFailed("agent_token", clientIp);
       throw unauthenticated("AGENT_CREDENTIAL_INVALID", "x-agent-id and the agent token do not name one registered agent");
     }
+    this.d.locks.requireUnlocked({ nodeId: agent.agentId, hostname: agent.hostname });
     return { agentId: agent.agentId, hostname: agent.hostname, roles: agent.roles };
   }
 

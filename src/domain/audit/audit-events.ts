@@ -74,6 +74,7 @@ export const AUDIT_EVENTS = {
   "policy.error": "An access policy failed at run time (the decision was deny)",
   "org_policy.update": "An organization's zero-trust config changed",
   "ca.rotate": "An SSH certificate authority moved to the next rotation phase (or rolled back)",
+  "cluster_config.update": "An admin changed the cluster config (the fields and their new values)",
   "ssh.certificate.issue": "An OpenSSH user certificate was issued (serial, principals, expiry, CA fingerprint)",
   "join_token.create": "A join token was made (roles, uses, join method, expiry; never the secret)",
   "join_token.delete": "A join token was deleted",
@@ -87,6 +88,14 @@ export const AUDIT_EVENTS = {
   "agent_identity.renew": "An agent identity renewed its credentials with its renewal token",
   "agent_identity.lock": "An agent identity was locked: a renewal token was presented a second time",
   "spiffe.authenticate": "A workload traded an X.509 SVID for an SSH certificate (or was refused)",
+  "lock.create": "An admin locked a user, role, node, device, agent identity or login (target, message, expiry)",
+  "lock.delete": "An admin deleted a lock",
+  "ssh.session.start": "An agent reported an SSH session opening on its node (user, login, session id, the node's time)",
+  "ssh.session.end": "An agent reported an SSH session closing on its node",
+  "ssh.exec": "An agent reported a command run in an SSH session (metadata: the command, as the agent sends it)",
+  "ssh.port_forward": "An agent reported a port forward in an SSH session",
+  "ssh.file_transfer": "An agent reported a file transfer (scp, sftp) in an SSH session",
+  "audit.archive": "An admin archived the oldest part of the chain: its head (sequence, hash) and the archive's SHA-256; those events left the live table",
 } as const;
 
 export type AuditEventType = keyof typeof AUDIT_EVENTS;

@@ -8,6 +8,10 @@ export interface AuditFilter {
   eventTypes: string[];
   actorId: string;
   targetId: string;
+  /** Actor or target. */
+  userId?: string;
+  /** Actor or target. */
+  nodeId?: string;
   outcome?: "success" | "failure";
 }
 
@@ -32,6 +36,8 @@ export class AuditQueries {
       eventTypes: filter.eventTypes,
       actorId: filter.actorId || undefined,
       targetId: filter.targetId || undefined,
+      userId: filter.userId || undefined,
+      nodeId: filter.nodeId || undefined,
       outcome: filter.outcome,
       afterSequence: cursor?.s,
       limit: size + 1,

@@ -2,10 +2,12 @@ import type { AuditChainKeys } from "../../crypto/audit-chain-keys.js";
 import type { CheckpointSigner } from "../../crypto/checkpoint-signer.js";
 import type { AuditRow } from "../records.js";
 import type { AuditStore } from "../store/audit-store.js";
-import { chainHash, contentHash, GENESIS_HASH, linkMessage, UNKEYED_LEGACY } from "./audit-event.js";
+import { GENESIS_HASH, UNKEYED_LEGACY } from "./audit-event.js";
+import { archiveEventDetails } from "./archive-format.js";
+import { linkProblem } from "./link-check.js";
 
 /** Which check found the chain broken. */
-export type ChainCheck = "link" | "content" | "key" | "sequence_gap" | "head" | "checkpoint";
+export type ChainCheck = "link" | "content" | "key" | "sequence_gap" | "head" | "checkpoint" | "archive" | "format";
 
 export interface ChainReport {
   intact: boolean;
@@ -17,7 +19,7 @@ export interface ChainReport {
 }
 
 export interface ChainVerifierDeps {
-  store: { audit: Pick<AuditStore, "batchAfter" | "head" | "checkpointsAfter"> };
+  store: { audit: Pick<AuditStore, "batchAfter" | "head" | "checkpointsAfter" | "newestArchive"> };
   keys: Pick<AuditChainKeys, "link">;
   signer: Pick<CheckpointSigner, "checker">;
 }
@@ -89,11 +91,18 @@ export class ChainVerifier {
     }
   }
 
-  /** Every event, oldest first, against the checkpoints; then the head. */
+  /**
+   * Every event, oldest first, against the checkpoints; then the head. After an archive the
+   * chain starts at the newest archive's head, and that archive must be vouched for by its
+   * "audit.archive" event (a keyed link) in the live chain: without the key, a prefix cannot be
+   * removed and passed off as archived.
+   */
   private async walk(pins: Map<number, Pin>, batchSize: number, counts: { events: number }): Promise<void> {
-    let prevHash = GENESIS_HASH;
-    let last = 0;
-    let keyed = false;
+    const archive = await this.d.store.audit.newestArchive();
+    let prevHash = archive?.headHash ?? GENESIS_HASH;
+    let last = archive?.headSequence ?? 0;
+    let keyed = !!archive && archive.headKeyId !== UNKEYED_LEGACY;
+    let vouched = !archive;
     const held = new Set<number>();
     const pinned = (sequence: number, hash: string) => {
       const pin = pins.get(sequence);
@@ -102,7 +111,11 @@ export class ChainVerifier {
         throw new Broken(sequence, "checkpoint", `checkpoint #${pin.number} vouches for another hash at this sequence (the chain was rewritten)`);
       held.add(sequence);
     };
-    pinned(0, GENESIS_HASH);
+    if (archive) {
+      // Checkpoints of archived events are checked with the archive file (VerifyAuditArchive).
+      for (const sequence of pins.keys()) if (sequence < archive.headSequence) held.add(sequence);
+      pinned(archive.headSequence, archive.headHash);
+    } else pinned(0, GENESIS_HASH);
     for (;;) {
       const rows = await this.d.store.audit.batchAfter(last, batchSize);
       for (const row of rows) {
@@ -115,6 +128,11 @@ export class ChainVerifier {
         if (row.prevHash !== prevHash)
           throw new Broken(row.sequence, "link", "previous-link hash does not match the event before it (an event was removed or changed)");
         this.checkHash(row);
+        if (!vouched && row.eventType === "audit.archive" && row.details.number === String(archive!.number)) {
+          if (!sameDetails(row.details, archiveEventDetails(archive!)))
+            throw new Broken(row.sequence, "archive", `the record of archive #${archive!.number} differs from its audit.archive event (it was changed)`);
+          vouched = true;
+        }
         pinned(row.sequence, row.hash);
         keyed ||= row.keyId !== UNKEYED_LEGACY;
         prevHash = row.hash;
@@ -123,6 +141,12 @@ export class ChainVerifier {
       }
       if (rows.length < batchSize) break;
     }
+    if (!vouched)
+      throw new Broken(
+        archive!.headSequence + 1,
+        "archive",
+        `archive #${archive!.number} has no audit.archive event in the live chain (the archive record was forged, or events were removed)`,
+      );
     const head = await this.d.store.audit.head();
     if (!head) throw new Broken(last + 1, "head", "the head row is missing (appends would be lost)");
     if (head.sequence !== last || head.hash !== prevHash)
@@ -137,13 +161,12 @@ export class ChainVerifier {
   }
 
   private checkHash(row: AuditRow): void {
-    if (row.keyId === UNKEYED_LEGACY) {
-      if (chainHash(row) !== row.hash) throw new Broken(row.sequence, "content", "event content does not match its hash (the event was edited)");
-      return;
-    }
-    const expected = this.d.keys.link(row.keyId, linkMessage(row.prevHash, row.sequence, contentHash(row)));
-    if (expected === undefined) throw new Broken(row.sequence, "key", `the link names an unknown chain key "${row.keyId}"`);
-    if (expected !== row.hash)
-      throw new Broken(row.sequence, "key", `the keyed link (${row.keyId}) does not match: the event was edited, or its link was made without the key`);
+    const bad = linkProblem(row, this.d.keys);
+    if (bad) throw new Broken(row.sequence, bad.check, bad.problem);
   }
+}
+
+function sameDetails(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
 }

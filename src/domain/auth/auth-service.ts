@@ -28,6 +28,7 @@ import type { DeviceRow } from "../records.js";
 import { rpcOf } from "./sign-in.js";
 import { sessionFactsOf } from "../policy/policy-input.js";
 import type { ZeroTrustGate } from "./zero-trust-gate.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 
 export interface AuthDeps {
   store: Ports<{
@@ -52,6 +53,8 @@ export interface AuthDeps {
   proofs: DeviceProofVerifier;
   /** Organizations' device rules and access policies, decided again at every refresh. */
   gate: Pick<ZeroTrustGate, "check">;
+  /** Admins' locks: a refresh for a locked user, role or device is refused (nothing is rotated). */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -290,6 +293,8 @@ export class AuthService {
     const user = session && (await tx.users.findById(session.userId));
     const dead = session ? await this.d.sessions.deadReasonNow(session, user) : "SESSION_NOT_FOUND";
     if (dead) return { error: dead };
+    // Thrown: the transaction rolls back, so the refresh token stays unused for after the lock.
+    this.d.locks.requireUnlocked({ userId: user!.id, roles: user!.roles, deviceId: session!.deviceId ?? undefined });
     await tx.sessions.touch(session!.id, now);
     await this.d.audit.record(tx, {
       eventType: "auth.refresh",

@@ -16,6 +16,7 @@ import type { DeviceRow } from "../records.js";
 import type { DeviceStore } from "../store/device-store.js";
 import { unauthenticated } from "../errors.js";
 import type { ZeroTrustGate } from "./zero-trust-gate.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 
 export const MFA_CHALLENGE_TTL_SECONDS = 300;
 
@@ -50,6 +51,8 @@ export interface SignInDeps {
   /** Organizations' device rules and access policies, decided before any session opens. */
   gate: Pick<ZeroTrustGate, "check">;
   devices: Pick<DeviceStore, "findById">;
+  /** Admins' locks: a locked user, role or device gets no MFA challenge and no session. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 export interface SignInOptions {
@@ -58,6 +61,11 @@ export interface SignInOptions {
   hasMfa?: boolean;
   /** A device that proved itself (DeviceProofVerifier) with this sign-in: the session is bound to it. */
   deviceId?: string;
+  /**
+   * Second factors this caller completes itself besides the codes VerifyMFA takes (the web
+   * login's passkey step): listed in the challenge, and enough on their own to require one.
+   */
+  extraMethods?: string[];
 }
 
 /**
@@ -72,13 +80,15 @@ export class SignIn {
     // Disabled: no token from any path. Failed password attempts do not block here: whoever
     // gets this far proved a credential (password budgets are taken where passwords are checked).
     if (user.disabled || user.deletedAt) throw invalidCredentials();
+    this.d.locks.requireUnlocked({ userId: user.id, roles: user.roles, deviceId: opts.deviceId });
     if (this.d.requireVerifiedEmail && !user.emailVerifiedAt) {
       // The credential was right: the owner is told why, and gets a new verification email.
       await this.d.verification.trySend(user, meta);
       throw new DomainError("failed_precondition", "EMAIL_NOT_VERIFIED", "verify your email address first: a new verification email was sent");
     }
-    if (!opts.mfaSatisfied && opts.hasMfa !== false) {
-      const methods = await this.mfaMethods(user.id);
+    const extra = opts.extraMethods ?? [];
+    if (!opts.mfaSatisfied && (opts.hasMfa !== false || extra.length > 0)) {
+      const methods = [...(opts.hasMfa === false ? [] : await this.mfaMethods(user.id)), ...extra];
       if (methods.length > 0) {
         // Refused now rather than after the second factor: a denied sign-in gets no challenge.
         const device = await this.deviceOf(user, opts.deviceId);
@@ -114,6 +124,7 @@ export class SignIn {
 
   async openSession(user: UserRow, authMethod: string, meta: RequestMeta, amr: string[], mfaAt?: Date, deviceId?: string): Promise<IssuedTokens> {
     const device = await this.deviceOf(user, deviceId);
+    this.d.locks.requireUnlocked({ userId: user.id, roles: user.roles, deviceId: device?.id });
     await this.d.gate.check({ user, phase: "sign_in", device, session: { authMethods: amr, mfaAt }, request: rpcOf(meta) });
     // The session, its refresh token and the event in one statement: all or nothing, one round trip.
     const created = await this.d.sessions.open(

@@ -9,6 +9,7 @@ import type { Principal } from "../principal.js";
 import type { RoleCatalog } from "../rbac/role-catalog.js";
 import type { CertificateAuthorities, SshAuthority } from "./certificate-authorities.js";
 import { sshAccessOf } from "./ssh-access.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 
 export interface UserCertificatesDeps {
   authorities: Pick<CertificateAuthorities, "signer" | "hostCaKnownHosts">;
@@ -19,6 +20,8 @@ export interface UserCertificatesDeps {
   maxTtlSeconds: number;
   /** ssh_cert_default_ttl: when the request names no ttl. */
   defaultTtlSeconds: number;
+  /** Admins' locks: a locked user or role gets nothing, a locked login is left out. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 export interface IssuedUserCertificate {
@@ -39,7 +42,8 @@ const BACKDATE_SECONDS = 60;
  * signed by the user CA. Principals are the logins of the user's roles (none: refused, since a
  * certificate without principals would be good for every login); validity is the requested ttl
  * capped by the roles' max_session_ttl and ssh_cert_max_ttl; extensions are those the roles
- * permit. Audited with the key's fingerprint and the serial.
+ * permit. Logins an admin locked are left out (every one locked: refused with LOCKED). Audited
+ * with the key's fingerprint and the serial.
  */
 export class UserCertificates {
   constructor(private readonly d: UserCertificatesDeps) {}
@@ -56,9 +60,10 @@ export class UserCertificates {
     if (requestedTtlSeconds !== undefined && requestedTtlSeconds <= 0) throw invalidArgument("ttl", "must be positive");
 
     const roles = (await Promise.all(caller.roles.map((name) => this.d.roles.find(name)))).filter((r) => r !== undefined);
-    const access = sshAccessOf(roles);
+    const access = sshAccessOf(roles, caller.traits);
     if (access.logins.length === 0)
       throw new DomainError("permission_denied", "SSH_LOGINS_REQUIRED", "none of your roles grants an SSH login (a role's logins)");
+    const { logins } = this.d.locks.requireUnlocked({ userId: caller.userId, roles: caller.roles, logins: access.logins });
 
     const cap = Math.min(this.d.maxTtlSeconds, access.maxTtlSeconds ?? this.d.maxTtlSeconds);
     const ttl = Math.min(requestedTtlSeconds ?? this.d.defaultTtlSeconds, cap);
@@ -66,7 +71,7 @@ export class UserCertificates {
     const { line, serial, ca } = signUserCertificate(this.d.authorities, {
       publicKey,
       keyId: `${caller.userId}@warden`,
-      principals: access.logins,
+      principals: logins,
       extensions: access.extensions,
       validAfter,
       validBefore,
@@ -79,7 +84,7 @@ export class UserCertificates {
       targetId: caller.userId,
       details: {
         serial: serial.toString(),
-        principals: access.logins.join(","),
+        principals: logins.join(","),
         valid_before: validBefore.toISOString(),
         key_type: publicKey.type,
         ca: ca.fingerprint,
@@ -87,7 +92,7 @@ export class UserCertificates {
     });
     return {
       certificate: line,
-      principals: access.logins,
+      principals: logins,
       validAfter,
       validBefore,
       serial,

@@ -18,6 +18,7 @@ import type { JoinTokenStore, NodeStore } from "../store/join-store.js";
 import type { Ports } from "../store/transactional.js";
 import { newAgentToken } from "./join-secrets.js";
 import { JoinTokens } from "./join-tokens.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 
 export interface NodeEnrollmentDeps {
   store: Ports<EnrollmentPorts>;
@@ -28,6 +29,8 @@ export interface NodeEnrollmentDeps {
   audit: AuditLog;
   clusterName: string;
   certTtlSeconds: number;
+  /** Admins' locks: no join for a locked hostname, node or join-token role. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 export interface HostCertsRequest {
@@ -98,6 +101,7 @@ export class NodeEnrollment {
       const token = await this.d.tokens.resolve(req.token, tx, { lock: true });
       JoinTokens.requireMethod(token, "token");
       const bound = await tx.nodes.findPending(token.id, fingerprint);
+      this.d.locks.requireUnlocked({ roles: token.roles, hostname: req.hostname, nodeId: bound?.id });
       if (bound) return bound;
       const pending = await tx.nodes.pendingOf(token.id);
       if (pending.length >= token.usesRemaining) throw unauthenticated("JOIN_TOKEN_USED_UP", "every use left of this join token is bound to another host");
@@ -212,6 +216,8 @@ export class NodeEnrollment {
       : pending.find((p) => p.hostname === req.hostname);
     if (pending.length > 0 && !target)
       throw permissionDenied("JOIN_TOKEN_HOST_MISMATCH", "this join token certified other hosts (GenerateHostCerts); this one is not among them");
+    // Thrown before the use is spent (and rolled back with the transaction either way).
+    this.d.locks.requireUnlocked({ roles: token.roles, hostname: req.hostname, nodeId: target?.id });
     if (!(await tx.joinTokens.spendUse(token.id))) throw unauthenticated("JOIN_TOKEN_USED_UP", "the join token has no use left");
     const agentToken = newAgentToken();
     const now = this.d.clock.now();

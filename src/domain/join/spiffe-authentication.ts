@@ -14,6 +14,7 @@ import type { JoinChallengeStore } from "../store/join-challenge-store.js";
 import { challengePayload, payloadBinds, SPIFFE_CHALLENGE_PURPOSE, SPIFFE_CHALLENGE_TTL_SECONDS, type ChallengeBinding } from "./spiffe-challenge.js";
 import type { SpiffeRoleMap } from "./spiffe-role-map.js";
 import { svidSignatureValid } from "./spiffe-signature.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 import { readSvid, svidInvalid, verifySvid, type SpiffeTrust } from "./spiffe-svid.js";
 
 /** The settings that turn SPIFFE on; absent, both calls answer SPIFFE_NOT_CONFIGURED. */
@@ -33,6 +34,8 @@ export interface SpiffeAuthenticationDeps {
   clock: Clock;
   audit: AuditLog;
   settings?: SpiffeSettings;
+  /** Admins' locks: a locked role gets nothing, a locked login is left out. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
 }
 
 export interface SpiffeRequest {
@@ -146,6 +149,7 @@ export class SpiffeAuthentication {
     if (!role) throw permissionDenied("SPIFFE_ID_NOT_MAPPED", `${svid.spiffeId.id} maps to the role "${roleName}", which does not exist`);
     const access = sshAccessOf([role]);
     if (access.logins.length === 0) throw new DomainError("permission_denied", "SSH_LOGINS_REQUIRED", `the role "${roleName}" grants no SSH login`);
+    const { logins } = this.d.locks.requireUnlocked({ roles: [roleName], logins: access.logins });
 
     // The requested ttl, within spiffe_cert_max_ttl and the role's max_session_ttl, and never past the SVID itself.
     const svidLeftSeconds = Math.floor((svid.notAfter.getTime() - now.getTime()) / 1000);
@@ -156,7 +160,7 @@ export class SpiffeAuthentication {
     const { line, serial, ca } = signUserCertificate(this.d.authorities, {
       publicKey: sshKey,
       keyId: svid.spiffeId.id,
-      principals: access.logins,
+      principals: logins,
       extensions: access.extensions,
       validAfter,
       validBefore,
@@ -172,7 +176,7 @@ export class SpiffeAuthentication {
       details: {
         svid_sha256: svid.digest,
         serial: serial.toString(),
-        principals: access.logins.join(","),
+        principals: logins.join(","),
         valid_before: validBefore.toISOString(),
         key_type: sshKey.type,
         ssh_key: sshFingerprint(sshKey.blob),
@@ -184,7 +188,7 @@ export class SpiffeAuthentication {
       certificate: line,
       spiffeId: svid.spiffeId.id,
       role: roleName,
-      principals: access.logins,
+      principals: logins,
       validAfter,
       validBefore,
       hostCaKnownHosts: this.d.authorities.hostCaKnownHosts(),

@@ -27,31 +27,62 @@ export interface MfaVerificationDeps {
 export const MAX_CHALLENGE_FAILURES = 5;
 const CHALLENGE_ID = /^mfa_[A-Za-z0-9_-]{32}$/;
 
+type Method = "totp" | "phone" | "recovery_code" | "webauthn";
+const AMR: Record<Method, string> = { totp: "otp", phone: "sms", recovery_code: "rec", webauthn: "hwk" };
+
+/** A refused second factor: the error the caller gets, and the reason (and details) audited. */
+export type Refusal = { error: DomainError; reason: string; details?: Record<string, string> };
+/** A proof the caller checked: accepted (with details for the audit event), or refused. */
+export type ProofOutcome = { details: Record<string, string> } | Refusal;
+
 /** The second step of a sign-in: VerifyMFA, and SMS codes for it. */
 export class MfaVerification {
   constructor(private readonly d: MfaVerificationDeps) {}
 
   async verify(challengeId: string, code: string, meta: RequestMeta): Promise<IssuedTokens> {
+    return this.complete(challengeId, meta, async (user, challenge) => {
+      const method = await this.check(user, challenge, code, meta);
+      return method ? { method, details: {} } : { error: unauthenticated("MFA_CODE_INVALID", "invalid or expired code"), reason: "wrong_code" };
+    });
+  }
+
+  /**
+   * Completes a challenge with a proof other than a code (the web login's passkey assertion),
+   * checked by `prove` for the challenge's user: the same account budget, failure count, single
+   * use and audit as a code.
+   */
+  async verifyWith(challengeId: string, method: "webauthn", meta: RequestMeta, prove: (user: UserRow) => Promise<ProofOutcome>): Promise<IssuedTokens> {
+    return this.complete(challengeId, meta, async (user) => {
+      const outcome = await prove(user);
+      return "error" in outcome ? outcome : { method, details: outcome.details };
+    });
+  }
+
+  private async complete(
+    challengeId: string,
+    meta: RequestMeta,
+    check: (user: UserRow, challenge: MfaChallengeRow) => Promise<{ method: Method; details: Record<string, string> } | Refusal>,
+  ): Promise<IssuedTokens> {
     const { challenge, user } = await this.pending(challengeId, meta);
-    // Each try costs the account a point: codes cannot be guessed faster than passwords.
+    // Each try costs the account a point: second factors cannot be guessed faster than passwords.
     await this.d.limiter.takeAccount(user.email, meta.clientIp);
-    const method = await this.check(user, challenge, code, meta);
-    if (!method) {
+    const outcome = await check(user, challenge);
+    if ("error" in outcome) {
       const failures = await this.d.store.mfa.countFailure(challenge.id);
       if (failures >= MAX_CHALLENGE_FAILURES) await this.d.store.mfa.claimChallenge(challenge.id, this.d.clock.now());
-      await this.audit(user, challenge, "failure", { reason: "wrong_code", failures: String(failures) }, meta);
-      throw unauthenticated("MFA_CODE_INVALID", "invalid or expired code");
+      await this.audit(user, challenge, "failure", { ...outcome.details, reason: outcome.reason, failures: String(failures) }, meta);
+      throw outcome.error;
     }
     const claimed = await this.d.store.mfa.claimChallenge(challenge.id, this.d.clock.now());
     if (!claimed) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
     await this.d.limiter.accountSucceeded(user.email, meta.clientIp);
-    await this.audit(user, challenge, "success", { method }, meta);
+    await this.audit(user, challenge, "success", { ...outcome.details, method: outcome.method }, meta);
     if (user.disabled) throw unauthenticated("MFA_CHALLENGE_INVALID", "unknown or expired challenge");
     return this.d.signIn.openSession(
       user,
       challenge.authMethod,
       meta,
-      [firstFactorAmr(challenge.authMethod), "mfa", method === "totp" ? "otp" : method === "phone" ? "sms" : "rec"],
+      [firstFactorAmr(challenge.authMethod), "mfa", AMR[outcome.method]],
       this.d.clock.now(),
       challenge.deviceId ?? undefined,
     );

@@ -4,7 +4,9 @@ import {
   generateRegistrationOptions,
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
   type AuthenticatorTransport,
+  type VerifiedAuthenticationResponse,
 } from "@simplewebauthn/server";
 import type { Clock } from "../../clock.js";
 import { randomToken } from "../../crypto/random.js";
@@ -52,8 +54,10 @@ export interface WebAuthnSettings {
   decoyKey: Buffer;
 }
 
+type PasskeyPorts = { passkeys: PasskeyStore; users: Pick<UserStore, "findById" | "findByEmail" | "lockForUpdate">; audit: Pick<AuditStore, "append"> };
+
 export interface PasskeyDeps {
-  store: Ports<{ passkeys: PasskeyStore; users: Pick<UserStore, "findById" | "findByEmail" | "lockForUpdate">; audit: Pick<AuditStore, "append"> }>;
+  store: Ports<PasskeyPorts>;
   clock: Clock;
   audit: AuditLog;
   signIn: SignIn;
@@ -67,6 +71,12 @@ export interface StartedCeremony {
 }
 
 type Outcome<T> = { ok: T } | { error: DomainError };
+
+/** An assertion that passed every check but the counter's, or why it failed. */
+type CheckedAssertion = { passkey: PasskeyRow; assertion: VerifiedAuthenticationResponse["authenticationInfo"] } | { reason: string; passkey?: PasskeyRow };
+
+/** The web login's passkey step: the passkey that answered, or the refusal and why. */
+export type StepUpOutcome = { passkey: PasskeyRow } | { error: DomainError; reason: string; passkey?: PasskeyRow };
 
 /** Passkeys: registration for a signed-in user, and sign-in with a passkey as a full session. */
 export class Passkeys {
@@ -201,31 +211,14 @@ export class Passkeys {
         error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the sign-in challenge is unknown, used or expired; start again"),
       });
 
-    const passkey = await this.d.store.passkeys.findByCredentialId(response.id);
-    if (!passkey) throw await refuse("unknown_credential");
-    if (challenge.userId && challenge.userId !== passkey.userId) throw await refuse("credential_not_allowed", { passkey });
-    if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
-      throw await refuse("user_handle_mismatch", { passkey });
-
-    const assertion = await this.verifyAssertion(response, challenge, passkey);
-    if (!assertion) throw await refuse("verification_failed", { passkey });
+    const checked = await this.checkAssertion(response, challenge);
+    if ("reason" in checked) throw await refuse(checked.reason, { passkey: checked.passkey });
+    const { passkey, assertion } = checked;
 
     const outcome = await this.d.store.transaction(async (tx): Promise<Outcome<UserRow>> => {
-      const now = this.d.clock.now();
-      const updated = await tx.passkeys.recordAssertion(passkey.id, assertion.newCounter, assertion.credentialBackedUp, now);
+      const regressed = await this.recordCounter(tx, passkey, assertion, meta);
+      if (regressed) return { error: regressed };
       const target = { targetType: "passkey", targetId: passkey.id };
-      if (!updated) {
-        const current = await tx.passkeys.findByCredentialId(passkey.credentialId);
-        if (!current) return { error: authFailed() };
-        await this.d.audit.record(tx, {
-          eventType: "passkey.clone_suspected",
-          outcome: "failure",
-          ...actor(passkey.userId, meta),
-          ...target,
-          details: { stored_counter: String(current.signCount), presented_counter: String(assertion.newCounter) },
-        });
-        return { error: unauthenticated("PASSKEY_COUNTER_REGRESSED", "the passkey's signature counter did not increase; it may have been cloned") };
-      }
       const user = await tx.users.findById(passkey.userId);
       if (!user || user.disabled) {
         await this.d.audit.record(tx, {
@@ -253,6 +246,50 @@ export class Passkeys {
     return result;
   }
 
+  /** Whether the user has a passkey: the web login then asks for one after the password. */
+  async hasPasskey(userId: string): Promise<boolean> {
+    return (await this.d.store.passkeys.countForUser(userId)) > 0;
+  }
+
+  /**
+   * Options for the web login's passkey step, after a right password: this user's passkeys, with
+   * a challenge bound to the user. No address quota: the password step's budgets bound how often
+   * a caller gets here, as they bound the MFA challenge made with it.
+   */
+  async startStepUp(userId: string): Promise<StartedCeremony> {
+    const own = await this.d.store.passkeys.listForUser(userId);
+    const options = await generateAuthenticationOptions({
+      rpID: this.d.settings.rpId,
+      allowCredentials: own.map((p) => ({ id: p.credentialId, transports: p.transports as AuthenticatorTransport[] })),
+      timeout: CEREMONY_TIMEOUT_MS,
+      userVerification: USER_VERIFICATION,
+    });
+    const challengeId = await this.storeChallenge("authentication", options.challenge, userId, null);
+    return { challengeId, optionsJson: JSON.stringify(options) };
+  }
+
+  /**
+   * Checks the web login's passkey step for `userId` (the MFA challenge's user) as a passkey
+   * sign-in checks its assertion: a challenge issued to that user, spent whatever the outcome; a
+   * passkey of that user; origin, RP ID, signature and user verification; a growing counter.
+   * Refusals are returned for the MFA challenge to count and audit; a suspected clone is also
+   * audited here, as in a passkey sign-in.
+   */
+  async verifyStepUp(userId: string, challengeId: string, response: AuthenticationResponseJSON, meta: RequestMeta): Promise<StepUpOutcome> {
+    const challenge = await this.d.store.passkeys.claimChallenge(challengeId, "authentication", this.d.clock.now(), userId);
+    // Claimed only if issued to this user; checked again here rather than trusted to the query.
+    if (!challenge || challenge.userId !== userId)
+      return {
+        reason: "challenge_invalid",
+        error: unauthenticated("PASSKEY_CHALLENGE_INVALID", "the WebAuthn challenge is unknown, used or expired; sign in again"),
+      };
+    const checked = await this.checkAssertion(response, challenge);
+    if ("reason" in checked) return { ...checked, error: authFailed() };
+    const { passkey, assertion } = checked;
+    const regressed = await this.d.store.transaction((tx) => this.recordCounter(tx, passkey, assertion, meta));
+    return regressed ? { reason: "counter_regressed", error: regressed, passkey } : { passkey };
+  }
+
   async list(caller: UserPrincipal): Promise<PasskeyRow[]> {
     return this.d.store.passkeys.listForUser(caller.userId);
   }
@@ -273,6 +310,46 @@ export class Passkeys {
       return row;
     });
     if (!removed) throw notYours();
+  }
+
+  /**
+   * Every check of an assertion but the counter's: a registered credential, of the challenge's
+   * user when it names one, with that user's handle, signed over this challenge.
+   */
+  private async checkAssertion(response: AuthenticationResponseJSON, challenge: WebauthnChallengeRow): Promise<CheckedAssertion> {
+    const passkey = await this.d.store.passkeys.findByCredentialId(response.id);
+    if (!passkey) return { reason: "unknown_credential" };
+    if (challenge.userId && challenge.userId !== passkey.userId) return { reason: "credential_not_allowed", passkey };
+    if (response.response.userHandle !== undefined && response.response.userHandle !== Buffer.from(userHandleOf(passkey.userId)).toString("base64url"))
+      return { reason: "user_handle_mismatch", passkey };
+    const assertion = await this.verifyAssertion(response, challenge, passkey);
+    if (!assertion) return { reason: "verification_failed", passkey };
+    return { passkey, assertion };
+  }
+
+  /**
+   * Stores a verified assertion's counter, which must grow: otherwise the passkey may have been
+   * cloned, which is audited, and the assertion is refused (the returned error).
+   */
+  private async recordCounter(
+    tx: PasskeyPorts,
+    passkey: PasskeyRow,
+    assertion: { newCounter: number; credentialBackedUp: boolean },
+    meta: RequestMeta,
+  ): Promise<DomainError | undefined> {
+    const updated = await tx.passkeys.recordAssertion(passkey.id, assertion.newCounter, assertion.credentialBackedUp, this.d.clock.now());
+    if (updated) return undefined;
+    const current = await tx.passkeys.findByCredentialId(passkey.credentialId);
+    if (!current) return authFailed();
+    await this.d.audit.record(tx, {
+      eventType: "passkey.clone_suspected",
+      outcome: "failure",
+      ...actor(passkey.userId, meta),
+      targetType: "passkey",
+      targetId: passkey.id,
+      details: { stored_counter: String(current.signCount), presented_counter: String(assertion.newCounter) },
+    });
+    return unauthenticated("PASSKEY_COUNTER_REGRESSED", "the passkey's signature counter did not increase; it may have been cloned");
   }
 
   /** The library's verdict, or undefined for any refusal (bad bytes, signature, origin, RP ID, flags). */
@@ -369,9 +446,9 @@ function checkName(raw: string): string {
   return raw.trim() || DEFAULT_NAME;
 }
 
-function checkChallengeId(id: string): void {
-  if (id === "") throw invalidArgument("challenge_id", "is required");
-  if (!CHALLENGE_ID.test(id)) throw invalidArgument("challenge_id", "is not a challenge this server issued");
+export function checkChallengeId(id: string, field = "challenge_id"): void {
+  if (id === "") throw invalidArgument(field, "is required");
+  if (!CHALLENGE_ID.test(id)) throw invalidArgument(field, "is not a challenge this server issued");
 }
 
 /** The WebAuthn user handle: the user's UUID as 16 bytes (no personal data). */

@@ -7,7 +7,7 @@ export const PERMISSIONS = {
   user: ["get", "list", "create", "update", "delete", "disable", "enable"],
   role: ["create", "update", "delete", "assign"],
   session: ["get", "list", "revoke"],
-  audit_log: ["list", "verify"],
+  audit_log: ["list", "verify", "archive"],
   stats: ["get"],
   signing_key: ["rotate"],
   connector: ["create", "list", "delete"],
@@ -23,6 +23,10 @@ export const PERMISSIONS = {
   join_token: ["create", "list", "delete"],
   node: ["list", "update"],
   agent_identity: ["create", "list", "delete"],
+  lock: ["create", "list", "delete"],
+  plugin: ["configure", "list"],
+  cluster_config: ["get", "update"],
+  notification_channel: ["create", "list", "update", "delete"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof PERMISSIONS;

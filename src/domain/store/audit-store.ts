@@ -7,6 +7,10 @@ export interface AuditQuery {
   eventTypes?: string[];
   actorId?: string;
   targetId?: string;
+  /** The actor or the target. */
+  userId?: string;
+  /** The actor or the target (a node emits as actor, admins' node events name it as target). */
+  nodeId?: string;
   outcome?: string;
   afterSequence?: number;
   limit: number;
@@ -21,6 +25,20 @@ export interface AuditCheckpoint {
   kid: string;
   signedAt: Date;
   jws: string;
+}
+
+/** An archived prefix of the chain, as stored; the live chain continues from its head. */
+export interface AuditArchive {
+  /** 1, 2, 3, ... */
+  number: number;
+  firstSequence: number;
+  headSequence: number;
+  headHash: string;
+  headKeyId: string;
+  eventCount: number;
+  /** Hex SHA-256 of the archive file. */
+  sha256: string;
+  archivedAt: Date;
 }
 
 export interface AuditStore {
@@ -42,4 +60,22 @@ export interface AuditStore {
   checkpointsNewestFirst(limit: number, beforeNumber?: number): Promise<AuditCheckpoint[]>;
   /** Serializes checkpoint writers (between instances too) for the rest of the transaction. */
   lockCheckpoints(): Promise<void>;
+
+  /** The newest archive: the live chain starts after its head. */
+  newestArchive(): Promise<AuditArchive | undefined>;
+  /** The archive whose head is this sequence. */
+  archiveByHead(headSequence: number): Promise<AuditArchive | undefined>;
+  archiveByNumber(number: number): Promise<AuditArchive | undefined>;
+  /** The lowest sequence after `afterSequence` whose time is before `before`. */
+  firstBefore(before: Date, afterSequence: number): Promise<number | undefined>;
+  /** Checkpoints vouching for a sequence in (after, through], in number order. */
+  checkpointsWithin(afterSequence: number, throughSequence: number): Promise<AuditCheckpoint[]>;
+  /** Row lock on the chain head for the rest of the transaction: no append commits meanwhile. */
+  lockHead(): Promise<void>;
+  /**
+   * Deletes the events in (after, through], the only deletion the append-only trigger lets
+   * through (in a transaction only); answers what it deleted, in sequence order.
+   */
+  deleteArchived(afterSequence: number, throughSequence: number): Promise<{ sequence: number; hash: string }[]>;
+  insertArchive(a: AuditArchive): Promise<void>;
 }

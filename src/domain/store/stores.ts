@@ -18,7 +18,9 @@ import type { OrgPolicyStore } from "./org-policy-store.js";
 import type { TelemetryStore } from "./telemetry-store.js";
 import type { JoinTokenStore, NodeStore } from "./join-store.js";
 import type { AgentIdentityStore } from "./agent-identity-store.js";
+import type { ClusterConfigStore } from "./cluster-config-store.js";
 import type { JoinChallengeStore } from "./join-challenge-store.js";
+import type { LockStore } from "./lock-store.js";
 
 /** Every aggregate's store; a domain service takes the few it uses (see Ports). */
 export interface Stores {
@@ -44,6 +46,8 @@ export interface Stores {
   nodes: NodeStore;
   agentIdentities: AgentIdentityStore;
   joinChallenges: JoinChallengeStore;
+  clusterConfig: ClusterConfigStore;
+  locks: LockStore;
 }
 
 export type Store = Ports<Stores>;

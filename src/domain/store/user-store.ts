@@ -7,10 +7,12 @@ export interface NewUser {
   roles?: string[];
   /** Set when the address is known to be the user's (an administrator or identity provider vouches). */
   emailVerifiedAt?: Date | null;
+  loginAlias?: string | null;
+  traits?: Record<string, string[]>;
 }
 
 export type UserChanges = Partial<
-  Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt" | "emailVerifiedAt" | "loginAlias">
+  Pick<UserRow, "displayName" | "roles" | "disabled" | "passwordHash" | "passwordChangedAt" | "emailVerifiedAt" | "loginAlias" | "traits">
 >;
 
 export interface PageAfter {

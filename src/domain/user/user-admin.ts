@@ -16,6 +16,7 @@ import type { OrganizationStore } from "../store/organization-store.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { Ports } from "../store/transactional.js";
 import type { UserStore } from "../store/user-store.js";
+import { checkTraits, type Traits } from "./traits.js";
 import type { SessionManager } from "../session/session-manager.js";
 
 export interface UserAdminDeps {
@@ -40,6 +41,9 @@ export interface NewUserInput {
   roles: string[];
   /** Shorthand for holding the built-in admin role. */
   admin: boolean;
+  /** The login name (stored as the login alias); "" for none. */
+  username?: string;
+  traits?: Traits;
 }
 
 export interface UserChangeInput {
@@ -48,8 +52,10 @@ export interface UserChangeInput {
   admin?: boolean;
   /** Replaces the role list. */
   roles?: string[];
-  /** Sets the login alias; "" removes it. */
+  /** Sets the login alias (the username); "" removes it. */
   loginAlias?: string;
+  /** Replaces every trait. */
+  traits?: Traits;
 }
 
 export const LOGIN_ALIAS = /^[a-z0-9][a-z0-9._-]{1,63}$/;
@@ -108,6 +114,8 @@ export class UserAdmin {
     const displayName = checkDisplayName(req.displayName);
     const roles = await this.checkRoles(withAdmin(req.roles, req.admin || req.roles.includes(ADMIN_ROLE)));
     if (roles.length > 0) this.requireRoleAssignment(actor);
+    const loginAlias = normalizeLoginAlias(req.username ?? "");
+    const traits = checkTraits(req.traits ?? {});
     let passwordHash: string | null = null;
     if (req.password) {
       this.d.policy.check(req.password, [email, displayName]);
@@ -116,7 +124,8 @@ export class UserAdmin {
     return this.d.store.transaction(async (tx) => {
       const now = this.d.clock.now();
       // An administrator who creates an account vouches for its address.
-      const user = await tx.users.create({ email, displayName, passwordHash, roles, emailVerifiedAt: now }, now);
+      if (loginAlias) await aliasFree(tx, loginAlias, "");
+      const user = await tx.users.create({ email, displayName, passwordHash, roles, emailVerifiedAt: now, loginAlias, traits }, now);
       if (!user) throw new DomainError("already_exists", "EMAIL_TAKEN", "an account with this email already exists");
       await this.d.audit.record(tx, {
         eventType: "user.create",
@@ -132,8 +141,9 @@ export class UserAdmin {
 
   async update(actor: UserPrincipal, id: string, changes: UserChangeInput, meta: RequestMeta): Promise<UserRow> {
     const target = await this.changeableUser(actor, id);
-    const set: { displayName?: string; roles?: string[]; loginAlias?: string | null } = {};
+    const set: { displayName?: string; roles?: string[]; loginAlias?: string | null; traits?: Traits } = {};
     if (changes.displayName !== undefined) set.displayName = checkDisplayName(changes.displayName);
+    if (changes.traits !== undefined) set.traits = checkTraits(changes.traits);
     if (changes.loginAlias !== undefined) set.loginAlias = normalizeLoginAlias(changes.loginAlias);
     if (changes.roles !== undefined || changes.admin !== undefined) {
       // `admin` is its own field in the API: a new role list keeps the admin role unless it is set false.
@@ -260,7 +270,7 @@ function sameRoles(a: string[], b: string[]): boolean {
 
 function describeChanges(set: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(set)) out[k] = Array.isArray(v) ? v.join(",") : String(v);
+  for (const [k, v] of Object.entries(set)) out[k] = Array.isArray(v) ? v.join(",") : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
   return out;
 }
 

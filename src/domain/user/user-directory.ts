@@ -9,7 +9,10 @@ import type { UserStore } from "../store/user-store.js";
 export type UserView = { kind: "full"; user: UserRow } | { kind: "contact"; user: Pick<UserRow, "id" | "email" | "displayName"> };
 
 export interface UserDirectoryDeps {
-  store: { users: Pick<UserStore, "findById" | "findByEmail">; orgs: Pick<OrganizationStore, "sharesOrganization" | "membership" | "findById"> };
+  store: {
+    users: Pick<UserStore, "findById" | "findByEmail" | "findByLoginAlias">;
+    orgs: Pick<OrganizationStore, "sharesOrganization" | "membership" | "findById">;
+  };
 }
 
 /**
@@ -24,6 +27,12 @@ export class UserDirectory {
 
   async get(caller: Principal, id: string): Promise<UserView> {
     return this.visible(caller, await this.d.store.users.findById(id));
+  }
+
+  /** By username (the login alias) or, with an "@", by email. */
+  async getByName(caller: Principal, name: string): Promise<UserView> {
+    if (name.includes("@")) return this.getByEmail(caller, name);
+    return this.visible(caller, await this.d.store.users.findByLoginAlias(name.trim().toLowerCase()));
   }
 
   async getByEmail(caller: Principal, rawEmail: string): Promise<UserView> {

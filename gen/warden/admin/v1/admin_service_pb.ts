@@ -2,10 +2,11 @@
 // @generated from file warden/admin/v1/admin_service.proto (package warden.admin.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import { file_warden_options_v1_options } from "../../options/v1/options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +14,149 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/admin/v1/admin_service.proto.
  */
 export const file_warden_admin_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CiN3YXJkZW4vYWRtaW4vdjEvYWRtaW5fc2VydmljZS5wcm90bxIPd2FyZGVuLmFkbWluLnYxIhcKFUdldFN5c3RlbVN0YXRzUmVxdWVzdCKnAgoWR2V0U3lzdGVtU3RhdHNSZXNwb25zZRITCgt1c2Vyc190b3RhbBgBIAEoAxIWCg51c2Vyc19kaXNhYmxlZBgCIAEoAxIXCg9zZXNzaW9uc19hY3RpdmUYAyABKAMSGgoSYXVkaXRfZXZlbnRzX3RvdGFsGAQgASgDEg8KB3ZlcnNpb24YBSABKAkSLgoKc3RhcnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOc2lnbmluZ19rZXlfaWQYByABKAkSFwoPZGF0YWJhc2VfZHJpdmVyGAggASgJEhUKDWRldmljZXNfdG90YWwYCSABKAMSIgoadGVsZW1ldHJ5X2V2ZW50c19sYXN0X2hvdXIYCiABKAMiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiQwoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIXCg9wcmV2aW91c19rZXlfaWQYAiABKAkylAIKDEFkbWluU2VydmljZRJ5Cg5HZXRTeXN0ZW1TdGF0cxImLndhcmRlbi5hZG1pbi52MS5HZXRTeXN0ZW1TdGF0c1JlcXVlc3QaJy53YXJkZW4uYWRtaW4udjEuR2V0U3lzdGVtU3RhdHNSZXNwb25zZSIWwvMYEggEEANCDAoFc3RhdHMSA2dldBKIAQoQUm90YXRlU2lnbmluZ0tleRIoLndhcmRlbi5hZG1pbi52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBopLndhcmRlbi5hZG1pbi52MS5Sb3RhdGVTaWduaW5nS2V5UmVzcG9uc2UiH8LzGBsIBBADQhUKC3NpZ25pbmdfa2V5EgZyb3RhdGViBnByb3RvMw", [file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("CiN3YXJkZW4vYWRtaW4vdjEvYWRtaW5fc2VydmljZS5wcm90bxIPd2FyZGVuLmFkbWluLnYxIsQDCg1DbHVzdGVyQ29uZmlnEhQKDGNsdXN0ZXJfbmFtZRgBIAEoCRIzChBzc2hfY2VydF9tYXhfdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKFHNzaF9jZXJ0X2RlZmF1bHRfdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmFnZW50X2NlcnRfdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjoKF25vZGVfaGVhcnRiZWF0X2ludGVydmFsGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEm5vZGVfb2ZmbGluZV9hZnRlchgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhJFChZzZXNzaW9uX3JlY29yZGluZ19tb2RlGAcgASgOMiUud2FyZGVuLmFkbWluLnYxLlNlc3Npb25SZWNvcmRpbmdNb2RlEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVwZGF0ZWRfYnkYCSABKAkiGQoXR2V0Q2x1c3RlckNvbmZpZ1JlcXVlc3QiSgoYR2V0Q2x1c3RlckNvbmZpZ1Jlc3BvbnNlEi4KBmNvbmZpZxgBIAEoCzIeLndhcmRlbi5hZG1pbi52MS5DbHVzdGVyQ29uZmlnIo0BChpVcGRhdGVDbHVzdGVyQ29uZmlnUmVxdWVzdBI2CgZjb25maWcYASABKAsyHi53YXJkZW4uYWRtaW4udjEuQ2x1c3RlckNvbmZpZ0IGukgDyAEBEjcKC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFza0IGukgDyAEBIk0KG1VwZGF0ZUNsdXN0ZXJDb25maWdSZXNwb25zZRIuCgZjb25maWcYASABKAsyHi53YXJkZW4uYWRtaW4udjEuQ2x1c3RlckNvbmZpZyIXChVHZXRTeXN0ZW1TdGF0c1JlcXVlc3QipwIKFkdldFN5c3RlbVN0YXRzUmVzcG9uc2USEwoLdXNlcnNfdG90YWwYASABKAMSFgoOdXNlcnNfZGlzYWJsZWQYAiABKAMSFwoPc2Vzc2lvbnNfYWN0aXZlGAMgASgDEhoKEmF1ZGl0X2V2ZW50c190b3RhbBgEIAEoAxIPCgd2ZXJzaW9uGAUgASgJEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDnNpZ25pbmdfa2V5X2lkGAcgASgJEhcKD2RhdGFiYXNlX2RyaXZlchgIIAEoCRIVCg1kZXZpY2VzX3RvdGFsGAkgASgDEiIKGnRlbGVtZXRyeV9ldmVudHNfbGFzdF9ob3VyGAogASgDIhkKF1JvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0IkMKGFJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSFwoPcHJldmlvdXNfa2V5X2lkGAIgASgJKqUBChRTZXNzaW9uUmVjb3JkaW5nTW9kZRImCiJTRVNTSU9OX1JFQ09SRElOR19NT0RFX1VOU1BFQ0lGSUVEEAASHgoaU0VTU0lPTl9SRUNPUkRJTkdfTU9ERV9PRkYQARIfChtTRVNTSU9OX1JFQ09SRElOR19NT0RFX05PREUQAhIkCiBTRVNTSU9OX1JFQ09SRElOR19NT0RFX05PREVfU1lOQxADMrgECgxBZG1pblNlcnZpY2USeQoOR2V0U3lzdGVtU3RhdHMSJi53YXJkZW4uYWRtaW4udjEuR2V0U3lzdGVtU3RhdHNSZXF1ZXN0Gicud2FyZGVuLmFkbWluLnYxLkdldFN5c3RlbVN0YXRzUmVzcG9uc2UiFsLzGBIIBBADQgwKBXN0YXRzEgNnZXQSiAEKEFJvdGF0ZVNpZ25pbmdLZXkSKC53YXJkZW4uYWRtaW4udjEuUm90YXRlU2lnbmluZ0tleVJlcXVlc3QaKS53YXJkZW4uYWRtaW4udjEuUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlIh/C8xgbCAQQA0IVCgtzaWduaW5nX2tleRIGcm90YXRlEogBChBHZXRDbHVzdGVyQ29uZmlnEigud2FyZGVuLmFkbWluLnYxLkdldENsdXN0ZXJDb25maWdSZXF1ZXN0Gikud2FyZGVuLmFkbWluLnYxLkdldENsdXN0ZXJDb25maWdSZXNwb25zZSIfwvMYGwgEEANCFQoOY2x1c3Rlcl9jb25maWcSA2dldBKWAQoTVXBkYXRlQ2x1c3RlckNvbmZpZxIrLndhcmRlbi5hZG1pbi52MS5VcGRhdGVDbHVzdGVyQ29uZmlnUmVxdWVzdBosLndhcmRlbi5hZG1pbi52MS5VcGRhdGVDbHVzdGVyQ29uZmlnUmVzcG9uc2UiJMLzGCAIBBADIApCGAoOY2x1c3Rlcl9jb25maWcSBnVwZGF0ZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+
+/**
+ * @generated from message warden.admin.v1.ClusterConfig
+ */
+export type ClusterConfig = Message<"warden.admin.v1.ClusterConfig"> & {
+  /**
+   * cluster_name setting; fixed.
+   *
+   * @generated from field: string cluster_name = 1;
+   */
+  clusterName: string;
+
+  /**
+   * The longest user certificate (IssueUserCerts), whatever the roles allow: 1 minute to 30 days.
+   *
+   * @generated from field: google.protobuf.Duration ssh_cert_max_ttl = 2;
+   */
+  sshCertMaxTtl?: Duration | undefined;
+
+  /**
+   * A user certificate's validity when the request names none (at most ssh_cert_max_ttl).
+   *
+   * @generated from field: google.protobuf.Duration ssh_cert_default_ttl = 3;
+   */
+  sshCertDefaultTtl?: Duration | undefined;
+
+  /**
+   * The validity of the host and agent certificates a join issues: 1 hour to 1 year.
+   *
+   * @generated from field: google.protobuf.Duration agent_cert_ttl = 4;
+   */
+  agentCertTtl?: Duration | undefined;
+
+  /**
+   * How often agents are told to heartbeat: 5 seconds to 10 minutes.
+   *
+   * @generated from field: google.protobuf.Duration node_heartbeat_interval = 5;
+   */
+  nodeHeartbeatInterval?: Duration | undefined;
+
+  /**
+   * The heartbeat timeout: a node unheard of for this long is offline (at least twice the interval).
+   *
+   * @generated from field: google.protobuf.Duration node_offline_after = 6;
+   */
+  nodeOfflineAfter?: Duration | undefined;
+
+  /**
+   * @generated from field: warden.admin.v1.SessionRecordingMode session_recording_mode = 7;
+   */
+  sessionRecordingMode: SessionRecordingMode;
+
+  /**
+   * The last UpdateClusterConfig; unset while the settings file's values are in force.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 8;
+   */
+  updatedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string updated_by = 9;
+   */
+  updatedBy: string;
+};
+
+/**
+ * Describes the message warden.admin.v1.ClusterConfig.
+ * Use `create(ClusterConfigSchema)` to create a new message.
+ */
+export const ClusterConfigSchema: GenMessage<ClusterConfig> = /*@__PURE__*/
+  messageDesc(file_warden_admin_v1_admin_service, 0);
+
+/**
+ * @generated from message warden.admin.v1.GetClusterConfigRequest
+ */
+export type GetClusterConfigRequest = Message<"warden.admin.v1.GetClusterConfigRequest"> & {
+};
+
+/**
+ * Describes the message warden.admin.v1.GetClusterConfigRequest.
+ * Use `create(GetClusterConfigRequestSchema)` to create a new message.
+ */
+export const GetClusterConfigRequestSchema: GenMessage<GetClusterConfigRequest> = /*@__PURE__*/
+  messageDesc(file_warden_admin_v1_admin_service, 1);
+
+/**
+ * @generated from message warden.admin.v1.GetClusterConfigResponse
+ */
+export type GetClusterConfigResponse = Message<"warden.admin.v1.GetClusterConfigResponse"> & {
+  /**
+   * @generated from field: warden.admin.v1.ClusterConfig config = 1;
+   */
+  config?: ClusterConfig | undefined;
+};
+
+/**
+ * Describes the message warden.admin.v1.GetClusterConfigResponse.
+ * Use `create(GetClusterConfigResponseSchema)` to create a new message.
+ */
+export const GetClusterConfigResponseSchema: GenMessage<GetClusterConfigResponse> = /*@__PURE__*/
+  messageDesc(file_warden_admin_v1_admin_service, 2);
+
+/**
+ * @generated from message warden.admin.v1.UpdateClusterConfigRequest
+ */
+export type UpdateClusterConfigRequest = Message<"warden.admin.v1.UpdateClusterConfigRequest"> & {
+  /**
+   * @generated from field: warden.admin.v1.ClusterConfig config = 1;
+   */
+  config?: ClusterConfig | undefined;
+
+  /**
+   * The fields of config to change (e.g. "ssh_cert_max_ttl"); at least one.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message warden.admin.v1.UpdateClusterConfigRequest.
+ * Use `create(UpdateClusterConfigRequestSchema)` to create a new message.
+ */
+export const UpdateClusterConfigRequestSchema: GenMessage<UpdateClusterConfigRequest> = /*@__PURE__*/
+  messageDesc(file_warden_admin_v1_admin_service, 3);
+
+/**
+ * @generated from message warden.admin.v1.UpdateClusterConfigResponse
+ */
+export type UpdateClusterConfigResponse = Message<"warden.admin.v1.UpdateClusterConfigResponse"> & {
+  /**
+   * @generated from field: warden.admin.v1.ClusterConfig config = 1;
+   */
+  config?: ClusterConfig | undefined;
+};
+
+/**
+ * Describes the message warden.admin.v1.UpdateClusterConfigResponse.
+ * Use `create(UpdateClusterConfigResponseSchema)` to create a new message.
+ */
+export const UpdateClusterConfigResponseSchema: GenMessage<UpdateClusterConfigResponse> = /*@__PURE__*/
+  messageDesc(file_warden_admin_v1_admin_service, 4);
 
 /**
  * @generated from message warden.admin.v1.GetSystemStatsRequest
@@ -26,7 +169,7 @@ export type GetSystemStatsRequest = Message<"warden.admin.v1.GetSystemStatsReque
  * Use `create(GetSystemStatsRequestSchema)` to create a new message.
  */
 export const GetSystemStatsRequestSchema: GenMessage<GetSystemStatsRequest> = /*@__PURE__*/
-  messageDesc(file_warden_admin_v1_admin_service, 0);
+  messageDesc(file_warden_admin_v1_admin_service, 5);
 
 /**
  * @generated from message warden.admin.v1.GetSystemStatsResponse
@@ -92,7 +235,7 @@ export type GetSystemStatsResponse = Message<"warden.admin.v1.GetSystemStatsResp
  * Use `create(GetSystemStatsResponseSchema)` to create a new message.
  */
 export const GetSystemStatsResponseSchema: GenMessage<GetSystemStatsResponse> = /*@__PURE__*/
-  messageDesc(file_warden_admin_v1_admin_service, 1);
+  messageDesc(file_warden_admin_v1_admin_service, 6);
 
 /**
  * @generated from message warden.admin.v1.RotateSigningKeyRequest
@@ -105,7 +248,7 @@ export type RotateSigningKeyRequest = Message<"warden.admin.v1.RotateSigningKeyR
  * Use `create(RotateSigningKeyRequestSchema)` to create a new message.
  */
 export const RotateSigningKeyRequestSchema: GenMessage<RotateSigningKeyRequest> = /*@__PURE__*/
-  messageDesc(file_warden_admin_v1_admin_service, 2);
+  messageDesc(file_warden_admin_v1_admin_service, 7);
 
 /**
  * @generated from message warden.admin.v1.RotateSigningKeyResponse
@@ -127,7 +270,46 @@ export type RotateSigningKeyResponse = Message<"warden.admin.v1.RotateSigningKey
  * Use `create(RotateSigningKeyResponseSchema)` to create a new message.
  */
 export const RotateSigningKeyResponseSchema: GenMessage<RotateSigningKeyResponse> = /*@__PURE__*/
-  messageDesc(file_warden_admin_v1_admin_service, 3);
+  messageDesc(file_warden_admin_v1_admin_service, 8);
+
+/**
+ * Where SSH session recordings are made.
+ *
+ * @generated from enum warden.admin.v1.SessionRecordingMode
+ */
+export enum SessionRecordingMode {
+  /**
+   * @generated from enum value: SESSION_RECORDING_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not recorded.
+   *
+   * @generated from enum value: SESSION_RECORDING_MODE_OFF = 1;
+   */
+  OFF = 1,
+
+  /**
+   * The agent records and uploads after the session (or as it goes, resumably).
+   *
+   * @generated from enum value: SESSION_RECORDING_MODE_NODE = 2;
+   */
+  NODE = 2,
+
+  /**
+   * The agent records and a session is refused when the recording cannot be stored.
+   *
+   * @generated from enum value: SESSION_RECORDING_MODE_NODE_SYNC = 3;
+   */
+  NODE_SYNC = 3,
+}
+
+/**
+ * Describes the enum warden.admin.v1.SessionRecordingMode.
+ */
+export const SessionRecordingModeSchema: GenEnum<SessionRecordingMode> = /*@__PURE__*/
+  enumDesc(file_warden_admin_v1_admin_service, 0);
 
 /**
  * @generated from service warden.admin.v1.AdminService
@@ -151,6 +333,28 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RotateSigningKeyRequestSchema;
     output: typeof RotateSigningKeyResponseSchema;
+  },
+  /**
+   * The SSH platform's cluster-wide settings in force: the settings file's values, with the
+   * changes made by UpdateClusterConfig on top.
+   *
+   * @generated from rpc warden.admin.v1.AdminService.GetClusterConfig
+   */
+  getClusterConfig: {
+    methodKind: "unary";
+    input: typeof GetClusterConfigRequestSchema;
+    output: typeof GetClusterConfigResponseSchema;
+  },
+  /**
+   * Changes the fields named in update_mask, on every instance at once; audited. The cluster
+   * name is in every certificate and SPIFFE ID already issued: it cannot change here.
+   *
+   * @generated from rpc warden.admin.v1.AdminService.UpdateClusterConfig
+   */
+  updateClusterConfig: {
+    methodKind: "unary";
+    input: typeof UpdateClusterConfigRequestSchema;
+    output: typeof UpdateClusterConfigResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warden_admin_v1_admin_service, 0);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/audit/v1/audit_service.proto.
  */
 export const file_warden_audit_v1_audit_service: GenFile = /*@__PURE__*/
-  fileDesc("CiN3YXJkZW4vYXVkaXQvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPd2FyZGVuLmF1ZGl0LnYxIpEDCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYBCABKAkSKQoHb3V0Y29tZRgFIAEoDjIYLndhcmRlbi5hdWRpdC52MS5PdXRjb21lEhIKCmFjdG9yX3R5cGUYBiABKAkSEAoIYWN0b3JfaWQYByABKAkSEwoLdGFyZ2V0X3R5cGUYCCABKAkSEQoJdGFyZ2V0X2lkGAkgASgJEhEKCWNsaWVudF9pcBgKIAEoCRISCgpyZXF1ZXN0X2lkGAsgASgJEjkKB2RldGFpbHMYDCADKAsyKC53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudC5EZXRhaWxzRW50cnkSDAoEaGFzaBgNIAEoCRIOCgZrZXlfaWQYDiABKAkaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoUTGlzdEF1ZGl0TG9nc1JlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIl0KFUxpc3RBdWRpdExvZ3NSZXNwb25zZRIrCgZldmVudHMYASADKAsyGy53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkixAIKF1F1ZXJ5QXVkaXRFdmVudHNSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgtldmVudF90eXBlcxgDIAMoCUIOukgLkgEIEGQiBHICGEASGgoIYWN0b3JfaWQYBCABKAlCCLpIBXIDGIABEjMKB291dGNvbWUYBSABKA4yGC53YXJkZW4uYXVkaXQudjEuT3V0Y29tZUIIukgFggECEAESGwoJdGFyZ2V0X2lkGAYgASgJQgi6SAVyAxiAARIaCglwYWdlX3NpemUYByABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgIIAEoCUIIukgFcgMYgAgiYAoYUXVlcnlBdWRpdEV2ZW50c1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLndhcmRlbi5hdWRpdC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIZChdWZXJpZnlBdWRpdENoYWluUmVxdWVzdCLCAQoYVmVyaWZ5QXVkaXRDaGFpblJlc3BvbnNlEg4KBmludGFjdBgBIAEoCBIWCg5jaGVja2VkX2V2ZW50cxgCIAEoAxIdChVmaXJzdF9icm9rZW5fc2VxdWVuY2UYAyABKAMSDwoHcHJvYmxlbRgEIAEoCRIxCgxmYWlsZWRfY2hlY2sYBSABKA4yGy53YXJkZW4uYXVkaXQudjEuQ2hhaW5DaGVjaxIbChNjaGVja2VkX2NoZWNrcG9pbnRzGAYgASgDIowBCg9BdWRpdENoZWNrcG9pbnQSDgoGbnVtYmVyGAEgASgDEhAKCHNlcXVlbmNlGAIgASgDEgwKBGhhc2gYAyABKAkSLwoLc2lnbmVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA2tpZBgFIAEoCRILCgNqd3MYBiABKAkiHgocQ3JlYXRlQXVkaXRDaGVja3BvaW50UmVxdWVzdCJVCh1DcmVhdGVBdWRpdENoZWNrcG9pbnRSZXNwb25zZRI0CgpjaGVja3BvaW50GAEgASgLMiAud2FyZGVuLmF1ZGl0LnYxLkF1ZGl0Q2hlY2twb2ludCIbChlHZXRBdWRpdENoZWNrcG9pbnRSZXF1ZXN0IlIKGkdldEF1ZGl0Q2hlY2twb2ludFJlc3BvbnNlEjQKCmNoZWNrcG9pbnQYASABKAsyIC53YXJkZW4uYXVkaXQudjEuQXVkaXRDaGVja3BvaW50IlcKG0xpc3RBdWRpdENoZWNrcG9pbnRzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgibgocTGlzdEF1ZGl0Q2hlY2twb2ludHNSZXNwb25zZRI1CgtjaGVja3BvaW50cxgBIAMoCzIgLndhcmRlbi5hdWRpdC52MS5BdWRpdENoZWNrcG9pbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKkwKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfU1VDQ0VTUxABEhMKD09VVENPTUVfRkFJTFVSRRACKr0BCgpDaGFpbkNoZWNrEhsKF0NIQUlOX0NIRUNLX1VOU1BFQ0lGSUVEEAASFAoQQ0hBSU5fQ0hFQ0tfTElOSxABEhcKE0NIQUlOX0NIRUNLX0NPTlRFTlQQAhITCg9DSEFJTl9DSEVDS19LRVkQAxIcChhDSEFJTl9DSEVDS19TRVFVRU5DRV9HQVAQBBIUChBDSEFJTl9DSEVDS19IRUFEEAUSGgoWQ0hBSU5fQ0hFQ0tfQ0hFQ0tQT0lOVBAGMtMGCgxBdWRpdFNlcnZpY2USewoNTGlzdEF1ZGl0TG9ncxIlLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRMb2dzUmVxdWVzdBomLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRMb2dzUmVzcG9uc2UiG8LzGBcIBBADQhEKCWF1ZGl0X2xvZxIEbGlzdBKEAQoQUXVlcnlBdWRpdEV2ZW50cxIoLndhcmRlbi5hdWRpdC52MS5RdWVyeUF1ZGl0RXZlbnRzUmVxdWVzdBopLndhcmRlbi5hdWRpdC52MS5RdWVyeUF1ZGl0RXZlbnRzUmVzcG9uc2UiG8LzGBcIBBADQhEKCWF1ZGl0X2xvZxIEbGlzdBKGAQoQVmVyaWZ5QXVkaXRDaGFpbhIoLndhcmRlbi5hdWRpdC52MS5WZXJpZnlBdWRpdENoYWluUmVxdWVzdBopLndhcmRlbi5hdWRpdC52MS5WZXJpZnlBdWRpdENoYWluUmVzcG9uc2UiHcLzGBkIBBADQhMKCWF1ZGl0X2xvZxIGdmVyaWZ5EpUBChVDcmVhdGVBdWRpdENoZWNrcG9pbnQSLS53YXJkZW4uYXVkaXQudjEuQ3JlYXRlQXVkaXRDaGVja3BvaW50UmVxdWVzdBouLndhcmRlbi5hdWRpdC52MS5DcmVhdGVBdWRpdENoZWNrcG9pbnRSZXNwb25zZSIdwvMYGQgEEANCEwoJYXVkaXRfbG9nEgZ2ZXJpZnkSigEKEkdldEF1ZGl0Q2hlY2twb2ludBIqLndhcmRlbi5hdWRpdC52MS5HZXRBdWRpdENoZWNrcG9pbnRSZXF1ZXN0Gisud2FyZGVuLmF1ZGl0LnYxLkdldEF1ZGl0Q2hlY2twb2ludFJlc3BvbnNlIhvC8xgXCAQQA0IRCglhdWRpdF9sb2cSBGxpc3QSkAEKFExpc3RBdWRpdENoZWNrcG9pbnRzEiwud2FyZGVuLmF1ZGl0LnYxLkxpc3RBdWRpdENoZWNrcG9pbnRzUmVxdWVzdBotLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRDaGVja3BvaW50c1Jlc3BvbnNlIhvC8xgXCAQQA0IRCglhdWRpdF9sb2cSBGxpc3RiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("CiN3YXJkZW4vYXVkaXQvdjEvYXVkaXRfc2VydmljZS5wcm90bxIPd2FyZGVuLmF1ZGl0LnYxIpEDCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgDEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmV2ZW50X3R5cGUYBCABKAkSKQoHb3V0Y29tZRgFIAEoDjIYLndhcmRlbi5hdWRpdC52MS5PdXRjb21lEhIKCmFjdG9yX3R5cGUYBiABKAkSEAoIYWN0b3JfaWQYByABKAkSEwoLdGFyZ2V0X3R5cGUYCCABKAkSEQoJdGFyZ2V0X2lkGAkgASgJEhEKCWNsaWVudF9pcBgKIAEoCRISCgpyZXF1ZXN0X2lkGAsgASgJEjkKB2RldGFpbHMYDCADKAsyKC53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudC5EZXRhaWxzRW50cnkSDAoEaGFzaBgNIAEoCRIOCgZrZXlfaWQYDiABKAkaLgoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUAoUTGlzdEF1ZGl0TG9nc1JlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIIl0KFUxpc3RBdWRpdExvZ3NSZXNwb25zZRIrCgZldmVudHMYASADKAsyGy53YXJkZW4uYXVkaXQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki+gIKF1F1ZXJ5QXVkaXRFdmVudHNSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgtldmVudF90eXBlcxgDIAMoCUIOukgLkgEIEGQiBHICGEASGgoIYWN0b3JfaWQYBCABKAlCCLpIBXIDGIABEjMKB291dGNvbWUYBSABKA4yGC53YXJkZW4uYXVkaXQudjEuT3V0Y29tZUIIukgFggECEAESGwoJdGFyZ2V0X2lkGAYgASgJQgi6SAVyAxiAARIaCglwYWdlX3NpemUYByABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgIIAEoCUIIukgFcgMYgAgSGQoHdXNlcl9pZBgJIAEoCUIIukgFcgMYgAESGQoHbm9kZV9pZBgKIAEoCUIIukgFcgMYgAEiYAoYUXVlcnlBdWRpdEV2ZW50c1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLndhcmRlbi5hdWRpdC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIZChdWZXJpZnlBdWRpdENoYWluUmVxdWVzdCLCAQoYVmVyaWZ5QXVkaXRDaGFpblJlc3BvbnNlEg4KBmludGFjdBgBIAEoCBIWCg5jaGVja2VkX2V2ZW50cxgCIAEoAxIdChVmaXJzdF9icm9rZW5fc2VxdWVuY2UYAyABKAMSDwoHcHJvYmxlbRgEIAEoCRIxCgxmYWlsZWRfY2hlY2sYBSABKA4yGy53YXJkZW4uYXVkaXQudjEuQ2hhaW5DaGVjaxIbChNjaGVja2VkX2NoZWNrcG9pbnRzGAYgASgDIowBCg9BdWRpdENoZWNrcG9pbnQSDgoGbnVtYmVyGAEgASgDEhAKCHNlcXVlbmNlGAIgASgDEgwKBGhhc2gYAyABKAkSLwoLc2lnbmVkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA2tpZBgFIAEoCRILCgNqd3MYBiABKAkiHgocQ3JlYXRlQXVkaXRDaGVja3BvaW50UmVxdWVzdCJVCh1DcmVhdGVBdWRpdENoZWNrcG9pbnRSZXNwb25zZRI0CgpjaGVja3BvaW50GAEgASgLMiAud2FyZGVuLmF1ZGl0LnYxLkF1ZGl0Q2hlY2twb2ludCIbChlHZXRBdWRpdENoZWNrcG9pbnRSZXF1ZXN0IlIKGkdldEF1ZGl0Q2hlY2twb2ludFJlc3BvbnNlEjQKCmNoZWNrcG9pbnQYASABKAsyIC53YXJkZW4uYXVkaXQudjEuQXVkaXRDaGVja3BvaW50IlcKG0xpc3RBdWRpdENoZWNrcG9pbnRzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgibgocTGlzdEF1ZGl0Q2hlY2twb2ludHNSZXNwb25zZRI1CgtjaGVja3BvaW50cxgBIAMoCzIgLndhcmRlbi5hdWRpdC52MS5BdWRpdENoZWNrcG9pbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqUDCg1Tc2hBdWRpdEV2ZW50EjcKBGtpbmQYASABKA4yHS53YXJkZW4uYXVkaXQudjEuU3NoRXZlbnRLaW5kQgq6SAeCAQQQASAAEhgKBHVzZXIYAiABKAlCCrpIB3IFEAEYgAESFgoFbG9naW4YAyABKAlCB7pIBHICGEASHAoKc2Vzc2lvbl9pZBgEIAEoCUIIukgFcgMYgAESNwoLb2NjdXJyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESNQoHb3V0Y29tZRgGIAEoDjIYLndhcmRlbi5hdWRpdC52MS5PdXRjb21lQgq6SAeCAQQQASAAEmoKCG1ldGFkYXRhGAcgAygLMiwud2FyZGVuLmF1ZGl0LnYxLlNzaEF1ZGl0RXZlbnQuTWV0YWRhdGFFbnRyeUIqukgnmgEkECAiGXIXEAEYQDIRXltBLVphLXowLTlfLi1dKyQqBXIDGIAIGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJOChVFbWl0QXVkaXRFdmVudFJlcXVlc3QSNQoFZXZlbnQYASABKAsyHi53YXJkZW4uYXVkaXQudjEuU3NoQXVkaXRFdmVudEIGukgDyAEBIhgKFkVtaXRBdWRpdEV2ZW50UmVzcG9uc2Ui0wEKGUFyY2hpdmVBdWRpdEV2ZW50c1JlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESHgoKbWF4X2V2ZW50cxgDIAEoBUIKukgHGgUYkE4oABIwCg5jb25maXJtX3NoYTI1NhgEIAEoCUIYukgVchMyEV4oWzAtOWEtZl17NjR9KT8kIs0BChpBcmNoaXZlQXVkaXRFdmVudHNSZXNwb25zZRIPCgdhcmNoaXZlGAEgASgJEg4KBnNoYTI1NhgCIAEoCRIWCg5maXJzdF9zZXF1ZW5jZRgDIAEoAxIVCg1sYXN0X3NlcXVlbmNlGAQgASgDEhEKCWhlYWRfaGFzaBgFIAEoCRITCgtldmVudF9jb3VudBgGIAEoAxIYChBjaGVja3BvaW50X2NvdW50GAcgASgDEg8KB2RlbGV0ZWQYCCABKAgSDAoEbW9yZRgJIAEoCCI1ChlWZXJpZnlBdWRpdEFyY2hpdmVSZXF1ZXN0EhgKB2FyY2hpdmUYASABKAlCB7pIBHICEAEi1gEKGlZlcmlmeUF1ZGl0QXJjaGl2ZVJlc3BvbnNlEg4KBmludGFjdBgBIAEoCBIWCg5jaGVja2VkX2V2ZW50cxgCIAEoAxIbChNjaGVja2VkX2NoZWNrcG9pbnRzGAMgASgDEhAKCHJlY29yZGVkGAQgASgIEh0KFWZpcnN0X2Jyb2tlbl9zZXF1ZW5jZRgFIAEoAxIPCgdwcm9ibGVtGAYgASgJEjEKDGZhaWxlZF9jaGVjaxgHIAEoDjIbLndhcmRlbi5hdWRpdC52MS5DaGFpbkNoZWNrKkwKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhMKD09VVENPTUVfU1VDQ0VTUxABEhMKD09VVENPTUVfRkFJTFVSRRACKu4BCgpDaGFpbkNoZWNrEhsKF0NIQUlOX0NIRUNLX1VOU1BFQ0lGSUVEEAASFAoQQ0hBSU5fQ0hFQ0tfTElOSxABEhcKE0NIQUlOX0NIRUNLX0NPTlRFTlQQAhITCg9DSEFJTl9DSEVDS19LRVkQAxIcChhDSEFJTl9DSEVDS19TRVFVRU5DRV9HQVAQBBIUChBDSEFJTl9DSEVDS19IRUFEEAUSGgoWQ0hBSU5fQ0hFQ0tfQ0hFQ0tQT0lOVBAGEhcKE0NIQUlOX0NIRUNLX0FSQ0hJVkUQBxIWChJDSEFJTl9DSEVDS19GT1JNQVQQCCrMAQoMU3NoRXZlbnRLaW5kEh4KGlNTSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASIAocU1NIX0VWRU5UX0tJTkRfU0VTU0lPTl9TVEFSVBABEh4KGlNTSF9FVkVOVF9LSU5EX1NFU1NJT05fRU5EEAISFwoTU1NIX0VWRU5UX0tJTkRfRVhFQxADEh8KG1NTSF9FVkVOVF9LSU5EX1BPUlRfRk9SV0FSRBAEEiAKHFNTSF9FVkVOVF9LSU5EX0ZJTEVfVFJBTlNGRVIQBTLfCQoMQXVkaXRTZXJ2aWNlEnsKDUxpc3RBdWRpdExvZ3MSJS53YXJkZW4uYXVkaXQudjEuTGlzdEF1ZGl0TG9nc1JlcXVlc3QaJi53YXJkZW4uYXVkaXQudjEuTGlzdEF1ZGl0TG9nc1Jlc3BvbnNlIhvC8xgXCAQQA0IRCglhdWRpdF9sb2cSBGxpc3QShAEKEFF1ZXJ5QXVkaXRFdmVudHMSKC53YXJkZW4uYXVkaXQudjEuUXVlcnlBdWRpdEV2ZW50c1JlcXVlc3QaKS53YXJkZW4uYXVkaXQudjEuUXVlcnlBdWRpdEV2ZW50c1Jlc3BvbnNlIhvC8xgXCAQQA0IRCglhdWRpdF9sb2cSBGxpc3QShgEKEFZlcmlmeUF1ZGl0Q2hhaW4SKC53YXJkZW4uYXVkaXQudjEuVmVyaWZ5QXVkaXRDaGFpblJlcXVlc3QaKS53YXJkZW4uYXVkaXQudjEuVmVyaWZ5QXVkaXRDaGFpblJlc3BvbnNlIh3C8xgZCAQQA0ITCglhdWRpdF9sb2cSBnZlcmlmeRKVAQoVQ3JlYXRlQXVkaXRDaGVja3BvaW50Ei0ud2FyZGVuLmF1ZGl0LnYxLkNyZWF0ZUF1ZGl0Q2hlY2twb2ludFJlcXVlc3QaLi53YXJkZW4uYXVkaXQudjEuQ3JlYXRlQXVkaXRDaGVja3BvaW50UmVzcG9uc2UiHcLzGBkIBBADQhMKCWF1ZGl0X2xvZxIGdmVyaWZ5EooBChJHZXRBdWRpdENoZWNrcG9pbnQSKi53YXJkZW4uYXVkaXQudjEuR2V0QXVkaXRDaGVja3BvaW50UmVxdWVzdBorLndhcmRlbi5hdWRpdC52MS5HZXRBdWRpdENoZWNrcG9pbnRSZXNwb25zZSIbwvMYFwgEEANCEQoJYXVkaXRfbG9nEgRsaXN0EpABChRMaXN0QXVkaXRDaGVja3BvaW50cxIsLndhcmRlbi5hdWRpdC52MS5MaXN0QXVkaXRDaGVja3BvaW50c1JlcXVlc3QaLS53YXJkZW4uYXVkaXQudjEuTGlzdEF1ZGl0Q2hlY2twb2ludHNSZXNwb25zZSIbwvMYFwgEEANCEQoJYXVkaXRfbG9nEgRsaXN0EmkKDkVtaXRBdWRpdEV2ZW50EiYud2FyZGVuLmF1ZGl0LnYxLkVtaXRBdWRpdEV2ZW50UmVxdWVzdBonLndhcmRlbi5hdWRpdC52MS5FbWl0QXVkaXRFdmVudFJlc3BvbnNlIgbC8xgCCAUSjwEKEkFyY2hpdmVBdWRpdEV2ZW50cxIqLndhcmRlbi5hdWRpdC52MS5BcmNoaXZlQXVkaXRFdmVudHNSZXF1ZXN0Gisud2FyZGVuLmF1ZGl0LnYxLkFyY2hpdmVBdWRpdEV2ZW50c1Jlc3BvbnNlIiDC8xgcCAQQAyAKQhQKCWF1ZGl0X2xvZxIHYXJjaGl2ZRKMAQoSVmVyaWZ5QXVkaXRBcmNoaXZlEioud2FyZGVuLmF1ZGl0LnYxLlZlcmlmeUF1ZGl0QXJjaGl2ZVJlcXVlc3QaKy53YXJkZW4uYXVkaXQudjEuVmVyaWZ5QXVkaXRBcmNoaXZlUmVzcG9uc2UiHcLzGBkIBBADQhMKCWF1ZGl0X2xvZxIGdmVyaWZ5YgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.audit.v1.AuditEvent
@@ -190,6 +190,20 @@ export type QueryAuditEventsRequest = Message<"warden.audit.v1.QueryAuditEventsR
    * @generated from field: string page_token = 8;
    */
   pageToken: string;
+
+  /**
+   * Events this user did or that were done to them (actor or target).
+   *
+   * @generated from field: string user_id = 9;
+   */
+  userId: string;
+
+  /**
+   * Events a node emitted (EmitAuditEvent) or that name it (its id in the details or as target).
+   *
+   * @generated from field: string node_id = 10;
+   */
+  nodeId: string;
 };
 
 /**
@@ -437,6 +451,276 @@ export const ListAuditCheckpointsResponseSchema: GenMessage<ListAuditCheckpoints
   messageDesc(file_warden_audit_v1_audit_service, 13);
 
 /**
+ * One event from an agent. The whole event (strings and metadata) is at most 8 KiB.
+ *
+ * @generated from message warden.audit.v1.SshAuditEvent
+ */
+export type SshAuditEvent = Message<"warden.audit.v1.SshAuditEvent"> & {
+  /**
+   * @generated from field: warden.audit.v1.SshEventKind kind = 1;
+   */
+  kind: SshEventKind;
+
+  /**
+   * The Warden user the session belongs to: the user id (a user certificate's key id
+   * "<id>@warden" is accepted too), or the username when no certificate names one.
+   *
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * The login (Unix account) on the node.
+   *
+   * @generated from field: string login = 3;
+   */
+  login: string;
+
+  /**
+   * @generated from field: string session_id = 4;
+   */
+  sessionId: string;
+
+  /**
+   * When it happened on the node: at most 5 minutes ahead of the server's clock and at most 7 days old.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 5;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: warden.audit.v1.Outcome outcome = 6;
+   */
+  outcome: Outcome;
+
+  /**
+   * At most 32 entries; keys of 1-64 characters [A-Za-z0-9_.-], values of at most 1024 characters.
+   * Stored in the event's details as "meta.<key>".
+   *
+   * @generated from field: map<string, string> metadata = 7;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message warden.audit.v1.SshAuditEvent.
+ * Use `create(SshAuditEventSchema)` to create a new message.
+ */
+export const SshAuditEventSchema: GenMessage<SshAuditEvent> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 14);
+
+/**
+ * @generated from message warden.audit.v1.EmitAuditEventRequest
+ */
+export type EmitAuditEventRequest = Message<"warden.audit.v1.EmitAuditEventRequest"> & {
+  /**
+   * @generated from field: warden.audit.v1.SshAuditEvent event = 1;
+   */
+  event?: SshAuditEvent | undefined;
+};
+
+/**
+ * Describes the message warden.audit.v1.EmitAuditEventRequest.
+ * Use `create(EmitAuditEventRequestSchema)` to create a new message.
+ */
+export const EmitAuditEventRequestSchema: GenMessage<EmitAuditEventRequest> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 15);
+
+/**
+ * Answered once the event is a committed link of the chain.
+ *
+ * @generated from message warden.audit.v1.EmitAuditEventResponse
+ */
+export type EmitAuditEventResponse = Message<"warden.audit.v1.EmitAuditEventResponse"> & {
+};
+
+/**
+ * Describes the message warden.audit.v1.EmitAuditEventResponse.
+ * Use `create(EmitAuditEventResponseSchema)` to create a new message.
+ */
+export const EmitAuditEventResponseSchema: GenMessage<EmitAuditEventResponse> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 16);
+
+/**
+ * @generated from message warden.audit.v1.ArchiveAuditEventsRequest
+ */
+export type ArchiveAuditEventsRequest = Message<"warden.audit.v1.ArchiveAuditEventsRequest"> & {
+  /**
+   * Must not be after the oldest live event (unset: from the oldest).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Archives events whose time is before this; every older event must come before every newer
+   * one in the chain, or the range is not a prefix and is refused.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 2;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * At most this many events per call (0: 10,000; at most 10,000), and an archive stays under
+   * three quarters of the server's max_message_bytes; `more` says the range has more.
+   *
+   * @generated from field: int32 max_events = 3;
+   */
+  maxEvents: number;
+
+  /**
+   * The sha256 (hex) of the archive an export of the same range answered: the caller has stored
+   * that file, so the events may go. Empty: export only.
+   *
+   * @generated from field: string confirm_sha256 = 4;
+   */
+  confirmSha256: string;
+};
+
+/**
+ * Describes the message warden.audit.v1.ArchiveAuditEventsRequest.
+ * Use `create(ArchiveAuditEventsRequestSchema)` to create a new message.
+ */
+export const ArchiveAuditEventsRequestSchema: GenMessage<ArchiveAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 17);
+
+/**
+ * @generated from message warden.audit.v1.ArchiveAuditEventsResponse
+ */
+export type ArchiveAuditEventsResponse = Message<"warden.audit.v1.ArchiveAuditEventsResponse"> & {
+  /**
+   * JSON lines: a header (range, the link it continues from), every event with its link fields,
+   * the signed checkpoints within the range, and a footer with the head (sequence, hash).
+   *
+   * @generated from field: string archive = 1;
+   */
+  archive: string;
+
+  /**
+   * Hex SHA-256 of `archive`.
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: int64 first_sequence = 3;
+   */
+  firstSequence: bigint;
+
+  /**
+   * @generated from field: int64 last_sequence = 4;
+   */
+  lastSequence: bigint;
+
+  /**
+   * The link hash of the last archived event: the live chain continues from it.
+   *
+   * @generated from field: string head_hash = 5;
+   */
+  headHash: string;
+
+  /**
+   * @generated from field: int64 event_count = 6;
+   */
+  eventCount: bigint;
+
+  /**
+   * @generated from field: int64 checkpoint_count = 7;
+   */
+  checkpointCount: bigint;
+
+  /**
+   * True when the events were deleted from the live table (confirm_sha256 matched).
+   *
+   * @generated from field: bool deleted = 8;
+   */
+  deleted: boolean;
+
+  /**
+   * True when the range held more than max_events events.
+   *
+   * @generated from field: bool more = 9;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message warden.audit.v1.ArchiveAuditEventsResponse.
+ * Use `create(ArchiveAuditEventsResponseSchema)` to create a new message.
+ */
+export const ArchiveAuditEventsResponseSchema: GenMessage<ArchiveAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 18);
+
+/**
+ * @generated from message warden.audit.v1.VerifyAuditArchiveRequest
+ */
+export type VerifyAuditArchiveRequest = Message<"warden.audit.v1.VerifyAuditArchiveRequest"> & {
+  /**
+   * @generated from field: string archive = 1;
+   */
+  archive: string;
+};
+
+/**
+ * Describes the message warden.audit.v1.VerifyAuditArchiveRequest.
+ * Use `create(VerifyAuditArchiveRequestSchema)` to create a new message.
+ */
+export const VerifyAuditArchiveRequestSchema: GenMessage<VerifyAuditArchiveRequest> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 19);
+
+/**
+ * @generated from message warden.audit.v1.VerifyAuditArchiveResponse
+ */
+export type VerifyAuditArchiveResponse = Message<"warden.audit.v1.VerifyAuditArchiveResponse"> & {
+  /**
+   * @generated from field: bool intact = 1;
+   */
+  intact: boolean;
+
+  /**
+   * @generated from field: int64 checked_events = 2;
+   */
+  checkedEvents: bigint;
+
+  /**
+   * @generated from field: int64 checked_checkpoints = 3;
+   */
+  checkedCheckpoints: bigint;
+
+  /**
+   * True when the archive is one the server recorded as deleted (same head and SHA-256).
+   *
+   * @generated from field: bool recorded = 4;
+   */
+  recorded: boolean;
+
+  /**
+   * The sequence of the first event (or line, for a format problem: its 1-based number) that does not hold.
+   *
+   * @generated from field: int64 first_broken_sequence = 5;
+   */
+  firstBrokenSequence: bigint;
+
+  /**
+   * @generated from field: string problem = 6;
+   */
+  problem: string;
+
+  /**
+   * @generated from field: warden.audit.v1.ChainCheck failed_check = 7;
+   */
+  failedCheck: ChainCheck;
+};
+
+/**
+ * Describes the message warden.audit.v1.VerifyAuditArchiveResponse.
+ * Use `create(VerifyAuditArchiveResponseSchema)` to create a new message.
+ */
+export const VerifyAuditArchiveResponseSchema: GenMessage<VerifyAuditArchiveResponse> = /*@__PURE__*/
+  messageDesc(file_warden_audit_v1_audit_service, 20);
+
+/**
  * @generated from enum warden.audit.v1.Outcome
  */
 export enum Outcome {
@@ -518,6 +802,21 @@ export enum ChainCheck {
    * @generated from enum value: CHAIN_CHECK_CHECKPOINT = 6;
    */
   CHECKPOINT = 6,
+
+  /**
+   * The recorded archive head has no matching "audit.archive" event in the live chain (the
+   * archive record was forged or changed), or an archive file differs from what was recorded.
+   *
+   * @generated from enum value: CHAIN_CHECK_ARCHIVE = 7;
+   */
+  ARCHIVE = 7,
+
+  /**
+   * An archive file's lines are malformed, out of place, or its header and footer disagree with its events.
+   *
+   * @generated from enum value: CHAIN_CHECK_FORMAT = 8;
+   */
+  FORMAT = 8,
 }
 
 /**
@@ -525,6 +824,49 @@ export enum ChainCheck {
  */
 export const ChainCheckSchema: GenEnum<ChainCheck> = /*@__PURE__*/
   enumDesc(file_warden_audit_v1_audit_service, 1);
+
+/**
+ * What an agent reports about an SSH session.
+ *
+ * @generated from enum warden.audit.v1.SshEventKind
+ */
+export enum SshEventKind {
+  /**
+   * @generated from enum value: SSH_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SSH_EVENT_KIND_SESSION_START = 1;
+   */
+  SESSION_START = 1,
+
+  /**
+   * @generated from enum value: SSH_EVENT_KIND_SESSION_END = 2;
+   */
+  SESSION_END = 2,
+
+  /**
+   * @generated from enum value: SSH_EVENT_KIND_EXEC = 3;
+   */
+  EXEC = 3,
+
+  /**
+   * @generated from enum value: SSH_EVENT_KIND_PORT_FORWARD = 4;
+   */
+  PORT_FORWARD = 4,
+
+  /**
+   * @generated from enum value: SSH_EVENT_KIND_FILE_TRANSFER = 5;
+   */
+  FILE_TRANSFER = 5,
+}
+
+/**
+ * Describes the enum warden.audit.v1.SshEventKind.
+ */
+export const SshEventKindSchema: GenEnum<SshEventKind> = /*@__PURE__*/
+  enumDesc(file_warden_audit_v1_audit_service, 2);
 
 /**
  * The append-only audit log: a chain of keyed links (HMAC-SHA256), with signed checkpoints.
@@ -593,6 +935,45 @@ export const AuditService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditCheckpointsRequestSchema;
     output: typeof ListAuditCheckpointsResponseSchema;
+  },
+  /**
+   * An agent (or the proxy on its node) records what happened in an SSH session. The node is the
+   * event's actor (actor_type "node"), the session's user its target; the event is an ordinary
+   * link of the chain. occurred_at, as the agent reports it, goes into the details; the event's
+   * time is when Warden wrote it.
+   *
+   * @generated from rpc warden.audit.v1.AuditService.EmitAuditEvent
+   */
+  emitAuditEvent: {
+    methodKind: "unary";
+    input: typeof EmitAuditEventRequestSchema;
+    output: typeof EmitAuditEventResponseSchema;
+  },
+  /**
+   * Moves the oldest part of the chain out of the live table. Without confirm_sha256 it only
+   * exports: it verifies the range and answers the archive (JSON lines) and its SHA-256. With
+   * confirm_sha256 equal to that of the archive the same range gives, it verifies again, deletes
+   * those events in one transaction, records the archive head (so VerifyAuditChain starts from
+   * it) and an "audit.archive" event. An archive is always a prefix of the live chain.
+   *
+   * @generated from rpc warden.audit.v1.AuditService.ArchiveAuditEvents
+   */
+  archiveAuditEvents: {
+    methodKind: "unary";
+    input: typeof ArchiveAuditEventsRequestSchema;
+    output: typeof ArchiveAuditEventsResponseSchema;
+  },
+  /**
+   * Checks an archive made by ArchiveAuditEvents: every link (with the chain keys), every
+   * checkpoint's signature and hash, its header and footer, and, once deleted, that it is the
+   * archive the server recorded (head and SHA-256).
+   *
+   * @generated from rpc warden.audit.v1.AuditService.VerifyAuditArchive
+   */
+  verifyAuditArchive: {
+    methodKind: "unary";
+    input: typeof VerifyAuditArchiveRequestSchema;
+    output: typeof VerifyAuditArchiveResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warden_audit_v1_audit_service, 0);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/user/v1/user.proto.
  */
 export const file_warden_user_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("Chl3YXJkZW4vdXNlci92MS91c2VyLnByb3RvEg53YXJkZW4udXNlci52MSL2AQoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIZGlzYWJsZWQYBCABKAgSDQoFYWRtaW4YBSABKAgSDQoFcm9sZXMYBiADKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5lbWFpbF92ZXJpZmllZBgJIAEoCBITCgtsb2dpbl9hbGlhcxgKIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chl3YXJkZW4vdXNlci92MS91c2VyLnByb3RvEg53YXJkZW4udXNlci52MSKGAwoEVXNlchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIUCgxkaXNwbGF5X25hbWUYAyABKAkSEAoIZGlzYWJsZWQYBCABKAgSDQoFYWRtaW4YBSABKAgSDQoFcm9sZXMYBiADKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5lbWFpbF92ZXJpZmllZBgJIAEoCBITCgtsb2dpbl9hbGlhcxgKIAEoCRIQCgh1c2VybmFtZRgLIAEoCRIwCgZ0cmFpdHMYDCADKAsyIC53YXJkZW4udXNlci52MS5Vc2VyLlRyYWl0c0VudHJ5GkoKC1RyYWl0c0VudHJ5EgsKA2tleRgBIAEoCRIqCgV2YWx1ZRgCIAEoCzIbLndhcmRlbi51c2VyLnYxLlRyYWl0VmFsdWVzOgI4ASIdCgtUcmFpdFZhbHVlcxIOCgZ2YWx1ZXMYASADKAliBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warden.user.v1.User
@@ -75,6 +75,21 @@ export type User = Message<"warden.user.v1.User"> & {
    * @generated from field: string login_alias = 10;
    */
   loginAlias: string;
+
+  /**
+   * The user's login name beside the email: the same value as login_alias (unique,
+   * case-insensitive); GetUser finds a user by it.
+   *
+   * @generated from field: string username = 11;
+   */
+  username: string;
+
+  /**
+   * name -> values, used by role templates such as {{internal.logins}} (SSH logins).
+   *
+   * @generated from field: map<string, warden.user.v1.TraitValues> traits = 12;
+   */
+  traits: { [key: string]: TraitValues };
 };
 
 /**
@@ -83,4 +98,21 @@ export type User = Message<"warden.user.v1.User"> & {
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
   messageDesc(file_warden_user_v1_user, 0);
+
+/**
+ * @generated from message warden.user.v1.TraitValues
+ */
+export type TraitValues = Message<"warden.user.v1.TraitValues"> & {
+  /**
+   * @generated from field: repeated string values = 1;
+   */
+  values: string[];
+};
+
+/**
+ * Describes the message warden.user.v1.TraitValues.
+ * Use `create(TraitValuesSchema)` to create a new message.
+ */
+export const TraitValuesSchema: GenMessage<TraitValues> = /*@__PURE__*/
+  messageDesc(file_warden_user_v1_user, 1);
 

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import { file_warden_options_v1_options } from "../../options/v1/options_pb.js";
-import type { User } from "./user_pb.js";
+import type { TraitValues, User } from "./user_pb.js";
 import { file_warden_user_v1_user } from "./user_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,16 +14,23 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/user/v1/user_service.proto.
  */
 export const file_warden_user_v1_user_service: GenFile = /*@__PURE__*/
-  fileDesc("CiF3YXJkZW4vdXNlci92MS91c2VyX3NlcnZpY2UucHJvdG8SDndhcmRlbi51c2VyLnYxIiYKDkdldFVzZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASI1Cg9HZXRVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIikwEKFUdldFVzZXJCeUVtYWlsUmVxdWVzdBJ6CgVlbWFpbBgBIAEoCUJrukhougFlCg1FTUFJTF9JTlZBTElEEhhtdXN0IGJlIGFuIGVtYWlsIGFkZHJlc3MaOnNpemUodGhpcykgPD0gMzIwICYmIHRoaXMubWF0Y2hlcyhyJ15ccypbXlxzXHB7Q2N9XStccyokJykiPAoWR2V0VXNlckJ5RW1haWxSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlciJsChBMaXN0VXNlcnNSZXF1ZXN0EhoKCXBhZ2Vfc2l6ZRgBIAEoBUIHukgEGgIoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiACBIeCgxlbWFpbF9wcmVmaXgYAyABKAlCCLpIBXIDGP4BIlEKEUxpc3RVc2Vyc1Jlc3BvbnNlEiMKBXVzZXJzGAEgAygLMhQud2FyZGVuLnVzZXIudjEuVXNlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5gIKEUNyZWF0ZVVzZXJSZXF1ZXN0EnoKBWVtYWlsGAEgASgJQmu6SGi6AWUKDUVNQUlMX0lOVkFMSUQSGG11c3QgYmUgYW4gZW1haWwgYWRkcmVzcxo6c2l6ZSh0aGlzKSA8PSAzMjAgJiYgdGhpcy5tYXRjaGVzKHInXlxzKlteXHNccHtDY31dK1xzKiQnKRJvCghwYXNzd29yZBgCIAEoCUJdukhaugFUCg9QQVNTV09SRF9MRU5HVEgSG211c3QgYmUgOCB0byAxMjggY2hhcmFjdGVycxokc2l6ZSh0aGlzKSA+PSA4ICYmIHNpemUodGhpcykgPD0gMTI42AEBEh4KDGRpc3BsYXlfbmFtZRgDIAEoCUIIukgFcgMYyAESNQoFcm9sZXMYBCADKAlCJrpII5IBIBBAIhxyGjIYXlthLXpdW2EtejAtOV8uLV17MCw2Mn0kEg0KBWFkbWluGAUgASgIIjgKEkNyZWF0ZVVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlciL9AQoRVXBkYXRlVXNlclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBEiMKDGRpc3BsYXlfbmFtZRgCIAEoCUIIukgFcgMYyAFIAIgBARISCgVhZG1pbhgDIAEoCEgBiAEBEjUKBXJvbGVzGAQgAygJQia6SCOSASAQQCIcchoyGF5bYS16XVthLXowLTlfLi1dezAsNjJ9JBIUCgx1cGRhdGVfcm9sZXMYBSABKAgSIQoLbG9naW5fYWxpYXMYBiABKAlCB7pIBHICGEBIAogBAUIPCg1fZGlzcGxheV9uYW1lQggKBl9hZG1pbkIOCgxfbG9naW5fYWxpYXMiOAoSVXBkYXRlVXNlclJlc3BvbnNlEiIKBHVzZXIYASABKAsyFC53YXJkZW4udXNlci52MS5Vc2VyIikKEURlbGV0ZVVzZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASIUChJEZWxldGVVc2VyUmVzcG9uc2UiKgoSRGlzYWJsZVVzZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASI5ChNEaXNhYmxlVXNlclJlc3BvbnNlEiIKBHVzZXIYASABKAsyFC53YXJkZW4udXNlci52MS5Vc2VyIikKEUVuYWJsZVVzZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASI4ChJFbmFibGVVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIiNAoUU2V0TG9naW5BbGlhc1JlcXVlc3QSHAoLbG9naW5fYWxpYXMYASABKAlCB7pIBHICGEAiOwoVU2V0TG9naW5BbGlhc1Jlc3BvbnNlEiIKBHVzZXIYASABKAsyFC53YXJkZW4udXNlci52MS5Vc2VyMucHCgtVc2VyU2VydmljZRJhCgdHZXRVc2VyEh4ud2FyZGVuLnVzZXIudjEuR2V0VXNlclJlcXVlc3QaHy53YXJkZW4udXNlci52MS5HZXRVc2VyUmVzcG9uc2UiFcLzGBEIAhABQgsKBHVzZXISA2dldBJ2Cg5HZXRVc2VyQnlFbWFpbBIlLndhcmRlbi51c2VyLnYxLkdldFVzZXJCeUVtYWlsUmVxdWVzdBomLndhcmRlbi51c2VyLnYxLkdldFVzZXJCeUVtYWlsUmVzcG9uc2UiFcLzGBEIAhABQgsKBHVzZXISA2dldBJoCglMaXN0VXNlcnMSIC53YXJkZW4udXNlci52MS5MaXN0VXNlcnNSZXF1ZXN0GiEud2FyZGVuLnVzZXIudjEuTGlzdFVzZXJzUmVzcG9uc2UiFsLzGBIIBBABQgwKBHVzZXISBGxpc3QSbQoKQ3JlYXRlVXNlchIhLndhcmRlbi51c2VyLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0GiIud2FyZGVuLnVzZXIudjEuQ3JlYXRlVXNlclJlc3BvbnNlIhjC8xgUCAQQA0IOCgR1c2VyEgZjcmVhdGUSbQoKVXBkYXRlVXNlchIhLndhcmRlbi51c2VyLnYxLlVwZGF0ZVVzZXJSZXF1ZXN0GiIud2FyZGVuLnVzZXIudjEuVXBkYXRlVXNlclJlc3BvbnNlIhjC8xgUCAQQA0IOCgR1c2VyEgZ1cGRhdGUSbQoKRGVsZXRlVXNlchIhLndhcmRlbi51c2VyLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0GiIud2FyZGVuLnVzZXIudjEuRGVsZXRlVXNlclJlc3BvbnNlIhjC8xgUCAQQA0IOCgR1c2VyEgZkZWxldGUScQoLRGlzYWJsZVVzZXISIi53YXJkZW4udXNlci52MS5EaXNhYmxlVXNlclJlcXVlc3QaIy53YXJkZW4udXNlci52MS5EaXNhYmxlVXNlclJlc3BvbnNlIhnC8xgVCAQQA0IPCgR1c2VyEgdkaXNhYmxlEm0KCkVuYWJsZVVzZXISIS53YXJkZW4udXNlci52MS5FbmFibGVVc2VyUmVxdWVzdBoiLndhcmRlbi51c2VyLnYxLkVuYWJsZVVzZXJSZXNwb25zZSIYwvMYFAgEEANCDgoEdXNlchIGZW5hYmxlEmQKDVNldExvZ2luQWxpYXMSJC53YXJkZW4udXNlci52MS5TZXRMb2dpbkFsaWFzUmVxdWVzdBolLndhcmRlbi51c2VyLnYxLlNldExvZ2luQWxpYXNSZXNwb25zZSIGwvMYAggCYgZwcm90bzM", [file_buf_validate_validate, file_warden_options_v1_options, file_warden_user_v1_user]);
+  fileDesc("CiF3YXJkZW4vdXNlci92MS91c2VyX3NlcnZpY2UucHJvdG8SDndhcmRlbi51c2VyLnYxIlQKDkdldFVzZXJSZXF1ZXN0EhcKAmlkGAEgASgJQgu6SAjYAQFyA7ABARIWCgRuYW1lGAIgASgJQgi6SAVyAxjAAjoRukgOIgwKAmlkCgRuYW1lEAEiNQoPR2V0VXNlclJlc3BvbnNlEiIKBHVzZXIYASABKAsyFC53YXJkZW4udXNlci52MS5Vc2VyIpMBChVHZXRVc2VyQnlFbWFpbFJlcXVlc3QSegoFZW1haWwYASABKAlCa7pIaLoBZQoNRU1BSUxfSU5WQUxJRBIYbXVzdCBiZSBhbiBlbWFpbCBhZGRyZXNzGjpzaXplKHRoaXMpIDw9IDMyMCAmJiB0aGlzLm1hdGNoZXMocideXHMqW15cc1xwe0NjfV0rXHMqJCcpIjwKFkdldFVzZXJCeUVtYWlsUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIibAoQTGlzdFVzZXJzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAgSHgoMZW1haWxfcHJlZml4GAMgASgJQgi6SAVyAxj+ASJRChFMaXN0VXNlcnNSZXNwb25zZRIjCgV1c2VycxgBIAMoCzIULndhcmRlbi51c2VyLnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqkDChFDcmVhdGVVc2VyUmVxdWVzdBJ6CgVlbWFpbBgBIAEoCUJrukhougFlCg1FTUFJTF9JTlZBTElEEhhtdXN0IGJlIGFuIGVtYWlsIGFkZHJlc3MaOnNpemUodGhpcykgPD0gMzIwICYmIHRoaXMubWF0Y2hlcyhyJ15ccypbXlxzXHB7Q2N9XStccyokJykSbwoIcGFzc3dvcmQYAiABKAlCXbpIWroBVAoPUEFTU1dPUkRfTEVOR1RIEhttdXN0IGJlIDggdG8gMTI4IGNoYXJhY3RlcnMaJHNpemUodGhpcykgPj0gOCAmJiBzaXplKHRoaXMpIDw9IDEyONgBARIeCgxkaXNwbGF5X25hbWUYAyABKAlCCLpIBXIDGMgBEjUKBXJvbGVzGAQgAygJQia6SCOSASAQQCIcchoyGF5bYS16XVthLXowLTlfLi1dezAsNjJ9JBINCgVhZG1pbhgFIAEoCBIZCgh1c2VybmFtZRgGIAEoCUIHukgEcgIYQBImCgZ0cmFpdHMYByABKAsyFi53YXJkZW4udXNlci52MS5UcmFpdHMisAEKBlRyYWl0cxJaCgZ2YWx1ZXMYASADKAsyIi53YXJkZW4udXNlci52MS5UcmFpdHMuVmFsdWVzRW50cnlCJrpII5oBIBAgIhxyGjIYXlthLXpdW2EtejAtOV8uLV17MCw2Mn0kGkoKC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRIqCgV2YWx1ZRgCIAEoCzIbLndhcmRlbi51c2VyLnYxLlRyYWl0VmFsdWVzOgI4ASI4ChJDcmVhdGVVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIi0gIKEVVwZGF0ZVVzZXJSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARIjCgxkaXNwbGF5X25hbWUYAiABKAlCCLpIBXIDGMgBSACIAQESEgoFYWRtaW4YAyABKAhIAYgBARI1CgVyb2xlcxgEIAMoCUImukgjkgEgEEAiHHIaMhheW2Etel1bYS16MC05Xy4tXXswLDYyfSQSFAoMdXBkYXRlX3JvbGVzGAUgASgIEiEKC2xvZ2luX2FsaWFzGAYgASgJQge6SARyAhhASAKIAQESHgoIdXNlcm5hbWUYByABKAlCB7pIBHICGEBIA4gBARImCgZ0cmFpdHMYCCABKAsyFi53YXJkZW4udXNlci52MS5UcmFpdHNCDwoNX2Rpc3BsYXlfbmFtZUIICgZfYWRtaW5CDgoMX2xvZ2luX2FsaWFzQgsKCV91c2VybmFtZSI4ChJVcGRhdGVVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIiKQoRRGVsZXRlVXNlclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSIqChJEaXNhYmxlVXNlclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIjkKE0Rpc2FibGVVc2VyUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIiKQoRRW5hYmxlVXNlclJlcXVlc3QSFAoCaWQYASABKAlCCLpIBXIDsAEBIjgKEkVuYWJsZVVzZXJSZXNwb25zZRIiCgR1c2VyGAEgASgLMhQud2FyZGVuLnVzZXIudjEuVXNlciI0ChRTZXRMb2dpbkFsaWFzUmVxdWVzdBIcCgtsb2dpbl9hbGlhcxgBIAEoCUIHukgEcgIYQCI7ChVTZXRMb2dpbkFsaWFzUmVzcG9uc2USIgoEdXNlchgBIAEoCzIULndhcmRlbi51c2VyLnYxLlVzZXIy5wcKC1VzZXJTZXJ2aWNlEmEKB0dldFVzZXISHi53YXJkZW4udXNlci52MS5HZXRVc2VyUmVxdWVzdBofLndhcmRlbi51c2VyLnYxLkdldFVzZXJSZXNwb25zZSIVwvMYEQgCEAFCCwoEdXNlchIDZ2V0EnYKDkdldFVzZXJCeUVtYWlsEiUud2FyZGVuLnVzZXIudjEuR2V0VXNlckJ5RW1haWxSZXF1ZXN0GiYud2FyZGVuLnVzZXIudjEuR2V0VXNlckJ5RW1haWxSZXNwb25zZSIVwvMYEQgCEAFCCwoEdXNlchIDZ2V0EmgKCUxpc3RVc2VycxIgLndhcmRlbi51c2VyLnYxLkxpc3RVc2Vyc1JlcXVlc3QaIS53YXJkZW4udXNlci52MS5MaXN0VXNlcnNSZXNwb25zZSIWwvMYEggEEAFCDAoEdXNlchIEbGlzdBJtCgpDcmVhdGVVc2VyEiEud2FyZGVuLnVzZXIudjEuQ3JlYXRlVXNlclJlcXVlc3QaIi53YXJkZW4udXNlci52MS5DcmVhdGVVc2VyUmVzcG9uc2UiGMLzGBQIBBADQg4KBHVzZXISBmNyZWF0ZRJtCgpVcGRhdGVVc2VyEiEud2FyZGVuLnVzZXIudjEuVXBkYXRlVXNlclJlcXVlc3QaIi53YXJkZW4udXNlci52MS5VcGRhdGVVc2VyUmVzcG9uc2UiGMLzGBQIBBADQg4KBHVzZXISBnVwZGF0ZRJtCgpEZWxldGVVc2VyEiEud2FyZGVuLnVzZXIudjEuRGVsZXRlVXNlclJlcXVlc3QaIi53YXJkZW4udXNlci52MS5EZWxldGVVc2VyUmVzcG9uc2UiGMLzGBQIBBADQg4KBHVzZXISBmRlbGV0ZRJxCgtEaXNhYmxlVXNlchIiLndhcmRlbi51c2VyLnYxLkRpc2FibGVVc2VyUmVxdWVzdBojLndhcmRlbi51c2VyLnYxLkRpc2FibGVVc2VyUmVzcG9uc2UiGcLzGBUIBBADQg8KBHVzZXISB2Rpc2FibGUSbQoKRW5hYmxlVXNlchIhLndhcmRlbi51c2VyLnYxLkVuYWJsZVVzZXJSZXF1ZXN0GiIud2FyZGVuLnVzZXIudjEuRW5hYmxlVXNlclJlc3BvbnNlIhjC8xgUCAQQA0IOCgR1c2VyEgZlbmFibGUSZAoNU2V0TG9naW5BbGlhcxIkLndhcmRlbi51c2VyLnYxLlNldExvZ2luQWxpYXNSZXF1ZXN0GiUud2FyZGVuLnVzZXIudjEuU2V0TG9naW5BbGlhc1Jlc3BvbnNlIgbC8xgCCAJiBnByb3RvMw", [file_buf_validate_validate, file_warden_options_v1_options, file_warden_user_v1_user]);
 
 /**
  * @generated from message warden.user.v1.GetUserRequest
  */
 export type GetUserRequest = Message<"warden.user.v1.GetUserRequest"> & {
   /**
+   * The user's id, or else their username or email in name.
+   *
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
 };
 
 /**
@@ -163,6 +170,20 @@ export type CreateUserRequest = Message<"warden.user.v1.CreateUserRequest"> & {
    * @generated from field: bool admin = 5;
    */
   admin: boolean;
+
+  /**
+   * The login name (see User.username); optional.
+   *
+   * @generated from field: string username = 6;
+   */
+  username: string;
+
+  /**
+   * Traits for role templates (see Traits for the limits).
+   *
+   * @generated from field: warden.user.v1.Traits traits = 7;
+   */
+  traits?: Traits | undefined;
 };
 
 /**
@@ -171,6 +192,26 @@ export type CreateUserRequest = Message<"warden.user.v1.CreateUserRequest"> & {
  */
 export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
   messageDesc(file_warden_user_v1_user_service, 6);
+
+/**
+ * At most 32 traits named like "logins" (a-z first, then a-z, 0-9, "_", ".", "-"), each with at
+ * most 64 values of 1 to 256 characters.
+ *
+ * @generated from message warden.user.v1.Traits
+ */
+export type Traits = Message<"warden.user.v1.Traits"> & {
+  /**
+   * @generated from field: map<string, warden.user.v1.TraitValues> values = 1;
+   */
+  values: { [key: string]: TraitValues };
+};
+
+/**
+ * Describes the message warden.user.v1.Traits.
+ * Use `create(TraitsSchema)` to create a new message.
+ */
+export const TraitsSchema: GenMessage<Traits> = /*@__PURE__*/
+  messageDesc(file_warden_user_v1_user_service, 7);
 
 /**
  * @generated from message warden.user.v1.CreateUserResponse
@@ -187,7 +228,7 @@ export type CreateUserResponse = Message<"warden.user.v1.CreateUserResponse"> & 
  * Use `create(CreateUserResponseSchema)` to create a new message.
  */
 export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 7);
+  messageDesc(file_warden_user_v1_user_service, 8);
 
 /**
  * @generated from message warden.user.v1.UpdateUserRequest
@@ -229,6 +270,20 @@ export type UpdateUserRequest = Message<"warden.user.v1.UpdateUserRequest"> & {
    * @generated from field: optional string login_alias = 6;
    */
   loginAlias?: string | undefined;
+
+  /**
+   * The login name: the same field as login_alias under the name role-based tools use; give one of the two.
+   *
+   * @generated from field: optional string username = 7;
+   */
+  username?: string | undefined;
+
+  /**
+   * Replaces all the user's traits when set (an empty Traits removes them).
+   *
+   * @generated from field: warden.user.v1.Traits traits = 8;
+   */
+  traits?: Traits | undefined;
 };
 
 /**
@@ -236,7 +291,7 @@ export type UpdateUserRequest = Message<"warden.user.v1.UpdateUserRequest"> & {
  * Use `create(UpdateUserRequestSchema)` to create a new message.
  */
 export const UpdateUserRequestSchema: GenMessage<UpdateUserRequest> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 8);
+  messageDesc(file_warden_user_v1_user_service, 9);
 
 /**
  * @generated from message warden.user.v1.UpdateUserResponse
@@ -253,7 +308,7 @@ export type UpdateUserResponse = Message<"warden.user.v1.UpdateUserResponse"> & 
  * Use `create(UpdateUserResponseSchema)` to create a new message.
  */
 export const UpdateUserResponseSchema: GenMessage<UpdateUserResponse> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 9);
+  messageDesc(file_warden_user_v1_user_service, 10);
 
 /**
  * @generated from message warden.user.v1.DeleteUserRequest
@@ -270,7 +325,7 @@ export type DeleteUserRequest = Message<"warden.user.v1.DeleteUserRequest"> & {
  * Use `create(DeleteUserRequestSchema)` to create a new message.
  */
 export const DeleteUserRequestSchema: GenMessage<DeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 10);
+  messageDesc(file_warden_user_v1_user_service, 11);
 
 /**
  * @generated from message warden.user.v1.DeleteUserResponse
@@ -283,7 +338,7 @@ export type DeleteUserResponse = Message<"warden.user.v1.DeleteUserResponse"> & 
  * Use `create(DeleteUserResponseSchema)` to create a new message.
  */
 export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 11);
+  messageDesc(file_warden_user_v1_user_service, 12);
 
 /**
  * @generated from message warden.user.v1.DisableUserRequest
@@ -300,7 +355,7 @@ export type DisableUserRequest = Message<"warden.user.v1.DisableUserRequest"> & 
  * Use `create(DisableUserRequestSchema)` to create a new message.
  */
 export const DisableUserRequestSchema: GenMessage<DisableUserRequest> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 12);
+  messageDesc(file_warden_user_v1_user_service, 13);
 
 /**
  * @generated from message warden.user.v1.DisableUserResponse
@@ -317,7 +372,7 @@ export type DisableUserResponse = Message<"warden.user.v1.DisableUserResponse"> 
  * Use `create(DisableUserResponseSchema)` to create a new message.
  */
 export const DisableUserResponseSchema: GenMessage<DisableUserResponse> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 13);
+  messageDesc(file_warden_user_v1_user_service, 14);
 
 /**
  * @generated from message warden.user.v1.EnableUserRequest
@@ -334,7 +389,7 @@ export type EnableUserRequest = Message<"warden.user.v1.EnableUserRequest"> & {
  * Use `create(EnableUserRequestSchema)` to create a new message.
  */
 export const EnableUserRequestSchema: GenMessage<EnableUserRequest> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 14);
+  messageDesc(file_warden_user_v1_user_service, 15);
 
 /**
  * @generated from message warden.user.v1.EnableUserResponse
@@ -351,7 +406,7 @@ export type EnableUserResponse = Message<"warden.user.v1.EnableUserResponse"> & 
  * Use `create(EnableUserResponseSchema)` to create a new message.
  */
 export const EnableUserResponseSchema: GenMessage<EnableUserResponse> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 15);
+  messageDesc(file_warden_user_v1_user_service, 16);
 
 /**
  * @generated from message warden.user.v1.SetLoginAliasRequest
@@ -370,7 +425,7 @@ export type SetLoginAliasRequest = Message<"warden.user.v1.SetLoginAliasRequest"
  * Use `create(SetLoginAliasRequestSchema)` to create a new message.
  */
 export const SetLoginAliasRequestSchema: GenMessage<SetLoginAliasRequest> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 16);
+  messageDesc(file_warden_user_v1_user_service, 17);
 
 /**
  * @generated from message warden.user.v1.SetLoginAliasResponse
@@ -387,7 +442,7 @@ export type SetLoginAliasResponse = Message<"warden.user.v1.SetLoginAliasRespons
  * Use `create(SetLoginAliasResponseSchema)` to create a new message.
  */
 export const SetLoginAliasResponseSchema: GenMessage<SetLoginAliasResponse> = /*@__PURE__*/
-  messageDesc(file_warden_user_v1_user_service, 17);
+  messageDesc(file_warden_user_v1_user_service, 18);
 
 /**
  * Users. Reads for any authenticated caller; writes and listing for system admins.

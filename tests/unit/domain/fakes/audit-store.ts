@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { AuditChainKeys } from "../../../../src/crypto/audit-chain-keys.js";
 import { contentHash, linkMessage, storedFields, type AuditEntry } from "../../../../src/domain/audit/audit-event.js";
 import type { AuditRow } from "../../../../src/domain/records.js";
-import type { AuditCheckpoint, AuditQuery, AuditStore } from "../../../../src/domain/store/audit-store.js";
+import type { AuditArchive, AuditCheckpoint, AuditQuery, AuditStore } from "../../../../src/domain/store/audit-store.js";
 import { copy, type Rows } from "./tables.js";
 
 /** The fakes' audit chain keys (the repository's come from the master key); new links use v1. */
@@ -54,6 +54,8 @@ export class MemoryAuditStore implements AuditStore {
           (!q.eventTypes?.length || q.eventTypes.includes(e.eventType)) &&
           (!q.actorId || e.actorId === q.actorId) &&
           (!q.targetId || e.targetId === q.targetId) &&
+          (!q.userId || e.actorId === q.userId || e.targetId === q.userId) &&
+          (!q.nodeId || e.actorId === q.nodeId || e.targetId === q.nodeId) &&
           (!q.outcome || e.outcome === q.outcome) &&
           (!q.afterSequence || e.sequence > q.afterSequence),
       )
@@ -99,6 +101,35 @@ export class MemoryAuditStore implements AuditStore {
   /** pg_advisory_xact_lock: held to the end of the transaction. */
   async lockCheckpoints(): Promise<void> {
     await this.rows.lock("audit_checkpoints");
+  }
+
+  // Archiving deletes rows past the append-only trigger: tests/integration/audit-archive.test.ts
+  // runs it on PGlite and PostgreSQL. In memory there is never an archive.
+  async newestArchive(): Promise<AuditArchive | undefined> {
+    return undefined;
+  }
+  async archiveByHead(): Promise<AuditArchive | undefined> {
+    return undefined;
+  }
+  async archiveByNumber(): Promise<AuditArchive | undefined> {
+    return undefined;
+  }
+  async firstBefore(before: Date, afterSequence: number): Promise<number | undefined> {
+    return this.all().find((e) => e.sequence > afterSequence && e.occurredAt < before)?.sequence;
+  }
+  async checkpointsWithin(afterSequence: number, throughSequence: number): Promise<AuditCheckpoint[]> {
+    return this.checkpoints()
+      .filter((c) => c.sequence > afterSequence && c.sequence <= throughSequence)
+      .map(copy);
+  }
+  async lockHead(): Promise<void> {
+    await this.rows.lock("audit_chain_head");
+  }
+  async deleteArchived(): Promise<{ sequence: number; hash: string }[]> {
+    throw new Error("the in-memory audit store does not archive");
+  }
+  async insertArchive(): Promise<void> {
+    throw new Error("the in-memory audit store does not archive");
   }
 
   private checkpoints(): AuditCheckpoint[] {

@@ -31,8 +31,8 @@ export class MemoryStore implements Store {
   readonly calls: MethodName[] = [];
   readonly transactions = { committed: 0, rolledBack: 0 };
   private readonly faults = new Map<string, Error[]>();
-  private readonly locks = new LockTable();
-  private readonly ports: Stores = this.bind(new Rows(this.tables, this.locks));
+  private readonly rowLocks = new LockTable();
+  private readonly ports: Stores = this.bind(new Rows(this.tables, this.rowLocks));
 
   get users() {
     return this.ports.users;
@@ -63,6 +63,12 @@ export class MemoryStore implements Store {
   }
   get joinChallenges() {
     return this.ports.joinChallenges;
+  }
+  get clusterConfig() {
+    return this.ports.clusterConfig;
+  }
+  get locks() {
+    return this.ports.locks;
   }
   get sessions() {
     return this.ports.sessions;
@@ -108,7 +114,7 @@ export class MemoryStore implements Store {
   async transaction<T>(fn: (tx: Stores) => Promise<T>): Promise<T> {
     const state: TxState = { undo: [], held: new Map() };
     try {
-      const result = await fn(this.bind(new Rows(this.tables, this.locks, state)));
+      const result = await fn(this.bind(new Rows(this.tables, this.rowLocks, state)));
       this.transactions.committed++;
       return result;
     } catch (err) {
@@ -164,6 +170,8 @@ export class MemoryStore implements Store {
       nodes: notModelled("nodes"),
       agentIdentities: notModelled("agentIdentities"),
       joinChallenges: notModelled("joinChallenges"),
+      clusterConfig: notModelled("clusterConfig"),
+      locks: notModelled("locks"),
     };
   }
 

@@ -31,7 +31,8 @@ export class MemoryUserStore implements UserStore {
       updatedAt: now,
       passwordChangedAt: user.passwordHash ? now : null,
       deletedAt: null,
-      loginAlias: null,
+      loginAlias: user.loginAlias ?? null,
+      traits: user.traits ?? {},
     };
     return this.rows.insert(this.t.users, row.id, row);
   }

@@ -26,6 +26,7 @@ import { createLogger } from "../../../../src/logger.js";
 import { createBruteForce } from "../../../../src/wiring/brute-force.js";
 import { countingHasher, type CountingHasher } from "./counting-hasher.js";
 import { MemoryChannel } from "./memory-channel.js";
+import { LockRegistry } from "../../../../src/domain/lock/lock-registry.js";
 import { MemoryStore } from "./memory-store.js";
 
 /** Settings as WARDEN_* would give them ("30s", 5, ...); the rest keep their defaults. */
@@ -154,6 +155,8 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
       throw new Error("device proofs are not modelled in the in-memory world");
     },
   };
+  // Locks are tested on the real database (tests/integration/locks.test.ts): here none is made.
+  const locks = new LockRegistry({ store, clock, bus, log, refreshMs: 60_000 });
   const signIn = new SignIn({
     store,
     clock,
@@ -165,6 +168,7 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
     verification: emailVerification,
     gate,
     devices: store.devices,
+    locks,
   });
   const auth = new AuthService({
     store,
@@ -181,6 +185,7 @@ export async function createWorld(settings: Settings = {}, shared?: Pick<World, 
     proofs,
     gate,
     refreshGraceSeconds: config.refresh_reuse_grace,
+    locks,
   });
   const users = new UserAdmin({ store, clock, sessions, hasher, policy, audit, roles: new RoleCatalog(store, caches, bus) });
 

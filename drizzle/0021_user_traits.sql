@@ -1,0 +1,1 @@
+ALTER TABLE "users" ADD COLUMN "traits" jsonb DEFAULT '{}'::jsonb NOT NULL;

@@ -1,0 +1,129 @@
+import type { Clock } from "../../clock.js";
+import { DomainError } from "../errors.js";
+import type { InvalidationBus } from "../invalidation.js";
+import type { LockRow } from "../records.js";
+import type { LockStore, LockTargetKind } from "../store/lock-store.js";
+
+/** What a credential or call is for; a lock on any one of these covers it. */
+export interface LockSubject {
+  userId?: string;
+  roles?: readonly string[];
+  /** A node's agent id, and its hostname (a node lock names either). */
+  nodeId?: string;
+  hostname?: string;
+  deviceId?: string;
+  agentIdentityId?: string;
+  /** SSH logins asked for: locked ones are left out, and none left is a refusal. */
+  logins?: readonly string[];
+}
+
+export interface LockRegistryDeps {
+  store: { locks: Pick<LockStore, "active"> };
+  clock: Clock;
+  bus: InvalidationBus;
+  log: { warn(obj: object, msg: string): void };
+  /** A reload this often besides the "lock" notifications (a notification lost with its connection). */
+  refreshMs: number;
+}
+
+/** Locks agents are told of in their heartbeat reply: those that cover SSH sessions on a node. */
+const SESSION_KINDS: readonly LockTargetKind[] = ["user", "role", "login"];
+
+const keyOf = (kind: LockTargetKind, value: string) => `${kind}\u0000${value}`;
+
+/**
+ * The one lock check. Every instance holds the live locks in memory: loaded at start (a failure
+ * stops the start), reloaded on every "lock" notification and on a timer, so a check costs no
+ * database read. Expiry is judged at check time by the clock, so an expired lock stops covering
+ * at once everywhere without a reload.
+ */
+export class LockRegistry {
+  private byTarget = new Map<string, LockRow[]>();
+  private rows: LockRow[] = [];
+  private loading?: Promise<void>;
+  private queued?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly d: LockRegistryDeps) {}
+
+  async start(): Promise<void> {
+    this.d.bus.on("lock", () => void this.reload().catch(() => {}));
+    await this.reload();
+    this.timer = setInterval(() => void this.reload().catch(() => {}), this.d.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * Loads the locks again. A load asked for while one runs starts after it, so whoever awaits
+   * this sees every lock committed before the call (the instance that made a lock reads its own).
+   */
+  reload(): Promise<void> {
+    if (this.loading) {
+      const after = () => ((this.queued = undefined), this.reload());
+      return (this.queued ??= this.loading.then(after, after));
+    }
+    this.loading = this.load().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const rows = await this.d.store.locks.active(this.d.clock.now());
+      const byTarget = new Map<string, LockRow[]>();
+      for (const row of rows) {
+        const key = keyOf(row.targetKind as LockTargetKind, row.targetValue);
+        byTarget.set(key, [...(byTarget.get(key) ?? []), row]);
+      }
+      this.byTarget = byTarget;
+      this.rows = rows;
+    } catch (err) {
+      // The locks known so far stay in force; the next notification or tick tries again.
+      this.d.log.warn({ err: { message: (err as Error).message } }, "lock reload failed");
+      throw err;
+    }
+  }
+
+  /**
+   * Throws PERMISSION_DENIED (LOCKED, with the lock's message) when a live lock covers the
+   * subject; returns the subject's logins that no lock covers (refused when it asked for some
+   * and every one is locked).
+   */
+  requireUnlocked(subject: LockSubject): { logins: string[] } {
+    const now = this.d.clock.now().getTime();
+    const find = (kind: LockTargetKind, value: string | undefined) =>
+      value ? this.byTarget.get(keyOf(kind, kind === "role" || kind === "login" ? value : value.toLowerCase()))?.find((l) => live(l, now)) : undefined;
+    const hit =
+      find("user", subject.userId) ??
+      find("device", subject.deviceId) ??
+      find("agent_identity", subject.agentIdentityId) ??
+      find("node", subject.nodeId) ??
+      find("node", subject.hostname) ??
+      subject.roles?.map((r) => find("role", r)).find((l) => l !== undefined);
+    if (hit) throw lockedError(hit);
+    const asked = subject.logins ?? [];
+    const logins = asked.filter((login) => !find("login", login));
+    if (asked.length > 0 && logins.length === 0) throw lockedError(find("login", asked[0])!);
+    return { logins };
+  }
+
+  /** The live user, role and login locks, for agents' heartbeat replies. */
+  sessionLocks(): LockRow[] {
+    const now = this.d.clock.now().getTime();
+    return this.rows.filter((l) => SESSION_KINDS.includes(l.targetKind as LockTargetKind) && live(l, now));
+  }
+}
+
+function live(lock: LockRow, now: number): boolean {
+  return !lock.expiresAt || lock.expiresAt.getTime() > now;
+}
+
+function lockedError(lock: LockRow): DomainError {
+  const what = lock.targetKind.replace("_", " ");
+  return new DomainError("permission_denied", "LOCKED", `locked (${what}): ${lock.message || "an administrator locked this"}`, {
+    metadata: { lock_id: lock.id, target_kind: lock.targetKind },
+  });
+}

@@ -1,0 +1,104 @@
+import { Code } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
+import { ConnectorService } from "../../gen/warden/connector/v1/connector_service_pb.js";
+import { NotificationService } from "../../gen/warden/notification/v1/notification_service_pb.js";
+import { PluginService } from "../../gen/warden/plugin/v1/plugin_service_pb.js";
+import { VERSION } from "../../src/version.js";
+import { expectError } from "../helpers/expect-error.js";
+import { addTotp, signUp, totpAt, type TotpMember } from "../helpers/mfa-world.js";
+import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
+
+describe("AuthService/Ping", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({
+      cluster_name: "ping.example",
+      google_client_ids: "web-client.apps.example",
+      webauthn_rp_id: "id.ping.example",
+      webauthn_origins: "https://id.ping.example",
+    });
+  });
+  afterAll(async () => t?.close());
+
+  it("answers anyone with the cluster, the version and the enabled sign-in methods", async () => {
+    const r = await t.client(AuthService).ping({});
+    expect(r.clusterName).toBe("ping.example");
+    expect(r.serverVersion).toBe(VERSION);
+    expect(r.webauthnRpId).toBe("id.ping.example");
+    expect(timestampDate(r.serverTime!).getTime()).toBe(t.clock.now().getTime());
+    expect(r.authMethods).toEqual(expect.arrayContaining(["password", "totp", "passkey", "google", "web_login", "join_token", "iam"]));
+    // No SMS sender, no SPIFFE trust bundle, no OIDC connector yet.
+    expect(r.authMethods).not.toContain("sms");
+    expect(r.authMethods).not.toContain("spiffe");
+    expect(r.authMethods).not.toContain("oidc");
+  });
+
+  it("lists oidc once an administrator has added a connector (checked every 30 s at most)", async () => {
+    const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+    await t
+      .client(ConnectorService)
+      .createConnector(
+        {
+          connector: { id: "acme", displayName: "Acme", issuerUrl: "https://login.acme.example", jwksUrl: "https://login.acme.example/jwks", clientIds: ["c"] },
+        },
+        bearer(login.accessToken),
+      );
+    expect((await t.client(AuthService).ping({})).authMethods).not.toContain("oidc");
+    t.clock.advance(31);
+    expect((await t.client(AuthService).ping({})).authMethods).toContain("oidc");
+  });
+});
+
+describe("reserved plugin and notification-channel methods", () => {
+  let t: TestApp;
+  let admin: TotpMember;
+  let member: TotpMember;
+  const fresh = async (m: TotpMember) => {
+    t.clock.advance(30);
+    expect((await t.client(MfaService).validateTotp({ code: totpAt(m.secret, t.clock) }, m.h)).valid).toBe(true);
+  };
+  beforeAll(async () => {
+    t = await createTestApp();
+    const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+    admin = await addTotp(t, {
+      email: ADMIN_EMAIL,
+      userId: login.user!.id,
+      token: login.accessToken,
+      refreshToken: login.refreshToken,
+      h: bearer(login.accessToken),
+    });
+    member = await addTotp(t, await signUp(t, "reserved-member"));
+  });
+  afterAll(async () => t?.close());
+
+  it("check the caller first: no credential, then a non-administrator, are refused as for any admin method", async () => {
+    await expectError(t.client(PluginService).listPlugins({}), Code.Unauthenticated);
+    await fresh(member);
+    await expectError(t.client(PluginService).listPlugins({}, member.h), Code.PermissionDenied);
+    await expectError(t.client(NotificationService).listNotificationChannels({}, member.h), Code.PermissionDenied);
+  });
+
+  it("answer an administrator UNIMPLEMENTED with reason RESERVED_RPC, after the fresh second factor where the method wants one", async () => {
+    await expectError(t.client(PluginService).configurePlugin({ name: "hook" }, admin.h), Code.FailedPrecondition, "MFA_REQUIRED");
+    await fresh(admin);
+    const plugins = t.client(PluginService);
+    const channels = t.client(NotificationService);
+    for (const call of [
+      plugins.configurePlugin({ name: "hook" }, admin.h),
+      plugins.listPlugins({}, admin.h),
+      plugins.setPluginEnabled({ name: "hook", enabled: true }, admin.h),
+      channels.createNotificationChannel({ name: "ops", webhookUrl: "https://hooks.example/warden" }, admin.h),
+      channels.listNotificationChannels({}, admin.h),
+      channels.disableNotificationChannel({ id: "00000000-0000-4000-8000-000000000001" }, admin.h),
+      channels.deleteNotificationChannel({ id: "00000000-0000-4000-8000-000000000001" }, admin.h),
+    ]) {
+      const err = await expectError(call, Code.Unimplemented, "RESERVED_RPC");
+      expect(err.rawMessage).toMatch(/reserved in this version of Warden/);
+    }
+    // Bad input is still refused as such before the reserved answer.
+    await expectError(channels.deleteNotificationChannel({ id: "not-a-uuid" }, admin.h), Code.InvalidArgument);
+  });
+});
