@@ -44,6 +44,7 @@ export function wireBackchannel(core: Core, a: { accounts: AccountsArea; tenancy
     limiter: core.limiter,
     store,
     audit: core.audit,
+    locks: core.locks,
     clock,
     repeatWindowSeconds: config.login_failure_window,
   });

@@ -6,7 +6,8 @@ import { DevService } from "../../gen/warden/dev/v1/dev_service_pb.js";
 import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import type { ManualClock } from "../../src/clock.js";
 import { stepAt, totpCode } from "../../src/domain/mfa/totp.js";
-import { bearer, STRONG_PASSWORD, type TestApp } from "./test-app.js";
+import { localSession } from "./accounts.js";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, STRONG_PASSWORD, type TestApp } from "./test-app.js";
 import { uniqueEmail } from "./unique.js";
 
 // ---------------------------------------------------------------- codes
@@ -93,4 +94,22 @@ export async function startChallenge(auth: Client<typeof AuthService>, email: st
 /** Audit rows of one type written for one user. */
 export async function auditOf(t: Pick<TestApp, "app">, eventType: string, actorId: string) {
   return t.app.hooks.store.audit.query({ eventTypes: [eventType], actorId, limit: 1000 });
+}
+
+// ---------------------------------------------------------------- administrators
+
+/**
+ * The bootstrap admin with an authenticator, for the methods that want a fresh second factor,
+ * on a session bearer: tests that move the clock past an access token's life keep it.
+ */
+export async function adminWithTotp(t: TestApp): Promise<TotpMember> {
+  const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+  const session = await localSession(t, ADMIN_EMAIL, ADMIN_PASSWORD);
+  return addTotp(t, { email: ADMIN_EMAIL, userId: login.user!.id, token: session, refreshToken: login.refreshToken, h: bearer(session) });
+}
+
+/** A fresh second-factor proof on the member's session (a new code: each one works once). */
+export async function freshProof(t: World, m: TotpMember): Promise<void> {
+  t.clock.advance(30);
+  expect((await t.client(MfaService).validateTotp({ code: totpAt(m.secret, t.clock) }, m.h)).valid).toBe(true);
 }

@@ -3,13 +3,11 @@ import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditService, ChainCheck, type ArchiveAuditEventsResponse } from "../../gen/warden/audit/v1/audit_service_pb.js";
-import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
-import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { newUser } from "../helpers/accounts.js";
 import { auditRows, disableTriggers, execute } from "../helpers/audit-attack.js";
 import { expectError } from "../helpers/expect-error.js";
-import { addTotp, signUpWithTotp, totpAt, type TotpMember } from "../helpers/mfa-world.js";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
+import { adminWithTotp, freshProof, signUpWithTotp, type TotpMember } from "../helpers/mfa-world.js";
+import { createTestApp, type TestApp } from "../helpers/test-app.js";
 
 type Line = Record<string, unknown>;
 const linesOf = (text: string): Line[] =>
@@ -31,10 +29,7 @@ describe("archiving the audit chain", () => {
   let archived: ArchiveAuditEventsResponse;
 
   const audit = () => t.client(AuditService);
-  const fresh = async () => {
-    t.clock.advance(30);
-    expect((await t.client(MfaService).validateTotp({ code: totpAt(admin.secret, t.clock) }, admin.h)).valid).toBe(true);
-  };
+  const fresh = () => freshProof(t, admin);
   const archive = (end: Date, more: { confirmSha256?: string; start?: Date; maxEvents?: number } = {}) =>
     audit().archiveAuditEvents(
       { endTime: timestampFromDate(end), startTime: more.start && timestampFromDate(more.start), confirmSha256: more.confirmSha256, maxEvents: more.maxEvents },
@@ -46,14 +41,7 @@ describe("archiving the audit chain", () => {
   beforeAll(async () => {
     // The clock moves over 15 minutes in all: the admin's token outlives it.
     t = await createTestApp({ access_token_ttl: "4h" });
-    const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
-    admin = await addTotp(t, {
-      email: ADMIN_EMAIL,
-      userId: login.user!.id,
-      token: login.accessToken,
-      refreshToken: login.refreshToken,
-      h: bearer(login.accessToken),
-    });
+    admin = await adminWithTotp(t);
   });
   afterAll(async () => {
     await t?.close();
@@ -61,8 +49,7 @@ describe("archiving the audit chain", () => {
 
   it("needs the archive permission and a fresh second factor", async () => {
     const user = await signUpWithTotp(t, "archive-user");
-    t.clock.advance(30);
-    await t.client(MfaService).validateTotp({ code: totpAt(user.secret, t.clock) }, user.h);
+    await freshProof(t, user);
     await expectError(audit().archiveAuditEvents({ endTime: timestampFromDate(t.clock.now()) }, user.h), Code.PermissionDenied, "PERMISSION_REQUIRED");
     t.clock.advance(11 * 60);
     await expectError(archive(t.clock.now()), Code.FailedPrecondition, "MFA_REQUIRED");
@@ -237,20 +224,12 @@ describe("VerifyAuditChain after an archive finds a forged archive record", () =
   it.each(["a forged newer archive record hiding removed events", "the archive record removed"])("%s", async (attack) => {
     const t = await createTestApp();
     try {
-      const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
-      const admin = await addTotp(t, {
-        email: ADMIN_EMAIL,
-        userId: login.user!.id,
-        token: login.accessToken,
-        refreshToken: login.refreshToken,
-        h: bearer(login.accessToken),
-      });
+      const admin = await adminWithTotp(t);
       for (let i = 0; i < 2; i++) await newUser(t, { tag: "history" });
       t.clock.advance(60);
       const end = t.clock.now();
       for (let i = 0; i < 3; i++) await newUser(t, { tag: "later" });
-      t.clock.advance(30);
-      await t.client(MfaService).validateTotp({ code: totpAt(admin.secret, t.clock) }, admin.h);
+      await freshProof(t, admin);
       const audit = t.client(AuditService);
       const exported = await audit.archiveAuditEvents({ endTime: timestampFromDate(end) }, admin.h);
       await audit.archiveAuditEvents({ endTime: timestampFromDate(end), confirmSha256: exported.sha256 }, admin.h);

@@ -9,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService, SessionRecordingMode } from "../../gen/warden/admin/v1/admin_service_pb.js";
 import { AuditService } from "../../gen/warden/audit/v1/audit_service_pb.js";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
-import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { expectError } from "../helpers/expect-error.js";
-import { addTotp, signUp, totpAt, type TotpMember } from "../helpers/mfa-world.js";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
+import { addTotp, adminWithTotp, freshProof, signUp, type TotpMember } from "../helpers/mfa-world.js";
+import { createTestApp, type TestApp } from "../helpers/test-app.js";
 
 const run = promisify(execFile);
 const seconds = (n: number) => durationFromMs(n * 1000);
@@ -23,10 +22,7 @@ describe("AdminService cluster config", () => {
   let admin: TotpMember;
   let dir: string;
   let publicKey: string;
-  const fresh = async (m: TotpMember) => {
-    t.clock.advance(30);
-    expect((await t.client(MfaService).validateTotp({ code: totpAt(m.secret, t.clock) }, m.h)).valid).toBe(true);
-  };
+  const fresh = (m: TotpMember) => freshProof(t, m);
   const update = (config: Record<string, unknown>, paths: string[], m: TotpMember = admin) =>
     t.client(AdminService).updateClusterConfig({ config, updateMask: { paths } }, m.h);
   const certificateHours = async () => {
@@ -36,14 +32,7 @@ describe("AdminService cluster config", () => {
 
   beforeAll(async () => {
     t = await createTestApp({ cluster_name: "prod.example", ssh_cert_max_ttl: "8h", ssh_cert_default_ttl: "8h", node_offline_after: "90s" });
-    const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
-    admin = await addTotp(t, {
-      email: ADMIN_EMAIL,
-      userId: login.user!.id,
-      token: login.accessToken,
-      refreshToken: login.refreshToken,
-      h: bearer(login.accessToken),
-    });
+    admin = await adminWithTotp(t);
     const roles = t.client(RoleService);
     const { role } = await roles.getRole({ name: "admin" }, admin.h);
     await roles.updateRole({ role: { ...role!, logins: ["ops"] } }, admin.h);

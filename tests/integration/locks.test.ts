@@ -10,16 +10,14 @@ import { ApiKeyScope, ApiKeyService } from "../../gen/warden/apikey/v1/api_key_s
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { JoinService } from "../../gen/warden/join/v1/join_service_pb.js";
 import { LockService, LockTargetKind, type Lock } from "../../gen/warden/lock/v1/lock_service_pb.js";
-import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
 import { OrganizationService } from "../../gen/warden/org/v1/organization_service_pb.js";
 import { RoleService } from "../../gen/warden/rbac/v1/role_service_pb.js";
 import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
 import { UserService } from "../../gen/warden/user/v1/user_service_pb.js";
 import { decodeCertificate } from "../../src/crypto/ssh/ssh-certificate.js";
-import { localSession } from "../helpers/accounts.js";
 import { expectError, expectFailure, violatedFields } from "../helpers/expect-error.js";
-import { addTotp, auditOf, signUp, totpAt, type Member, type TotpMember } from "../helpers/mfa-world.js";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
+import { addTotp, adminWithTotp, auditOf, freshProof, signUp, type Member, type TotpMember } from "../helpers/mfa-world.js";
+import { ADMIN_EMAIL, bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 
 const run = promisify(execFile);
 const { USER, ROLE, NODE, AGENT_IDENTITY, LOGIN } = LockTargetKind;
@@ -27,22 +25,6 @@ const RULES = [{ resources: ["session"], verbs: ["get"], effect: 1 }];
 
 function agentAuth(agentId: string, token: string) {
   return { headers: { "x-agent-id": agentId, authorization: `Bearer ${token}` } };
-}
-
-/**
- * The admin (with an authenticator, for the fresh second factor locks need) on a test app, on a
- * session bearer: the tests move the clock past any access token's life.
- */
-async function adminWithTotp(t: TestApp): Promise<TotpMember> {
-  const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
-  const session = await localSession(t, ADMIN_EMAIL, ADMIN_PASSWORD);
-  return addTotp(t, { email: ADMIN_EMAIL, userId: login.user!.id, token: session, refreshToken: login.refreshToken, h: bearer(session) });
-}
-
-/** A fresh second-factor proof on the member's session (a new code: each one works once). */
-async function fresh(t: TestApp, m: TotpMember): Promise<void> {
-  t.clock.advance(30);
-  expect((await t.client(MfaService).validateTotp({ code: totpAt(m.secret, t.clock) }, m.h)).valid).toBe(true);
 }
 
 /**
@@ -78,7 +60,7 @@ describe("locks", () => {
   });
 
   const lock = async (kind: LockTargetKind, value: string, extra: { message?: string; ttl?: bigint } = {}): Promise<Lock> => {
-    await fresh(t, admin);
+    await freshProof(t, admin);
     const r = await locks.createLock(
       { target: { kind, value }, message: extra.message ?? "", expiry: extra.ttl ? { case: "ttl", value: { seconds: extra.ttl } } : { case: undefined } },
       admin.h,
@@ -86,7 +68,7 @@ describe("locks", () => {
     return r.lock!;
   };
   const unlock = async (l: Lock) => {
-    await fresh(t, admin);
+    await freshProof(t, admin);
     await locks.deleteLock({ id: l.id }, admin.h);
   };
 
@@ -110,7 +92,7 @@ describe("locks", () => {
 
   it("only an admin with a fresh second factor locks; bad targets are refused with the field named", async () => {
     const member = await addTotp(t, await signUp(t, "lock-member"));
-    await fresh(t, member);
+    await freshProof(t, member);
     const target = { kind: USER, value: member.userId };
     await expectFailure(locks.createLock({ target }, member.h), Code.PermissionDenied, "PERMISSION_REQUIRED");
     await expectFailure(locks.listLocks({}, member.h), Code.PermissionDenied, "PERMISSION_REQUIRED");
@@ -120,7 +102,7 @@ describe("locks", () => {
     t.clock.advance(11 * 60);
     await expectFailure(locks.createLock({ target }, admin.h), Code.FailedPrecondition, "MFA_REQUIRED");
     await expectFailure(locks.deleteLock({ id: crypto.randomUUID() }, admin.h), Code.FailedPrecondition, "MFA_REQUIRED");
-    await fresh(t, admin);
+    await freshProof(t, admin);
 
     const bad = await expectError(locks.createLock({ target: { kind: USER, value: "nobody" } }, admin.h), Code.InvalidArgument, "INVALID_ARGUMENT");
     expect(violatedFields(bad)).toEqual(["target.value"]);
@@ -335,14 +317,14 @@ describe("locks across instances", () => {
     const onB = () => b.client(SessionService).validateSession({}, u.h);
     expect((await onB()).valid).toBe(true);
 
-    await fresh(a, admin);
+    await freshProof(a, admin);
     const { lock } = await a.client(LockService).createLock({ target: { kind: USER, value: u.userId }, message: "two instances" }, admin.h);
     expect(await until(onB, true)).toBeLessThan(2000);
     const refused = await expectFailure(onB(), Code.PermissionDenied, "LOCKED");
     expect(refused.message).toContain("two instances");
     await expectFailure(b.client(AuthService).login({ email: u.email, password: STRONG_PASSWORD }), Code.PermissionDenied, "LOCKED");
 
-    await fresh(a, admin);
+    await freshProof(a, admin);
     await a.client(LockService).deleteLock({ id: lock!.id }, admin.h);
     expect(await until(onB, false)).toBeLessThan(2000);
   });

@@ -7,8 +7,7 @@ import { NotificationService } from "../../gen/warden/notification/v1/notificati
 import { PluginService } from "../../gen/warden/plugin/v1/plugin_service_pb.js";
 import { VERSION } from "../../src/version.js";
 import { expectError } from "../helpers/expect-error.js";
-import { addTotp, signUp, totpAt, type TotpMember } from "../helpers/mfa-world.js";
-import { MfaService } from "../../gen/warden/mfa/v1/mfa_service_pb.js";
+import { addTotp, adminWithTotp, freshProof, signUp, type TotpMember } from "../helpers/mfa-world.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, type TestApp } from "../helpers/test-app.js";
 
 describe("AuthService/Ping", () => {
@@ -38,14 +37,12 @@ describe("AuthService/Ping", () => {
 
   it("lists oidc once an administrator has added a connector (checked every 30 s at most)", async () => {
     const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
-    await t
-      .client(ConnectorService)
-      .createConnector(
-        {
-          connector: { id: "acme", displayName: "Acme", issuerUrl: "https://login.acme.example", jwksUrl: "https://login.acme.example/jwks", clientIds: ["c"] },
-        },
-        bearer(login.accessToken),
-      );
+    await t.client(ConnectorService).createConnector(
+      {
+        connector: { id: "acme", displayName: "Acme", issuerUrl: "https://login.acme.example", jwksUrl: "https://login.acme.example/jwks", clientIds: ["c"] },
+      },
+      bearer(login.accessToken),
+    );
     expect((await t.client(AuthService).ping({})).authMethods).not.toContain("oidc");
     t.clock.advance(31);
     expect((await t.client(AuthService).ping({})).authMethods).toContain("oidc");
@@ -56,20 +53,10 @@ describe("reserved plugin and notification-channel methods", () => {
   let t: TestApp;
   let admin: TotpMember;
   let member: TotpMember;
-  const fresh = async (m: TotpMember) => {
-    t.clock.advance(30);
-    expect((await t.client(MfaService).validateTotp({ code: totpAt(m.secret, t.clock) }, m.h)).valid).toBe(true);
-  };
+  const fresh = (m: TotpMember) => freshProof(t, m);
   beforeAll(async () => {
     t = await createTestApp();
-    const login = await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
-    admin = await addTotp(t, {
-      email: ADMIN_EMAIL,
-      userId: login.user!.id,
-      token: login.accessToken,
-      refreshToken: login.refreshToken,
-      h: bearer(login.accessToken),
-    });
+    admin = await adminWithTotp(t);
     member = await addTotp(t, await signUp(t, "reserved-member"));
   });
   afterAll(async () => t?.close());

@@ -70,9 +70,13 @@ describe("usernames, traits and role templates", () => {
     expect(updated.user!.traits.logins?.values).toEqual(["a", "b"]);
     expect(Object.keys((await users().updateUser({ id: u.userId, traits: traits({ team: ["edge"] }) }, admin.auth)).user!.traits)).toEqual(["team"]);
     await expectError(users().updateUser({ id: u.userId, username: "x1", loginAlias: "x2" }, admin.auth), Code.InvalidArgument);
-    const bads: Record<string, string[]>[] = [{ "Bad Name": ["x"] }, { logins: Array.from({ length: 65 }, (_, i) => `l${i}`) }, { logins: ["line\nbreak"] }, { logins: [""] }];
-    for (const bad of bads)
-      await expectError(users().updateUser({ id: u.userId, traits: traits(bad) }, admin.auth), Code.InvalidArgument);
+    const bads: Record<string, string[]>[] = [
+      { "Bad Name": ["x"] },
+      { logins: Array.from({ length: 65 }, (_, i) => `l${i}`) },
+      { logins: ["line\nbreak"] },
+      { logins: [""] },
+    ];
+    for (const bad of bads) await expectError(users().updateUser({ id: u.userId, traits: traits(bad) }, admin.auth), Code.InvalidArgument);
     // Only admins edit users.
     await expectError(users().updateUser({ id: u.userId, traits: traits({}) }, u.auth), Code.PermissionDenied);
   });

@@ -156,6 +156,8 @@ export class AuthService {
 
   async verifyCredentials(email: string, password: string, meta: RequestMeta): Promise<UserRow> {
     const user = await this.checkPassword(email, password, "auth.verify_credentials", meta);
+    // Right password, but a locked user is no good credential for whoever asks.
+    this.d.locks.requireUnlocked({ userId: user.id, roles: user.roles });
     await this.d.audit.recordAlone({
       eventType: "auth.verify_credentials",
       outcome: "success",

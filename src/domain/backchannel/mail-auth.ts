@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import type { Clock } from "../../clock.js";
 import { sha256Hex } from "../../crypto/random.js";
 import type { AuditLog } from "../audit/audit-log.js";
+import type { LockRegistry } from "../lock/lock-registry.js";
 import type { AuthService } from "../auth/auth-service.js";
 import { normalizeEmail } from "../auth/email.js";
 import { BoundedCache } from "../cache/bounded-cache.js";
@@ -41,6 +42,8 @@ export interface MailAuthDeps {
     mfa: Pick<MfaStore, "confirmedFactors">;
   };
   audit: Pick<AuditLog, "recordAlone">;
+  /** Admins' locks: a locked user (or one of their roles) gets no mail session either. */
+  locks: Pick<LockRegistry, "requireUnlocked">;
   clock: Clock;
   /** How long a failed (account, client, protocol, password) is remembered, so that repeating it counts once. */
   repeatWindowSeconds: number;
@@ -176,6 +179,14 @@ export class MailAuth {
     // or SMTP have no way to ask for one.
     const mfaRequiredBy = orgs.filter((o) => o.requireMfa && !o.suspended);
     const audit = (outcome: "success" | "failure", details: Record<string, string>) => this.auditDecision(user, client, outcome, details);
+    try {
+      this.d.locks.requireUnlocked({ userId: user.id, roles: user.roles });
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.reason !== "LOCKED") throw err;
+      // The mail client hears what a wrong password gets: a lock is the admins' business.
+      await audit("failure", { reason: "locked", lock_id: err.extra.metadata?.lock_id ?? "" });
+      return { decision: "fail", status: "invalid_credentials" };
+    }
     if (mfaRequiredBy.length) {
       await audit("failure", { reason: "mfa_required", organization_id: mfaRequiredBy[0]!.id });
       return { decision: "fail", status: "mfa_required" };
