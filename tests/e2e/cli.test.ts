@@ -19,6 +19,7 @@ import { REPO_ROOT } from "../helpers/server-process.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer, createTestApp, STRONG_PASSWORD, type TestApp } from "../helpers/test-app.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { uniqueEmail } from "../helpers/unique.js";
+import { HAS_SSHD, runSsh, SSH_TEST_LOGIN, startSshd, type Sshd } from "../helpers/sshd.js";
 
 /**
  * The `warden` CLI (bin/warden.mjs) as a user runs it: a child process with its own HOME,
@@ -395,5 +396,70 @@ describe("warden CLI over TLS", () => {
     expect(trusted.code, trusted.stderr).toBe(0);
     expect(profileOf(trustedHome)).toMatchObject({ server: url, caFile: pki.ca.cert });
     expect((await wardenJson(trustedHome, ["status"])).email).toBe(ADMIN_EMAIL);
+  });
+});
+
+/**
+ * The whole path a user takes: `warden login`, `warden certs issue`, then a real ssh client
+ * through the sshd of a node that joined with a token (its host certificate from Warden), the host
+ * verified only by the @cert-authority line the CLI wrote. Its own app: the server's clock must
+ * stay on real time, which sshd checks certificates against.
+ */
+describe.skipIf(!HAS_SSHD)("[needs /usr/sbin/sshd (openssh-server)] warden CLI, then ssh to a joined node", () => {
+  const served = useServedApp();
+  const dir = mkdtempSync(join(tmpdir(), "warden-cli-ssh-"));
+  let sshd: Sshd | undefined;
+  afterAll(async () => {
+    await sshd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("logs in, issues a certificate and runs a command on the node; a login the roles do not grant is refused", CLI_TEST, async () => {
+    const { t } = served();
+    const admin = bearer((await t.client(AuthService).login({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD })).accessToken);
+    // The node: a host key certified at join, sshd trusting the user CA Warden lists.
+    const hostKey = join(dir, "node-host-key");
+    await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "node", "-f", hostKey]);
+    const hostPublicKey = readFileSync(`${hostKey}.pub`, "utf8").trim();
+    const join_ = t.client(JoinService);
+    const { token } = await join_.createJoinToken({ uses: 1, ttl: { seconds: 600n } }, admin);
+    const certs = await join_.generateHostCerts({ token, hostPublicKey, hostname: "node.cli.test", addresses: ["127.0.0.1"] });
+    writeFileSync(`${hostKey}-cert.pub`, `${certs.sshHostCertificate}\n`);
+    const trustedUserCaKeys = join(dir, "trusted-user-ca-keys");
+    const userCas = (await t.client(CertificateAuthorityService).getTrustedCAs({}, admin)).userCaAuthorizedKeys;
+    writeFileSync(trustedUserCaKeys, `${userCas.map((l) => l.replace(/^cert-authority /, "")).join("\n")}\n`);
+    sshd = await startSshd({ dir, name: "cli-node", hostKey, hostCertificate: `${hostKey}-cert.pub`, trustedUserCaKeys });
+    await join_.registerAgent({ token, hostname: "node.cli.test", addresses: ["127.0.0.1"], hostPublicKey, version: "cli-e2e" });
+
+    // The user: a role granting the test login, signed in and issued a certificate by the CLI.
+    const rules = [{ resources: ["session"], verbs: ["get"], effect: 1 }];
+    await t
+      .client(RoleService)
+      .createRole({ role: { name: "cli-node-ssh", description: "cli", rules, logins: [SSH_TEST_LOGIN], sshPermissions: { permitPty: true } } }, admin);
+    const member = await signUp(t, "cli-node");
+    await t.client(UserService).updateUser({ id: member.userId, roles: ["cli-node-ssh"], updateRoles: true }, admin);
+    const home = newHome();
+    const loggedIn = await warden(home, ["login", "--server", served().server.url, "--email", member.email], `${STRONG_PASSWORD}\n`);
+    expect(loggedIn.code, loggedIn.stderr).toBe(0);
+    const keys = join(home, "keys");
+    const issued = await wardenJson(home, ["certs", "issue", "--dir", keys, "--ttl", "10m"]);
+    expect(issued.principals).toEqual([SSH_TEST_LOGIN]);
+
+    const as = (user: string) => ({
+      port: sshd!.port,
+      user,
+      identity: issued.privateKeyFile,
+      certificate: issued.certificateFile,
+      knownHosts: issued.knownHostsFile,
+      home,
+    });
+    const ran = await runSsh(as(SSH_TEST_LOGIN), ["echo", "hello-from-node"]);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout.trim()).toBe("hello-from-node");
+    // Not a principal of the certificate: sshd refuses it.
+    const other = SSH_TEST_LOGIN === "root" ? "nobody" : "root";
+    const refused = await runSsh(as(other), ["true"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Permission denied/);
   });
 });
