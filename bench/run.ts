@@ -16,8 +16,9 @@ import { ZERO_TRUST_RATIOS, ZERO_TRUST_SCENARIOS } from "./zero-trust-scenarios.
 import { BENCH_ADMIN, SSH_RATIOS, SSH_SCENARIOS } from "./ssh-scenarios.js";
 import { AGENT_RATIOS, AGENT_SCENARIOS } from "./agent-scenarios.js";
 import { AUDIT_RATIOS, AUDIT_SCENARIOS } from "./audit-scenarios.js";
+import { RECORDING_SCENARIOS, RECORDING_THROUGHPUTS } from "./recording-scenarios.js";
 
-const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS, ...AGENT_SCENARIOS, ...AUDIT_SCENARIOS];
+const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS, ...AGENT_SCENARIOS, ...AUDIT_SCENARIOS, ...RECORDING_SCENARIOS];
 const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS, ...AGENT_RATIOS, ...AUDIT_RATIOS];
 import { createScratchDatabase, serverCpuSeconds, startServer, type ScratchDatabase, type ServerProcess } from "./server.js";
 
@@ -286,7 +287,7 @@ function printReport(rows: Row[], rounds: Map<Scenario, Row>[]): void {
 
 /** Absolute targets in units of work: calls/s times what one call carries (events for BatchEmitTelemetry). */
 function printThroughputs(rows: Row[]): void {
-  for (const t of THROUGHPUTS) {
+  for (const t of [...THROUGHPUTS, ...RECORDING_THROUGHPUTS]) {
     const r = rows.find((row) => row.scenario.name === t.scenario);
     if (!r) continue;
     const rate = r.rps * t.perCall;

@@ -43,7 +43,9 @@ export function permissionsTable(): string {
       const methods =
         key === "role/assign"
           ? "granting roles with `CreateUser`/`UpdateUser`, and changing users who hold roles"
-          : (byPermission.get(key) ?? []).map(code).join(", ");
+          : key === "access_request/list"
+            ? "seeing every access request (`AccessRequestService/GetAccessRequest`, `ListAccessRequests`), not only one's own and those one reviews"
+            : (byPermission.get(key) ?? []).map(code).join(", ");
       return `| ${code(key)} | ${methods} |`;
     }),
   );

@@ -52,6 +52,8 @@ import { wireSshCa } from "./wiring/ssh-ca.js";
 import { wireNodes } from "./wiring/nodes.js";
 import { wireTelemetry } from "./wiring/telemetry.js";
 import { wireLocks } from "./wiring/locks.js";
+import { wireRecordings } from "./wiring/recordings.js";
+import { wireAccessRequests } from "./wiring/access-requests.js";
 
 export type AppDeps = CoreDeps;
 
@@ -121,7 +123,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const devices = wireDevices(core, { sessions, orgPolicy });
   const sshCa = await wireSshCa(core, { rbac });
   const accounts = await wireAccounts(core, { rbac, email, sessions, mfa, federation, tenancy, devices, sshCa });
-  const nodes = wireNodes(core, { sshCa, rbac });
+  const nodes = wireNodes(core, { sshCa, rbac, ssh: sessions.ssh });
   const webLogin = new WebLogin({
     auth: accounts.signIn,
     signIn: sessions.signIn,
@@ -151,6 +153,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...nodes.handlers,
     ...telemetry.handlers,
     ...wireLocks(core),
+    ...wireRecordings(core),
+    ...wireAccessRequests(core, { rbac }),
     plugin: pluginHandlers(),
     notification: notificationHandlers(),
   };
@@ -225,6 +229,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
       telemetry.stop();
       await nodes.stop();
       core.locks.stop();
+      core.grants.stop();
       operations.auditCheckpoints.stop();
       core.redis?.disconnect();
     },

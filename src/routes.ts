@@ -26,6 +26,8 @@ import { CertificateAuthorityService } from "../gen/warden/ca/v1/ca_service_pb.j
 import { JoinService } from "../gen/warden/join/v1/join_service_pb.js";
 import { AgentService } from "../gen/warden/agent/v1/agent_service_pb.js";
 import { LockService } from "../gen/warden/lock/v1/lock_service_pb.js";
+import { RecordingService } from "../gen/warden/recording/v1/recording_service_pb.js";
+import { AccessRequestService } from "../gen/warden/access/v1/access_request_service_pb.js";
 import { PluginService } from "../gen/warden/plugin/v1/plugin_service_pb.js";
 import { NotificationService } from "../gen/warden/notification/v1/notification_service_pb.js";
 
@@ -57,6 +59,8 @@ export const SERVICE_DESCRIPTORS = {
   join: JoinService,
   agent: AgentService,
   lock: LockService,
+  recording: RecordingService,
+  accessRequest: AccessRequestService,
   plugin: PluginService,
   notification: NotificationService,
 } as const;

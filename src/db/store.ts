@@ -26,6 +26,9 @@ import { AgentIdentityRepository } from "./repositories/agent-identity-repositor
 import { JoinChallengeRepository } from "./repositories/join-challenge-repository.js";
 import { ClusterConfigRepository } from "./repositories/cluster-config-repository.js";
 import { LockRepository } from "./repositories/lock-repository.js";
+import { RecordingRepository } from "./repositories/recording-repository.js";
+import { AccessRequestRepository } from "./repositories/access-request-repository.js";
+import { SshSessionRepository } from "./repositories/ssh-session-repository.js";
 
 /** Every repository bound to one connection or transaction. */
 function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
@@ -54,6 +57,9 @@ function storesOf(db: DbOrTx, chainKey: LinkKeyPads): Stores {
     joinChallenges: new JoinChallengeRepository(db),
     clusterConfig: new ClusterConfigRepository(db),
     locks: new LockRepository(db),
+    accessRequests: new AccessRequestRepository(db),
+    sshSessions: new SshSessionRepository(db),
+    recordings: new RecordingRepository(db),
   };
 }
 

@@ -53,6 +53,7 @@ export const ERROR_REASONS = {
   URL_INVALID: r(["invalid_argument"], "The URL (or URL rule) cannot be parsed"),
   TELEMETRY_EVENT_INVALID: r(["invalid_argument"], "A telemetry event is malformed (time out of range, attributes too large, posture missing)"),
   MESSAGE_TOO_LARGE: r(["resource_exhausted"], "The request is larger than the read limit"),
+  RECORDING_TOO_LARGE: r(["resource_exhausted"], "The session recording, or one chunk of it, is larger than recording_max_bytes or recording_max_chunk_bytes"),
 
   // Credentials
   UNAUTHENTICATED: r(["unauthenticated"], "No credential was presented, or it is not valid"),
@@ -144,11 +145,15 @@ export const ERROR_REASONS = {
   HOST_KEY_MISMATCH: r(["permission_denied"], "RenewNodeCertificates: the host key is not the one the node joined with"),
   CSRF_TOKEN_INVALID: r(["permission_denied"], "A call signed in by the session cookie carries no x-csrf-token of that session"),
   JOIN_TOKEN_HOST_MISMATCH: r(["permission_denied"], "The join token is bound to other hosts' keys (GenerateHostCerts) than this one"),
+  ACCESS_REQUEST_ROLE_NOT_REQUESTABLE: r(["permission_denied"], "None of the caller's roles lists the requested role in its request_roles"),
+  ACCESS_REQUEST_REVIEW_NOT_ALLOWED: r(["permission_denied"], "The reviewer's roles' review_roles do not cover every role of the request"),
+  ACCESS_REQUEST_SELF_REVIEW: r(["permission_denied"], "Nobody reviews their own access request"),
 
   // State
   NOT_FOUND: r(["not_found"], "The named thing does not exist"),
   USER_NOT_FOUND: r(["not_found"], "No such user"),
   ROLE_NOT_FOUND: r(["not_found"], "No such role"),
+  ACCESS_REQUEST_NOT_FOUND: r(["not_found"], "No such access request (or not one the caller may see)"),
   ORGANIZATION_NOT_FOUND: r(["not_found"], "No such organization"),
   MEMBER_NOT_FOUND: r(["not_found"], "The user is not a member of the organization"),
   API_KEY_NOT_FOUND: r(["not_found"], "No such API key"),
@@ -160,6 +165,7 @@ export const ERROR_REASONS = {
   POLICY_NOT_FOUND: r(["not_found"], "No such policy in the organization"),
   FACTOR_NOT_FOUND: r(["not_found"], "No such second factor among the caller's"),
   CONNECTOR_NOT_FOUND: r(["not_found"], "No such connector"),
+  RECORDING_NOT_FOUND: r(["not_found"], "No such complete session recording"),
   CODE_NOT_FOUND: r(["not_found"], "Dev mode: no code was sent to this phone"),
   AUDIT_CHECKPOINT_NOT_FOUND: r(["not_found"], "No audit checkpoint has been signed yet"),
   EMAIL_TAKEN: r(["already_exists"], "An account with this email exists"),
@@ -179,6 +185,20 @@ export const ERROR_REASONS = {
   CANNOT_DEMOTE_SELF: r(["failed_precondition"], "An administrator cannot remove their own admin role"),
   CANNOT_DISABLE_SELF: r(["failed_precondition"], "An administrator cannot disable their own account"),
   CANNOT_DELETE_SELF: r(["failed_precondition"], "An administrator cannot delete their own account"),
+  ACCESS_REQUEST_ROLE_HELD: r(["failed_precondition"], "The caller holds the requested role already (or an approved request grants it)"),
+  ACCESS_REQUEST_ALREADY_REVIEWED: r(["failed_precondition"], "The reviewer has reviewed this request already: a reviewer counts once"),
+  ACCESS_REQUEST_NOT_PENDING: r(["failed_precondition"], "The access request is decided, cancelled or expired: it takes no more reviews"),
+  ACCESS_REQUEST_NOT_CANCELLABLE: r(["failed_precondition"], "Only a pending or approved (unexpired) request can be cancelled"),
+  RECORDING_OFFSET_MISMATCH: r(
+    ["failed_precondition"],
+    "A recording chunk does not start at the next offset expected (ErrorInfo metadata next_offset), or differs from the bytes stored there",
+  ),
+  RECORDING_COMPLETE: r(["failed_precondition"], "The session recording is complete: it cannot be written again"),
+  RECORDING_SESSION_MISMATCH: r(["failed_precondition"], "The recording's session names a different user, login or start than the one stored"),
+  RECORDING_CHECKSUM_MISMATCH: r(
+    ["failed_precondition"],
+    "The recording's SHA-256 does not match the bytes stored: they were discarded, send the recording again from 0",
+  ),
   CANNOT_LOCK_SELF: r(["failed_precondition"], "A lock may not cover the admin who makes it (their user or a role they hold)"),
   ROLE_BUILTIN: r(["failed_precondition"], "Built-in roles cannot be changed or deleted"),
   FACTOR_CONFIRMED: r(["failed_precondition"], "The factor is confirmed already"),
@@ -194,6 +214,7 @@ export const ERROR_REASONS = {
   JOIN_METHOD_MISMATCH: r(["failed_precondition"], "The join token is for another join method (token or IAM)"),
   ORGANIZATION_LIMIT: r(["resource_exhausted"], "The user has created the most organizations allowed"),
   TELEMETRY_RATE_LIMITED: r(["resource_exhausted"], "The organization sent more telemetry events than its per-minute limit"),
+  ACCESS_REQUEST_LIMIT: r(["resource_exhausted"], "The user has the most pending access requests allowed (10); cancel one or wait for reviews"),
   RATE_LIMITED: r(["resource_exhausted"], "Too many attempts; retry after the `retry-after` seconds"),
 
   // Faults and transport

@@ -12,7 +12,11 @@ export const INVALIDATION_TOPICS = [
   "ca",
   "agent",
   "lock",
+  /** An access request was approved or cancelled: every instance reloads the roles it grants. */
+  "access_request",
   "cluster_config",
+  /** A node's SSH sessions changed or one was revoked: its next heartbeat writes and reads them. */
+  "ssh_session",
 ] as const;
 export type InvalidationTopic = (typeof INVALIDATION_TOPICS)[number];
 

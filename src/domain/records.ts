@@ -3,6 +3,8 @@
  * converters take these types from here, so that no layer above the domain imports db/.
  */
 export type {
+  AccessRequestRow,
+  AccessReviewEntry,
   ApiKeyRow,
   AuditRow,
   CertificateAuthorityRow,
@@ -30,6 +32,8 @@ export type {
   RoleRow,
   RoleRule,
   SshPermissionFlags,
+  SshSessionRow,
+  SessionRecordingRow,
   ServiceAccountRow,
   SessionRow,
   SigningKeyRow,

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { AgentService, NodeSchema, type Node } from "../../gen/warden/agent/v1/agent_service_pb.js";
 import type { Heartbeats } from "../domain/agent/heartbeats.js";
@@ -9,6 +9,7 @@ import type { Clock } from "../clock.js";
 import { agentOf, metaOf, principalOf } from "./call-context.js";
 import type { LockRegistry } from "../domain/lock/lock-registry.js";
 import { lockToProto } from "./lock.js";
+import type { SshSessions } from "../domain/agent/ssh-sessions.js";
 
 /** The node half of AgentService (agent identities have their own file). */
 export type NodeMethods = Pick<ServiceImpl<typeof AgentService>, "agentHeartbeat" | "deregisterAgent" | "listNodes" | "updateNode" | "renewNodeCertificates">;
@@ -21,9 +22,10 @@ export function agentHandlers(
   /** node_heartbeat_interval now (UpdateClusterConfig may change it). */
   heartbeatIntervalSeconds: () => number,
   locks: Pick<LockRegistry, "sessionLocks">,
+  ssh: Pick<SshSessions, "report">,
 ): NodeMethods {
   return {
-    agentHeartbeat(req, ctx) {
+    async agentHeartbeat(req, ctx) {
       const agent = agentOf(ctx);
       // Empty fields leave what the node reported before.
       heartbeats.record({
@@ -32,11 +34,23 @@ export function agentHandlers(
         version: req.version || undefined,
         addresses: req.addresses.length ? req.addresses : undefined,
       });
+      // A report unchanged since this instance last wrote it, with nothing to end, costs no statement.
+      const terminateSshSessions = await ssh.report(
+        agent.agentId,
+        req.sshSessions.map((s) => ({
+          sessionId: s.id,
+          user: s.user,
+          login: s.login,
+          startedAt: timestampDate(s.startedAt!),
+          remoteAddress: s.remoteAddress,
+        })),
+      );
       // The user, role and login locks in force: the agent ends the SSH sessions they cover.
       return {
         heartbeatInterval: durationFromMs(heartbeatIntervalSeconds() * 1000),
         serverTime: timestampFromDate(clock.now()),
         locks: locks.sessionLocks().map(lockToProto),
+        terminateSshSessions,
       };
     },
     async deregisterAgent(_req, ctx) {

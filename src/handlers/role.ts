@@ -8,7 +8,15 @@ import { roleSshFromProto, roleToProto, rulesFromProto } from "./tenancy-convert
 export function roleHandlers(roles: RoleAdmin): ServiceImpl<typeof RoleService> {
   const input = (role: Role | undefined) => {
     if (!role) throw invalidArgument("role", "is required");
-    return { name: role.name, description: role.description, rules: rulesFromProto(role.rules), ...roleSshFromProto(role) };
+    return {
+      name: role.name,
+      description: role.description,
+      rules: rulesFromProto(role.rules),
+      ...roleSshFromProto(role),
+      requestRoles: role.requestRoles,
+      reviewRoles: role.reviewRoles,
+      approvalsRequired: role.approvalsRequired,
+    };
   };
   return {
     async createRole(req, ctx) {

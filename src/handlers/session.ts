@@ -1,6 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { SessionService } from "../../gen/warden/session/v1/session_service_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { SessionService, SshSessionInfoSchema, type SshSessionInfo } from "../../gen/warden/session/v1/session_service_pb.js";
+import { sshSessionRef } from "../domain/agent/ssh-sessions.js";
+import type { SshSessionListing } from "../domain/store/ssh-session-store.js";
 import { DomainError } from "../domain/errors.js";
 import type { Principal, UserPrincipal } from "../domain/principal.js";
 import type { SessionManager } from "../domain/session/session-manager.js";
@@ -40,8 +43,15 @@ export function sessionHandlers(queries: SessionQueries, sessions: SessionManage
       return { sessions: page.sessions.map((s) => sessionToProto(s, sessions.isActive(s))), nextPageToken: page.nextPageToken };
     },
     async listActiveSessions(req, ctx) {
-      const page = await queries.list(callerOf(ctx), req, true);
-      return { sessions: page.sessions.map((s) => sessionToProto(s, true)), nextPageToken: page.nextPageToken };
+      const caller = callerOf(ctx);
+      const page = await queries.list(caller, req, true);
+      const ssh = await queries.listSsh(caller, { userId: req.userId, pageSize: req.pageSize, pageToken: req.sshPageToken });
+      return {
+        sessions: page.sessions.map((s) => sessionToProto(s, true)),
+        nextPageToken: page.nextPageToken,
+        sshSessions: ssh.items.map(sshSessionToProto),
+        nextSshPageToken: ssh.nextPageToken,
+      };
     },
     async revokeSession(req, ctx) {
       await queries.revoke(callerOf(ctx), req.id, metaOf(ctx));
@@ -52,6 +62,20 @@ export function sessionHandlers(queries: SessionQueries, sessions: SessionManage
       return { revokedCount };
     },
   };
+}
+
+function sshSessionToProto(s: SshSessionListing): SshSessionInfo {
+  return create(SshSessionInfoSchema, {
+    id: sshSessionRef(s),
+    nodeId: s.nodeId,
+    hostname: s.hostname,
+    user: s.user,
+    userId: s.userId ?? "",
+    login: s.login,
+    startTime: timestampFromDate(s.startedAt),
+    remoteAddress: s.remoteAddress,
+    terminating: !!s.terminateRequestedAt,
+  });
 }
 
 function toUserOrUndefined(p: Principal): UserPrincipal | undefined {

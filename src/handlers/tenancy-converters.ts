@@ -135,6 +135,9 @@ export function roleToProto(r: RoleRow): Role {
     nodeLabels: Object.fromEntries(Object.entries(r.nodeLabels).map(([k, values]) => [k, { values }])),
     maxSessionTtl: r.maxSessionTtlSeconds === null ? undefined : { seconds: BigInt(r.maxSessionTtlSeconds) },
     sshPermissions: { ...r.sshPermissions },
+    requestRoles: r.requestRoles,
+    reviewRoles: r.reviewRoles,
+    approvalsRequired: r.approvalsRequired,
   });
 }
 

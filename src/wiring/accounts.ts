@@ -83,6 +83,7 @@ export async function wireAccounts(
     roles: a.rbac.catalog,
     limiter,
     locks: core.locks,
+    grants: core.grants,
   });
   return {
     authenticator,

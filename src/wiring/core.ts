@@ -18,6 +18,7 @@ import { OrgAccess } from "../domain/org/org-access.js";
 import { PasswordPolicy } from "../domain/auth/password-policy.js";
 import { InvalidationBus } from "../domain/invalidation.js";
 import { LockRegistry } from "../domain/lock/lock-registry.js";
+import { AccessGrants } from "../domain/access/access-grants.js";
 import type { BruteForce } from "../domain/ratelimit/brute-force.js";
 import { createBruteForce } from "./brute-force.js";
 import type { Store } from "../domain/store/stores.js";
@@ -67,6 +68,8 @@ export interface Core {
   cluster: ClusterConfigs;
   /** The admins' locks in force, checked at every credential issue and call (LockService). */
   locks: LockRegistry;
+  /** The roles approved access requests grant, added to their users' roles at every call (AccessRequestService). */
+  grants: AccessGrants;
 }
 
 /** Locks are reloaded this often besides their notifications (one lost with its connection). */
@@ -85,6 +88,8 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
   // After the bus listens, so no lock made while this loads is missed.
   const locks = new LockRegistry({ store, clock, bus, log, refreshMs: LOCK_REFRESH_MS });
   await locks.start();
+  const grants = new AccessGrants({ store, clock, bus, log, refreshMs: LOCK_REFRESH_MS });
+  await grants.start();
   const box = createSecretBox(masterKey);
   const keys = new KeyStore(
     store,
@@ -157,6 +162,7 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
     orgAccess: new OrgAccess({ orgs: orgDirectory }),
     devCodes: new DevOtpStore(config.dev),
     locks,
+    grants,
     cluster,
   };
 }

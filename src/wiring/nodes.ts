@@ -1,6 +1,7 @@
 import { AgentCredentials } from "../domain/agent/agent-credentials.js";
 import { Heartbeats } from "../domain/agent/heartbeats.js";
 import { NodeDirectory } from "../domain/agent/node-directory.js";
+import type { SshSessions } from "../domain/agent/ssh-sessions.js";
 import { JoinTokens } from "../domain/join/join-tokens.js";
 import { NodeEnrollment } from "../domain/join/node-enrollment.js";
 import { IAM_CHALLENGE_TTL_SECONDS, IamJoin } from "../domain/join/iam-join.js";
@@ -34,7 +35,7 @@ const AGENT_CACHE_SECONDS = 600;
 const HEARTBEAT_FLUSH_MS = 1000;
 
 /** Node join (join tokens, host certificates, registration) and the agents that joined. */
-export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }): NodesArea {
+export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea; ssh: SshSessions }): NodesArea {
   const { config, store, clock, audit, bus, caches, limiter, log } = core;
   // First: a bad SPIFFE setting stops the start before anything here runs (heartbeats' timer).
   const spiffe = wireSpiffe(core, deps);
@@ -91,7 +92,7 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea }
         ...spiffeHandlers(spiffe),
       },
       agent: {
-        ...agentHandlers(directory, enrollment, heartbeats, clock, () => core.cluster.settings().nodeHeartbeatInterval, core.locks),
+        ...agentHandlers(directory, enrollment, heartbeats, clock, () => core.cluster.settings().nodeHeartbeatInterval, core.locks, deps.ssh),
         ...identities.admin,
       },
     },

@@ -1,6 +1,7 @@
 import { SignIn } from "../domain/auth/sign-in.js";
 import { SessionManager, type SessionTimeouts } from "../domain/session/session-manager.js";
 import { SessionQueries } from "../domain/session/session-queries.js";
+import { SshSessions } from "../domain/agent/ssh-sessions.js";
 import type { Core } from "./core.js";
 import type { EmailArea } from "./email.js";
 import { ZeroTrustGate } from "../domain/auth/zero-trust-gate.js";
@@ -18,6 +19,8 @@ export interface SessionsArea {
   gate: ZeroTrustGate;
   /** A signed-in user's own policy input (EvaluatePolicy without an input). */
   contexts: PolicyContexts;
+  /** The SSH sessions agents report (heartbeats write them; SessionService lists and revokes them). */
+  ssh: SshSessions;
 }
 
 /**
@@ -60,7 +63,18 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
     devices: store.devices,
     locks: core.locks,
   });
-  const queries = new SessionQueries({ store, clock, sessions, audit, timeouts });
+  const ssh = new SshSessions({
+    store,
+    bus,
+    clock,
+    audit,
+    caches: core.caches,
+    // A getter: UpdateClusterConfig changes it at run time.
+    get offlineAfterSeconds() {
+      return core.cluster.settings().nodeOfflineAfter;
+    },
+  });
+  const queries = new SessionQueries({ store, clock, sessions, audit, timeouts, ssh });
   const contexts = new PolicyContexts({
     sessions,
     directory: core.orgDirectory,
@@ -69,5 +83,5 @@ export function wireSessions(core: Core, email: EmailArea, zeroTrust: { orgPolic
     clock,
     postureMaxAgeSeconds: config.device_posture_max_age,
   });
-  return { timeouts, sessions, signIn, queries, gate, contexts };
+  return { timeouts, sessions, signIn, queries, gate, contexts, ssh };
 }

@@ -34,6 +34,7 @@ export async function wireSshCa(core: Core, deps: { rbac: RbacArea }): Promise<S
       return core.cluster.settings().sshCertDefaultTtl;
     },
     locks: core.locks,
+    grants: core.grants,
   });
   const rotation = new CaRotation({ store, authorities, audit, bus, clock });
   return {

@@ -1,12 +1,15 @@
 import { asc, eq, gt } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { roles, type RoleRow, type RoleRule } from "../schema/index.js";
-import type { RoleSsh, RoleStore } from "../../domain/store/role-store.js";
+import type { RoleRequests, RoleSsh, RoleStore } from "../../domain/store/role-store.js";
 
 export class RoleRepository implements RoleStore {
   constructor(private readonly db: DbOrTx) {}
 
-  async create(role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean } & Partial<RoleSsh>, now: Date): Promise<RoleRow | undefined> {
+  async create(
+    role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean } & Partial<RoleSsh & RoleRequests>,
+    now: Date,
+  ): Promise<RoleRow | undefined> {
     const [row] = await this.db
       .insert(roles)
       .values({ ...role, createdAt: now, updatedAt: now })
@@ -20,7 +23,7 @@ export class RoleRepository implements RoleStore {
     return row;
   }
 
-  async update(name: string, set: Partial<{ description: string; rules: RoleRule[] } & RoleSsh>, now: Date): Promise<RoleRow | undefined> {
+  async update(name: string, set: Partial<{ description: string; rules: RoleRule[] } & RoleSsh & RoleRequests>, now: Date): Promise<RoleRow | undefined> {
     const [row] = await this.db
       .update(roles)
       .set({ ...set, updatedAt: now })

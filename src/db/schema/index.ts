@@ -13,3 +13,6 @@ export * from "./nodes.js";
 export * from "./agent-identities.js";
 export * from "./locks.js";
 export * from "./cluster-config.js";
+export * from "./ssh-sessions.js";
+export * from "./access-requests.js";
+export * from "./session-recordings.js";

@@ -25,6 +25,10 @@ export const roles = pgTable("roles", {
   nodeLabels: jsonb("node_labels").notNull().default({}).$type<Record<string, string[]>>(),
   maxSessionTtlSeconds: integer("max_session_ttl_seconds"),
   sshPermissions: jsonb("ssh_permissions").notNull().default({}).$type<SshPermissionFlags>(),
+  // Access requests: the roles holders may request and review; approvals a request for this role needs.
+  requestRoles: text("request_roles").array().notNull().default([]),
+  reviewRoles: text("review_roles").array().notNull().default([]),
+  approvalsRequired: integer("approvals_required").notNull().default(1),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
   updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull(),
 });

@@ -8,6 +8,7 @@ import type { BruteForce } from "../ratelimit/brute-force.js";
 import type { ServiceAccounts } from "../serviceaccount/service-accounts.js";
 import type { LiveSession, SessionManager } from "../session/session-manager.js";
 import type { LockRegistry } from "../lock/lock-registry.js";
+import type { AccessGrants } from "../access/access-grants.js";
 
 export interface Authenticator {
   /** Resolves a bearer credential to a principal, or throws UNAUTHENTICATED. */
@@ -23,18 +24,22 @@ export interface AuthenticatorDeps {
   limiter: BruteForce;
   /** Admins' locks: a locked user (role, device, key owner) is refused at every call. */
   locks: Pick<LockRegistry, "requireUnlocked">;
+  /** Approved access requests: their roles are the user's until they expire or are cancelled. */
+  grants: Pick<AccessGrants, "rolesOf">;
 }
 
 /** One place that knows every bearer form: API key, session bearer, user or service-account JWT. */
 export function createAuthenticator(d: AuthenticatorDeps): Authenticator {
   const userPrincipalOf = async (live: LiveSession, credential: UserPrincipal["credential"]): Promise<UserPrincipal> => {
-    d.locks.requireUnlocked({ userId: live.user.id, roles: live.user.roles, deviceId: live.session.deviceId ?? undefined });
+    // Judged at this call by the clock: an expired or cancelled grant is gone from it.
+    const roles = d.grants.rolesOf(live.user.id, live.user.roles);
+    d.locks.requireUnlocked({ userId: live.user.id, roles, deviceId: live.session.deviceId ?? undefined });
     return {
       kind: "user",
       userId: live.user.id,
       sessionId: live.session.id,
-      roles: live.user.roles,
-      permissions: await d.roles.permissionsOf(live.user.roles),
+      roles,
+      permissions: await d.roles.permissionsOf(roles),
       systemAccess: false,
       credential,
       mfaAt: live.session.mfaAt ?? undefined,

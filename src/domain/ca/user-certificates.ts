@@ -10,6 +10,7 @@ import type { RoleCatalog } from "../rbac/role-catalog.js";
 import type { CertificateAuthorities, SshAuthority } from "./certificate-authorities.js";
 import { sshAccessOf } from "./ssh-access.js";
 import type { LockRegistry } from "../lock/lock-registry.js";
+import type { AccessGrants } from "../access/access-grants.js";
 
 export interface UserCertificatesDeps {
   authorities: Pick<CertificateAuthorities, "signer" | "hostCaKnownHosts">;
@@ -22,6 +23,8 @@ export interface UserCertificatesDeps {
   defaultTtlSeconds: number;
   /** Admins' locks: a locked user or role gets nothing, a locked login is left out. */
   locks: Pick<LockRegistry, "requireUnlocked">;
+  /** Approved access requests: a certificate ends no later than the first grant the caller holds. */
+  grants: Pick<AccessGrants, "firstExpiry">;
 }
 
 export interface IssuedUserCertificate {
@@ -66,8 +69,12 @@ export class UserCertificates {
     const { logins } = this.d.locks.requireUnlocked({ userId: caller.userId, roles: caller.roles, logins: access.logins });
 
     const cap = Math.min(this.d.maxTtlSeconds, access.maxTtlSeconds ?? this.d.maxTtlSeconds);
-    const ttl = Math.min(requestedTtlSeconds ?? this.d.defaultTtlSeconds, cap);
-    const { validAfter, validBefore } = certificateValidity(this.d.clock.now(), ttl);
+    const now = this.d.clock.now();
+    // Granted roles' logins must not outlive the grant (a certificate cannot be taken back).
+    const grantEnds = this.d.grants.firstExpiry(caller.userId);
+    const grantLeft = grantEnds ? Math.max(1, Math.floor((grantEnds.getTime() - now.getTime()) / 1000)) : cap;
+    const ttl = Math.min(requestedTtlSeconds ?? this.d.defaultTtlSeconds, cap, grantLeft);
+    const { validAfter, validBefore } = certificateValidity(now, ttl);
     const { line, serial, ca } = signUserCertificate(this.d.authorities, {
       publicKey,
       keyId: `${caller.userId}@warden`,

@@ -24,6 +24,8 @@ export const PERMISSIONS = {
   node: ["list", "update"],
   agent_identity: ["create", "list", "delete"],
   lock: ["create", "list", "delete"],
+  recording: ["read"],
+  access_request: ["list"],
   plugin: ["configure", "list"],
   cluster_config: ["get", "update"],
   notification_channel: ["create", "list", "update", "delete"],

@@ -9,9 +9,9 @@ import type { Principal } from "../principal.js";
 import type { RoleRow, RoleRule } from "../records.js";
 
 /** A role as callers write it: permissions (rules) and its SSH section. */
-export type RoleInput = { name: string; description: string; rules: RoleRule[] } & Partial<RoleSsh>;
+export type RoleInput = { name: string; description: string; rules: RoleRule[] } & Partial<RoleSsh & RoleRequests>;
 import type { AuditStore } from "../store/audit-store.js";
-import { NO_SSH, type RoleSsh, type RoleStore } from "../store/role-store.js";
+import { NO_REQUESTS, NO_SSH, type RoleRequests, type RoleSsh, type RoleStore } from "../store/role-store.js";
 import type { Ports } from "../store/transactional.js";
 import { BUILTIN_ROLES } from "./builtin-roles.js";
 import { ruleProblem } from "./permissions.js";
@@ -65,6 +65,7 @@ export class RoleAdmin {
 
   async create(caller: Principal, role: RoleInput, meta: RequestMeta): Promise<RoleRow> {
     const checked = checkRole(role);
+    await this.requireRolesExist(checked);
     const created = await this.d.store.transaction(async (tx) => {
       const row = await tx.roles.create(checked, this.d.clock.now());
       if (!row) throw new DomainError("already_exists", "ROLE_EXISTS", "a role with this name exists");
@@ -75,9 +76,10 @@ export class RoleAdmin {
     return created;
   }
 
-  /** Replaces the role's description, rules and SSH section; of a built-in role, only the SSH section may change. */
+  /** Replaces the role's description, rules, SSH and access-request sections; of a built-in role, only the last two may change. */
   async update(caller: Principal, role: RoleInput, meta: RequestMeta): Promise<RoleRow> {
     const checked = checkRole(role);
+    await this.requireRolesExist(checked);
     const updated = await this.d.store.transaction(async (tx) => {
       const existing = await tx.roles.find(checked.name);
       if (!existing) throw notFound("ROLE_NOT_FOUND", "role");
@@ -87,13 +89,14 @@ export class RoleAdmin {
         maxSessionTtlSeconds: checked.maxSessionTtlSeconds,
         sshPermissions: checked.sshPermissions,
       };
+      const requests = { requestRoles: checked.requestRoles, reviewRoles: checked.reviewRoles, approvalsRequired: checked.approvalsRequired };
       if (existing.builtin && (checked.description !== existing.description || rulesText(checked.rules) !== rulesText(existing.rules)))
         throw new DomainError(
           "failed_precondition",
           "ROLE_BUILTIN",
-          "built-in roles cannot be changed, except their SSH section (logins, node_labels, max_session_ttl, ssh_permissions)",
+          "built-in roles cannot be changed, except their SSH section (logins, node_labels, max_session_ttl, ssh_permissions) and access requests (request_roles, review_roles, approvals_required)",
         );
-      const row = await tx.roles.update(checked.name, { description: checked.description, rules: checked.rules, ...ssh }, this.d.clock.now());
+      const row = await tx.roles.update(checked.name, { description: checked.description, rules: checked.rules, ...ssh, ...requests }, this.d.clock.now());
       await this.d.audit.record(tx, { eventType: "role.update", outcome: "success", ...auditActor(caller, meta), targetType: "role", targetId: checked.name });
       return row!;
     });
@@ -111,6 +114,15 @@ export class RoleAdmin {
     });
     await this.d.bus.publish([{ topic: "role", id: name }]);
   }
+
+  /** request_roles and review_roles name roles that exist (a typo would grant or allow nothing); the role itself may be named. */
+  private async requireRolesExist(role: { name: string; requestRoles: string[]; reviewRoles: string[] }): Promise<void> {
+    for (const field of ["requestRoles", "reviewRoles"] as const) {
+      const unknown = await this.d.catalog.unknown(role[field].filter((n) => n !== role.name));
+      if (unknown.length > 0)
+        throw invalidArgument(`role.${field === "requestRoles" ? "request_roles" : "review_roles"}`, `no role named "${unknown[0]}"`, "ROLE_UNKNOWN");
+    }
+  }
 }
 
 /** Rules compared by content, whatever the order of their keys. */
@@ -127,5 +139,16 @@ function checkRole(role: RoleInput) {
   const ttl = role.maxSessionTtlSeconds ?? null;
   if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 366 * 86_400))
     throw invalidArgument("role.max_session_ttl", "must be whole seconds from 1 minute to 366 days");
-  return { ...NO_SSH, ...role, maxSessionTtlSeconds: ttl, logins: [...new Set(role.logins ?? [])] };
+  const approvals = role.approvalsRequired || 1;
+  if (!Number.isInteger(approvals) || approvals < 1 || approvals > 10) throw invalidArgument("role.approvals_required", "must be from 1 to 10");
+  return {
+    ...NO_SSH,
+    ...NO_REQUESTS,
+    ...role,
+    maxSessionTtlSeconds: ttl,
+    logins: [...new Set(role.logins ?? [])],
+    requestRoles: [...new Set(role.requestRoles ?? [])],
+    reviewRoles: [...new Set(role.reviewRoles ?? [])],
+    approvalsRequired: approvals,
+  };
 }

@@ -10,6 +10,8 @@ import type { AuditStore } from "../store/audit-store.js";
 import type { SessionStore } from "../store/session-store.js";
 import type { Ports } from "../store/transactional.js";
 import type { SessionManager, SessionTimeouts } from "./session-manager.js";
+import { isSshSessionRef, type SshSessions } from "../agent/ssh-sessions.js";
+import type { SshSessionListing } from "../store/ssh-session-store.js";
 
 export interface SessionQueryDeps {
   store: Ports<{ sessions: Pick<SessionStore, "findById" | "list" | "revoke" | "revokeAllForUser">; audit: Pick<AuditStore, "append"> }>;
@@ -17,6 +19,8 @@ export interface SessionQueryDeps {
   sessions: SessionManager;
   audit: AuditLog;
   timeouts: SessionTimeouts;
+  /** The SSH sessions agents report: listed and revoked here too. */
+  ssh: Pick<SshSessions, "list" | "revoke">;
 }
 
 const notOwn = () => permissionDenied("NOT_OWN_SESSION", "only a caller whose roles allow it may see or end another user's sessions");
@@ -61,7 +65,14 @@ export class SessionQueries {
     return { sessions: page.items, nextPageToken: page.nextPageToken };
   }
 
+  /** Active SSH sessions on online nodes (see SshSessions.list); their own page token. */
+  listSsh(caller: UserPrincipal, req: { userId: string; pageSize: number; pageToken: string }): Promise<{ items: SshSessionListing[]; nextPageToken: string }> {
+    return this.d.ssh.list(caller, req);
+  }
+
+  /** A session, or an SSH session by its "ssh:<node id>:<session id>". */
   async revoke(caller: UserPrincipal, id: string, meta: RequestMeta): Promise<void> {
+    if (isSshSessionRef(id)) return this.d.ssh.revoke(caller, id, meta);
     const session = await this.get(caller, id);
     await this.d.store.transaction(async (tx) => {
       await tx.sessions.revoke(session.id, caller.userId === session.userId ? "user_revoked" : "admin_revoked", this.d.clock.now());

@@ -21,6 +21,9 @@ import type { AgentIdentityStore } from "./agent-identity-store.js";
 import type { ClusterConfigStore } from "./cluster-config-store.js";
 import type { JoinChallengeStore } from "./join-challenge-store.js";
 import type { LockStore } from "./lock-store.js";
+import type { AccessRequestStore } from "./access-request-store.js";
+import type { SshSessionStore } from "./ssh-session-store.js";
+import type { RecordingStore } from "./recording-store.js";
 
 /** Every aggregate's store; a domain service takes the few it uses (see Ports). */
 export interface Stores {
@@ -48,6 +51,9 @@ export interface Stores {
   joinChallenges: JoinChallengeStore;
   clusterConfig: ClusterConfigStore;
   locks: LockStore;
+  accessRequests: AccessRequestStore;
+  sshSessions: SshSessionStore;
+  recordings: RecordingStore;
 }
 
 export type Store = Ports<Stores>;

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/agent/v1/agent_service.proto.
  */
 export const file_warden_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CiN3YXJkZW4vYWdlbnQvdjEvYWdlbnRfc2VydmljZS5wcm90bxIPd2FyZGVuLmFnZW50LnYxIugCCgROb2RlEgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWFkZHJlc3NlcxgDIAMoCRIxCgZsYWJlbHMYBCADKAsyIS53YXJkZW4uYWdlbnQudjEuTm9kZS5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAUgASgJEg4KBm9ubGluZRgGIAEoCBI3ChNsYXN0X2hlYXJ0YmVhdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3Rlcl90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVyb2xlcxgJIAMoCRITCgtqb2luX21ldGhvZBgKIAEoCRIcChRob3N0X2tleV9maW5nZXJwcmludBgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqUCChVBZ2VudEhlYXJ0YmVhdFJlcXVlc3QSiQEKBmxhYmVscxgBIAMoCzIyLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBIYCgd2ZXJzaW9uGAIgASgJQge6SARyAhhAEjcKCWFkZHJlc3NlcxgDIAMoCUIkukghkgEeEBAiGnIYEAEY/QEyEV5bQS1aYS16MC05LjotXSskGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEipQEKFkFnZW50SGVhcnRiZWF0UmVzcG9uc2USNQoSaGVhcnRiZWF0X2ludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgVsb2NrcxgDIAMoCzIULndhcmRlbi5sb2NrLnYxLkxvY2siGAoWRGVyZWdpc3RlckFnZW50UmVxdWVzdCIZChdEZXJlZ2lzdGVyQWdlbnRSZXNwb25zZSKOAQoQTGlzdE5vZGVzUmVxdWVzdBIgCg5sYWJlbF9zZWxlY3RvchgBIAEoCUIIukgFcgMYgAgSEwoGb25saW5lGAIgASgISACIAQESGgoJcGFnZV9zaXplGAMgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIAIQgkKB19vbmxpbmUiUgoRTGlzdE5vZGVzUmVzcG9uc2USJAoFbm9kZXMYASADKAsyFS53YXJkZW4uYWdlbnQudjEuTm9kZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5QEKEVVwZGF0ZU5vZGVSZXF1ZXN0EhkKB25vZGVfaWQYASABKAlCCLpIBXIDsAEBEoUBCgZsYWJlbHMYAiADKAsyLi53YXJkZW4uYWdlbnQudjEuVXBkYXRlTm9kZVJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjkKElVwZGF0ZU5vZGVSZXNwb25zZRIjCgRub2RlGAEgASgLMhUud2FyZGVuLmFnZW50LnYxLk5vZGUi1QIKDUFnZW50SWRlbnRpdHkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVyb2xlcxgDIAMoCRISCgpnZW5lcmF0aW9uGAQgASgNEg4KBmxvY2tlZBgFIAEoCBITCgtsb2NrX3JlYXNvbhgGIAEoCRIUCgxib290c3RyYXBwZWQYByABKAgSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKFWJvb3RzdHJhcF9leHBpcmVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9yZW5ld190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghjZXJ0X3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLSAQoaQ3JlYXRlQWdlbnRJZGVudGl0eVJlcXVlc3QSMgoEbmFtZRgBIAEoCUIkukghch8yHV5bYS16MC05XShbYS16MC05Ll8tXXswLDYyfSkkEiEKBXJvbGVzGAIgAygJQhK6SA+SAQwQIBgBIgZyBBABGEASMAoNYm9vdHN0cmFwX3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghjZXJ0X3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJuChtDcmVhdGVBZ2VudElkZW50aXR5UmVzcG9uc2USNgoOYWdlbnRfaWRlbnRpdHkYASABKAsyHi53YXJkZW4uYWdlbnQudjEuQWdlbnRJZGVudGl0eRIXCg9ib290c3RyYXBfdG9rZW4YAiABKAkiVgoaTGlzdEFnZW50SWRlbnRpdGllc1JlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIInAKG0xpc3RBZ2VudElkZW50aXRpZXNSZXNwb25zZRI4ChBhZ2VudF9pZGVudGl0aWVzGAEgAygLMh4ud2FyZGVuLmFnZW50LnYxLkFnZW50SWRlbnRpdHkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjIKGkRlbGV0ZUFnZW50SWRlbnRpdHlSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASIdChtEZWxldGVBZ2VudElkZW50aXR5UmVzcG9uc2UiZgocUmVuZXdOb2RlQ2VydGlmaWNhdGVzUmVxdWVzdBIkCg9ob3N0X3B1YmxpY19rZXkYASABKAlCC7pICHIGEAEYgIABEiAKDnRsc19wdWJsaWNfa2V5GAIgASgJQgi6SAVyAxiAICLSAQodUmVuZXdOb2RlQ2VydGlmaWNhdGVzUmVzcG9uc2USHAoUc3NoX2hvc3RfY2VydGlmaWNhdGUYASABKAkSFwoPdGxzX2NlcnRpZmljYXRlGAIgASgJEhcKD3Rsc19wcml2YXRlX2tleRgDIAEoCRIOCgZ0bHNfY2EYBCABKAkSHwoXdXNlcl9jYV9hdXRob3JpemVkX2tleXMYBSADKAkSMAoMdmFsaWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDL/BwoMQWdlbnRTZXJ2aWNlEmkKDkFnZW50SGVhcnRiZWF0EiYud2FyZGVuLmFnZW50LnYxLkFnZW50SGVhcnRiZWF0UmVxdWVzdBonLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlc3BvbnNlIgbC8xgCCAUSbAoPRGVyZWdpc3RlckFnZW50Eicud2FyZGVuLmFnZW50LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC53YXJkZW4uYWdlbnQudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiBsLzGAIIBRJqCglMaXN0Tm9kZXMSIS53YXJkZW4uYWdlbnQudjEuTGlzdE5vZGVzUmVxdWVzdBoiLndhcmRlbi5hZ2VudC52MS5MaXN0Tm9kZXNSZXNwb25zZSIWwvMYEggCEAFCDAoEbm9kZRIEbGlzdBJtCgpVcGRhdGVOb2RlEiIud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXF1ZXN0GiMud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXNwb25zZSIWwvMYEggEQg4KBG5vZGUSBnVwZGF0ZRJ+ChVSZW5ld05vZGVDZXJ0aWZpY2F0ZXMSLS53YXJkZW4uYWdlbnQudjEuUmVuZXdOb2RlQ2VydGlmaWNhdGVzUmVxdWVzdBouLndhcmRlbi5hZ2VudC52MS5SZW5ld05vZGVDZXJ0aWZpY2F0ZXNSZXNwb25zZSIGwvMYAggFEpIBChNDcmVhdGVBZ2VudElkZW50aXR5Eisud2FyZGVuLmFnZW50LnYxLkNyZWF0ZUFnZW50SWRlbnRpdHlSZXF1ZXN0Giwud2FyZGVuLmFnZW50LnYxLkNyZWF0ZUFnZW50SWRlbnRpdHlSZXNwb25zZSIgwvMYHAgEQhgKDmFnZW50X2lkZW50aXR5EgZjcmVhdGUSkAEKE0xpc3RBZ2VudElkZW50aXRpZXMSKy53YXJkZW4uYWdlbnQudjEuTGlzdEFnZW50SWRlbnRpdGllc1JlcXVlc3QaLC53YXJkZW4uYWdlbnQudjEuTGlzdEFnZW50SWRlbnRpdGllc1Jlc3BvbnNlIh7C8xgaCARCFgoOYWdlbnRfaWRlbnRpdHkSBGxpc3QSkgEKE0RlbGV0ZUFnZW50SWRlbnRpdHkSKy53YXJkZW4uYWdlbnQudjEuRGVsZXRlQWdlbnRJZGVudGl0eVJlcXVlc3QaLC53YXJkZW4uYWdlbnQudjEuRGVsZXRlQWdlbnRJZGVudGl0eVJlc3BvbnNlIiDC8xgcCARCGAoOYWdlbnRfaWRlbnRpdHkSBmRlbGV0ZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_lock_v1_lock_service, file_warden_options_v1_options]);
+  fileDesc("CiN3YXJkZW4vYWdlbnQvdjEvYWdlbnRfc2VydmljZS5wcm90bxIPd2FyZGVuLmFnZW50LnYxIugCCgROb2RlEgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhEKCWFkZHJlc3NlcxgDIAMoCRIxCgZsYWJlbHMYBCADKAsyIS53YXJkZW4uYWdlbnQudjEuTm9kZS5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAUgASgJEg4KBm9ubGluZRgGIAEoCBI3ChNsYXN0X2hlYXJ0YmVhdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3Rlcl90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVyb2xlcxgJIAMoCRITCgtqb2luX21ldGhvZBgKIAEoCRIcChRob3N0X2tleV9maW5nZXJwcmludBgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuMCChVBZ2VudEhlYXJ0YmVhdFJlcXVlc3QSiQEKBmxhYmVscxgBIAMoCzIyLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBIYCgd2ZXJzaW9uGAIgASgJQge6SARyAhhAEjcKCWFkZHJlc3NlcxgDIAMoCUIkukghkgEeEBAiGnIYEAEY/QEyEV5bQS1aYS16MC05LjotXSskEjwKDHNzaF9zZXNzaW9ucxgEIAMoCzIbLndhcmRlbi5hZ2VudC52MS5Tc2hTZXNzaW9uQgm6SAaSAQMQ6AcaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL7AQoKU3NoU2Vzc2lvbhIrCgJpZBgBIAEoCUIfukgcchoQARiAATITXltBLVphLXowLTkuXzpALV0rJBImCgR1c2VyGAIgASgJQhi6SBVyExABGIABMgxeW15ccHtDY31dKiQSJgoFbG9naW4YAyABKAlCF7pIFHISEAEYQDIMXlteXHB7Q2N9XSokEjYKCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESOAoOcmVtb3RlX2FkZHJlc3MYBSABKAlCILpIHXIbGIACMhZeW0EtWmEtejAtOS46XFtcXSUtXSokIsUBChZBZ2VudEhlYXJ0YmVhdFJlc3BvbnNlEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtzZXJ2ZXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoFbG9ja3MYAyADKAsyFC53YXJkZW4ubG9jay52MS5Mb2NrEh4KFnRlcm1pbmF0ZV9zc2hfc2Vzc2lvbnMYBCADKAkiGAoWRGVyZWdpc3RlckFnZW50UmVxdWVzdCIZChdEZXJlZ2lzdGVyQWdlbnRSZXNwb25zZSKOAQoQTGlzdE5vZGVzUmVxdWVzdBIgCg5sYWJlbF9zZWxlY3RvchgBIAEoCUIIukgFcgMYgAgSEwoGb25saW5lGAIgASgISACIAQESGgoJcGFnZV9zaXplGAMgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIAIQgkKB19vbmxpbmUiUgoRTGlzdE5vZGVzUmVzcG9uc2USJAoFbm9kZXMYASADKAsyFS53YXJkZW4uYWdlbnQudjEuTm9kZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki5QEKEVVwZGF0ZU5vZGVSZXF1ZXN0EhkKB25vZGVfaWQYASABKAlCCLpIBXIDsAEBEoUBCgZsYWJlbHMYAiADKAsyLi53YXJkZW4uYWdlbnQudjEuVXBkYXRlTm9kZVJlcXVlc3QuTGFiZWxzRW50cnlCRbpIQpoBPxAgIiZyJDIiXltBLVphLXowLTldW0EtWmEtejAtOS5fLy1dezAsNjJ9JCoTchEYgAIyDF5bXlxwe0NjfV0qJBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjkKElVwZGF0ZU5vZGVSZXNwb25zZRIjCgRub2RlGAEgASgLMhUud2FyZGVuLmFnZW50LnYxLk5vZGUi1QIKDUFnZW50SWRlbnRpdHkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVyb2xlcxgDIAMoCRISCgpnZW5lcmF0aW9uGAQgASgNEg4KBmxvY2tlZBgFIAEoCBITCgtsb2NrX3JlYXNvbhgGIAEoCRIUCgxib290c3RyYXBwZWQYByABKAgSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKFWJvb3RzdHJhcF9leHBpcmVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9yZW5ld190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCghjZXJ0X3R0bBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLSAQoaQ3JlYXRlQWdlbnRJZGVudGl0eVJlcXVlc3QSMgoEbmFtZRgBIAEoCUIkukghch8yHV5bYS16MC05XShbYS16MC05Ll8tXXswLDYyfSkkEiEKBXJvbGVzGAIgAygJQhK6SA+SAQwQIBgBIgZyBBABGEASMAoNYm9vdHN0cmFwX3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghjZXJ0X3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJuChtDcmVhdGVBZ2VudElkZW50aXR5UmVzcG9uc2USNgoOYWdlbnRfaWRlbnRpdHkYASABKAsyHi53YXJkZW4uYWdlbnQudjEuQWdlbnRJZGVudGl0eRIXCg9ib290c3RyYXBfdG9rZW4YAiABKAkiVgoaTGlzdEFnZW50SWRlbnRpdGllc1JlcXVlc3QSGgoJcGFnZV9zaXplGAEgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAIInAKG0xpc3RBZ2VudElkZW50aXRpZXNSZXNwb25zZRI4ChBhZ2VudF9pZGVudGl0aWVzGAEgAygLMh4ud2FyZGVuLmFnZW50LnYxLkFnZW50SWRlbnRpdHkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjIKGkRlbGV0ZUFnZW50SWRlbnRpdHlSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASIdChtEZWxldGVBZ2VudElkZW50aXR5UmVzcG9uc2UiZgocUmVuZXdOb2RlQ2VydGlmaWNhdGVzUmVxdWVzdBIkCg9ob3N0X3B1YmxpY19rZXkYASABKAlCC7pICHIGEAEYgIABEiAKDnRsc19wdWJsaWNfa2V5GAIgASgJQgi6SAVyAxiAICLSAQodUmVuZXdOb2RlQ2VydGlmaWNhdGVzUmVzcG9uc2USHAoUc3NoX2hvc3RfY2VydGlmaWNhdGUYASABKAkSFwoPdGxzX2NlcnRpZmljYXRlGAIgASgJEhcKD3Rsc19wcml2YXRlX2tleRgDIAEoCRIOCgZ0bHNfY2EYBCABKAkSHwoXdXNlcl9jYV9hdXRob3JpemVkX2tleXMYBSADKAkSMAoMdmFsaWRfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDL/BwoMQWdlbnRTZXJ2aWNlEmkKDkFnZW50SGVhcnRiZWF0EiYud2FyZGVuLmFnZW50LnYxLkFnZW50SGVhcnRiZWF0UmVxdWVzdBonLndhcmRlbi5hZ2VudC52MS5BZ2VudEhlYXJ0YmVhdFJlc3BvbnNlIgbC8xgCCAUSbAoPRGVyZWdpc3RlckFnZW50Eicud2FyZGVuLmFnZW50LnYxLkRlcmVnaXN0ZXJBZ2VudFJlcXVlc3QaKC53YXJkZW4uYWdlbnQudjEuRGVyZWdpc3RlckFnZW50UmVzcG9uc2UiBsLzGAIIBRJqCglMaXN0Tm9kZXMSIS53YXJkZW4uYWdlbnQudjEuTGlzdE5vZGVzUmVxdWVzdBoiLndhcmRlbi5hZ2VudC52MS5MaXN0Tm9kZXNSZXNwb25zZSIWwvMYEggCEAFCDAoEbm9kZRIEbGlzdBJtCgpVcGRhdGVOb2RlEiIud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXF1ZXN0GiMud2FyZGVuLmFnZW50LnYxLlVwZGF0ZU5vZGVSZXNwb25zZSIWwvMYEggEQg4KBG5vZGUSBnVwZGF0ZRJ+ChVSZW5ld05vZGVDZXJ0aWZpY2F0ZXMSLS53YXJkZW4uYWdlbnQudjEuUmVuZXdOb2RlQ2VydGlmaWNhdGVzUmVxdWVzdBouLndhcmRlbi5hZ2VudC52MS5SZW5ld05vZGVDZXJ0aWZpY2F0ZXNSZXNwb25zZSIGwvMYAggFEpIBChNDcmVhdGVBZ2VudElkZW50aXR5Eisud2FyZGVuLmFnZW50LnYxLkNyZWF0ZUFnZW50SWRlbnRpdHlSZXF1ZXN0Giwud2FyZGVuLmFnZW50LnYxLkNyZWF0ZUFnZW50SWRlbnRpdHlSZXNwb25zZSIgwvMYHAgEQhgKDmFnZW50X2lkZW50aXR5EgZjcmVhdGUSkAEKE0xpc3RBZ2VudElkZW50aXRpZXMSKy53YXJkZW4uYWdlbnQudjEuTGlzdEFnZW50SWRlbnRpdGllc1JlcXVlc3QaLC53YXJkZW4uYWdlbnQudjEuTGlzdEFnZW50SWRlbnRpdGllc1Jlc3BvbnNlIh7C8xgaCARCFgoOYWdlbnRfaWRlbnRpdHkSBGxpc3QSkgEKE0RlbGV0ZUFnZW50SWRlbnRpdHkSKy53YXJkZW4uYWdlbnQudjEuRGVsZXRlQWdlbnRJZGVudGl0eVJlcXVlc3QaLC53YXJkZW4uYWdlbnQudjEuRGVsZXRlQWdlbnRJZGVudGl0eVJlc3BvbnNlIiDC8xgcCARCGAoOYWdlbnRfaWRlbnRpdHkSBmRlbGV0ZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_warden_lock_v1_lock_service, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.agent.v1.Node
@@ -117,6 +117,14 @@ export type AgentHeartbeatRequest = Message<"warden.agent.v1.AgentHeartbeatReque
    * @generated from field: repeated string addresses = 3;
    */
   addresses: string[];
+
+  /**
+   * The node's live SSH sessions, all of them: each heartbeat replaces what the previous one
+   * reported (an empty list: none now). Listed by SessionService.ListActiveSessions.
+   *
+   * @generated from field: repeated warden.agent.v1.SshSession ssh_sessions = 4;
+   */
+  sshSessions: SshSession[];
 };
 
 /**
@@ -125,6 +133,53 @@ export type AgentHeartbeatRequest = Message<"warden.agent.v1.AgentHeartbeatReque
  */
 export const AgentHeartbeatRequestSchema: GenMessage<AgentHeartbeatRequest> = /*@__PURE__*/
   messageDesc(file_warden_agent_v1_agent_service, 1);
+
+/**
+ * An SSH session on the node, as its agent reports it.
+ *
+ * @generated from message warden.agent.v1.SshSession
+ */
+export type SshSession = Message<"warden.agent.v1.SshSession"> & {
+  /**
+   * The agent's own id for it, unique on the node.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The Warden user id, or the user certificate's key id ("<user id>@warden").
+   *
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * The login (Unix account) the session runs as.
+   *
+   * @generated from field: string login = 3;
+   */
+  login: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 4;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * The client's address (host or host:port).
+   *
+   * @generated from field: string remote_address = 5;
+   */
+  remoteAddress: string;
+};
+
+/**
+ * Describes the message warden.agent.v1.SshSession.
+ * Use `create(SshSessionSchema)` to create a new message.
+ */
+export const SshSessionSchema: GenMessage<SshSession> = /*@__PURE__*/
+  messageDesc(file_warden_agent_v1_agent_service, 2);
 
 /**
  * @generated from message warden.agent.v1.AgentHeartbeatResponse
@@ -149,6 +204,14 @@ export type AgentHeartbeatResponse = Message<"warden.agent.v1.AgentHeartbeatResp
    * @generated from field: repeated warden.lock.v1.Lock locks = 3;
    */
   locks: Lock[];
+
+  /**
+   * Ids of the node's SSH sessions an admin (or their user) revoked: the agent ends them. Listed
+   * in every reply until the agent stops reporting them.
+   *
+   * @generated from field: repeated string terminate_ssh_sessions = 4;
+   */
+  terminateSshSessions: string[];
 };
 
 /**
@@ -156,7 +219,7 @@ export type AgentHeartbeatResponse = Message<"warden.agent.v1.AgentHeartbeatResp
  * Use `create(AgentHeartbeatResponseSchema)` to create a new message.
  */
 export const AgentHeartbeatResponseSchema: GenMessage<AgentHeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 2);
+  messageDesc(file_warden_agent_v1_agent_service, 3);
 
 /**
  * @generated from message warden.agent.v1.DeregisterAgentRequest
@@ -169,7 +232,7 @@ export type DeregisterAgentRequest = Message<"warden.agent.v1.DeregisterAgentReq
  * Use `create(DeregisterAgentRequestSchema)` to create a new message.
  */
 export const DeregisterAgentRequestSchema: GenMessage<DeregisterAgentRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 3);
+  messageDesc(file_warden_agent_v1_agent_service, 4);
 
 /**
  * @generated from message warden.agent.v1.DeregisterAgentResponse
@@ -182,7 +245,7 @@ export type DeregisterAgentResponse = Message<"warden.agent.v1.DeregisterAgentRe
  * Use `create(DeregisterAgentResponseSchema)` to create a new message.
  */
 export const DeregisterAgentResponseSchema: GenMessage<DeregisterAgentResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 4);
+  messageDesc(file_warden_agent_v1_agent_service, 5);
 
 /**
  * @generated from message warden.agent.v1.ListNodesRequest
@@ -219,7 +282,7 @@ export type ListNodesRequest = Message<"warden.agent.v1.ListNodesRequest"> & {
  * Use `create(ListNodesRequestSchema)` to create a new message.
  */
 export const ListNodesRequestSchema: GenMessage<ListNodesRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 5);
+  messageDesc(file_warden_agent_v1_agent_service, 6);
 
 /**
  * @generated from message warden.agent.v1.ListNodesResponse
@@ -241,7 +304,7 @@ export type ListNodesResponse = Message<"warden.agent.v1.ListNodesResponse"> & {
  * Use `create(ListNodesResponseSchema)` to create a new message.
  */
 export const ListNodesResponseSchema: GenMessage<ListNodesResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 6);
+  messageDesc(file_warden_agent_v1_agent_service, 7);
 
 /**
  * @generated from message warden.agent.v1.UpdateNodeRequest
@@ -265,7 +328,7 @@ export type UpdateNodeRequest = Message<"warden.agent.v1.UpdateNodeRequest"> & {
  * Use `create(UpdateNodeRequestSchema)` to create a new message.
  */
 export const UpdateNodeRequestSchema: GenMessage<UpdateNodeRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 7);
+  messageDesc(file_warden_agent_v1_agent_service, 8);
 
 /**
  * @generated from message warden.agent.v1.UpdateNodeResponse
@@ -282,7 +345,7 @@ export type UpdateNodeResponse = Message<"warden.agent.v1.UpdateNodeResponse"> &
  * Use `create(UpdateNodeResponseSchema)` to create a new message.
  */
 export const UpdateNodeResponseSchema: GenMessage<UpdateNodeResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 8);
+  messageDesc(file_warden_agent_v1_agent_service, 9);
 
 /**
  * @generated from message warden.agent.v1.AgentIdentity
@@ -357,7 +420,7 @@ export type AgentIdentity = Message<"warden.agent.v1.AgentIdentity"> & {
  * Use `create(AgentIdentitySchema)` to create a new message.
  */
 export const AgentIdentitySchema: GenMessage<AgentIdentity> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 9);
+  messageDesc(file_warden_agent_v1_agent_service, 10);
 
 /**
  * @generated from message warden.agent.v1.CreateAgentIdentityRequest
@@ -393,7 +456,7 @@ export type CreateAgentIdentityRequest = Message<"warden.agent.v1.CreateAgentIde
  * Use `create(CreateAgentIdentityRequestSchema)` to create a new message.
  */
 export const CreateAgentIdentityRequestSchema: GenMessage<CreateAgentIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 10);
+  messageDesc(file_warden_agent_v1_agent_service, 11);
 
 /**
  * @generated from message warden.agent.v1.CreateAgentIdentityResponse
@@ -417,7 +480,7 @@ export type CreateAgentIdentityResponse = Message<"warden.agent.v1.CreateAgentId
  * Use `create(CreateAgentIdentityResponseSchema)` to create a new message.
  */
 export const CreateAgentIdentityResponseSchema: GenMessage<CreateAgentIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 11);
+  messageDesc(file_warden_agent_v1_agent_service, 12);
 
 /**
  * @generated from message warden.agent.v1.ListAgentIdentitiesRequest
@@ -439,7 +502,7 @@ export type ListAgentIdentitiesRequest = Message<"warden.agent.v1.ListAgentIdent
  * Use `create(ListAgentIdentitiesRequestSchema)` to create a new message.
  */
 export const ListAgentIdentitiesRequestSchema: GenMessage<ListAgentIdentitiesRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 12);
+  messageDesc(file_warden_agent_v1_agent_service, 13);
 
 /**
  * @generated from message warden.agent.v1.ListAgentIdentitiesResponse
@@ -461,7 +524,7 @@ export type ListAgentIdentitiesResponse = Message<"warden.agent.v1.ListAgentIden
  * Use `create(ListAgentIdentitiesResponseSchema)` to create a new message.
  */
 export const ListAgentIdentitiesResponseSchema: GenMessage<ListAgentIdentitiesResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 13);
+  messageDesc(file_warden_agent_v1_agent_service, 14);
 
 /**
  * @generated from message warden.agent.v1.DeleteAgentIdentityRequest
@@ -478,7 +541,7 @@ export type DeleteAgentIdentityRequest = Message<"warden.agent.v1.DeleteAgentIde
  * Use `create(DeleteAgentIdentityRequestSchema)` to create a new message.
  */
 export const DeleteAgentIdentityRequestSchema: GenMessage<DeleteAgentIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 14);
+  messageDesc(file_warden_agent_v1_agent_service, 15);
 
 /**
  * @generated from message warden.agent.v1.DeleteAgentIdentityResponse
@@ -491,7 +554,7 @@ export type DeleteAgentIdentityResponse = Message<"warden.agent.v1.DeleteAgentId
  * Use `create(DeleteAgentIdentityResponseSchema)` to create a new message.
  */
 export const DeleteAgentIdentityResponseSchema: GenMessage<DeleteAgentIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 15);
+  messageDesc(file_warden_agent_v1_agent_service, 16);
 
 /**
  * @generated from message warden.agent.v1.RenewNodeCertificatesRequest
@@ -517,7 +580,7 @@ export type RenewNodeCertificatesRequest = Message<"warden.agent.v1.RenewNodeCer
  * Use `create(RenewNodeCertificatesRequestSchema)` to create a new message.
  */
 export const RenewNodeCertificatesRequestSchema: GenMessage<RenewNodeCertificatesRequest> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 16);
+  messageDesc(file_warden_agent_v1_agent_service, 17);
 
 /**
  * @generated from message warden.agent.v1.RenewNodeCertificatesResponse
@@ -561,7 +624,7 @@ export type RenewNodeCertificatesResponse = Message<"warden.agent.v1.RenewNodeCe
  * Use `create(RenewNodeCertificatesResponseSchema)` to create a new message.
  */
 export const RenewNodeCertificatesResponseSchema: GenMessage<RenewNodeCertificatesResponse> = /*@__PURE__*/
-  messageDesc(file_warden_agent_v1_agent_service, 17);
+  messageDesc(file_warden_agent_v1_agent_service, 18);
 
 /**
  * Agents (registered nodes) and what the cluster knows of them. Agents call with `x-agent-id`

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warden/session/v1/session_service.proto.
  */
 export const file_warden_session_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("Cid3YXJkZW4vc2Vzc2lvbi92MS9zZXNzaW9uX3NlcnZpY2UucHJvdG8SEXdhcmRlbi5zZXNzaW9uLnYxIuMCCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJldm9rZV9yZWFzb24YByABKAkSEQoJY2xpZW50X2lwGAggASgJEhIKCnVzZXJfYWdlbnQYCSABKAkSDgoGYWN0aXZlGAogASgIEhMKC2F1dGhfbWV0aG9kGAsgASgJEhEKCWRldmljZV9pZBgMIAEoCSIxChZWYWxpZGF0ZVNlc3Npb25SZXF1ZXN0EhcKBXRva2VuGAEgASgJQgi6SAVyAxiAICKWAQoXVmFsaWRhdGVTZXNzaW9uUmVzcG9uc2USDQoFdmFsaWQYASABKAgSKwoHc2Vzc2lvbhgCIAEoCzIaLndhcmRlbi5zZXNzaW9uLnYxLlNlc3Npb24SDwoHdXNlcl9pZBgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2ChFHZXRTZXNzaW9uUmVxdWVzdBIhCgJpZBgBIAEoCUIVukgSchAyDl5bMC05YS1mXXszMn0kIkEKEkdldFNlc3Npb25SZXNwb25zZRIrCgdzZXNzaW9uGAEgASgLMhoud2FyZGVuLnNlc3Npb24udjEuU2Vzc2lvbiJtChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhwKB3VzZXJfaWQYASABKAlCC7pICNgBAXIDsAEBEhoKCXBhZ2Vfc2l6ZRgCIAEoBUIHukgEGgIoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiACCJdChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLndhcmRlbi5zZXNzaW9uLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJInMKGUxpc3RBY3RpdmVTZXNzaW9uc1JlcXVlc3QSHAoHdXNlcl9pZBgBIAEoCUILukgI2AEBcgOwAQESGgoJcGFnZV9zaXplGAIgASgFQge6SAQaAigAEhwKCnBhZ2VfdG9rZW4YAyABKAlCCLpIBXIDGIAIImMKGkxpc3RBY3RpdmVTZXNzaW9uc1Jlc3BvbnNlEiwKCHNlc3Npb25zGAEgAygLMhoud2FyZGVuLnNlc3Npb24udjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSIQoCaWQYASABKAlCFbpIEnIQMg5eWzAtOWEtZl17MzJ9JCIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiVQofUmV2b2tlQWxsU2Vzc2lvbnNGb3JVc2VyUmVxdWVzdBIcCgd1c2VyX2lkGAEgASgJQgu6SAjYAQFyA7ABARIUCgxrZWVwX2N1cnJlbnQYAiABKAgiOQogUmV2b2tlQWxsU2Vzc2lvbnNGb3JVc2VyUmVzcG9uc2USFQoNcmV2b2tlZF9jb3VudBgBIAEoBTKoBgoOU2Vzc2lvblNlcnZpY2UScgoPVmFsaWRhdGVTZXNzaW9uEikud2FyZGVuLnNlc3Npb24udjEuVmFsaWRhdGVTZXNzaW9uUmVxdWVzdBoqLndhcmRlbi5zZXNzaW9uLnYxLlZhbGlkYXRlU2Vzc2lvblJlc3BvbnNlIgjC8xgECAIQARJzCgpHZXRTZXNzaW9uEiQud2FyZGVuLnNlc3Npb24udjEuR2V0U2Vzc2lvblJlcXVlc3QaJS53YXJkZW4uc2Vzc2lvbi52MS5HZXRTZXNzaW9uUmVzcG9uc2UiGMLzGBQIAhABQg4KB3Nlc3Npb24SA2dldBJ6CgxMaXN0U2Vzc2lvbnMSJi53YXJkZW4uc2Vzc2lvbi52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gicud2FyZGVuLnNlc3Npb24udjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiGcLzGBUIAhABQg8KB3Nlc3Npb24SBGxpc3QSjAEKEkxpc3RBY3RpdmVTZXNzaW9ucxIsLndhcmRlbi5zZXNzaW9uLnYxLkxpc3RBY3RpdmVTZXNzaW9uc1JlcXVlc3QaLS53YXJkZW4uc2Vzc2lvbi52MS5MaXN0QWN0aXZlU2Vzc2lvbnNSZXNwb25zZSIZwvMYFQgCEAFCDwoHc2Vzc2lvbhIEbGlzdBJ/Cg1SZXZva2VTZXNzaW9uEicud2FyZGVuLnNlc3Npb24udjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaKC53YXJkZW4uc2Vzc2lvbi52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2UiG8LzGBcIAhACQhEKB3Nlc3Npb24SBnJldm9rZRKgAQoYUmV2b2tlQWxsU2Vzc2lvbnNGb3JVc2VyEjIud2FyZGVuLnNlc3Npb24udjEuUmV2b2tlQWxsU2Vzc2lvbnNGb3JVc2VyUmVxdWVzdBozLndhcmRlbi5zZXNzaW9uLnYxLlJldm9rZUFsbFNlc3Npb25zRm9yVXNlclJlc3BvbnNlIhvC8xgXCAIQAkIRCgdzZXNzaW9uEgZyZXZva2ViBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
+  fileDesc("Cid3YXJkZW4vc2Vzc2lvbi92MS9zZXNzaW9uX3NlcnZpY2UucHJvdG8SEXdhcmRlbi5zZXNzaW9uLnYxIuMCCgdTZXNzaW9uEgoKAmlkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJldm9rZV9yZWFzb24YByABKAkSEQoJY2xpZW50X2lwGAggASgJEhIKCnVzZXJfYWdlbnQYCSABKAkSDgoGYWN0aXZlGAogASgIEhMKC2F1dGhfbWV0aG9kGAsgASgJEhEKCWRldmljZV9pZBgMIAEoCSLKAQoOU3NoU2Vzc2lvbkluZm8SCgoCaWQYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIQCghob3N0bmFtZRgDIAEoCRIMCgR1c2VyGAQgASgJEg8KB3VzZXJfaWQYBSABKAkSDQoFbG9naW4YBiABKAkSLgoKc3RhcnRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOcmVtb3RlX2FkZHJlc3MYCCABKAkSEwoLdGVybWluYXRpbmcYCSABKAgiMQoWVmFsaWRhdGVTZXNzaW9uUmVxdWVzdBIXCgV0b2tlbhgBIAEoCUIIukgFcgMYgCAilgEKF1ZhbGlkYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEisKB3Nlc3Npb24YAiABKAsyGi53YXJkZW4uc2Vzc2lvbi52MS5TZXNzaW9uEg8KB3VzZXJfaWQYAyABKAkSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNgoRR2V0U2Vzc2lvblJlcXVlc3QSIQoCaWQYASABKAlCFbpIEnIQMg5eWzAtOWEtZl17MzJ9JCJBChJHZXRTZXNzaW9uUmVzcG9uc2USKwoHc2Vzc2lvbhgBIAEoCzIaLndhcmRlbi5zZXNzaW9uLnYxLlNlc3Npb24ibQoTTGlzdFNlc3Npb25zUmVxdWVzdBIcCgd1c2VyX2lkGAEgASgJQgu6SAjYAQFyA7ABARIaCglwYWdlX3NpemUYAiABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAgiXQoUTGlzdFNlc3Npb25zUmVzcG9uc2USLAoIc2Vzc2lvbnMYASADKAsyGi53YXJkZW4uc2Vzc2lvbi52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoZTGlzdEFjdGl2ZVNlc3Npb25zUmVxdWVzdBIcCgd1c2VyX2lkGAEgASgJQgu6SAjYAQFyA7ABARIaCglwYWdlX3NpemUYAiABKAVCB7pIBBoCKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAgSIAoOc3NoX3BhZ2VfdG9rZW4YBCABKAlCCLpIBXIDGIAIIrkBChpMaXN0QWN0aXZlU2Vzc2lvbnNSZXNwb25zZRIsCghzZXNzaW9ucxgBIAMoCzIaLndhcmRlbi5zZXNzaW9uLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEjcKDHNzaF9zZXNzaW9ucxgDIAMoCzIhLndhcmRlbi5zZXNzaW9uLnYxLlNzaFNlc3Npb25JbmZvEhsKE25leHRfc3NoX3BhZ2VfdG9rZW4YBCABKAkiZQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSTQoCaWQYASABKAlCQbpIPnI8MjpeKFswLTlhLWZdezMyfXxzc2g6WzAtOWEtZi1dezM2fTpbQS1aYS16MC05Ll86QC1dezEsMTI4fSkkIhcKFVJldm9rZVNlc3Npb25SZXNwb25zZSJVCh9SZXZva2VBbGxTZXNzaW9uc0ZvclVzZXJSZXF1ZXN0EhwKB3VzZXJfaWQYASABKAlCC7pICNgBAXIDsAEBEhQKDGtlZXBfY3VycmVudBgCIAEoCCI5CiBSZXZva2VBbGxTZXNzaW9uc0ZvclVzZXJSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgFMqgGCg5TZXNzaW9uU2VydmljZRJyCg9WYWxpZGF0ZVNlc3Npb24SKS53YXJkZW4uc2Vzc2lvbi52MS5WYWxpZGF0ZVNlc3Npb25SZXF1ZXN0Gioud2FyZGVuLnNlc3Npb24udjEuVmFsaWRhdGVTZXNzaW9uUmVzcG9uc2UiCMLzGAQIAhABEnMKCkdldFNlc3Npb24SJC53YXJkZW4uc2Vzc2lvbi52MS5HZXRTZXNzaW9uUmVxdWVzdBolLndhcmRlbi5zZXNzaW9uLnYxLkdldFNlc3Npb25SZXNwb25zZSIYwvMYFAgCEAFCDgoHc2Vzc2lvbhIDZ2V0EnoKDExpc3RTZXNzaW9ucxImLndhcmRlbi5zZXNzaW9uLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJy53YXJkZW4uc2Vzc2lvbi52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZSIZwvMYFQgCEAFCDwoHc2Vzc2lvbhIEbGlzdBKMAQoSTGlzdEFjdGl2ZVNlc3Npb25zEiwud2FyZGVuLnNlc3Npb24udjEuTGlzdEFjdGl2ZVNlc3Npb25zUmVxdWVzdBotLndhcmRlbi5zZXNzaW9uLnYxLkxpc3RBY3RpdmVTZXNzaW9uc1Jlc3BvbnNlIhnC8xgVCAIQAUIPCgdzZXNzaW9uEgRsaXN0En8KDVJldm9rZVNlc3Npb24SJy53YXJkZW4uc2Vzc2lvbi52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBooLndhcmRlbi5zZXNzaW9uLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIbwvMYFwgCEAJCEQoHc2Vzc2lvbhIGcmV2b2tlEqABChhSZXZva2VBbGxTZXNzaW9uc0ZvclVzZXISMi53YXJkZW4uc2Vzc2lvbi52MS5SZXZva2VBbGxTZXNzaW9uc0ZvclVzZXJSZXF1ZXN0GjMud2FyZGVuLnNlc3Npb24udjEuUmV2b2tlQWxsU2Vzc2lvbnNGb3JVc2VyUmVzcG9uc2UiG8LzGBcIAhACQhEKB3Nlc3Npb24SBnJldm9rZWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_warden_options_v1_options]);
 
 /**
  * @generated from message warden.session.v1.Session
@@ -95,6 +95,73 @@ export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_warden_session_v1_session_service, 0);
 
 /**
+ * An SSH session on a node, as its agent last reported it.
+ *
+ * @generated from message warden.session.v1.SshSessionInfo
+ */
+export type SshSessionInfo = Message<"warden.session.v1.SshSessionInfo"> & {
+  /**
+   * "ssh:<node id>:<session id>": what RevokeSession takes.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string node_id = 2;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: string hostname = 3;
+   */
+  hostname: string;
+
+  /**
+   * As the agent reported it: a user id or a certificate key id ("<user id>@warden").
+   *
+   * @generated from field: string user = 4;
+   */
+  user: string;
+
+  /**
+   * The Warden user it names, when it names one.
+   *
+   * @generated from field: string user_id = 5;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string login = 6;
+   */
+  login: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 7;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string remote_address = 8;
+   */
+  remoteAddress: string;
+
+  /**
+   * Revoked: the agent was told to end it and still reports it.
+   *
+   * @generated from field: bool terminating = 9;
+   */
+  terminating: boolean;
+};
+
+/**
+ * Describes the message warden.session.v1.SshSessionInfo.
+ * Use `create(SshSessionInfoSchema)` to create a new message.
+ */
+export const SshSessionInfoSchema: GenMessage<SshSessionInfo> = /*@__PURE__*/
+  messageDesc(file_warden_session_v1_session_service, 1);
+
+/**
  * @generated from message warden.session.v1.ValidateSessionRequest
  */
 export type ValidateSessionRequest = Message<"warden.session.v1.ValidateSessionRequest"> & {
@@ -111,7 +178,7 @@ export type ValidateSessionRequest = Message<"warden.session.v1.ValidateSessionR
  * Use `create(ValidateSessionRequestSchema)` to create a new message.
  */
 export const ValidateSessionRequestSchema: GenMessage<ValidateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 1);
+  messageDesc(file_warden_session_v1_session_service, 2);
 
 /**
  * @generated from message warden.session.v1.ValidateSessionResponse
@@ -143,7 +210,7 @@ export type ValidateSessionResponse = Message<"warden.session.v1.ValidateSession
  * Use `create(ValidateSessionResponseSchema)` to create a new message.
  */
 export const ValidateSessionResponseSchema: GenMessage<ValidateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 2);
+  messageDesc(file_warden_session_v1_session_service, 3);
 
 /**
  * @generated from message warden.session.v1.GetSessionRequest
@@ -160,7 +227,7 @@ export type GetSessionRequest = Message<"warden.session.v1.GetSessionRequest"> &
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 3);
+  messageDesc(file_warden_session_v1_session_service, 4);
 
 /**
  * @generated from message warden.session.v1.GetSessionResponse
@@ -177,7 +244,7 @@ export type GetSessionResponse = Message<"warden.session.v1.GetSessionResponse">
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 4);
+  messageDesc(file_warden_session_v1_session_service, 5);
 
 /**
  * @generated from message warden.session.v1.ListSessionsRequest
@@ -206,7 +273,7 @@ export type ListSessionsRequest = Message<"warden.session.v1.ListSessionsRequest
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 5);
+  messageDesc(file_warden_session_v1_session_service, 6);
 
 /**
  * @generated from message warden.session.v1.ListSessionsResponse
@@ -228,7 +295,7 @@ export type ListSessionsResponse = Message<"warden.session.v1.ListSessionsRespon
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 6);
+  messageDesc(file_warden_session_v1_session_service, 7);
 
 /**
  * @generated from message warden.session.v1.ListActiveSessionsRequest
@@ -250,6 +317,13 @@ export type ListActiveSessionsRequest = Message<"warden.session.v1.ListActiveSes
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * next_ssh_page_token of the previous page of SSH sessions.
+   *
+   * @generated from field: string ssh_page_token = 4;
+   */
+  sshPageToken: string;
 };
 
 /**
@@ -257,7 +331,7 @@ export type ListActiveSessionsRequest = Message<"warden.session.v1.ListActiveSes
  * Use `create(ListActiveSessionsRequestSchema)` to create a new message.
  */
 export const ListActiveSessionsRequestSchema: GenMessage<ListActiveSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 7);
+  messageDesc(file_warden_session_v1_session_service, 8);
 
 /**
  * @generated from message warden.session.v1.ListActiveSessionsResponse
@@ -272,6 +346,18 @@ export type ListActiveSessionsResponse = Message<"warden.session.v1.ListActiveSe
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * Newest first; page_size bounds them too, and they page on their own token.
+   *
+   * @generated from field: repeated warden.session.v1.SshSessionInfo ssh_sessions = 3;
+   */
+  sshSessions: SshSessionInfo[];
+
+  /**
+   * @generated from field: string next_ssh_page_token = 4;
+   */
+  nextSshPageToken: string;
 };
 
 /**
@@ -279,13 +365,15 @@ export type ListActiveSessionsResponse = Message<"warden.session.v1.ListActiveSe
  * Use `create(ListActiveSessionsResponseSchema)` to create a new message.
  */
 export const ListActiveSessionsResponseSchema: GenMessage<ListActiveSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 8);
+  messageDesc(file_warden_session_v1_session_service, 9);
 
 /**
  * @generated from message warden.session.v1.RevokeSessionRequest
  */
 export type RevokeSessionRequest = Message<"warden.session.v1.RevokeSessionRequest"> & {
   /**
+   * A session id, or an SSH session's "ssh:<node id>:<session id>".
+   *
    * @generated from field: string id = 1;
    */
   id: string;
@@ -296,7 +384,7 @@ export type RevokeSessionRequest = Message<"warden.session.v1.RevokeSessionReque
  * Use `create(RevokeSessionRequestSchema)` to create a new message.
  */
 export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 9);
+  messageDesc(file_warden_session_v1_session_service, 10);
 
 /**
  * @generated from message warden.session.v1.RevokeSessionResponse
@@ -309,7 +397,7 @@ export type RevokeSessionResponse = Message<"warden.session.v1.RevokeSessionResp
  * Use `create(RevokeSessionResponseSchema)` to create a new message.
  */
 export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 10);
+  messageDesc(file_warden_session_v1_session_service, 11);
 
 /**
  * @generated from message warden.session.v1.RevokeAllSessionsForUserRequest
@@ -335,7 +423,7 @@ export type RevokeAllSessionsForUserRequest = Message<"warden.session.v1.RevokeA
  * Use `create(RevokeAllSessionsForUserRequestSchema)` to create a new message.
  */
 export const RevokeAllSessionsForUserRequestSchema: GenMessage<RevokeAllSessionsForUserRequest> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 11);
+  messageDesc(file_warden_session_v1_session_service, 12);
 
 /**
  * @generated from message warden.session.v1.RevokeAllSessionsForUserResponse
@@ -352,7 +440,7 @@ export type RevokeAllSessionsForUserResponse = Message<"warden.session.v1.Revoke
  * Use `create(RevokeAllSessionsForUserResponseSchema)` to create a new message.
  */
 export const RevokeAllSessionsForUserResponseSchema: GenMessage<RevokeAllSessionsForUserResponse> = /*@__PURE__*/
-  messageDesc(file_warden_session_v1_session_service, 12);
+  messageDesc(file_warden_session_v1_session_service, 13);
 
 /**
  * Sessions: a caller sees and ends its own; a system admin those of anyone.
@@ -389,7 +477,8 @@ export const SessionService: GenService<{
     output: typeof ListSessionsResponseSchema;
   },
   /**
-   * Only the sessions still usable.
+   * Only the sessions still usable, and the SSH sessions agents report on online nodes: every
+   * node's for a caller whose roles allow session/list (and no user_id), otherwise the user's.
    *
    * @generated from rpc warden.session.v1.SessionService.ListActiveSessions
    */
@@ -399,6 +488,9 @@ export const SessionService: GenService<{
     output: typeof ListActiveSessionsResponseSchema;
   },
   /**
+   * A session, or an SSH session ("ssh:<node id>:<session id>"): its node's next heartbeat reply
+   * tells the agent to end it.
+   *
    * @generated from rpc warden.session.v1.SessionService.RevokeSession
    */
   revokeSession: {

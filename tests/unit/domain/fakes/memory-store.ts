@@ -70,6 +70,15 @@ export class MemoryStore implements Store {
   get locks() {
     return this.ports.locks;
   }
+  get accessRequests() {
+    return this.ports.accessRequests;
+  }
+  get sshSessions() {
+    return this.ports.sshSessions;
+  }
+  get recordings() {
+    return this.ports.recordings;
+  }
   get sessions() {
     return this.ports.sessions;
   }
@@ -172,6 +181,9 @@ export class MemoryStore implements Store {
       joinChallenges: notModelled("joinChallenges"),
       clusterConfig: notModelled("clusterConfig"),
       locks: notModelled("locks"),
+      accessRequests: notModelled("accessRequests"),
+      sshSessions: notModelled("sshSessions"),
+      recordings: notModelled("recordings"),
     };
   }
 

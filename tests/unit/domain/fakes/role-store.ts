@@ -1,5 +1,5 @@
 import type { RoleRow, RoleRule } from "../../../../src/domain/records.js";
-import { NO_SSH, type RoleSsh, type RoleStore } from "../../../../src/domain/store/role-store.js";
+import { NO_REQUESTS, NO_SSH, type RoleRequests, type RoleSsh, type RoleStore } from "../../../../src/domain/store/role-store.js";
 import { copy, type Rows } from "./tables.js";
 
 /** RoleRepository in memory. */
@@ -10,9 +10,12 @@ export class MemoryRoleStore implements RoleStore {
     return this.rows.tables.roles;
   }
 
-  async create(role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean } & Partial<RoleSsh>, now: Date): Promise<RoleRow | undefined> {
+  async create(
+    role: { name: string; description: string; rules: RoleRule[]; builtin?: boolean } & Partial<RoleSsh & RoleRequests>,
+    now: Date,
+  ): Promise<RoleRow | undefined> {
     if (this.roles.has(role.name)) return undefined; // ON CONFLICT DO NOTHING
-    return this.rows.insert(this.roles, role.name, { builtin: false, ...NO_SSH, ...role, createdAt: now, updatedAt: now });
+    return this.rows.insert(this.roles, role.name, { builtin: false, ...NO_SSH, ...NO_REQUESTS, ...role, createdAt: now, updatedAt: now });
   }
 
   async find(name: string): Promise<RoleRow | undefined> {
@@ -20,7 +23,7 @@ export class MemoryRoleStore implements RoleStore {
     return r && copy(r);
   }
 
-  async update(name: string, set: Partial<{ description: string; rules: RoleRule[] } & RoleSsh>, now: Date): Promise<RoleRow | undefined> {
+  async update(name: string, set: Partial<{ description: string; rules: RoleRule[] } & RoleSsh & RoleRequests>, now: Date): Promise<RoleRow | undefined> {
     return this.rows.update(this.roles, name, { ...set, updatedAt: now });
   }
 

@@ -1,0 +1,96 @@
+import { and, asc, desc, eq, gte, lt, or, sql } from "drizzle-orm";
+import type { DbOrTx } from "../client.js";
+import { recordingChunks, sessionRecordings, type SessionRecordingRow } from "../schema/index.js";
+import type { NewRecording, RecordingQuery, RecordingStore } from "../../domain/store/recording-store.js";
+
+const r = sessionRecordings;
+const c = recordingChunks;
+
+export class RecordingRepository implements RecordingStore {
+  constructor(private readonly db: DbOrTx) {}
+
+  async open(row: NewRecording): Promise<SessionRecordingRow> {
+    // A no-op update on conflict, so the existing row comes back in the same statement.
+    const [opened] = await this.db
+      .insert(r)
+      .values(row)
+      .onConflictDoUpdate({ target: [r.nodeId, r.sessionId], set: { nodeId: sql`excluded.node_id` } })
+      .returning();
+    return opened!;
+  }
+
+  async find(id: string): Promise<SessionRecordingRow | undefined> {
+    const [row] = await this.db.select().from(r).where(eq(r.id, id));
+    return row;
+  }
+
+  async append(id: string, offset: number, data: Uint8Array): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      // The guard on size_bytes orders concurrent writers: the second waits for the row, then finds it moved.
+      const [moved] = await tx
+        .update(r)
+        .set({ sizeBytes: sql`${r.sizeBytes} + ${data.byteLength}` })
+        .where(and(eq(r.id, id), eq(r.sizeBytes, offset), eq(r.complete, false)))
+        .returning({ id: r.id });
+      if (!moved) return false;
+      await tx.insert(c).values({ recordingId: id, offset, data });
+      return true;
+    });
+  }
+
+  async chunkAt(id: string, offset: number): Promise<Uint8Array | undefined> {
+    const [row] = await this.db
+      .select({ data: c.data })
+      .from(c)
+      .where(and(eq(c.recordingId, id), eq(c.offset, offset)));
+    return row?.data;
+  }
+
+  async chunks(id: string, from: number, limit: number): Promise<{ offset: number; data: Uint8Array }[]> {
+    return this.db
+      .select({ offset: c.offset, data: c.data })
+      .from(c)
+      .where(and(eq(c.recordingId, id), gte(c.offset, from)))
+      .orderBy(asc(c.offset))
+      .limit(limit);
+  }
+
+  async complete(id: string, size: number, sha256: Uint8Array, endedAt: Date | null): Promise<SessionRecordingRow | undefined> {
+    const [row] = await this.db
+      .update(r)
+      .set({ complete: true, sha256, ...(endedAt ? { endedAt } : {}) })
+      .where(and(eq(r.id, id), eq(r.sizeBytes, size), eq(r.complete, false)))
+      .returning();
+    return row;
+  }
+
+  async discard(id: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [kept] = await tx
+        .update(r)
+        .set({ sizeBytes: 0 })
+        .where(and(eq(r.id, id), eq(r.complete, false)))
+        .returning({ id: r.id });
+      if (kept) await tx.delete(c).where(eq(c.recordingId, id));
+    });
+  }
+
+  async list(q: RecordingQuery): Promise<SessionRecordingRow[]> {
+    const older = q.after ? or(lt(r.startedAt, q.after.startedAt), and(eq(r.startedAt, q.after.startedAt), lt(r.id, q.after.id))) : undefined;
+    return this.db
+      .select()
+      .from(r)
+      .where(
+        and(
+          q.includeIncomplete ? undefined : eq(r.complete, true),
+          q.user ? eq(r.user, q.user) : undefined,
+          q.nodeId ? eq(r.nodeId, q.nodeId) : undefined,
+          q.startedAfter ? gte(r.startedAt, q.startedAfter) : undefined,
+          q.startedBefore ? lt(r.startedAt, q.startedBefore) : undefined,
+          older,
+        ),
+      )
+      .orderBy(desc(r.startedAt), desc(r.id))
+      .limit(q.limit);
+  }
+}

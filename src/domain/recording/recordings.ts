@@ -1,0 +1,242 @@
+import { createHash, timingSafeEqual, type Hash } from "node:crypto";
+import type { Clock } from "../../clock.js";
+import type { AgentPrincipal } from "../agent/agent-credentials.js";
+import { auditActor } from "../audit/audit-actor.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { RequestMeta } from "../auth/request-meta.js";
+import { DomainError, invalidArgument, notFound } from "../errors.js";
+import { createdCursorOf, decodeCreatedCursor, pageOf, pageSize } from "../pagination.js";
+import type { Principal } from "../principal.js";
+import type { SessionRecordingRow } from "../records.js";
+import type { AuditStore } from "../store/audit-store.js";
+import type { RecordingStore } from "../store/recording-store.js";
+import type { Ports } from "../store/transactional.js";
+
+export interface RecordedSession {
+  sessionId: string;
+  user: string;
+  login: string;
+  startedAt: Date;
+  endedAt?: Date;
+}
+
+export interface RecordingFilter {
+  user?: string;
+  nodeId?: string;
+  startedAfter?: Date;
+  startedBefore?: Date;
+  includeIncomplete: boolean;
+}
+
+export interface RecordingsDeps {
+  store: Ports<{ recordings: RecordingStore; audit: AuditStore }>;
+  clock: Clock;
+  audit: AuditLog;
+  /** recording_max_bytes: the most one recording may hold. */
+  maxBytes: number;
+  /** recording_max_chunk_bytes: the most one streamed chunk may hold. */
+  maxChunkBytes: number;
+}
+
+/** Chunks are read back (to hash, to stream) about this many bytes per query. */
+const READ_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** UploadSessionRecording's one message holds at most this (the proto says so too). */
+export const MAX_UPLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Session recordings: agents write their own node's (the node is the agent's, never a field of
+ * the request), in order, by offset; readers whose roles allow recording/read stream them back.
+ */
+export class Recordings {
+  constructor(private readonly d: RecordingsDeps) {}
+
+  /** The node's recording of this session (made empty if new), ready to take the bytes from where it ends. */
+  async begin(agent: AgentPrincipal, session: RecordedSession): Promise<RecordingWriter> {
+    const row = await this.d.store.recordings.open({
+      nodeId: agent.agentId,
+      sessionId: session.sessionId,
+      user: session.user,
+      login: session.login,
+      startedAt: session.startedAt,
+      endedAt: session.endedAt ?? null,
+      createdAt: this.d.clock.now(),
+    });
+    if (row.user !== session.user || row.login !== session.login || row.startedAt.getTime() !== session.startedAt.getTime())
+      throw new DomainError("failed_precondition", "RECORDING_SESSION_MISMATCH", "this session's recording was begun for another user, login or start time");
+    return new RecordingWriter(this.d, agent, row);
+  }
+
+  /** A whole small recording in one call: begin, one chunk, finish. */
+  async upload(agent: AgentPrincipal, session: RecordedSession, data: Uint8Array, sha256: Uint8Array, meta: RequestMeta): Promise<SessionRecordingRow> {
+    if (data.byteLength > MAX_UPLOAD_BYTES) throw tooLarge(`an uploaded recording holds at most ${MAX_UPLOAD_BYTES} bytes; stream larger ones`);
+    const writer = await this.begin(agent, session);
+    if (data.byteLength > 0) await writer.write(0, data, MAX_UPLOAD_BYTES);
+    return writer.finish(data.byteLength, sha256, session.endedAt, meta);
+  }
+
+  async list(filter: RecordingFilter, pageSizeRequested: number, pageToken: string): Promise<{ items: SessionRecordingRow[]; nextPageToken: string }> {
+    const size = pageSize(pageSizeRequested);
+    const after = decodeCreatedCursor(pageToken);
+    if (filter.startedAfter && filter.startedBefore && filter.startedAfter >= filter.startedBefore)
+      throw invalidArgument("started_before", "must be after started_after");
+    const rows = await this.d.store.recordings.list({ ...filter, after: after && { startedAt: after.createdAt, id: after.id }, limit: size + 1 });
+    return pageOf(rows, size, (row) => createdCursorOf({ createdAt: row.startedAt, id: row.id }));
+  }
+
+  /** A complete recording for a reader (the policy allowed recording/read): recorded in the audit log before any byte leaves. */
+  async open(caller: Principal, id: string, meta: RequestMeta): Promise<{ recording: SessionRecordingRow; bytes: AsyncGenerator<Uint8Array> }> {
+    const recording = await this.d.store.recordings.find(id);
+    if (!recording?.complete) throw notFound("RECORDING_NOT_FOUND", "session recording");
+    await this.d.audit.recordAlone({
+      eventType: "recording.read",
+      outcome: "success",
+      ...auditActor(caller, meta),
+      targetType: "session_recording",
+      targetId: id,
+      details: { node_id: recording.nodeId, session_id: recording.sessionId, user: recording.user },
+    });
+    return { recording, bytes: this.bytesOf(recording) };
+  }
+
+  private async *bytesOf(recording: SessionRecordingRow): AsyncGenerator<Uint8Array> {
+    for await (const chunk of storedChunks(this.d.store.recordings, recording.id, recording.sizeBytes, this.d.maxChunkBytes)) yield chunk;
+  }
+}
+
+/** One stream's writing of one recording: it knows where the stored bytes end. */
+export class RecordingWriter {
+  private next: number;
+  /** Hashed as written, when this writer wrote every byte from 0; otherwise the stored bytes are hashed at the end. */
+  private hash: Hash | undefined;
+  private done = false;
+
+  constructor(
+    private readonly d: RecordingsDeps,
+    private readonly agent: AgentPrincipal,
+    private row: SessionRecordingRow,
+  ) {
+    this.next = row.sizeBytes;
+    this.hash = row.sizeBytes === 0 ? createHash("sha256") : undefined;
+  }
+
+  get recordingId(): string {
+    return this.row.id;
+  }
+
+  get nextOffset(): number {
+    return this.next;
+  }
+
+  get complete(): boolean {
+    return this.row.complete;
+  }
+
+  /**
+   * Stores `data` at `offset`, which must be where the stored bytes end; a resend of a stored
+   * chunk with the same bytes is skipped. Returns the next offset expected.
+   */
+  async write(offset: number, data: Uint8Array, maxChunkBytes = this.d.maxChunkBytes): Promise<number> {
+    if (this.row.complete || this.done) throw completed();
+    if (data.byteLength > maxChunkBytes) throw tooLarge(`a chunk holds at most ${maxChunkBytes} bytes (recording_max_chunk_bytes)`);
+    if (offset < this.next) {
+      const stored = await this.d.store.recordings.chunkAt(this.row.id, offset);
+      if (stored && stored.byteLength === data.byteLength && Buffer.from(stored).equals(data)) return this.next;
+      throw offsetMismatch(this.next, `the chunk at ${offset} differs from the bytes stored there`);
+    }
+    if (offset > this.next) throw offsetMismatch(this.next, `the chunk at ${offset} leaves a gap after ${this.next}`);
+    if (offset + data.byteLength > this.d.maxBytes) throw tooLarge(`a recording holds at most ${this.d.maxBytes} bytes (recording_max_bytes)`);
+    if (!(await this.d.store.recordings.append(this.row.id, offset, data))) {
+      // Another stream of this recording wrote first, completed it, or discarded it.
+      const now = await this.d.store.recordings.find(this.row.id);
+      if (!now || now.complete) throw completed();
+      this.next = now.sizeBytes;
+      this.hash = undefined;
+      throw offsetMismatch(this.next, `the recording now ends at ${this.next}`);
+    }
+    this.hash?.update(data);
+    this.next += data.byteLength;
+    return this.next;
+  }
+
+  /**
+   * Completes the recording if it is `size` bytes long and `sha256` is what is stored. A wrong
+   * checksum discards the stored bytes (the agent sends the recording again from 0); either way
+   * it stays incomplete.
+   */
+  async finish(size: number, sha256: Uint8Array, endedAt: Date | undefined, meta: RequestMeta): Promise<SessionRecordingRow> {
+    if (this.row.complete || this.done) throw completed();
+    if (size !== this.next) throw offsetMismatch(this.next, `the recording is ${this.next} bytes so far, not ${size}`);
+    const actual = this.hash ? this.hash.digest() : await this.storedHash();
+    this.hash = undefined;
+    if (sha256.byteLength !== actual.byteLength || !timingSafeEqual(sha256, actual)) {
+      await this.d.store.recordings.discard(this.row.id);
+      this.next = 0;
+      this.hash = createHash("sha256");
+      throw new DomainError(
+        "failed_precondition",
+        "RECORDING_CHECKSUM_MISMATCH",
+        "the SHA-256 does not match the bytes stored; they were discarded, send the recording again",
+        {
+          metadata: { next_offset: "0" },
+        },
+      );
+    }
+    const completed_ = await this.d.store.transaction(async (tx) => {
+      const row = await tx.recordings.complete(this.row.id, size, actual, endedAt ?? null);
+      if (!row) return undefined;
+      await this.d.audit.record(tx, {
+        eventType: "recording.complete",
+        outcome: "success",
+        actorType: "agent",
+        actorId: this.agent.agentId,
+        clientIp: meta.clientIp,
+        requestId: meta.requestId,
+        targetType: "session_recording",
+        targetId: row.id,
+        details: { session_id: row.sessionId, user: row.user, login: row.login, size_bytes: String(size), sha256: actual.toString("hex") },
+      });
+      return row;
+    });
+    if (!completed_) throw completed();
+    this.row = completed_;
+    this.done = true;
+    return completed_;
+  }
+
+  private async storedHash(): Promise<Buffer> {
+    const hash = createHash("sha256");
+    for await (const chunk of storedChunks(this.d.store.recordings, this.row.id, this.next, this.d.maxChunkBytes)) hash.update(chunk);
+    return hash.digest();
+  }
+}
+
+/** The stored bytes in order, checked to be contiguous and `size` long. */
+async function* storedChunks(store: Pick<RecordingStore, "chunks">, id: string, size: number, maxChunkBytes: number): AsyncGenerator<Uint8Array> {
+  const batch = Math.max(1, Math.floor(READ_BATCH_BYTES / Math.max(maxChunkBytes, MAX_UPLOAD_BYTES)));
+  let at = 0;
+  while (at < size) {
+    const rows = await store.chunks(id, at, batch);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      if (row.offset !== at) throw new DomainError("internal", "INTERNAL", "a session recording's stored chunks are not contiguous");
+      at += row.data.byteLength;
+      yield row.data;
+    }
+  }
+  if (at !== size) throw new DomainError("internal", "INTERNAL", "a session recording's stored chunks do not add up to its size");
+}
+
+function tooLarge(message: string): DomainError {
+  return new DomainError("resource_exhausted", "RECORDING_TOO_LARGE", message);
+}
+
+function completed(): DomainError {
+  return new DomainError("failed_precondition", "RECORDING_COMPLETE", "the session recording is complete and cannot be written again");
+}
+
+function offsetMismatch(next: number, why: string): DomainError {
+  return new DomainError("failed_precondition", "RECORDING_OFFSET_MISMATCH", `${why}; the next offset expected is ${next}`, {
+    metadata: { next_offset: String(next) },
+  });
+}
