@@ -15,6 +15,28 @@ const MiB = 1024 * 1024;
 const RECORDING_MIB = 4;
 const CHUNK = 256 * 1024;
 const NAME = `StreamSessionRecording (${RECORDING_MIB} MiB)`;
+/**
+ * Recordings in flight at once, whatever BENCH_CONCURRENCY says: 64 streams of 4 MiB would each
+ * take longer than the window (agents upload one recording each, after their sessions end).
+ */
+const STREAMS = 4;
+
+/** At most `n` calls of the returned wrapper run at once; the others wait their turn. */
+function limited(n: number, op: Operation): Operation {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async () => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      await op();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
 
 /** One Connect streaming envelope: flags 0, big-endian length, the message. */
 function envelope(m: MessageInitShape<typeof StreamSessionRecordingRequestSchema>): Buffer {
@@ -54,7 +76,7 @@ function streamRecordingScenario(): Scenario {
   let completeBefore = 0;
   return {
     name: NAME,
-    measures: `warden.recording.v1.RecordingService/StreamSessionRecording (Connect client stream, application/connect+proto) as one agent: a new ${RECORDING_MIB} MiB recording per call in 256 KiB chunks plus its SHA-256, each chunk a row in PostgreSQL and the recording marked complete once the checksum matches (MiB/s = calls/s x ${RECORDING_MIB}). After each window ListSessionRecordings (admin) must list a complete recording for every accepted call.`,
+    measures: `warden.recording.v1.RecordingService/StreamSessionRecording (Connect client stream, application/connect+proto) as one agent, ${STREAMS} streams at a time (calls beyond wait their turn): a new ${RECORDING_MIB} MiB recording per call in 256 KiB chunks plus its SHA-256, each chunk a row in PostgreSQL and the recording marked complete once the checksum matches (MiB/s = calls/s x ${RECORDING_MIB}). After each window ListSessionRecordings (admin) must list a complete recording for every accepted call.`,
     where: "server",
     async prepare({ pool }) {
       const login = await callOnce(pool, AuthService.method.login, BENCH_ADMIN);
@@ -84,7 +106,7 @@ function streamRecordingScenario(): Scenario {
       await op();
       completeBefore = await completeRecordings(pool, admin, nodeId);
       accepted = 0;
-      return op;
+      return limited(STREAMS, op);
     },
     async verify({ pool }) {
       const complete = await completeRecordings(pool, admin, nodeId);

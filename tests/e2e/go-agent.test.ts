@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
@@ -15,9 +15,9 @@ import { JoinService } from "../../gen/warden/join/v1/join_service_pb.js";
 import { createX509Authority } from "../../src/crypto/x509/x509-authority.js";
 import { createScratchDatabase, dropScratchDatabase, TEST_PG_URL } from "../helpers/database.js";
 import { expectCleanLogs } from "../helpers/e2e-clients.js";
-import { describeWithTools, GOCODE, goBuild, rpcLogLines, runTool } from "../helpers/native-clients.js";
+import { buildGoFixture, describeWithTools, GOCODE, rpcLogLines, runTool } from "../helpers/native-clients.js";
 import { eventually } from "../helpers/probes.js";
-import { makeTempDir, REPO_ROOT, SLOW_TEST, startServerProcess, type ServerProcess, type StartOptions } from "../helpers/server-process.js";
+import { makeTempDir, SLOW_TEST, startServerProcess, type ServerProcess, type StartOptions } from "../helpers/server-process.js";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, bearer } from "../helpers/test-app.js";
 
 const run = promisify(execFile);
@@ -45,22 +45,22 @@ const PACKAGES =
   "golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc openssh-client";
 
 /** The protos the agent imports, and every proto they import; each gets a Go import path under wardenagent/gen. */
-const PROTOS = ["warden/join/v1/join_service.proto", "warden/agent/v1/agent_service.proto", "warden/options/v1/options.proto", "buf/validate/validate.proto"];
+const PROTOS = [
+  "warden/join/v1/join_service.proto",
+  "warden/agent/v1/agent_service.proto",
+  // The heartbeat reply carries the locks in force.
+  "warden/lock/v1/lock_service.proto",
+  "warden/options/v1/options.proto",
+  "buf/validate/validate.proto",
+];
 
 const CLUSTER = "go-e2e";
 const VERSION = "go-agent/e2e";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Generates the stubs and builds the agent offline, in GOPATH mode against Debian's Go sources (as go-client.test.ts does). */
-async function buildGoAgent(dir: string): Promise<string> {
-  const pkg = join(dir, "src/wardenagent");
-  mkdirSync(pkg, { recursive: true });
-  copyFileSync(resolve(REPO_ROOT, "tests/e2e/fixtures/go-agent/agent.go"), join(pkg, "agent.go"));
-  const m = PROTOS.map((p) => `M${p}=wardenagent/gen/${p.slice(0, p.lastIndexOf("/"))}`).join(",");
-  const plugins = ["--plugin=protoc-gen-go=/usr/bin/protoc-gen-go", "--plugin=protoc-gen-go-grpc=/usr/bin/protoc-gen-go-grpc"];
-  const out = [`--go_out=${dir}/src`, `--go_opt=${m}`, `--go-grpc_out=${dir}/src`, `--go-grpc_opt=${m}`];
-  await runTool("/usr/bin/protoc", ["-I", "proto", "-I", "/usr/include", ...plugins, ...out, ...PROTOS], { cwd: REPO_ROOT });
-  return goBuild(dir, pkg, join(dir, "go-agent"));
+function buildGoAgent(dir: string): Promise<string> {
+  return buildGoFixture({ gopath: dir, pkg: "wardenagent", fixture: "go-agent", protos: PROTOS, bin: "go-agent" });
 }
 
 /**

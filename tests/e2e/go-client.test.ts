@@ -1,21 +1,10 @@
-import { copyFileSync, mkdirSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
 import { expectCleanLogs } from "../helpers/e2e-clients.js";
-import {
-  describeWithTools,
-  GOCODE,
-  goBuild,
-  expectAuthFlow,
-  flowSecrets,
-  rpcLogLines,
-  runJsonClient,
-  runTool,
-  startWarden,
-} from "../helpers/native-clients.js";
+import { buildGoFixture, describeWithTools, GOCODE, expectAuthFlow, flowSecrets, rpcLogLines, runJsonClient, startWarden } from "../helpers/native-clients.js";
 import type { ServedWarden, Transport } from "../helpers/native-clients.js";
-import { makeTempDir, REPO_ROOT } from "../helpers/server-process.js";
+import { makeTempDir } from "../helpers/server-process.js";
 import { STRONG_PASSWORD } from "../helpers/test-app.js";
 import { uniqueEmail } from "../helpers/unique.js";
 
@@ -49,15 +38,8 @@ const PROTOS = [
  * Generates the stubs and builds the client offline, in GOPATH mode against Debian's Go sources
  * (the protos have no go_package: M options give each file its import path). Returns the binary.
  */
-async function buildGoClient(dir: string): Promise<string> {
-  const pkg = join(dir, "src/wardenclient");
-  mkdirSync(pkg, { recursive: true });
-  copyFileSync(resolve(REPO_ROOT, "tests/e2e/fixtures/go-client/main.go"), join(pkg, "main.go"));
-  const m = PROTOS.map((p) => `M${p}=wardenclient/gen/${p.slice(0, p.lastIndexOf("/"))}`).join(",");
-  const plugins = ["--plugin=protoc-gen-go=/usr/bin/protoc-gen-go", "--plugin=protoc-gen-go-grpc=/usr/bin/protoc-gen-go-grpc"];
-  const out = [`--go_out=${dir}/src`, `--go_opt=${m}`, `--go-grpc_out=${dir}/src`, `--go-grpc_opt=${m}`];
-  await runTool("/usr/bin/protoc", ["-I", "proto", "-I", "/usr/include", ...plugins, ...out, ...PROTOS], { cwd: REPO_ROOT });
-  return goBuild(dir, pkg, join(dir, "go-client"));
+function buildGoClient(dir: string): Promise<string> {
+  return buildGoFixture({ gopath: dir, pkg: "wardenclient", fixture: "go-client", protos: PROTOS, bin: "go-client" });
 }
 
 describeWithTools("grpc-go client against the real server (h2c and TLS)", TOOLS, PACKAGES, () => {

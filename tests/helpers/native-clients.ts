@@ -1,14 +1,14 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import type { TestPki } from "./certs.js";
 import { createScratchDatabase, dropScratchDatabase, TEST_PG_URL } from "./database.js";
 import { jwtClaims } from "./jwt.js";
-import { startServerProcess, type ServerProcess } from "./server-process.js";
+import { REPO_ROOT, startServerProcess, type ServerProcess } from "./server-process.js";
 
 /**
  * For the end-to-end tests that drive a real server with gRPC clients written in other languages
@@ -183,4 +183,21 @@ export async function goBuild(gopath: string, pkg: string, bin: string): Promise
   };
   await runTool("/usr/bin/go", ["build", "-o", bin, "."], { cwd: pkg, env, timeoutMs: 240_000 });
   return bin;
+}
+
+/**
+ * A Go program of tests/e2e/fixtures built with stubs for `protos`: protoc (Debian's plugins)
+ * writes them under `<gopath>/src/<pkg>/gen` (the protos have no go_package: M options give each
+ * file its import path), then goBuild. Returns the binary.
+ */
+export async function buildGoFixture(o: { gopath: string; pkg: string; fixture: string; protos: readonly string[]; bin: string }): Promise<string> {
+  const dir = join(o.gopath, "src", o.pkg);
+  mkdirSync(dir, { recursive: true });
+  for (const file of readdirSync(resolve(REPO_ROOT, "tests/e2e/fixtures", o.fixture)))
+    copyFileSync(resolve(REPO_ROOT, "tests/e2e/fixtures", o.fixture, file), join(dir, file));
+  const m = o.protos.map((p) => `M${p}=${o.pkg}/gen/${p.slice(0, p.lastIndexOf("/"))}`).join(",");
+  const plugins = ["--plugin=protoc-gen-go=/usr/bin/protoc-gen-go", "--plugin=protoc-gen-go-grpc=/usr/bin/protoc-gen-go-grpc"];
+  const out = [`--go_out=${o.gopath}/src`, `--go_opt=${m}`, `--go-grpc_out=${o.gopath}/src`, `--go-grpc_opt=${m}`];
+  await runTool("/usr/bin/protoc", ["-I", "proto", "-I", "/usr/include", ...plugins, ...out, ...o.protos], { cwd: REPO_ROOT });
+  return goBuild(o.gopath, dir, join(o.gopath, o.bin));
 }
