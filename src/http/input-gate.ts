@@ -28,8 +28,9 @@ import { emptyRequest, framingOf, readRequestMessage, replayed, TooLarge } from 
  *   `inputErrorInterceptor` (just inside request-log, metrics and errors) throws: it is logged,
  *   counted and answered like any other error, in the caller's protocol.
  *
- * Client- and bidi-streaming methods (none today) decode each message inside the interceptor
- * chain already and are left to connect-es.
+ * Client- and bidi-streaming methods (StreamSessionRecording, RegisterUsingIAMMethod) decode
+ * each message inside the interceptor chain already and are left to connect-es, whose read
+ * limit (max_message_bytes) applies to each message.
  */
 
 /** The refusal of a request's input, set by the gate and thrown by inputErrorInterceptor. */
