@@ -1,4 +1,5 @@
 import type { Clock } from "../../clock.js";
+import { BusReloaded } from "../cache/bus-reloaded.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { AccessRequestStore } from "../store/access-request-store.js";
 
@@ -17,56 +18,43 @@ interface Grant {
 }
 
 /**
- * The roles approved access requests grant, per user. Every instance holds them in memory:
- * loaded at start (a failure stops the start), reloaded on every "access_request" notification
- * (approval, cancellation) and on a timer, so the authenticator widens a user's roles with no
- * database read. Expiry is judged at check time by the clock: an expired grant stops counting at
+ * The roles approved access requests grant, per user. Every instance holds them in memory
+ * (BusReloaded, topic "access_request": approval, cancellation), so the authenticator widens a
+ * user's roles with no database read. Expiry is judged at check time by the clock: an expired grant stops counting at
  * once everywhere, without a reload.
  */
 export class AccessGrants {
-  private byUser = new Map<string, Grant[]>();
-  private loading?: Promise<void>;
-  private queued?: Promise<void>;
-  private timer?: NodeJS.Timeout;
+  private readonly grants: BusReloaded<Map<string, Grant[]>>;
 
-  constructor(private readonly d: AccessGrantsDeps) {}
+  constructor(private readonly d: AccessGrantsDeps) {
+    this.grants = new BusReloaded(
+      { bus: d.bus, topic: "access_request", log: d.log, refreshMs: d.refreshMs, what: "access grant", load: () => this.load() },
+      new Map(),
+    );
+  }
 
-  async start(): Promise<void> {
-    this.d.bus.on("access_request", () => void this.reload().catch(() => {}));
-    await this.reload();
-    this.timer = setInterval(() => void this.reload().catch(() => {}), this.d.refreshMs);
-    this.timer.unref();
+  start(): Promise<void> {
+    return this.grants.start();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.grants.stop();
   }
 
-  /** As LockRegistry.reload: a reload asked for while one runs starts after it, so it sees every commit before the call. */
+  /** Loads the grants again; see BusReloaded.reload. */
   reload(): Promise<void> {
-    if (this.loading) {
-      const after = () => ((this.queued = undefined), this.reload());
-      return (this.queued ??= this.loading.then(after, after));
-    }
-    this.loading = this.load().finally(() => (this.loading = undefined));
-    return this.loading;
+    return this.grants.reload();
   }
 
-  private async load(): Promise<void> {
-    try {
-      const rows = await this.d.store.accessRequests.granting(this.d.clock.now());
-      const byUser = new Map<string, Grant[]>();
-      for (const row of rows) {
-        if (!row.accessExpiresAt) continue;
-        const grant = { roles: row.roles, expiresAt: row.accessExpiresAt.getTime() };
-        byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), grant]);
-      }
-      this.byUser = byUser;
-    } catch (err) {
-      // The grants known so far stay (each ends by its own expiry); the next notification or tick tries again.
-      this.d.log.warn({ err: { message: (err as Error).message } }, "access grant reload failed");
-      throw err;
+  private async load(): Promise<Map<string, Grant[]>> {
+    const rows = await this.d.store.accessRequests.granting(this.d.clock.now());
+    const byUser = new Map<string, Grant[]>();
+    for (const row of rows) {
+      if (!row.accessExpiresAt) continue;
+      const grant = { roles: row.roles, expiresAt: row.accessExpiresAt.getTime() };
+      byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), grant]);
     }
+    return byUser;
   }
 
   /** The user's roles widened by their live grants (the user's own first, no repeats). */
@@ -84,6 +72,6 @@ export class AccessGrants {
 
   private live(userId: string): Grant[] {
     const now = this.d.clock.now().getTime();
-    return (this.byUser.get(userId) ?? []).filter((g) => g.expiresAt > now);
+    return (this.grants.current.get(userId) ?? []).filter((g) => g.expiresAt > now);
   }
 }

@@ -1,5 +1,6 @@
 import type { Clock } from "../../clock.js";
 import { DomainError } from "../errors.js";
+import { BusReloaded } from "../cache/bus-reloaded.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { LockRow } from "../records.js";
 import type { LockStore, LockTargetKind } from "../store/lock-store.js";
@@ -32,59 +33,41 @@ const SESSION_KINDS: readonly LockTargetKind[] = ["user", "role", "login"];
 const keyOf = (kind: LockTargetKind, value: string) => `${kind}\u0000${value}`;
 
 /**
- * The one lock check. Every instance holds the live locks in memory: loaded at start (a failure
- * stops the start), reloaded on every "lock" notification and on a timer, so a check costs no
- * database read. Expiry is judged at check time by the clock, so an expired lock stops covering
+ * The one lock check. Every instance holds the live locks in memory (BusReloaded, topic
+ * "lock"), so a check costs no database read. Expiry is judged at check time by the clock, so an expired lock stops covering
  * at once everywhere without a reload.
  */
 export class LockRegistry {
-  private byTarget = new Map<string, LockRow[]>();
-  private rows: LockRow[] = [];
-  private loading?: Promise<void>;
-  private queued?: Promise<void>;
-  private timer?: NodeJS.Timeout;
+  private readonly locks: BusReloaded<{ byTarget: Map<string, LockRow[]>; rows: LockRow[] }>;
 
-  constructor(private readonly d: LockRegistryDeps) {}
+  constructor(private readonly d: LockRegistryDeps) {
+    this.locks = new BusReloaded(
+      { bus: d.bus, topic: "lock", log: d.log, refreshMs: d.refreshMs, what: "lock", load: () => this.load() },
+      { byTarget: new Map(), rows: [] },
+    );
+  }
 
-  async start(): Promise<void> {
-    this.d.bus.on("lock", () => void this.reload().catch(() => {}));
-    await this.reload();
-    this.timer = setInterval(() => void this.reload().catch(() => {}), this.d.refreshMs);
-    this.timer.unref();
+  start(): Promise<void> {
+    return this.locks.start();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.locks.stop();
   }
 
-  /**
-   * Loads the locks again. A load asked for while one runs starts after it, so whoever awaits
-   * this sees every lock committed before the call (the instance that made a lock reads its own).
-   */
+  /** Loads the locks again; see BusReloaded.reload. */
   reload(): Promise<void> {
-    if (this.loading) {
-      const after = () => ((this.queued = undefined), this.reload());
-      return (this.queued ??= this.loading.then(after, after));
-    }
-    this.loading = this.load().finally(() => (this.loading = undefined));
-    return this.loading;
+    return this.locks.reload();
   }
 
-  private async load(): Promise<void> {
-    try {
-      const rows = await this.d.store.locks.active(this.d.clock.now());
-      const byTarget = new Map<string, LockRow[]>();
-      for (const row of rows) {
-        const key = keyOf(row.targetKind as LockTargetKind, row.targetValue);
-        byTarget.set(key, [...(byTarget.get(key) ?? []), row]);
-      }
-      this.byTarget = byTarget;
-      this.rows = rows;
-    } catch (err) {
-      // The locks known so far stay in force; the next notification or tick tries again.
-      this.d.log.warn({ err: { message: (err as Error).message } }, "lock reload failed");
-      throw err;
+  private async load(): Promise<{ byTarget: Map<string, LockRow[]>; rows: LockRow[] }> {
+    const rows = await this.d.store.locks.active(this.d.clock.now());
+    const byTarget = new Map<string, LockRow[]>();
+    for (const row of rows) {
+      const key = keyOf(row.targetKind as LockTargetKind, row.targetValue);
+      byTarget.set(key, [...(byTarget.get(key) ?? []), row]);
     }
+    return { byTarget, rows };
   }
 
   /**
@@ -95,7 +78,9 @@ export class LockRegistry {
   requireUnlocked(subject: LockSubject): { logins: string[] } {
     const now = this.d.clock.now().getTime();
     const find = (kind: LockTargetKind, value: string | undefined) =>
-      value ? this.byTarget.get(keyOf(kind, kind === "role" || kind === "login" ? value : value.toLowerCase()))?.find((l) => live(l, now)) : undefined;
+      value
+        ? this.locks.current.byTarget.get(keyOf(kind, kind === "role" || kind === "login" ? value : value.toLowerCase()))?.find((l) => live(l, now))
+        : undefined;
     const hit =
       find("user", subject.userId) ??
       find("device", subject.deviceId) ??
@@ -113,7 +98,7 @@ export class LockRegistry {
   /** The live user, role and login locks, for agents' heartbeat replies. */
   sessionLocks(): LockRow[] {
     const now = this.d.clock.now().getTime();
-    return this.rows.filter((l) => SESSION_KINDS.includes(l.targetKind as LockTargetKind) && live(l, now));
+    return this.locks.current.rows.filter((l) => SESSION_KINDS.includes(l.targetKind as LockTargetKind) && live(l, now));
   }
 }
 
