@@ -10,8 +10,8 @@ export interface AccessReviewEntry {
 }
 
 /**
- * Access requests (AccessRequestService): a user asks for roles for a while. An approved one
- * grants its roles until access_expires_at; every instance keeps those in memory (AccessGrants).
+ * Access requests (AccessRequestService): a user asks for roles or nodes for a while. An approved
+ * one grants them until access_expires_at; every instance keeps those in memory (AccessGrants).
  */
 export const accessRequests = pgTable(
   "access_requests",
@@ -19,6 +19,11 @@ export const accessRequests = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     userId: uuid("user_id").notNull(),
     roles: text("roles").array().notNull(),
+    /** Nodes asked for by id (besides or instead of roles): an approved request makes them reachable. */
+    nodeIds: uuid("node_ids")
+      .array()
+      .notNull()
+      .default(sql`'{}'::uuid[]`),
     reason: text("reason").notNull(),
     /** Null: the cap of the roles. */
     requestedTtlSeconds: integer("requested_ttl_seconds"),
@@ -33,6 +38,7 @@ export const accessRequests = pgTable(
   },
   (t) => [
     check("access_requests_state", sql`${t.state} in ('pending', 'approved', 'denied', 'cancelled', 'expired')`),
+    check("access_requests_asks", sql`cardinality(${t.roles}) + cardinality(${t.nodeIds}) > 0`),
     index("access_requests_created_idx").on(t.createdAt, t.id),
     index("access_requests_user_idx").on(t.userId, t.createdAt),
     index("access_requests_approved_idx")

@@ -76,6 +76,7 @@ export class AccessRequests {
       const created = await tx.accessRequests.create({
         userId: user.userId,
         roles: requested.map((r) => r.name),
+        nodeIds: [],
         reason: req.reason,
         requestedTtlSeconds: req.ttlSeconds ?? null,
         state: "pending",

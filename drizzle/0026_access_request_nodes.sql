@@ -1,0 +1,2 @@
+ALTER TABLE "access_requests" ADD COLUMN "node_ids" uuid[] DEFAULT '{}'::uuid[] NOT NULL;--> statement-breakpoint
+ALTER TABLE "access_requests" ADD CONSTRAINT "access_requests_asks" CHECK (cardinality("access_requests"."roles") + cardinality("access_requests"."node_ids") > 0);
