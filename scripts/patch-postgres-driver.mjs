@@ -1,5 +1,5 @@
 // Run by `npm install` / `npm ci` (the project's postinstall). Repairs two defects of the
-// PostgreSQL driver, postgres.js 3.4.9 (upstream issues porsager/postgres#1154, #1208, open at
+// PostgreSQL driver and removes one cost, postgres.js 3.4.9 (upstream issues porsager/postgres#1154, #1208, open at
 // the time of writing, for the first):
 //
 // Small writes are batched behind setImmediate. When a connection's socket closes, the driver
@@ -18,6 +18,11 @@
 // rejection is unhandled, and Node ends the process for it. The connection's own close already
 // rejects its queries, so the fetch's failure is caught there and goes nowhere else.
 //
+// The cost: every parameter goes as text, so a bytea parameter (a session recording's chunk)
+// became a hex string twice its size, measured and written out again, which took about 70% of
+// the server's CPU while recordings streamed. A bytea parameter whose value is bytes now goes in
+// the protocol's binary format (format code 1: the bytes as they are); the rest stay text.
+//
 // Idempotent (each change leaves a marker). Any other driver version, or a file that does
 // not have the expected text, fails the install loudly: the pinned version is what was checked.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -27,6 +32,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 const MARKER = "/* warden: closed-socket write guard */";
+const BYTEA_MARKER = "/* warden: bytea parameters in binary */";
 const TYPES_MARKER = "/* warden: array-type fetch settles */";
 const EXPECTED_VERSION = "3.4.9";
 
@@ -81,6 +87,34 @@ const REPLACEMENTS = [
     clearImmediate(nextWriteTimer)
     chunk = nextWriteTimer = null
     socket.removeListener('data', data)`,
+  },
+  {
+    what: "bytea parameters are sent as bytes, not hex text",
+    marker: BYTEA_MARKER,
+    from: `    b().B().str(portal + b.N).str(statement + b.N).i16(0).i16(parameters.length)
+
+    parameters.forEach((x, i) => {
+      if (x === null)
+        return b.i32(0xFFFFFFFF)
+`,
+    to: `    ${BYTEA_MARKER}
+    const binary = parameters.map((x, i) => types[i] === 17 && x instanceof Uint8Array)
+    b().B().str(portal + b.N).str(statement + b.N)
+    if (binary.includes(true)) {
+      b.i16(binary.length)
+      binary.forEach(x => b.i16(x ? 1 : 0))
+    } else {
+      b.i16(0)
+    }
+    b.i16(parameters.length)
+
+    parameters.forEach((x, i) => {
+      if (x === null)
+        return b.i32(0xFFFFFFFF)
+
+      if (binary[i])
+        return b.i32(x.byteLength).raw(x)
+`,
   },
 ];
 

@@ -25,17 +25,24 @@ export class RecordingRepository implements RecordingStore {
   }
 
   async append(id: string, offset: number, data: Uint8Array): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      // The guard on size_bytes orders concurrent writers: the second waits for the row, then finds it moved.
-      const [moved] = await tx
-        .update(r)
-        .set({ sizeBytes: sql`${r.sizeBytes} + ${data.byteLength}` })
-        .where(and(eq(r.id, id), eq(r.sizeBytes, offset), eq(r.complete, false)))
-        .returning({ id: r.id });
-      if (!moved) return false;
-      await tx.insert(c).values({ recordingId: id, offset, data });
-      return true;
-    });
+    // One statement, so one round trip and its own commit. The guard on size_bytes orders
+    // concurrent writers: the second waits for the row lock, then finds the size moved and
+    // inserts nothing.
+    const moved = this.db
+      .$with("moved")
+      .as(
+        this.db
+          .update(r)
+          .set({ sizeBytes: sql`${r.sizeBytes} + ${data.byteLength}` })
+          .where(and(eq(r.id, id), eq(r.sizeBytes, offset), eq(r.complete, false)))
+          .returning({ id: r.id }),
+      );
+    const inserted = await this.db
+      .with(moved)
+      .insert(c)
+      .select(this.db.select({ recordingId: moved.id, offset: sql`${offset}::bigint`.as("offset"), data: sql`${data}::bytea`.as("data") }).from(moved))
+      .returning({ offset: c.offset });
+    return inserted.length === 1;
   }
 
   async chunkAt(id: string, offset: number): Promise<Uint8Array | undefined> {
