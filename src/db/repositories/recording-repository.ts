@@ -28,15 +28,13 @@ export class RecordingRepository implements RecordingStore {
     // One statement, so one round trip and its own commit. The guard on size_bytes orders
     // concurrent writers: the second waits for the row lock, then finds the size moved and
     // inserts nothing.
-    const moved = this.db
-      .$with("moved")
-      .as(
-        this.db
-          .update(r)
-          .set({ sizeBytes: sql`${r.sizeBytes} + ${data.byteLength}` })
-          .where(and(eq(r.id, id), eq(r.sizeBytes, offset), eq(r.complete, false)))
-          .returning({ id: r.id }),
-      );
+    const moved = this.db.$with("moved").as(
+      this.db
+        .update(r)
+        .set({ sizeBytes: sql`${r.sizeBytes} + ${data.byteLength}` })
+        .where(and(eq(r.id, id), eq(r.sizeBytes, offset), eq(r.complete, false)))
+        .returning({ id: r.id }),
+    );
     const inserted = await this.db
       .with(moved)
       .insert(c)
