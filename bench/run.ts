@@ -17,6 +17,7 @@ import { BENCH_ADMIN, SSH_RATIOS, SSH_SCENARIOS } from "./ssh-scenarios.js";
 import { AGENT_RATIOS, AGENT_SCENARIOS } from "./agent-scenarios.js";
 import { AUDIT_RATIOS, AUDIT_SCENARIOS } from "./audit-scenarios.js";
 import { RECORDING_SCENARIOS, RECORDING_THROUGHPUTS } from "./recording-scenarios.js";
+import { PLATFORM_NAME, runPlatform } from "./platform.js";
 
 const SCENARIOS: Scenario[] = [...CORE_SCENARIOS, ...ZERO_TRUST_SCENARIOS, ...SSH_SCENARIOS, ...AGENT_SCENARIOS, ...AUDIT_SCENARIOS, ...RECORDING_SCENARIOS];
 const RATIOS: Ratio[] = [...CORE_RATIOS, ...ZERO_TRUST_RATIOS, ...SSH_RATIOS, ...AGENT_RATIOS, ...AUDIT_RATIOS];
@@ -39,6 +40,7 @@ const settings = {
   concurrency: Math.round(num("BENCH_CONCURRENCY", 64)),
   connections: Math.round(num("BENCH_CONNECTIONS", 4)),
   rounds: Math.round(num("BENCH_ROUNDS", 1)),
+  platformSeconds: num("BENCH_PLATFORM_SECONDS", 10),
   only: (process.env.BENCH_ONLY ?? "")
     .split(",")
     .map((s) => s.trim().toLowerCase())
@@ -112,7 +114,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const)
 
 async function main(): Promise<void> {
   const scenarios = settings.only.length ? SCENARIOS.filter((s) => settings.only.some((o) => s.name.toLowerCase().includes(o))) : SCENARIOS;
-  if (scenarios.length === 0) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} matches no scenario (${SCENARIOS.map((s) => s.name).join(", ")})`);
+  const platform = !settings.only.length || settings.only.some((o) => PLATFORM_NAME.includes(o));
+  if (scenarios.length === 0 && !platform)
+    throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} matches no scenario (${[...SCENARIOS.map((s) => s.name), PLATFORM_NAME].join(", ")})`);
 
   const cpu = cpus();
   console.log(`warden bench  ${new Date().toISOString()}`);
@@ -185,7 +189,19 @@ async function main(): Promise<void> {
     }
   }
   const rows = scenarios.map((s) => best.get(s)!);
-  printReport(rows, rounds);
+  if (rows.length) printReport(rows, rounds);
+  if (platform && !stopping.signal.aborted) {
+    const ran = await runPlatform({
+      origin: server.origin,
+      accessToken: ctx.accessToken,
+      repoRoot,
+      seconds: settings.platformSeconds,
+      warmup: settings.warmup,
+      logLevel: settings.serverLogLevel,
+      signal: stopping.signal,
+    });
+    if (!ran) process.exitCode = 1;
+  }
 }
 
 /** One scenario: warm-up, then the measured window, with CPU use sampled at both edges of it. */

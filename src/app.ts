@@ -32,7 +32,7 @@ import { policiesWith, policyProblems } from "./policy.js";
 import type { Readiness } from "./readiness.js";
 import { reflectionPolicies } from "./reflection/reflection-access.js";
 import { servedServices, SERVICES, type ServiceHandlers } from "./routes.js";
-import { notificationHandlers, pluginHandlers } from "./handlers/reserved.js";
+import { pluginHandlers } from "./handlers/reserved.js";
 import { wireAccounts } from "./wiring/accounts.js";
 import { backchannelServices, wireBackchannel, type BackchannelArea } from "./wiring/backchannel.js";
 import { createCore, type CoreDeps } from "./wiring/core.js";
@@ -53,6 +53,7 @@ import { wireNodes } from "./wiring/nodes.js";
 import { wireTelemetry } from "./wiring/telemetry.js";
 import { wireLocks } from "./wiring/locks.js";
 import { wireRecordings } from "./wiring/recordings.js";
+import { wireNotifications } from "./wiring/notifications.js";
 import { wireAccessRequests } from "./wiring/access-requests.js";
 
 export type AppDeps = CoreDeps;
@@ -135,6 +136,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   });
   const operations = wireOperations(core);
   const telemetry = wireTelemetry(core);
+  const notifications = wireNotifications(core);
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
   // The audit chain head is signed at start (if it moved) and then on schedule.
   await operations.auditCheckpoints.start();
@@ -156,7 +158,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...wireRecordings(core),
     ...wireAccessRequests(core, { rbac }),
     plugin: pluginHandlers(),
-    notification: notificationHandlers(),
+    ...notifications.handlers,
   };
 
   // The proto's policies, with those the settings change (reflection's access).
@@ -227,6 +229,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     async close() {
       clearInterval(rotation);
       telemetry.stop();
+      await notifications.worker.stop();
       await nodes.stop();
       core.locks.stop();
       core.grants.stop();

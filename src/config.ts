@@ -181,6 +181,14 @@ export const configSchema = z
     telemetry_retention_days: int(30, 1, 3650),
     // Telemetry events one organization may send per minute (over every instance when redis_url is set).
     telemetry_events_per_org_per_minute: int(600_000, 1, 100_000_000),
+    // Notification channels (NotificationService): webhooks are https and never reach loopback, private
+    // or link-local addresses; this also allows http:// and https:// to loopback only (tests, development).
+    notification_allow_loopback: bool(false),
+    // One webhook attempt's time limit; attempts before a delivery is marked failed; the first retry's
+    // delay, doubled at each further attempt (at most an hour).
+    notification_timeout: seconds(10),
+    notification_max_attempts: int(8, 1, 20),
+    notification_retry_base: seconds(30),
     // SMS codes go to this webhook as POST {to, text}; unset, they are only logged (the text in dev mode).
     sms_webhook_url: z.string().url().optional(),
     sms_webhook_token: z.string().optional(),

@@ -43,7 +43,7 @@ export const ERROR_REASONS = {
   ROLE_UNKNOWN: r(["invalid_argument"], "A role named in the request does not exist"),
   CONNECTOR_ID_RESERVED: r(["invalid_argument"], "The connector id `google` belongs to the built-in provider"),
   CLUSTER_NAME_FIXED: r(["failed_precondition"], "The cluster name is in every certificate already issued; it is set with the cluster_name setting"),
-  RESERVED_RPC: r(["unimplemented"], "The method is part of the published contract but not built yet (plugins, notification channels)"),
+  RESERVED_RPC: r(["unimplemented"], "The method is part of the published contract but not built yet (plugins)"),
   CONNECTOR_URL_INVALID: r(["invalid_argument"], "A connector URL is not https (or loopback http), or carries credentials or a fragment"),
   PASSKEY_REGISTRATION_INVALID: r(["invalid_argument"], "The passkey registration response could not be verified"),
   WEBAUTHN_RESPONSE_INVALID: r(["invalid_argument"], "The WebAuthn response JSON is malformed"),

@@ -3,7 +3,6 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/warden/auth/v1/auth_service_pb.js";
 import { ConnectorService } from "../../gen/warden/connector/v1/connector_service_pb.js";
-import { NotificationService } from "../../gen/warden/notification/v1/notification_service_pb.js";
 import { PluginService } from "../../gen/warden/plugin/v1/plugin_service_pb.js";
 import { VERSION } from "../../src/version.js";
 import { expectError } from "../helpers/expect-error.js";
@@ -49,7 +48,7 @@ describe("AuthService/Ping", () => {
   });
 });
 
-describe("reserved plugin and notification-channel methods", () => {
+describe("reserved plugin methods", () => {
   let t: TestApp;
   let admin: TotpMember;
   let member: TotpMember;
@@ -65,27 +64,21 @@ describe("reserved plugin and notification-channel methods", () => {
     await expectError(t.client(PluginService).listPlugins({}), Code.Unauthenticated);
     await fresh(member);
     await expectError(t.client(PluginService).listPlugins({}, member.h), Code.PermissionDenied);
-    await expectError(t.client(NotificationService).listNotificationChannels({}, member.h), Code.PermissionDenied);
   });
 
   it("answer an administrator UNIMPLEMENTED with reason RESERVED_RPC, after the fresh second factor where the method wants one", async () => {
     await expectError(t.client(PluginService).configurePlugin({ name: "hook" }, admin.h), Code.FailedPrecondition, "MFA_REQUIRED");
     await fresh(admin);
     const plugins = t.client(PluginService);
-    const channels = t.client(NotificationService);
     for (const call of [
       plugins.configurePlugin({ name: "hook" }, admin.h),
       plugins.listPlugins({}, admin.h),
       plugins.setPluginEnabled({ name: "hook", enabled: true }, admin.h),
-      channels.createNotificationChannel({ name: "ops", webhookUrl: "https://hooks.example/warden" }, admin.h),
-      channels.listNotificationChannels({}, admin.h),
-      channels.disableNotificationChannel({ id: "00000000-0000-4000-8000-000000000001" }, admin.h),
-      channels.deleteNotificationChannel({ id: "00000000-0000-4000-8000-000000000001" }, admin.h),
     ]) {
       const err = await expectError(call, Code.Unimplemented, "RESERVED_RPC");
       expect(err.rawMessage).toMatch(/reserved in this version of Warden/);
     }
     // Bad input is still refused as such before the reserved answer.
-    await expectError(channels.deleteNotificationChannel({ id: "not-a-uuid" }, admin.h), Code.InvalidArgument);
+    await expectError(plugins.setPluginEnabled({ name: "" }, admin.h), Code.InvalidArgument);
   });
 });

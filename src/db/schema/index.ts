@@ -16,3 +16,4 @@ export * from "./cluster-config.js";
 export * from "./ssh-sessions.js";
 export * from "./access-requests.js";
 export * from "./session-recordings.js";
+export * from "./notifications.js";

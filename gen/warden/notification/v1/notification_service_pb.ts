@@ -31,20 +31,25 @@ export type NotificationChannel = Message<"warden.notification.v1.NotificationCh
   name: string;
 
   /**
-   * An https URL that receives the events as signed JSON POSTs.
+   * An https URL that receives the events as signed JSON POSTs (never a loopback, private or
+   * link-local address; http to loopback only where the server allows it for tests).
    *
    * @generated from field: string webhook_url = 3;
    */
   webhookUrl: string;
 
   /**
-   * Event types sent to it, e.g. "access_request.create", "lock.create".
+   * Event types sent to it: access_request.create, access_request.review (an approval that needs
+   * more), access_request.approve, access_request.deny, access_request.cancel,
+   * access_request.expire, lock.create, lock.delete.
    *
    * @generated from field: repeated string event_types = 4;
    */
   eventTypes: string[];
 
   /**
+   * A disabled channel gets no further events; its pending deliveries end as failed.
+   *
    * @generated from field: bool disabled = 5;
    */
   disabled: boolean;
@@ -222,9 +227,19 @@ export const DeleteNotificationChannelResponseSchema: GenMessage<DeleteNotificat
   messageDesc(file_warden_notification_v1_notification_service, 8);
 
 /**
- * Reserved: notification channels (webhooks told of access requests and locks) are not built
- * yet. Every call answers UNIMPLEMENTED with reason RESERVED_RPC after the caller's access is
- * checked, so the contract and its permissions are fixed before the feature lands.
+ * Notification channels: webhooks told of access requests and locks, cluster-wide, managed by
+ * admins. An event a channel asks for is put in an outbox in the transaction that audits it and
+ * POSTed by a worker on one instance (at least once: receivers drop duplicate ids), retried with
+ * exponential backoff up to notification_max_attempts, redirects not followed.
+ *
+ * Each POST carries a JSON body {"id", "type", "occurred_at", "actor": {"type", "id"},
+ * "target": {"type", "id"}, "details": {...}} and these headers:
+ *   Warden-Webhook-Id:        the delivery id (the body's "id"; the same on every retry)
+ *   Warden-Webhook-Timestamp: Unix seconds when this attempt was signed
+ *   Warden-Webhook-Event:     the event type
+ *   Warden-Webhook-Signature: "v1=" + hex(HMAC-SHA256(signing_secret, timestamp + "." + body)),
+ *                             the key being the signing secret's UTF-8 bytes
+ * Receivers check the signature in constant time and refuse timestamps far from now.
  *
  * @generated from service warden.notification.v1.NotificationService
  */
