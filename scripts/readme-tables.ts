@@ -45,7 +45,9 @@ export function permissionsTable(): string {
           ? "granting roles with `CreateUser`/`UpdateUser`, and changing users who hold roles"
           : key === "access_request/list"
             ? "seeing every access request (`AccessRequestService/GetAccessRequest`, `ListAccessRequests`), not only one's own and those one reviews"
-            : (byPermission.get(key) ?? []).map(code).join(", ");
+            : key === "recording/read_reachable"
+              ? "reading the recordings (`RecordingService/ListSessionRecordings`, `GetSessionRecording`) of the nodes the same role's `node_labels` reach"
+              : (byPermission.get(key) ?? []).map(code).join(", ");
       return `| ${code(key)} | ${methods} |`;
     }),
   );

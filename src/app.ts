@@ -76,6 +76,8 @@ export interface TestHooks {
   bus: InvalidationBus;
   /** Agents' heartbeats, written in batches: tests flush them instead of waiting. */
   heartbeats: Pick<Heartbeats, "flush">;
+  /** The access request expiry sweep: tests run it instead of waiting for its timer. */
+  accessExpiry: { sweep(): Promise<number> };
 }
 
 /** A server instance, built from injected dependencies (no singletons). */
@@ -140,6 +142,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
   const backchannel = config.backchannel_enabled ? wireBackchannel(core, { accounts, tenancy }) : undefined;
   // The audit chain head is signed at start (if it moved) and then on schedule.
   await operations.auditCheckpoints.start();
+  const access = wireAccessRequests(core, { rbac });
   const handlers: ServiceHandlers = {
     ...operations.handlers,
     ...accounts.handlers,
@@ -155,8 +158,8 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
     ...nodes.handlers,
     ...telemetry.handlers,
     ...wireLocks(core),
-    ...wireRecordings(core),
-    ...wireAccessRequests(core, { rbac }),
+    ...wireRecordings(core, { rbac }),
+    ...access.handlers,
     plugin: pluginHandlers(),
     ...notifications.handlers,
   };
@@ -225,6 +228,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
       caches: core.caches,
       bus: core.bus,
       heartbeats: nodes.heartbeats,
+      accessExpiry: access.expiry,
     },
     async close() {
       clearInterval(rotation);
@@ -233,6 +237,7 @@ export async function createApp(deps: AppDeps & { database: Database }): Promise
       await nodes.stop();
       core.locks.stop();
       core.grants.stop();
+      access.expiry.stop();
       operations.auditCheckpoints.stop();
       core.redis?.disconnect();
     },

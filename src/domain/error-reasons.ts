@@ -146,8 +146,16 @@ export const ERROR_REASONS = {
   CSRF_TOKEN_INVALID: r(["permission_denied"], "A call signed in by the session cookie carries no x-csrf-token of that session"),
   JOIN_TOKEN_HOST_MISMATCH: r(["permission_denied"], "The join token is bound to other hosts' keys (GenerateHostCerts) than this one"),
   ACCESS_REQUEST_ROLE_NOT_REQUESTABLE: r(["permission_denied"], "None of the caller's roles lists the requested role in its request_roles"),
-  ACCESS_REQUEST_REVIEW_NOT_ALLOWED: r(["permission_denied"], "The reviewer's roles' review_roles do not cover every role of the request"),
+  ACCESS_REQUEST_NODE_NOT_REQUESTABLE: r(
+    ["permission_denied"],
+    "No role among the caller's roles' request_roles reaches the requested node by its node_labels (or there is no such node)",
+  ),
+  ACCESS_REQUEST_REVIEW_NOT_ALLOWED: r(
+    ["permission_denied"],
+    "The reviewer's roles' review_roles do not cover every role of the request, or no reviewable role reaches one of its nodes",
+  ),
   ACCESS_REQUEST_SELF_REVIEW: r(["permission_denied"], "Nobody reviews their own access request"),
+  RECORDING_READ_NOT_ALLOWED: r(["permission_denied"], "The caller may read recordings of some nodes (recording/read_reachable), not of this recording's node"),
 
   // State
   NOT_FOUND: r(["not_found"], "The named thing does not exist"),
@@ -186,6 +194,7 @@ export const ERROR_REASONS = {
   CANNOT_DISABLE_SELF: r(["failed_precondition"], "An administrator cannot disable their own account"),
   CANNOT_DELETE_SELF: r(["failed_precondition"], "An administrator cannot delete their own account"),
   ACCESS_REQUEST_ROLE_HELD: r(["failed_precondition"], "The caller holds the requested role already (or an approved request grants it)"),
+  ACCESS_REQUEST_NODE_REACHABLE: r(["failed_precondition"], "The caller's roles reach the requested node already"),
   ACCESS_REQUEST_ALREADY_REVIEWED: r(["failed_precondition"], "The reviewer has reviewed this request already: a reviewer counts once"),
   ACCESS_REQUEST_NOT_PENDING: r(["failed_precondition"], "The access request is decided, cancelled or expired: it takes no more reviews"),
   ACCESS_REQUEST_NOT_CANCELLABLE: r(["failed_precondition"], "Only a pending or approved (unexpired) request can be cancelled"),

@@ -32,7 +32,7 @@ export function accessRequestHandlers(requests: AccessRequests, clock: Clock): S
       if (ttl && ttl.nanos !== 0) throw invalidArgument("requested_ttl", "must be whole seconds");
       const row = await requests.create(
         principalOf(ctx),
-        { roles: req.roles, reason: req.reason, ttlSeconds: ttl ? Number(ttl.seconds) : undefined },
+        { roles: req.roles, nodeIds: req.nodeIds, reason: req.reason, ttlSeconds: ttl ? Number(ttl.seconds) : undefined },
         metaOf(ctx),
       );
       return { accessRequest: toProto(row) };
@@ -60,6 +60,7 @@ export function accessRequestToProto(r: AccessRequestRow, now: Date): AccessRequ
     id: r.id,
     userId: r.userId,
     roles: r.roles,
+    nodeIds: r.nodeIds,
     reason: r.reason,
     requestedTtl: r.requestedTtlSeconds === null ? undefined : { seconds: BigInt(r.requestedTtlSeconds) },
     state: STATE_TO_PB[stateAt(r, now)],

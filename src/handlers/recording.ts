@@ -48,8 +48,9 @@ export function recordingHandlers(recordings: Recordings, idleMs = RECORDING_IDL
       const row = await recordings.upload(agentOf(ctx), sessionOf(req.session), req.data, req.sha256, metaOf(ctx));
       return { recordingId: row.id };
     },
-    async listSessionRecordings(req) {
+    async listSessionRecordings(req, ctx) {
       const page = await recordings.list(
+        principalOf(ctx),
         {
           user: req.user || undefined,
           nodeId: req.nodeId || undefined,

@@ -85,11 +85,12 @@ export async function createCore(deps: CoreDeps): Promise<Core> {
   metrics.dbPoolMax.set(database.poolStats().max);
   const bus = new InvalidationBus(database, log);
   await bus.start();
-  // After the bus listens, so no lock made while this loads is missed.
-  const locks = new LockRegistry({ store, clock, bus, log, refreshMs: LOCK_REFRESH_MS });
-  await locks.start();
+  // After the bus listens, so no grant or lock made while these load is missed.
   const grants = new AccessGrants({ store, clock, bus, log, refreshMs: LOCK_REFRESH_MS });
   await grants.start();
+  // Role locks cover roles held through a grant too.
+  const locks = new LockRegistry({ store, clock, bus, log, refreshMs: LOCK_REFRESH_MS, grants });
+  await locks.start();
   const box = createSecretBox(masterKey);
   const keys = new KeyStore(
     store,

@@ -76,6 +76,7 @@ export function wireNodes(core: Core, deps: { sshCa: SshCaArea; rbac: RbacArea; 
     get offlineAfterSeconds() {
       return core.cluster.settings().nodeOfflineAfter;
     },
+    grants: core.grants,
   });
   const identities = wireAgentIdentities(core, deps);
   return {

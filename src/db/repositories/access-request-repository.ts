@@ -1,6 +1,7 @@
-import { and, arrayContained, desc, eq, gt, lt, lte, or, type SQL } from "drizzle-orm";
+import { and, arrayContained, desc, eq, gt, inArray, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
-import { accessRequests, type AccessRequestRow } from "../schema/index.js";
+import { accessRequests, nodes, type AccessRequestRow } from "../schema/index.js";
+import { reachableSql } from "./node-labels-sql.js";
 import type { AccessRequestScope, AccessRequestState, AccessRequestStore } from "../../domain/store/access-request-store.js";
 
 const t = accessRequests;
@@ -36,7 +37,7 @@ export class AccessRequestRepository implements AccessRequestStore {
     state?: AccessRequestState,
   ): Promise<AccessRequestRow[]> {
     const older = after ? or(lt(t.createdAt, after.createdAt), and(eq(t.createdAt, after.createdAt), lt(t.id, after.id))) : undefined;
-    const visible = scope.all ? undefined : or(eq(t.userId, scope.userId), scope.reviewable.length > 0 ? arrayContained(t.roles, scope.reviewable) : undefined);
+    const visible = scope.all ? undefined : or(eq(t.userId, scope.userId), reviewableSql(scope));
     return this.db
       .select()
       .from(t)
@@ -49,12 +50,37 @@ export class AccessRequestRepository implements AccessRequestStore {
     return this.db.$count(t, and(eq(t.userId, userId), stateAt("pending", now)));
   }
 
+  async expireLapsed(now: Date, limit: number): Promise<AccessRequestRow[]> {
+    // SKIP LOCKED: a row another sweep (or a review, a cancel) holds is left to it; the state test
+    // in the UPDATE itself decides, so a row is expired once whoever gets it first.
+    const lapsed = or(and(eq(t.state, "approved"), lte(t.accessExpiresAt, now)), and(eq(t.state, "pending"), lte(t.pendingExpiresAt, now)));
+    const due = this.db.select({ id: t.id }).from(t).where(lapsed).limit(limit).for("update", { skipLocked: true });
+    const rows = await this.db
+      .update(t)
+      .set({ state: "expired", updatedAt: now })
+      .where(and(inArray(t.id, due), lapsed))
+      .returning();
+    // What they were: approved ones carry their access expiry, pending ones never do.
+    return rows.map((r) => ({ ...r, state: r.accessExpiresAt ? "approved" : "pending" }));
+  }
+
   async granting(now: Date): Promise<AccessRequestRow[]> {
     return this.db
       .select()
       .from(t)
       .where(and(eq(t.state, "approved"), gt(t.accessExpiresAt, now)));
   }
+}
+
+/**
+ * Requests a reviewer may see: every role among their reviewable ones and every node reached by
+ * one of those roles' node_labels (a request with no nodes passes that part; one with neither
+ * roles nor nodes cannot exist).
+ */
+function reviewableSql(scope: AccessRequestScope): SQL | undefined {
+  if (scope.reviewable.length === 0) return undefined;
+  const nodesReached = sql`not exists (select 1 from unnest(${t.nodeIds}) as asked(id) where not exists (select 1 from ${nodes} where ${nodes.id} = asked.id and ${reachableSql(scope.reviewableNodeLabels)}))`;
+  return and(arrayContained(t.roles, scope.reviewable), nodesReached);
 }
 
 /** The effective state: pending and approved requests lapse by their times. */

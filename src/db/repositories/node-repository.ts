@@ -1,11 +1,10 @@
-import { and, asc, eq, gt, isNull, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
 import { nodes, type NodeRow } from "../schema/index.js";
+import { effective, reachableSql } from "./node-labels-sql.js";
 import type { HeartbeatUpdate, NodeQuery, NodeRegistration, NodeStore } from "../../domain/store/join-store.js";
 
 const n = nodes;
-/** The effective labels: the agent's, then the token's, then an admin's (jsonb || keeps the right-hand value). */
-const effective = sql`(${n.agentLabels} || ${n.tokenLabels} || ${n.adminLabels})`;
 
 /** One selector term as SQL over the effective labels (values bound as parameters). */
 function termSql(term: NodeQuery["selector"][number]): SQL {
@@ -19,26 +18,6 @@ function termSql(term: NodeQuery["selector"][number]): SQL {
     case "missing":
       return sql`not jsonb_exists(${effective}, ${term.key})`;
   }
-}
-
-/** A node matches a role's node_labels when every key's value is allowed ("*" key: any node; "*" value: any value, label present). */
-function reachableSql(maps: Record<string, string[]>[]): SQL {
-  const perRole = maps.map((labels) => {
-    const entries = Object.entries(labels);
-    if (entries.length === 0) return sql`false`;
-    const terms = entries.map(([key, values]) => {
-      if (key === "*") return values.includes("*") ? sql`true` : sql`false`;
-      if (values.includes("*")) return sql`jsonb_exists(${effective}, ${key})`;
-      return values.length
-        ? sql`(${effective} ->> ${key}) in (${sql.join(
-            values.map((v) => sql`${v}`),
-            sql`, `,
-          )})`
-        : sql`false`;
-    });
-    return sql`(${sql.join(terms, sql` and `)})`;
-  });
-  return perRole.length ? sql`(${sql.join(perRole, sql` or `)})` : sql`false`;
 }
 
 export class NodeRepository implements NodeStore {
@@ -137,7 +116,7 @@ export class NodeRepository implements NodeStore {
       eq(n.state, "registered"),
       ...q.selector.map(termSql),
       q.online === undefined ? undefined : q.online ? online : or(isNull(n.lastHeartbeatAt), lte(n.lastHeartbeatAt, q.onlineSince)),
-      q.reachable ? reachableSql(q.reachable) : undefined,
+      q.reachable ? or(reachableSql(q.reachable), q.reachableIds?.length ? inArray(n.id, q.reachableIds) : undefined) : undefined,
       q.after ? or(gt(n.hostname, q.after.hostname), and(eq(n.hostname, q.after.hostname), gt(n.id, q.after.id))) : undefined,
     ];
     return this.db
@@ -146,5 +125,19 @@ export class NodeRepository implements NodeStore {
       .where(and(...conditions))
       .orderBy(asc(n.hostname), asc(n.id))
       .limit(q.limit);
+  }
+
+  async reachedBy(ids: string[], maps: Record<string, string[]>[]): Promise<{ id: string; state: string; reached: boolean[] }[]> {
+    if (ids.length === 0) return [];
+    const reached = maps.length
+      ? sql`array[${sql.join(
+          maps.map((m) => reachableSql([m])),
+          sql`, `,
+        )}]::boolean[]`
+      : sql`array[]::boolean[]`;
+    return this.db
+      .select({ id: n.id, state: n.state, reached: sql<boolean[]>`${reached}` })
+      .from(n)
+      .where(inArray(n.id, ids));
   }
 }

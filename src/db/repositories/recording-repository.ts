@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, gte, lt, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
-import { recordingChunks, sessionRecordings, type SessionRecordingRow } from "../schema/index.js";
+import { nodes, recordingChunks, sessionRecordings, type SessionRecordingRow } from "../schema/index.js";
+import { reachableSql } from "./node-labels-sql.js";
 import type { NewRecording, RecordingQuery, RecordingStore } from "../../domain/store/recording-store.js";
 
 const r = sessionRecordings;
@@ -90,6 +91,7 @@ export class RecordingRepository implements RecordingStore {
           q.includeIncomplete ? undefined : eq(r.complete, true),
           q.user ? eq(r.user, q.user) : undefined,
           q.nodeId ? eq(r.nodeId, q.nodeId) : undefined,
+          q.nodesReachedBy ? inArray(r.nodeId, this.db.select({ id: nodes.id }).from(nodes).where(reachableSql(q.nodesReachedBy))) : undefined,
           q.startedAfter ? gte(r.startedAt, q.startedAfter) : undefined,
           q.startedBefore ? lt(r.startedAt, q.startedBefore) : undefined,
           older,

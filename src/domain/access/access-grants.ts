@@ -14,13 +14,14 @@ export interface AccessGrantsDeps {
 
 interface Grant {
   roles: string[];
+  nodeIds: string[];
   expiresAt: number;
 }
 
 /**
- * The roles approved access requests grant, per user. Every instance holds them in memory
+ * The roles and nodes approved access requests grant, per user. Every instance holds them in memory
  * (BusReloaded, topic "access_request": approval, cancellation), so the authenticator widens a
- * user's roles with no database read. Expiry is judged at check time by the clock: an expired grant stops counting at
+ * user's roles (and NodeDirectory the nodes they reach) with no database read. Expiry is judged at check time by the clock: an expired grant stops counting at
  * once everywhere, without a reload.
  */
 export class AccessGrants {
@@ -51,7 +52,7 @@ export class AccessGrants {
     const byUser = new Map<string, Grant[]>();
     for (const row of rows) {
       if (!row.accessExpiresAt) continue;
-      const grant = { roles: row.roles, expiresAt: row.accessExpiresAt.getTime() };
+      const grant = { roles: row.roles, nodeIds: row.nodeIds, expiresAt: row.accessExpiresAt.getTime() };
       byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), grant]);
     }
     return byUser;
@@ -62,6 +63,11 @@ export class AccessGrants {
     const grants = this.live(userId);
     if (grants.length === 0) return [...own];
     return [...new Set([...own, ...grants.flatMap((g) => g.roles)])];
+  }
+
+  /** The nodes the user's live grants make reachable (besides those their roles reach). */
+  nodesOf(userId: string): string[] {
+    return [...new Set(this.live(userId).flatMap((g) => g.nodeIds))];
   }
 
   /** When the user's first live grant ends (a certificate carrying granted logins must not outlive it); undefined: none. */

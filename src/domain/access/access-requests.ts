@@ -12,17 +12,21 @@ import type { AccessRequestState, AccessRequestStore } from "../store/access-req
 import type { AuditStore } from "../store/audit-store.js";
 import type { Ports } from "../store/transactional.js";
 import type { UserStore } from "../store/user-store.js";
+import type { NodeStore } from "../store/join-store.js";
 import type { AccessGrants } from "./access-grants.js";
+import { NodeRequestRules } from "./node-requests.js";
 
 export interface NewAccessRequest {
   roles: string[];
+  /** Nodes (their ids) besides or instead of roles. */
+  nodeIds: string[];
   reason: string;
   /** Undefined: the cap. */
   ttlSeconds?: number;
 }
 
 export interface AccessRequestsDeps {
-  store: Ports<{ accessRequests: AccessRequestStore; audit: AuditStore }> & { users: Pick<UserStore, "findById"> };
+  store: Ports<{ accessRequests: AccessRequestStore; audit: AuditStore }> & { users: Pick<UserStore, "findById">; nodes: Pick<NodeStore, "reachedBy"> };
   roles: Pick<RoleCatalog, "find">;
   clock: Clock;
   audit: AuditLog;
@@ -55,12 +59,17 @@ export function stateAt(row: AccessRequestRow, now: Date): AccessRequestState {
  * announced on the bus ("access_request") and this instance reloads its grants before answering.
  */
 export class AccessRequests {
-  constructor(private readonly d: AccessRequestsDeps) {}
+  private readonly nodes: NodeRequestRules;
+
+  constructor(private readonly d: AccessRequestsDeps) {
+    this.nodes = new NodeRequestRules(d.store.nodes);
+  }
 
   async create(caller: Principal, req: NewAccessRequest, meta: RequestMeta): Promise<AccessRequestRow> {
     const user = requireUser(caller);
     if (req.ttlSeconds !== undefined && !(Number.isInteger(req.ttlSeconds) && req.ttlSeconds > 0))
       throw invalidArgument("requested_ttl", "must be whole seconds, more than zero");
+    if (req.roles.length === 0 && req.nodeIds.length === 0) throw invalidArgument("roles", "name at least one role or node");
     const own = await this.ownRoles(user);
     const requestable = new Set(own.flatMap((r) => r.requestRoles));
     const requested = await this.rolesNamed(req.roles);
@@ -69,6 +78,8 @@ export class AccessRequests {
       if (!requestable.has(role.name))
         throw permissionDenied("ACCESS_REQUEST_ROLE_NOT_REQUESTABLE", `none of your roles lets you request the role "${role.name}"`);
     }
+    // Nodes: through the roles the caller may request; those the caller's roles (granted ones too) reach already are refused.
+    const nodeTerms = await this.nodes.termsFor(req.nodeIds, await this.rolesOf([...requestable]), await this.rolesOf(user.roles));
     const now = this.d.clock.now();
     const row = await this.d.store.transaction(async (tx) => {
       if ((await tx.accessRequests.countPending(user.userId, now)) >= MAX_PENDING_PER_USER)
@@ -76,11 +87,11 @@ export class AccessRequests {
       const created = await tx.accessRequests.create({
         userId: user.userId,
         roles: requested.map((r) => r.name),
-        nodeIds: [],
+        nodeIds: [...new Set(req.nodeIds)],
         reason: req.reason,
         requestedTtlSeconds: req.ttlSeconds ?? null,
         state: "pending",
-        approvalsRequired: Math.max(1, ...requested.map((r) => r.approvalsRequired)),
+        approvalsRequired: Math.max(1, nodeTerms.approvalsRequired, ...requested.map((r) => r.approvalsRequired)),
         reviews: [],
         createdAt: now,
         updatedAt: now,
@@ -93,7 +104,12 @@ export class AccessRequests {
         ...auditActor(caller, meta),
         targetType: "access_request",
         targetId: created.id,
-        details: { roles: created.roles.join(","), reason: req.reason, ...(req.ttlSeconds ? { requested_ttl_seconds: String(req.ttlSeconds) } : {}) },
+        details: {
+          roles: created.roles.join(","),
+          ...(created.nodeIds.length ? { node_ids: created.nodeIds.join(",") } : {}),
+          reason: req.reason,
+          ...(req.ttlSeconds ? { requested_ttl_seconds: String(req.ttlSeconds) } : {}),
+        },
       });
       return created;
     });
@@ -103,7 +119,7 @@ export class AccessRequests {
   async get(caller: Principal, id: string): Promise<AccessRequestRow> {
     const user = requireUser(caller);
     const row = await this.d.store.accessRequests.find(id);
-    if (!row || !(row.userId === user.userId || user.permissions.allows(LIST) || covers(await this.reviewable(user), row.roles)))
+    if (!row || !(row.userId === user.userId || user.permissions.allows(LIST) || (await this.mayReview(user, row))))
       throw notFound("ACCESS_REQUEST_NOT_FOUND", "access request");
     return row;
   }
@@ -114,26 +130,29 @@ export class AccessRequests {
   ): Promise<{ items: AccessRequestRow[]; nextPageToken: string }> {
     const user = requireUser(caller);
     const size = pageSize(req.pageSize);
-    const scope = { all: user.permissions.allows(LIST), userId: user.userId, reviewable: [...(await this.reviewable(user))] };
+    const all = user.permissions.allows(LIST);
+    const reviewable = all ? [] : await this.reviewableRoles(user);
+    const scope = { all, userId: user.userId, reviewable: reviewable.map((r) => r.name), reviewableNodeLabels: reviewable.map((r) => r.nodeLabels) };
     const rows = await this.d.store.accessRequests.list(size + 1, scope, this.d.clock.now(), decodeCreatedCursor(req.pageToken), req.state);
     return pageOf(rows, size, createdCursorOf);
   }
 
   async review(caller: Principal, id: string, decision: "approve" | "deny", reason: string, meta: RequestMeta): Promise<AccessRequestRow> {
     const user = requireUser(caller);
-    const reviewable = await this.reviewable(user);
     let approved = false;
     try {
       // Roles and requester never change: the grant's length is worked out before the row is locked.
       const seen = await this.d.store.accessRequests.find(id);
       if (!seen) throw notFound("ACCESS_REQUEST_NOT_FOUND", "access request");
-      const ttlSeconds = await this.grantTtl(seen);
+      // Checked before the lock too: roles and nodes never change, and node labels are read outside it.
+      const reviewable = seen.userId !== user.userId && (await this.mayReview(user, seen));
+      const ttlSeconds = decision === "approve" ? await this.grantTtl(seen) : 0;
       const row = await this.d.store.transaction(async (tx) => {
         const row = await tx.accessRequests.findForUpdate(id);
         if (!row) throw notFound("ACCESS_REQUEST_NOT_FOUND", "access request");
         if (row.userId === user.userId) throw permissionDenied("ACCESS_REQUEST_SELF_REVIEW", "you cannot review your own access request");
-        if (!covers(reviewable, row.roles))
-          throw permissionDenied("ACCESS_REQUEST_REVIEW_NOT_ALLOWED", "your roles do not let you review requests for every role of this request");
+        if (!reviewable)
+          throw permissionDenied("ACCESS_REQUEST_REVIEW_NOT_ALLOWED", "your roles do not let you review requests for every role and node of this request");
         const now = this.d.clock.now();
         if (stateAt(row, now) !== "pending")
           throw new DomainError("failed_precondition", "ACCESS_REQUEST_NOT_PENDING", `the request is ${stateAt(row, now)}: it takes no more reviews`);
@@ -156,6 +175,7 @@ export class AccessRequests {
             state,
             requester_id: row.userId,
             roles: row.roles.join(","),
+            ...(row.nodeIds.length ? { node_ids: row.nodeIds.join(",") } : {}),
             ...(accessExpiresAt ? { access_expires_at: accessExpiresAt.toISOString() } : {}),
           },
         });
@@ -200,7 +220,7 @@ export class AccessRequests {
         ...auditActor(caller, meta),
         targetType: "access_request",
         targetId: row.id,
-        details: { previous_state: state, roles: row.roles.join(",") },
+        details: { previous_state: state, roles: row.roles.join(","), ...(row.nodeIds.length ? { node_ids: row.nodeIds.join(",") } : {}) },
       });
       return updated;
     });
@@ -221,21 +241,44 @@ export class AccessRequests {
     return (await Promise.all(row.roles.map((n) => this.d.roles.find(n)))).filter((r) => r !== undefined);
   }
 
-  private async reviewable(user: UserPrincipal): Promise<Set<string>> {
-    return new Set((await this.ownRoles(user)).flatMap((r) => r.reviewRoles));
+  /** The roles the caller's own roles let them review requests for. */
+  private async reviewableRoles(user: UserPrincipal): Promise<RoleRow[]> {
+    return this.rolesOf([...new Set((await this.ownRoles(user)).flatMap((r) => r.reviewRoles))]);
+  }
+
+  /** Every role of the request is reviewable by the caller, and every node is reached by a reviewable role. */
+  private async mayReview(user: UserPrincipal, row: AccessRequestRow): Promise<boolean> {
+    const reviewable = await this.reviewableRoles(user);
+    const names = new Set(reviewable.map((r) => r.name));
+    if (!row.roles.every((r) => names.has(r))) return false;
+    return this.nodes.reviewable(row.nodeIds, reviewable);
+  }
+
+  /** The roles of these names that exist. */
+  private async rolesOf(names: readonly string[]): Promise<RoleRow[]> {
+    return (await Promise.all(names.map((n) => this.d.roles.find(n)))).filter((r) => r !== undefined);
   }
 
   private async rolesNamed(names: string[]): Promise<RoleRow[]> {
-    if (names.length === 0) throw invalidArgument("roles", "name at least one role");
     const rows = await Promise.all([...new Set(names)].map((n) => this.d.roles.find(n)));
     const missing = names.find((_, i) => !rows[i]);
     if (missing !== undefined) throw invalidArgument("roles", `no role named "${missing}"`, "ROLE_UNKNOWN");
     return rows as RoleRow[];
   }
 
-  /** The requested TTL, capped by the smallest max_session_ttl of the roles as they are now (none: 12 hours). */
+  /**
+   * The requested TTL, capped by the smallest max_session_ttl of the roles as they are now and
+   * of the roles the nodes are requestable through now (none: 12 hours). A node the requester
+   * may no longer request is refused here.
+   */
   private async grantTtl(row: AccessRequestRow): Promise<number> {
     const caps = (await Promise.all(row.roles.map((n) => this.d.roles.find(n)))).map((r) => r?.maxSessionTtlSeconds).filter((c) => typeof c === "number");
+    if (row.nodeIds.length > 0) {
+      const requester = await this.d.store.users.findById(row.userId);
+      const own = await this.rolesOf(requester && !requester.deletedAt ? requester.roles : []);
+      const terms = await this.nodes.termsFor(row.nodeIds, await this.rolesOf([...new Set(own.flatMap((r) => r.requestRoles))]), []);
+      if (terms.ttlCapSeconds !== undefined) caps.push(terms.ttlCapSeconds);
+    }
     const cap = caps.length > 0 ? Math.min(...caps) : DEFAULT_ACCESS_TTL_SECONDS;
     return Math.min(row.requestedTtlSeconds ?? cap, cap);
   }
@@ -244,9 +287,4 @@ export class AccessRequests {
 function requireUser(caller: Principal): UserPrincipal {
   if (caller.kind !== "user") throw permissionDenied("USER_SESSION_REQUIRED", "access requests are made and reviewed by signed-in users");
   return caller;
-}
-
-/** Every role of the request is among the reviewable ones. */
-function covers(reviewable: Set<string>, roles: string[]): boolean {
-  return roles.length > 0 && roles.every((r) => reviewable.has(r));
 }

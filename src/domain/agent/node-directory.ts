@@ -11,6 +11,7 @@ import type { RoleCatalog } from "../rbac/role-catalog.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { NodeStore } from "../store/join-store.js";
 import type { Ports } from "../store/transactional.js";
+import type { AccessGrants } from "../access/access-grants.js";
 import type { AgentPrincipal } from "./agent-credentials.js";
 import type { Heartbeats } from "./heartbeats.js";
 import { effectiveLabels, parseLabelSelector } from "./label-selector.js";
@@ -29,6 +30,8 @@ export interface NodeDirectoryDeps {
   clock: Clock;
   audit: AuditLog;
   offlineAfterSeconds: number;
+  /** Approved access requests for nodes: those nodes are the requester's to reach until the grant ends. */
+  grants: Pick<AccessGrants, "nodesOf">;
 }
 
 /** The registered nodes: listing (filtered by the caller's roles), admin labels, and agents leaving. */
@@ -41,7 +44,8 @@ export class NodeDirectory {
 
   /**
    * Nodes matching the selector and online filter. Callers whose roles allow node/list see every
-   * node; anyone else only those matching a role's node_labels (none: no node).
+   * node; anyone else only those matching a role's node_labels (none: no node) and those a live
+   * access request grants them.
    */
   async list(
     caller: Principal,
@@ -55,6 +59,8 @@ export class NodeDirectory {
       online: q.online,
       onlineSince: this.onlineSince(),
       reachable: await this.reachable(caller),
+      // Judged at this call by the clock: an expired or cancelled grant is gone from it.
+      reachableIds: caller.kind === "user" ? this.d.grants.nodesOf(caller.userId) : [],
       limit: size + 1,
       after: after ? { hostname: after.h, id: after.id } : undefined,
     });

@@ -4,6 +4,7 @@ import { BusReloaded } from "../cache/bus-reloaded.js";
 import type { InvalidationBus } from "../invalidation.js";
 import type { LockRow } from "../records.js";
 import type { LockStore, LockTargetKind } from "../store/lock-store.js";
+import type { AccessGrants } from "../access/access-grants.js";
 
 /** What a credential or call is for; a lock on any one of these covers it. */
 export interface LockSubject {
@@ -25,6 +26,12 @@ export interface LockRegistryDeps {
   log: { warn(obj: object, msg: string): void };
   /** A reload this often besides the "lock" notifications (a notification lost with its connection). */
   refreshMs: number;
+  /**
+   * Approved access requests: a user's roles are widened by their live grants before role locks
+   * are looked up, so a lock on a role covers those holding it through a grant at every path
+   * that passes the user's roles (sign-in, refresh, password checks, certificates, calls).
+   */
+  grants?: Pick<AccessGrants, "rolesOf">;
 }
 
 /** Locks agents are told of in their heartbeat reply: those that cover SSH sessions on a node. */
@@ -77,6 +84,7 @@ export class LockRegistry {
    */
   requireUnlocked(subject: LockSubject): { logins: string[] } {
     const now = this.d.clock.now().getTime();
+    const roles = subject.userId && subject.roles && this.d.grants ? this.d.grants.rolesOf(subject.userId, subject.roles) : subject.roles;
     const find = (kind: LockTargetKind, value: string | undefined) =>
       value
         ? this.locks.current.byTarget.get(keyOf(kind, kind === "role" || kind === "login" ? value : value.toLowerCase()))?.find((l) => live(l, now))
@@ -87,7 +95,7 @@ export class LockRegistry {
       find("agent_identity", subject.agentIdentityId) ??
       find("node", subject.nodeId) ??
       find("node", subject.hostname) ??
-      subject.roles?.map((r) => find("role", r)).find((l) => l !== undefined);
+      roles?.map((r) => find("role", r)).find((l) => l !== undefined);
     if (hit) throw lockedError(hit);
     const asked = subject.logins ?? [];
     const logins = asked.filter((login) => !find("login", login));

@@ -24,7 +24,7 @@ export const PERMISSIONS = {
   node: ["list", "update"],
   agent_identity: ["create", "list", "delete"],
   lock: ["create", "list", "delete"],
-  recording: ["read"],
+  recording: ["read", "read_reachable"],
   access_request: ["list"],
   plugin: ["configure", "list"],
   cluster_config: ["get", "update"],

@@ -11,6 +11,7 @@ import type { SessionRecordingRow } from "../records.js";
 import type { AuditStore } from "../store/audit-store.js";
 import type { RecordingStore } from "../store/recording-store.js";
 import type { Ports } from "../store/transactional.js";
+import type { RecordingReaders } from "./recording-readers.js";
 
 export interface RecordedSession {
   sessionId: string;
@@ -36,6 +37,8 @@ export interface RecordingsDeps {
   maxBytes: number;
   /** recording_max_chunk_bytes: the most one streamed chunk may hold. */
   maxChunkBytes: number;
+  /** Who reads which recordings (recording/read: all; recording/read_reachable: their roles' nodes). */
+  readers: Pick<RecordingReaders, "scopeOf" | "requireReadable">;
 }
 
 /** Chunks are read back (to hash, to stream) about this many bytes per query. */
@@ -46,7 +49,8 @@ export const MAX_UPLOAD_BYTES = 1024 * 1024;
 
 /**
  * Session recordings: agents write their own node's (the node is the agent's, never a field of
- * the request), in order, by offset; readers whose roles allow recording/read stream them back.
+ * the request), in order, by offset; readers stream them back: every one with recording/read, those
+ * of their roles' nodes with recording/read_reachable (RecordingReaders).
  */
 export class Recordings {
   constructor(private readonly d: RecordingsDeps) {}
@@ -75,19 +79,32 @@ export class Recordings {
     return writer.finish(data.byteLength, sha256, session.endedAt, meta);
   }
 
-  async list(filter: RecordingFilter, pageSizeRequested: number, pageToken: string): Promise<{ items: SessionRecordingRow[]; nextPageToken: string }> {
+  async list(
+    caller: Principal,
+    filter: RecordingFilter,
+    pageSizeRequested: number,
+    pageToken: string,
+  ): Promise<{ items: SessionRecordingRow[]; nextPageToken: string }> {
+    const scope = await this.d.readers.scopeOf(caller);
     const size = pageSize(pageSizeRequested);
     const after = decodeCreatedCursor(pageToken);
     if (filter.startedAfter && filter.startedBefore && filter.startedAfter >= filter.startedBefore)
       throw invalidArgument("started_before", "must be after started_after");
-    const rows = await this.d.store.recordings.list({ ...filter, after: after && { startedAt: after.createdAt, id: after.id }, limit: size + 1 });
+    const rows = await this.d.store.recordings.list({
+      ...filter,
+      nodesReachedBy: scope,
+      after: after && { startedAt: after.createdAt, id: after.id },
+      limit: size + 1,
+    });
     return pageOf(rows, size, (row) => createdCursorOf({ createdAt: row.startedAt, id: row.id }));
   }
 
-  /** A complete recording for a reader (the policy allowed recording/read): recorded in the audit log before any byte leaves. */
+  /** A complete recording for a reader who may read its node's: recorded in the audit log before any byte leaves. */
   async open(caller: Principal, id: string, meta: RequestMeta): Promise<{ recording: SessionRecordingRow; bytes: AsyncGenerator<Uint8Array> }> {
+    const scope = await this.d.readers.scopeOf(caller);
     const recording = await this.d.store.recordings.find(id);
     if (!recording?.complete) throw notFound("RECORDING_NOT_FOUND", "session recording");
+    await this.d.readers.requireReadable(scope, recording.nodeId);
     await this.d.audit.recordAlone({
       eventType: "recording.read",
       outcome: "success",

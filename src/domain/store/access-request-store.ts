@@ -8,8 +8,10 @@ export interface AccessRequestScope {
   all: boolean;
   /** The caller's own. */
   userId: string;
-  /** Requests every role of which is among these (the caller's review_roles). */
+  /** Requests every role of which is among these (the caller's review_roles)... */
   reviewable: string[];
+  /** ...and every node of which one of these maps (those roles' node_labels) reaches. */
+  reviewableNodeLabels: Record<string, string[]>[];
 }
 
 export interface AccessRequestStore {
@@ -27,4 +29,10 @@ export interface AccessRequestStore {
   countPending(userId: string, now: Date): Promise<number>;
   /** Approved requests whose access lasts past `now`: what every instance holds in memory. */
   granting(now: Date): Promise<AccessRequestRow[]>;
+  /**
+   * Marks expired (at most `limit` of) the approved requests whose access ended by `now` and the
+   * pending ones that lapsed, and returns them as they were: one conditional UPDATE, so of
+   * instances sweeping at once each row is taken by one.
+   */
+  expireLapsed(now: Date, limit: number): Promise<AccessRequestRow[]>;
 }

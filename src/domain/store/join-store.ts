@@ -42,6 +42,8 @@ export interface NodeQuery {
    * when it matches any one map. Undefined: every node.
    */
   reachable?: Record<string, string[]>[];
+  /** With `reachable`: these nodes too (approved access requests grant them). */
+  reachableIds?: string[];
   limit: number;
   after?: { hostname: string; id: string };
 }
@@ -64,4 +66,9 @@ export interface NodeStore {
   recordHeartbeats(updates: HeartbeatUpdate[]): Promise<void>;
   setAdminLabels(id: string, labels: Record<string, string>): Promise<NodeRow | undefined>;
   list(q: NodeQuery): Promise<NodeRow[]>;
+  /**
+   * The nodes among `ids` that exist (any state), each with one flag per map of `maps` (role
+   * node_labels, as in NodeQuery.reachable): whether that map reaches the node.
+   */
+  reachedBy(ids: string[], maps: Record<string, string[]>[]): Promise<{ id: string; state: string; reached: boolean[] }[]>;
 }

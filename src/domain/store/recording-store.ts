@@ -8,6 +8,8 @@ export interface RecordingQuery {
   startedAfter?: Date;
   startedBefore?: Date;
   includeIncomplete: boolean;
+  /** Only recordings of nodes one of these role node_labels matches; undefined: every node. */
+  nodesReachedBy?: Record<string, string[]>[];
   /** Keyset: rows before this (started_at, id), newest first. */
   after?: { startedAt: Date; id: string };
   limit: number;
