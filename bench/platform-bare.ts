@@ -3,6 +3,7 @@
  * --import tsx`, the loader Warden runs under) and reads the port it writes on stdout.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +11,8 @@ const bareDir = join(dirname(fileURLToPath(import.meta.url)), "bare");
 
 export interface BareServer {
   origin: string;
+  /** CPU seconds (user + system) the server process used so far; undefined off Linux. */
+  cpuSeconds(): number | undefined;
   stop(): void;
 }
 
@@ -34,7 +37,7 @@ export async function startBare(file: "grpc-server.ts" | "http-echo.ts", repoRoo
       /* gone */
     }
   };
-  const server: BareServer = { origin: "", stop };
+  const server: BareServer = { origin: "", stop, cpuSeconds: () => procCpuSeconds(child.pid!) };
   running.add(server);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bench/bare/${file} did not start within 30s: ${output}`)), 30_000);
@@ -57,4 +60,15 @@ export async function startBare(file: "grpc-server.ts" | "http-echo.ts", repoRoo
   });
   server.origin = `http://127.0.0.1:${port}`;
   return server;
+}
+
+/** utime + stime of one process from /proc/<pid>/stat, in seconds (USER_HZ 100). */
+function procCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }

@@ -46,14 +46,25 @@ export interface H2loadTarget {
  * grpc-status: a gRPC error is HTTP 200 with no DATA (trailers only), hence the data check;
  * the caller also makes a decoded sample call before and after.
  */
-export async function h2load(target: H2loadTarget, seconds: number, warmup: number, logFile: string, signal: AbortSignal): Promise<LoadFigures> {
+export async function h2load(
+  target: H2loadTarget,
+  seconds: number,
+  warmup: number,
+  logFile: string,
+  signal: AbortSignal,
+  onMeasuring: () => void,
+): Promise<LoadFigures> {
   const headerArgs = Object.entries(target.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
   const args = ["-c8", "-m16", "-D", String(seconds), `--warm-up-time=${warmup}`, "-d", target.bodyFile, ...headerArgs, `--log-file=${logFile}`, target.url];
   let out: string;
+  // h2load says nothing when its warm-up ends; the timer is off by its connection set-up only.
+  const timer = setTimeout(onMeasuring, warmup * 1000);
   try {
     out = await run("h2load", args, signal);
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
   }
   const rps = /finished in [0-9.]+m?s, ([0-9.]+) req\/s/.exec(out);
   const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
@@ -99,11 +110,12 @@ function percentile(sorted: Float64Array, p: number): number {
  * `wrk -c16 -t2 -d<seconds>s --latency -s <script>`, after a discarded warm-up run of the same
  * kind. wrk counts only socket errors and "Non-2xx or 3xx responses"; any of them fails the row.
  */
-export async function wrk(url: string, script: string, seconds: number, warmup: number, signal: AbortSignal): Promise<LoadFigures> {
+export async function wrk(url: string, script: string, seconds: number, warmup: number, signal: AbortSignal, onMeasuring: () => void): Promise<LoadFigures> {
   const base = ["-c16", "-t2", "--latency", "-s", script];
   let out: string;
   try {
     await run("wrk", [...base, `-d${warmup}s`, url], signal);
+    onMeasuring();
     out = await run("wrk", [...base, `-d${seconds}s`, url], signal);
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
