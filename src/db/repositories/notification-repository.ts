@@ -36,12 +36,16 @@ export class NotificationRepository implements NotificationStore {
   }
 
   async claimDue(now: Date, leaseUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
+    const dueNow = and(eq(deliveries.state, "pending"), lte(deliveries.nextAttemptAt, now), eq(channels.disabled, false));
+    // Most polls find nothing: one plain read then, no transaction and no row locks.
+    const any = await this.db.select({ id: deliveries.id }).from(deliveries).innerJoin(channels, eq(channels.id, deliveries.channelId)).where(dueNow).limit(1);
+    if (any.length === 0) return [];
     const claim = async (tx: DbOrTx) => {
       const due = await tx
         .select({ id: deliveries.id })
         .from(deliveries)
         .innerJoin(channels, eq(channels.id, deliveries.channelId))
-        .where(and(eq(deliveries.state, "pending"), lte(deliveries.nextAttemptAt, now), eq(channels.disabled, false)))
+        .where(dueNow)
         .orderBy(asc(deliveries.nextAttemptAt))
         .limit(limit)
         .for("update", { of: deliveries, skipLocked: true });
