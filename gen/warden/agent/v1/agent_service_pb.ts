@@ -657,7 +657,8 @@ export const AgentService: GenService<{
   },
   /**
    * Nodes the caller may reach: every node for callers whose roles allow node/list, otherwise
-   * those whose labels match the node_labels of the caller's roles.
+   * those whose labels match the node_labels of the caller's roles and those an approved access
+   * request grants the caller (until it ends).
    *
    * @generated from rpc warden.agent.v1.AgentService.ListNodes
    */
