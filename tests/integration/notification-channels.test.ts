@@ -72,6 +72,9 @@ function signatureOk(r: Received, secret: string): boolean {
   return r.headers["warden-webhook-signature"] === expected;
 }
 
+/** Loopback allowed (the receiver), quick retries, three attempts. */
+const SETTINGS = { notification_allow_loopback: true, notification_retry_base: 5, notification_max_attempts: 3, notification_timeout: 5 };
+
 const EVERY_ACCESS_EVENT = [
   "access_request.create",
   "access_request.review",
@@ -99,10 +102,7 @@ describe("notification channels", () => {
 
   beforeAll(async () => {
     await receiver.start();
-    t = await createTestApp(
-      { notification_allow_loopback: true, notification_retry_base: 5, notification_max_attempts: 3, notification_timeout: 5 },
-      { startAt: new Date(Date.now() - 60 * 60_000) },
-    );
+    t = await createTestApp(SETTINGS, { startAt: new Date(Date.now() - 60 * 60_000) });
     channels = t.client(NotificationService);
     locks = t.client(LockService);
     requests = t.client(AccessRequestService);
@@ -338,6 +338,24 @@ describe("notification channels", () => {
     const ok = await create("https://hooks.example.com/warden?token=abc");
     expect(ok.channel!.webhookUrl).toBe("https://hooks.example.com/warden?token=abc");
     await drop(ok.channel!.id);
+  });
+
+  it("two instances on one database: each delivery is sent once (claimed by one of them)", async () => {
+    const other = await createTestApp(SETTINGS, { sameDatabaseAs: t });
+    try {
+      const c = await channel("/shared", ["lock.create"]);
+      const made = [];
+      for (let i = 0; i < 6; i++) made.push((await lockLogin(`ncshared${i}`)).id);
+      const got = await until("six deliveries", () => receiver.at("/shared").length >= 6 && receiver.at("/shared"));
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(receiver.at("/shared")).toHaveLength(6);
+      expect(new Set(got.map((r) => r.headers["warden-webhook-id"])).size).toBe(6);
+      expect(got.map((r) => JSON.parse(r.body).target.id).sort()).toEqual(made.sort());
+      expect(got.every((r) => signatureOk(r, c.secret))).toBe(true);
+      await drop(c.id);
+    } finally {
+      await other.close();
+    }
   });
 
   it("without the loopback setting, loopback is refused at creation and again when a name resolves to it", async () => {
