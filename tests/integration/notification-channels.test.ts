@@ -374,5 +374,23 @@ describe("notification channels", () => {
     expect(r).toMatchObject({ ok: false, status: null });
     expect(r.error).toMatch(/refused: localhost resolves to/);
     expect(receiver.got.length).toBe(before);
+
+    // With it, a loopback name is resolved, checked and connected to (the pinned addresses).
+    const loose = createWebhookSender({ allowLoopback: true, timeoutMs: 5000 });
+    expect(await loose({ url: `http://localhost:${port}/pinned`, headers: {}, body: "{}" })).toMatchObject({ ok: true, status: 200 });
+    expect(receiver.at("/pinned")).toHaveLength(1);
+    // A receiver that does not answer in time: the attempt ends at the limit, nothing kept but why.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const quick = createWebhookSender({ allowLoopback: true, timeoutMs: 300 });
+      const started = Date.now();
+      const r2 = await quick({ url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`, headers: {}, body: "{}" });
+      expect(r2).toMatchObject({ ok: false, status: null, error: "timed out after 300 ms" });
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });

@@ -24,7 +24,7 @@ const excerpt = (s: string) => s.replace(/[\p{Cc}]+/gu, " ").slice(0, EXCERPT_CH
 
 /**
  * One POST: the host resolved and every address checked (addressAllowed), the connection pinned
- * to a checked address (a second resolution cannot swap in another: DNS rebinding), redirects
+ * to the checked addresses (a second resolution cannot swap in another: DNS rebinding), redirects
  * not followed (a 3xx is a failed attempt), the whole attempt bounded by timeoutMs, and only the
  * first EXCERPT_CHARS of the answer read.
  */
@@ -32,15 +32,16 @@ export function createWebhookSender(opts: SenderOptions): WebhookSender {
   return async (post) => {
     const url = new URL(post.url);
     const signal = AbortSignal.timeout(opts.timeoutMs);
-    let address: { address: string; family: number };
+    let addresses: { address: string; family: number }[];
     try {
-      address = await resolveChecked(hostOf(url), opts);
+      addresses = await resolveChecked(hostOf(url), opts);
     } catch (err) {
       return { ok: false, status: null, error: excerpt((err as Error).message) };
     }
+    // Only checked addresses (all of them when the socket tries several: happy eyeballs).
     const pinned: LookupFunction = (_host, options, callback) => {
-      if (options.all) callback(null, [address]);
-      else callback(null, address.address, address.family);
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0]!.address, addresses[0]!.family);
     };
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve) => {
@@ -77,12 +78,12 @@ export function createWebhookSender(opts: SenderOptions): WebhookSender {
   };
 }
 
-/** The first address of the host, when every address it resolves to may be reached. */
-async function resolveChecked(host: string, rules: TargetRules): Promise<{ address: string; family: number }> {
+/** The host's addresses, when every one of them may be reached. */
+async function resolveChecked(host: string, rules: TargetRules): Promise<{ address: string; family: number }[]> {
   const family = isIP(host);
   const addresses = family ? [{ address: host, family }] : await lookup(host, { all: true, verbatim: true });
   if (addresses.length === 0) throw new Error(`${host} did not resolve`);
   const refused = addresses.find((a) => !addressAllowed(a.address, rules));
   if (refused) throw new Error(`refused: ${host} resolves to ${refused.address}, which is not a public address`);
-  return addresses[0]!;
+  return addresses;
 }
