@@ -67,6 +67,9 @@ export const configSchema = z
     // call (ACCESS_PUBLIC) read at most max_public_message_bytes; JSON nests at most max_json_depth.
     max_public_message_bytes: int(64 * 1024, 1024, 64 * 1024 * 1024),
     max_json_depth: int(64, 2, 1000),
+    // Unary calls served straight from node's HTTP/2 streams and HTTP/1.1 requests
+    // (src/http/fast/), with the same handlers and answers as connect-node; off: connect-node alone.
+    fast_path: bool(true),
     // Session recordings (RecordingService): the most one recording and one streamed chunk may hold.
     recording_max_bytes: int(64 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
     recording_max_chunk_bytes: int(256 * 1024, 1024, 4 * 1024 * 1024),

@@ -8,7 +8,7 @@ import type { App } from "./app.js";
 import { hostOf, listOf, portOf } from "./config.js";
 import { TrustedProxies } from "./domain/ratelimit/network.js";
 import { kClientIp, kPeerCertificate } from "./context.js";
-import { peerCertificateOf } from "./http/peer-certificate.js";
+import { peerCertificateOf, peerCertificateOfSocket } from "./http/peer-certificate.js";
 import { isIP } from "node:net";
 import { cleartextListener } from "./http/cleartext-listener.js";
 import { connectionLimits } from "./http/connection-limits.js";
@@ -17,7 +17,9 @@ import { applyHttp1Timeouts, startHttp1Timeouts } from "./http/http1-timeouts.js
 import { admitTlsHttp2, Http2Admission } from "./http/http2-admission.js";
 import { guardHttp2, http2Options } from "./http/http2-guards.js";
 import { plainRoutes } from "./http/plain-routes.js";
-import { backchannelRpcHandlers, rpcHandlers, rpcRequestListener } from "./http/rpc-handler.js";
+import type { FastPath } from "./http/fast/fast-path.js";
+import { serveStreamsFirst } from "./http/fast/http2-streams.js";
+import { backchannelFastPath, backchannelRpcHandlers, rpcFastPath, rpcHandlers, rpcRequestListener, type FastPathDeps } from "./http/rpc-handler.js";
 import { shuttingDown } from "./http/shutdown-status.js";
 import { throttledWarning } from "./http/throttled-warning.js";
 
@@ -70,6 +72,8 @@ interface ListenerSpec {
   addr: string;
   tls?: ListenerTls;
   rpc(shutdown: AbortSignal): UniversalHandler[];
+  /** The same methods' unary calls, served before connect-node sees them (undefined: fast_path off). */
+  fast(deps: FastPathDeps): FastPath | undefined;
   plainRoutes: boolean;
 }
 
@@ -89,7 +93,7 @@ export async function startServer(app: App, addr = app.config.addr): Promise<Run
     : c.tls_auto
       ? { ...(await autoCertificate(app, addr)), ...common }
       : undefined;
-  return startListener(app, { addr, tls, rpc: (shutdown) => rpcHandlers(app, shutdown), plainRoutes: true });
+  return startListener(app, { addr, tls, rpc: (shutdown) => rpcHandlers(app, shutdown), fast: (deps) => rpcFastPath(app, deps), plainRoutes: true });
 }
 
 /**
@@ -108,7 +112,13 @@ export function startBackchannel(app: App, addr = app.config.backchannel_address
         minVersion: c.backchannel_min_tls_version,
       }
     : undefined;
-  return startListener(app, { addr, tls, rpc: (shutdown) => backchannelRpcHandlers(app, shutdown), plainRoutes: false });
+  return startListener(app, {
+    addr,
+    tls,
+    rpc: (shutdown) => backchannelRpcHandlers(app, shutdown),
+    fast: (deps) => backchannelFastPath(app, deps),
+    plainRoutes: false,
+  });
 }
 
 async function startListener(app: App, spec: ListenerSpec): Promise<RunningServer> {
@@ -129,9 +139,21 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
     log,
   );
   const clientIp = (req: http.IncomingMessage | http2.Http2ServerRequest) => proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]);
+  const fast = spec.fast({
+    shutdown: shutdown.signal,
+    draining: () => draining,
+    contextValues: (socket, forwardedFor) => {
+      const values = createContextValues();
+      values.set(kClientIp, proxies.clientIp(socket.remoteAddress ?? "", forwardedFor));
+      if (spec.tls) values.set(kPeerCertificate, peerCertificateOfSocket(socket));
+      return values;
+    },
+  });
   const plain = spec.plainRoutes ? plainRoutes(app, () => draining, { tls: !!spec.tls, clientIp }) : async () => false;
   const cors = corsPolicy(spec.plainRoutes ? config.cors_allowed_origins : []);
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    // HTTP/2 calls reach the fast path before node makes them requests (serveStreamsFirst).
+    if (fast && req.httpVersionMajor === 1 && fast.tryHttp1(req as http.IncomingMessage, res as http.ServerResponse)) return;
     // CORS headers go on every answer below; a preflight is answered here.
     if (cors(req, res)) return;
     plain(req, res)
@@ -153,6 +175,7 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
   );
   const h2Sessions = new Set<http2.Http2Session>();
   const serveHttp2 = (server: http2.Http2Server | http2.Http2SecureServer) => {
+    if (fast) serveStreamsFirst(server, (stream, headers) => fast.tryStream(stream, headers));
     guardHttp2(server, limits);
     server.on("session", (s: http2.Http2Session) => {
       h2Sessions.add(s);

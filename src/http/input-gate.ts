@@ -106,7 +106,7 @@ export function inputGate(opts: InputGateOptions): (handler: UniversalHandler) =
 }
 
 /** The error the caller gets: too large, not a message of the method's type, or a compression it cannot read. */
-function refusal(err: unknown, limit: number): Error {
+export function refusal(err: unknown, limit: number): Error {
   if (err instanceof DomainError) return err;
   if (err instanceof TooLarge) return new DomainError("resource_exhausted", "MESSAGE_TOO_LARGE", `the request is larger than ${limit} bytes${err.message}`);
   // An unknown content-encoding: connect-es's own answer (UNIMPLEMENTED, naming the encodings it reads).

@@ -12,7 +12,11 @@ const byConnection = new WeakMap<TLSSocket, X509Certificate | null>();
  */
 export function peerCertificateOf(req: http.IncomingMessage | http2.Http2ServerRequest): X509Certificate | undefined {
   // HTTP/2's compatibility socket is a proxy; the session's socket is the TLS socket itself.
-  const socket = "stream" in req ? req.stream.session?.socket : req.socket;
+  return peerCertificateOfSocket("stream" in req ? req.stream.session?.socket : req.socket);
+}
+
+/** The same, from the connection's socket (an HTTP/2 session's, or an HTTP/1.1 request's). */
+export function peerCertificateOfSocket(socket: unknown): X509Certificate | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
   let cert = byConnection.get(socket);
   if (cert === undefined) {

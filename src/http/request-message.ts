@@ -51,10 +51,19 @@ export class TooLarge extends Error {}
 export async function readRequestMessage(req: UniversalServerRequest, framing: Framing, limit: number, accept: Compression[]): Promise<RequestMessage> {
   const compression = compressionNegotiate(accept, req.header.get(framing.encodingHeader), null, framing.acceptEncodingHeader);
   if (compression.error) throw compression.error;
-  const cap = framing.enveloped ? limit + 5 : limit;
-  const raw = await readAll(req, cap);
-  if (!framing.enveloped) return { raw, message: compression.request ? await decompress(compression.request, raw, limit) : raw };
+  const raw = await readAll(req, framing.enveloped ? limit + 5 : limit);
+  return { raw, message: await unwrapRequestMessage(raw, framing.enveloped, limit, compression.request) };
+}
 
+/**
+ * The message of a whole request body: the body itself (Connect unary) or its one envelope,
+ * decompressed, held to `limit` bytes before and after decompression.
+ */
+export async function unwrapRequestMessage(raw: Uint8Array, enveloped: boolean, limit: number, compression: Compression | null): Promise<Uint8Array> {
+  if (!enveloped) {
+    if (raw.byteLength > limit) throw new TooLarge("");
+    return compression ? await decompress(compression, raw, limit) : raw;
+  }
   if (raw.length < 5) throw new ConnectError("the request carries no complete message envelope", Code.InvalidArgument);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const flags = view.getUint8(0);
@@ -62,8 +71,9 @@ export async function readRequestMessage(req: UniversalServerRequest, framing: F
   if (length > limit) throw new TooLarge("");
   if (5 + length !== raw.length) throw new ConnectError("the request must carry exactly one complete message", Code.InvalidArgument);
   if (flags & ~1) throw new ConnectError(`unexpected envelope flags ${flags}`, Code.InvalidArgument);
-  const env = await envelopeDecompress({ flags, data: raw.subarray(5) }, compression.request, limit).catch(tooLargeOr);
-  return { raw, message: env.data };
+  if (flags === 0) return raw.subarray(5);
+  const env = await envelopeDecompress({ flags, data: raw.subarray(5) }, compression, limit).catch(tooLargeOr);
+  return env.data;
 }
 
 /** The body a refused request is handed on with: one empty message (binary) or {} (JSON), uncompressed. */

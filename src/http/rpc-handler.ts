@@ -6,6 +6,8 @@ import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Logger } from "pino";
 import type { App } from "../app.js";
 import { routes } from "../routes.js";
+import { FastPath, type FastPathOptions } from "./fast/fast-path.js";
+import { fastMethods } from "./fast/fast-methods.js";
 import { grpcWebText } from "./grpc-web-text.js";
 import { inputGate, kInputError } from "./input-gate.js";
 import { shutdownStatusInterceptor } from "./shutdown-status.js";
@@ -47,6 +49,34 @@ function gatedHandlers(app: App, options: ConnectRouterOptions, register: (route
   });
   // gRPC-Web text is translated to gRPC-Web before the gate, so its limits hold for it too.
   return router.handlers.map((h) => grpcWebText(gate(h)));
+}
+
+/** What a listener gives the fast path besides the app: its shutdown, draining and per-connection context. */
+export type FastPathDeps = Pick<FastPathOptions, "shutdown" | "draining" | "contextValues">;
+
+/** The fast path for the app's unary methods (src/http/fast/), or undefined when fast_path is off. */
+export function rpcFastPath(app: App, deps: FastPathDeps): FastPath | undefined {
+  return fastPathFor(app, app.routerOptions, routes(app.handlers, app.services), deps);
+}
+
+/** The backchannel listener's fast path: its own services and interceptors. */
+export function backchannelFastPath(app: App, deps: FastPathDeps): FastPath | undefined {
+  if (!app.backchannel) throw new Error("the backchannel is not enabled");
+  return fastPathFor(app, app.backchannel.routerOptions, (router) => app.backchannel!.register(router), deps);
+}
+
+function fastPathFor(app: App, options: ConnectRouterOptions, register: (router: ConnectRouter) => void, deps: FastPathDeps): FastPath | undefined {
+  if (!app.config.fast_path) return undefined;
+  const shared = {
+    maxMessageBytes: app.config.max_message_bytes,
+    maxPublicMessageBytes: app.config.max_public_message_bytes,
+    // The same chain as the router's (gatedHandlers), in the same order.
+    interceptors: [...(options.interceptors ?? []), shutdownStatusInterceptor(deps.shutdown)],
+    binaryOptions: options.binaryOptions,
+    jsonOptions: options.jsonOptions,
+    acceptCompression: [compressionGzip, compressionBrotli],
+  };
+  return new FastPath(fastMethods(register, shared), { ...shared, ...deps, maxJsonDepth: app.config.max_json_depth, log: app.log });
 }
 
 /**
