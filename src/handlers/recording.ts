@@ -25,23 +25,31 @@ export function recordingHandlers(recordings: Recordings, idleMs = RECORDING_IDL
       const agent = agentOf(ctx);
       let writer: RecordingWriter | undefined;
       let finished = false;
-      for await (const req of withIdleLimit(requests, idleMs)) {
-        const step = req.step;
-        if (finished) throw invalidArgument("step", "nothing may follow `finish`");
-        if (step.case === "begin") {
-          if (writer) throw invalidArgument("begin", "comes once, first");
-          writer = await recordings.begin(agent, sessionOf(step.value.session));
-          continue;
+      try {
+        for await (const req of withIdleLimit(requests, idleMs)) {
+          const step = req.step;
+          if (finished) throw invalidArgument("step", "nothing may follow `finish`");
+          if (step.case === "begin") {
+            if (writer) throw invalidArgument("begin", "comes once, first");
+            writer = await recordings.begin(agent, sessionOf(step.value.session));
+            continue;
+          }
+          if (!writer) throw invalidArgument("begin", "must come first");
+          if (step.case === "chunk") {
+            await writer.write(Number(step.value.offset), step.value.data);
+          } else if (step.case === "finish") {
+            await writer.finish(Number(step.value.sizeBytes), step.value.sha256, dateOf(step.value.endedAt), metaOf(ctx));
+            finished = true;
+          } else throw invalidArgument("step", "is required");
         }
-        if (!writer) throw invalidArgument("begin", "must come first");
-        if (step.case === "chunk") {
-          await writer.write(Number(step.value.offset), step.value.data);
-        } else if (step.case === "finish") {
-          await writer.finish(Number(step.value.sizeBytes), step.value.sha256, dateOf(step.value.endedAt), metaOf(ctx));
-          finished = true;
-        } else throw invalidArgument("step", "is required");
+      } catch (err) {
+        // What came before the refused message is stored by the time the agent hears why.
+        await writer?.settle().catch(() => {});
+        throw err;
       }
       if (!writer) throw invalidArgument("begin", "the stream ended before `begin`");
+      // The answer says where the stored bytes end: those still being written are waited for.
+      await writer.settle();
       return { recordingId: writer.recordingId, nextOffset: BigInt(writer.nextOffset), complete: writer.complete };
     },
     async uploadSessionRecording(req, ctx) {

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { DbOrTx } from "../client.js";
+import { rowsOf } from "../rows.js";
 import { nodes, recordingChunks, sessionRecordings, type SessionRecordingRow } from "../schema/index.js";
 import { reachableSql } from "./node-labels-sql.js";
 import type { NewRecording, RecordingQuery, RecordingStore } from "../../domain/store/recording-store.js";
@@ -25,23 +26,26 @@ export class RecordingRepository implements RecordingStore {
     return row;
   }
 
-  async append(id: string, offset: number, data: Uint8Array): Promise<boolean> {
+  async append(id: string, offset: number, chunks: Uint8Array[]): Promise<boolean> {
     // One statement, so one round trip and its own commit. The guard on size_bytes orders
     // concurrent writers: the second waits for the row lock, then finds the size moved and
     // inserts nothing.
-    const moved = this.db.$with("moved").as(
-      this.db
-        .update(r)
-        .set({ sizeBytes: sql`${r.sizeBytes} + ${data.byteLength}` })
-        .where(and(eq(r.id, id), eq(r.sizeBytes, offset), eq(r.complete, false)))
-        .returning({ id: r.id }),
-    );
-    const inserted = await this.db
-      .with(moved)
-      .insert(c)
-      .select(this.db.select({ recordingId: moved.id, offset: sql`${offset}::bigint`.as("offset"), data: sql`${data}::bytea`.as("data") }).from(moved))
-      .returning({ offset: c.offset });
-    return inserted.length === 1;
+    let total = 0;
+    const rows = chunks.map((data) => {
+      const row = sql`(${offset + total}::bigint, ${asBuffer(data)}::bytea)`;
+      total += data.byteLength;
+      return row;
+    });
+    const inserted = await this.db.execute<{ offset: number }>(sql`
+      with moved as (
+        update ${r} set size_bytes = size_bytes + ${total}
+        where ${r.id} = ${id} and ${r.sizeBytes} = ${offset} and not ${r.complete}
+        returning ${r.id}
+      )
+      insert into ${c} (recording_id, "offset", data)
+      select moved.id, v.chunk_offset, v.data from moved, (values ${sql.join(rows, sql`, `)}) as v(chunk_offset, data)
+      returning "offset"`);
+    return rowsOf(inserted).length === chunks.length;
   }
 
   async chunkAt(id: string, offset: number): Promise<Uint8Array | undefined> {
@@ -100,4 +104,9 @@ export class RecordingRepository implements RecordingStore {
       .orderBy(desc(r.startedAt), desc(r.id))
       .limit(q.limit);
   }
+}
+
+/** postgres.js sends a Buffer parameter of a bytea as bytes (scripts/patch-postgres-driver.mjs). */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

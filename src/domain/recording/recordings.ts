@@ -121,12 +121,29 @@ export class Recordings {
   }
 }
 
-/** One stream's writing of one recording: it knows where the stored bytes end. */
+/**
+ * Bytes a stream may hold received but not yet stored: while one batch of chunks is written,
+ * the next ones are read from the stream, and go to the database together in one statement.
+ */
+export const WRITE_AHEAD_BYTES = 1024 * 1024;
+
+/**
+ * One stream's writing of one recording. Chunks are checked as they arrive and stored behind
+ * them, a batch at a time; a failed batch fails the next write, finish or settle, which then
+ * name where the stored bytes end.
+ */
 export class RecordingWriter {
+  /** Where the bytes received end: stored ones and those waiting to be. */
   private next: number;
-  /** Hashed as written, when this writer wrote every byte from 0; otherwise the stored bytes are hashed at the end. */
+  /** Hashed as received, when this writer received every byte from 0; otherwise the stored bytes are hashed at the end. */
   private hash: Hash | undefined;
   private done = false;
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  /** The batch being written, and the loop writing batches while any are waiting. */
+  private batch: Promise<unknown> | undefined;
+  private flushing: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(
     private readonly d: RecordingsDeps,
@@ -141,6 +158,7 @@ export class RecordingWriter {
     return this.row.id;
   }
 
+  /** The next offset expected: after settle(), where the stored bytes end. */
   get nextOffset(): number {
     return this.next;
   }
@@ -150,30 +168,81 @@ export class RecordingWriter {
   }
 
   /**
-   * Stores `data` at `offset`, which must be where the stored bytes end; a resend of a stored
-   * chunk with the same bytes is skipped. Returns the next offset expected.
+   * Takes `data` at `offset`, which must be where the received bytes end; a resend of a stored
+   * chunk with the same bytes is skipped. Returns the next offset expected. The bytes are stored
+   * shortly after: this waits only when too many are waiting (WRITE_AHEAD_BYTES).
    */
   async write(offset: number, data: Uint8Array, maxChunkBytes = this.d.maxChunkBytes): Promise<number> {
+    this.throwIfFailed();
     if (this.row.complete || this.done) throw completed();
     if (data.byteLength > maxChunkBytes) throw tooLarge(`a chunk holds at most ${maxChunkBytes} bytes (recording_max_chunk_bytes)`);
     if (offset < this.next) {
+      await this.settle();
       const stored = await this.d.store.recordings.chunkAt(this.row.id, offset);
       if (stored && stored.byteLength === data.byteLength && Buffer.from(stored).equals(data)) return this.next;
       throw offsetMismatch(this.next, `the chunk at ${offset} differs from the bytes stored there`);
     }
     if (offset > this.next) throw offsetMismatch(this.next, `the chunk at ${offset} leaves a gap after ${this.next}`);
     if (offset + data.byteLength > this.d.maxBytes) throw tooLarge(`a recording holds at most ${this.d.maxBytes} bytes (recording_max_bytes)`);
-    if (!(await this.d.store.recordings.append(this.row.id, offset, data))) {
-      // Another stream of this recording wrote first, completed it, or discarded it.
-      const now = await this.d.store.recordings.find(this.row.id);
-      if (!now || now.complete) throw completed();
-      this.next = now.sizeBytes;
-      this.hash = undefined;
-      throw offsetMismatch(this.next, `the recording now ends at ${this.next}`);
-    }
     this.hash?.update(data);
+    this.queued.push(data);
+    this.queuedBytes += data.byteLength;
     this.next += data.byteLength;
+    this.flushing ??= this.flush();
+    // Its failure, if any, is the flush's to record: thrown below, once.
+    if (this.queuedBytes >= WRITE_AHEAD_BYTES) await this.batch?.then(ignore, ignore);
+    this.throwIfFailed();
     return this.next;
+  }
+
+  /** Waits until every byte received is stored (or its batch failed, which this throws). */
+  async settle(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    this.throwIfFailed();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const chunks = this.queued;
+        const at = this.next - this.queuedBytes;
+        this.queued = [];
+        this.queuedBytes = 0;
+        const written = this.d.store.recordings.append(this.row.id, at, chunks);
+        this.batch = written;
+        if (!(await written)) return await this.lostRace();
+      }
+    } catch (err) {
+      this.failWith(err);
+    } finally {
+      this.flushing = undefined;
+      this.batch = undefined;
+    }
+  }
+
+  /** Another stream of this recording wrote first, completed it, or discarded it. */
+  private async lostRace(): Promise<void> {
+    const now = await this.d.store.recordings.find(this.row.id);
+    if (!now || now.complete) return this.failWith(completed());
+    this.failWith(undefined);
+    this.next = now.sizeBytes;
+    this.hash = undefined;
+    this.failure = offsetMismatch(this.next, `the recording now ends at ${this.next}`);
+  }
+
+  /** What was waiting is dropped: the agent sends it again from where the stored bytes end. */
+  private failWith(err: unknown): void {
+    this.failure = err;
+    this.next -= this.queuedBytes;
+    this.queued = [];
+    this.queuedBytes = 0;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure === undefined) return;
+    const err = this.failure;
+    this.failure = undefined;
+    throw err;
   }
 
   /**
@@ -182,6 +251,7 @@ export class RecordingWriter {
    * it stays incomplete.
    */
   async finish(size: number, sha256: Uint8Array, endedAt: Date | undefined, meta: RequestMeta): Promise<SessionRecordingRow> {
+    await this.settle();
     if (this.row.complete || this.done) throw completed();
     if (size !== this.next) throw offsetMismatch(this.next, `the recording is ${this.next} bytes so far, not ${size}`);
     const actual = this.hash ? this.hash.digest() : await this.storedHash();
@@ -243,6 +313,8 @@ async function* storedChunks(store: Pick<RecordingStore, "chunks">, id: string, 
   }
   if (at !== size) throw new DomainError("internal", "INTERNAL", "a session recording's stored chunks do not add up to its size");
 }
+
+function ignore(): void {}
 
 function tooLarge(message: string): DomainError {
   return new DomainError("resource_exhausted", "RECORDING_TOO_LARGE", message);

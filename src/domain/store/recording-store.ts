@@ -20,10 +20,11 @@ export interface RecordingStore {
   open(row: NewRecording): Promise<SessionRecordingRow>;
   find(id: string): Promise<SessionRecordingRow | undefined>;
   /**
-   * Appends `data` at `offset` if that is exactly where the incomplete recording ends; false
-   * when it is not (another stream wrote first, or the recording is complete). Atomic.
+   * Appends the chunks, one after another from `offset`, if that is exactly where the
+   * incomplete recording ends; false when it is not (another stream wrote first, or the
+   * recording is complete). Atomic: all of them or none.
    */
-  append(id: string, offset: number, data: Uint8Array): Promise<boolean>;
+  append(id: string, offset: number, chunks: Uint8Array[]): Promise<boolean>;
   /** The stored chunk starting at `offset`, if one does. */
   chunkAt(id: string, offset: number): Promise<Uint8Array | undefined>;
   /** Chunks in order from `from` on, at most `limit`. */
