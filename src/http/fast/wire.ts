@@ -83,8 +83,13 @@ export interface Negotiated {
 
 /** The compressions of the call, or undefined when the client's cannot be read (connect-node answers that). */
 export function compressionOf(wire: Wire, accept: Compression[], get: (name: string) => string | null): Negotiated | undefined {
-  const c = compressionNegotiate(accept, get(wire.encodingHeader), get(wire.acceptEncodingHeader), wire.acceptEncodingHeader);
-  return c.error ? undefined : { request: c.request, response: c.response };
+  const accepted = get(wire.acceptEncodingHeader);
+  const c = compressionNegotiate(accept, get(wire.encodingHeader), accepted, wire.acceptEncodingHeader);
+  if (c.error) return undefined;
+  // Without an accept header connect-es would answer in the request's encoding, but connect-node
+  // never does here: the input gate hands connect-es the request without its encoding header
+  // (emptyRequest in request-message.ts), so a compressed request gets a plain answer. Same here.
+  return { request: c.request, response: accepted === null || accepted === "" ? null : c.response };
 }
 
 /** What goes back: a status, headers, the body, and HTTP trailers (gRPC only). */
