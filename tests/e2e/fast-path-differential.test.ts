@@ -12,9 +12,9 @@ import { GetUserRequestSchema, ListUsersRequestSchema } from "../../gen/warden/u
 import { FastPath } from "../../src/http/fast/fast-path.js";
 import { SERVICE_DESCRIPTORS } from "../../src/routes.js";
 import { startServer, type RunningServer } from "../../src/server.js";
-import { adminLogin, newUser, type SignedIn } from "../helpers/accounts.js";
+import { adminLogin, localSession, newUser, type SignedIn } from "../helpers/accounts.js";
 import { Http2Sessions, sendHttp1, viewOf, type AnswerView, type RawRequest, type RawResponse } from "../helpers/raw-exchange.js";
-import { createTestApp, type TestApp } from "../helpers/test-app.js";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, createTestApp, type TestApp } from "../helpers/test-app.js";
 import { uniqueEmail } from "../helpers/unique.js";
 
 /**
@@ -83,6 +83,8 @@ const pathOf = (s: DescService, name: string) => `/${s.typeName}/${name}`;
 interface Tokens {
   admin: SignedIn;
   user: SignedIn;
+  /** The admin's session bearer (wds_...), from AuthenticateLocal. */
+  adminSession: string;
 }
 
 interface Case {
@@ -137,6 +139,9 @@ const ALL_WIRES: [1 | 2, Protocol][] = [
   [2, "connect+json"],
 ];
 const USER = "/warden.user.v1.UserService";
+const LIST_USERS = `${USER}/ListUsers`;
+const VALIDATE = "/warden.session.v1.SessionService/ValidateSession";
+const listUsers = () => msg(ListUsersRequestSchema, { pageSize: 50 });
 const reads: { name: string; path: string; message: (t: Tokens) => Message; token: boolean }[] = [
   { name: "HealthCheck", path: "/warden.health.v1.HealthService/HealthCheck", message: () => msg(HealthCheckRequestSchema), token: false },
   { name: "grpc.health Check", path: "/grpc.health.v1.Health/Check", message: () => msg(GrpcHealthCheckRequestSchema), token: false },
@@ -164,13 +169,59 @@ for (const r of reads)
       code: r.name === "GetRole" ? undefined : "ok",
     });
 
-// Each error code a request can cause, in gRPC, gRPC-Web and both Connect encodings.
+/** gRPC, gRPC-Web, Connect proto and JSON, across both HTTP versions. */
 const ERROR_WIRES: [1 | 2, Protocol][] = [
   [2, "grpc"],
   [1, "grpc-web"],
   [2, "connect"],
   [1, "connect+json"],
 ];
+
+// Every read (List*, Get*...) with the admin's token and an empty message: successes and refusals of every handler.
+const READ_METHOD = /^(List|Get|Validate|Check|Describe|Search|Count|Export)/;
+for (const { method, path } of UNARY.filter((u) => READ_METHOD.test(u.method.name)))
+  for (const [http, p] of [
+    [2, "grpc"],
+    [1, "connect+json"],
+  ] as const)
+    add({
+      name: `admin read ${p} h${http} ${path}`,
+      request: (t) => rpc(http, p, path, EMPTY, auth(t.admin.accessToken)),
+      fast: true,
+      random: RANDOM_ANSWERS[`/${method.parent.typeName}/${method.name}`],
+    });
+
+// Other credentials and ways to present them.
+for (const [http, p] of ERROR_WIRES) {
+  add({ name: `session bearer ListUsers ${p} h${http}`, request: (t) => rpc(http, p, LIST_USERS, listUsers(), auth(t.adminSession)), fast: true, code: "ok" });
+  add({ name: `session bearer ValidateSession ${p} h${http}`, request: (t) => rpc(http, p, VALIDATE, EMPTY, auth(t.adminSession)), fast: true, code: "ok" });
+  add({ name: `plain user ValidateSession ${p} h${http}`, request: (t) => rpc(http, p, VALIDATE, EMPTY, auth(t.user.accessToken)), fast: true, code: "ok" });
+  add({
+    name: `lower-case bearer scheme ${p} h${http}`,
+    request: (t) => rpc(http, p, VALIDATE, EMPTY, { authorization: `bearer ${t.admin.accessToken}` }),
+    fast: true,
+  });
+  add({ name: `empty bearer ${p} h${http}`, request: () => rpc(http, p, VALIDATE, EMPTY, { authorization: "Bearer " }), fast: true });
+  add({
+    name: `revoked-looking session bearer ${p} h${http}`,
+    request: () => rpc(http, p, VALIDATE, EMPTY, auth("wds_00000000-0000-4000-8000-000000000000.c2VjcmV0")),
+    fast: true,
+  });
+}
+add({
+  name: "chunked request body h1 connect json",
+  request: (t) => ({ ...rpc(1, "connect+json", LIST_USERS, listUsers(), auth(t.admin.accessToken)), chunked: true }),
+  fast: true,
+  code: "ok",
+});
+add({
+  name: "chunked request body h1 grpc-web",
+  request: (t) => ({ ...rpc(1, "grpc-web", LIST_USERS, listUsers(), auth(t.admin.accessToken)), chunked: true }),
+  fast: true,
+  code: "ok",
+});
+
+// Each error code a request can cause, in gRPC, gRPC-Web and both Connect encodings.
 const errors: { name: string; code: string; request: (t: Tokens, http: 1 | 2, p: Protocol) => RawRequest }[] = [
   {
     name: "INVALID_ARGUMENT protovalidate",
@@ -228,9 +279,7 @@ function oversizeLogin(): Message {
 }
 
 // Compression: requests compressed, responses compressed when accepted and over 1 KiB (ListUsers) or not (Ping).
-const LIST_USERS = `${USER}/ListUsers`;
 const PING = "/warden.auth.v1.AuthService/Ping";
-const listUsers = () => msg(ListUsersRequestSchema, { pageSize: 50 });
 const gzEnvelope = (data: Uint8Array) => envelope(gzipSync(data), 1);
 add({
   name: "gzip request grpc h2",
@@ -425,6 +474,30 @@ add({
   fast: true,
   code: "resource_exhausted",
 });
+add({
+  name: "declared content-length too large, body never sent (h2 connect)",
+  request: () => ({
+    http: 2,
+    path: LOGIN,
+    headers: { ...protocolHeaders("connect+json"), "content-length": String(100_000) },
+    body: Buffer.from("{}"),
+    truncateAt: 2,
+  }),
+  fast: true,
+  code: "resource_exhausted",
+});
+add({
+  name: "declared content-length too large, body never sent (h2 grpc)",
+  request: () => ({
+    http: 2,
+    path: LOGIN,
+    headers: { ...protocolHeaders("grpc"), "content-length": String(100_000) },
+    body: envelope(Buffer.alloc(0)),
+    truncateAt: 5,
+  }),
+  fast: true,
+  code: "resource_exhausted",
+});
 const rawEnvelopes: [string, Buffer][] = [
   ["short envelope (3 bytes)", Buffer.from([0, 0, 0])],
   ["envelope longer than the body", Buffer.concat([Buffer.from([0, 0, 0, 0, 10]), Buffer.from("abc")])],
@@ -475,6 +548,37 @@ for (const [http, p] of [
     fast: true,
   });
 }
+
+// RESOURCE_EXHAUSTED from a spent budget (with retry-after and RetryInfo), and DEADLINE_EXCEEDED while a password is hashed.
+const LOGIN_MAX_FAILURES = 10;
+const SPENT_ADDRESS = "192.0.2.77";
+for (const [http, p] of ERROR_WIRES) {
+  add({
+    name: `RESOURCE_EXHAUSTED password budget spent ${p} h${http}`,
+    request: (t) => rpc(http, p, LOGIN, msg(LoginRequestSchema, { email: t.user.email, password: "wrong-password-1" }), { "x-forwarded-for": SPENT_ADDRESS }),
+    fast: true,
+    code: "resource_exhausted",
+  });
+  const timeout: Record<string, string> = p.startsWith("grpc") ? { "grpc-timeout": "3m" } : { "connect-timeout-ms": "3" };
+  add({
+    name: `DEADLINE_EXCEEDED during the password hash ${p} h${http}`,
+    request: () => rpc(http, p, LOGIN, msg(LoginRequestSchema, { email: uniqueEmail("late"), password: "wrong-password-2" }), timeout),
+    fast: true,
+    code: "deadline_exceeded",
+  });
+}
+for (const type of [
+  "application/json; charset=utf-16",
+  "application/json;charset=UTF-8",
+  "application/proto; charset=binary",
+  "application/grpc; charset=utf-8",
+  "application/grpc-web+proto; x=y",
+])
+  for (const http of [1, 2] as const)
+    add({
+      name: `content-type '${type}' h${http}`,
+      request: () => ({ ...rpc(http, "connect+json", PING), headers: { ...protocolHeaders("connect+json"), "content-type": type, te: "trailers" } }),
+    });
 
 // What the fast path leaves to connect-node: the answers must still be the same.
 const UNKNOWN = "/warden.auth.v1.AuthService/NoSuchMethod";
@@ -640,7 +744,14 @@ describe("fast path vs connect-node: the same answers (issue 15)", () => {
     const user = await newUser(t, { tag: "plain" });
     // Enough users that ListUsers answers more than 1 KiB (the compression threshold).
     for (let i = 0; i < 12; i++) await newUser(t, { tag: `filler-${i}` });
-    tokens = { admin, user };
+    tokens = { admin, user, adminSession: await localSession(t, ADMIN_EMAIL, ADMIN_PASSWORD) };
+    // The plain user's password budget from one address, spent: its Logins from there are refused on both paths alike.
+    for (let n = 0; n < LOGIN_MAX_FAILURES; n++) {
+      const req = rpc(1, "connect+json", LOGIN, msg(LoginRequestSchema, { email: user.email, password: "wrong-password-0" }), {
+        "x-forwarded-for": SPENT_ADDRESS,
+      });
+      expect(viewOf(await sendHttp1(slowServer.url, req)).status).toBe(401);
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -663,7 +774,8 @@ describe("fast path vs connect-node: the same answers (issue 15)", () => {
     const headers = { ...base.headers };
     // The same request id on both sides (so ids inside answers compare), a client address of its own per side (per-address budgets).
     if (!(base as { noRequestId?: boolean }).noRequestId && !("x-request-id" in headers)) headers["x-request-id"] = `diff-case-${String(i).padStart(5, "0")}`;
-    const address = (side: number) => `10.${(i >> 8) & 255}.${i & 255}.${side}`;
+    // A case that names its client address (a budget it spent on purpose) keeps it on both sides.
+    const address = (side: number) => base.headers["x-forwarded-for"] ?? `10.${(i >> 8) & 255}.${i & 255}.${side}`;
 
     const before = taken;
     const fast = await send(fastServer, { ...base, headers: { ...headers, "x-forwarded-for": address(1) } });

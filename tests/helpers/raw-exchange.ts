@@ -13,8 +13,10 @@ export interface RawRequest {
   path: string;
   headers: Record<string, string>;
   body: Uint8Array;
-  /** HTTP/1.1 only: send the headers and this many body bytes, never end the body (a declared length the client does not keep). */
+  /** Send the headers and this many body bytes, never end the body (a declared length the client does not keep). */
   truncateAt?: number;
+  /** HTTP/1.1 only: the body in two chunks (transfer-encoding: chunked), no content-length. */
+  chunked?: boolean;
 }
 
 export interface RawResponse {
@@ -58,7 +60,12 @@ export class Http2Sessions {
         resolve(out);
       });
       stream.on("error", (err) => (clearTimeout(timer), reject(err)));
-      stream.end(req.body);
+      if (req.truncateAt === undefined) stream.end(req.body);
+      else {
+        // Half a body under a larger content-length (nghttp2 resets a stream that ends short of it).
+        stream.write(req.body.subarray(0, req.truncateAt));
+        stream.once("end", () => stream.close());
+      }
     });
   }
 
@@ -92,7 +99,11 @@ export function sendHttp1(baseUrl: string, req: RawRequest): Promise<RawResponse
     });
     r.on("error", (err) => (clearTimeout(timer), reject(err)));
     if (req.truncateAt !== undefined) r.write(req.body.subarray(0, req.truncateAt));
-    else r.end(req.body);
+    else if (req.chunked) {
+      const half = req.body.length >> 1;
+      r.write(req.body.subarray(0, half));
+      r.end(req.body.subarray(half));
+    } else r.end(req.body);
   });
 }
 
