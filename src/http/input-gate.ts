@@ -45,9 +45,9 @@ export const kDecodedInput = createContextKey<unknown>(undefined, { description:
  * whose handlers the gate wraps (without it, unary handlers would see empty messages).
  */
 export function inputErrorInterceptor(): Interceptor {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const refused = req.contextValues.get(kInputError);
-    if (refused) throw refused;
+    if (refused) return Promise.reject(refused);
     const decoded = req.contextValues.get(kDecodedInput);
     if (decoded !== undefined && !req.stream) return next({ ...req, message: decoded as typeof req.message });
     return next(req);

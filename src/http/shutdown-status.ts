@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamRequest } from "@connectrpc/connect";
 import { errorInfo } from "../interceptors/errors.js";
 
 /** What calls still running when the grace period ends are told: try another instance. */
@@ -12,16 +12,18 @@ export function shuttingDown(): ConnectError {
  * Innermost, so that it sees the handler's own messages end.
  */
 export function shutdownStatusInterceptor(shutdown: AbortSignal): Interceptor {
-  return (next) => async (req) => {
-    const res = await next(req);
-    if (!res.stream) return res;
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        yield* messages;
-        if (shutdown.aborted) throw shuttingDown();
-      })(),
-    };
+  return (next) => (req) => (req.stream ? whenStreamEnds(req, next, shutdown) : next(req));
+}
+
+async function whenStreamEnds(req: StreamRequest, next: Parameters<Interceptor>[0], shutdown: AbortSignal) {
+  const res = await next(req);
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      yield* messages;
+      if (shutdown.aborted) throw shuttingDown();
+    })(),
   };
 }

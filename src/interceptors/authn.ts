@@ -1,4 +1,4 @@
-import type { Interceptor } from "@connectrpc/connect";
+import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { Access } from "../../gen/warden/options/v1/options_pb.js";
 import { kAgent, kClientIp, kPeerCertificate, kPrincipal } from "../context.js";
 import type { AgentCredentials } from "../domain/agent/agent-credentials.js";
@@ -26,10 +26,14 @@ export function authnInterceptor(
   agents?: Pick<AgentCredentials, "authenticate">,
   cookies?: Pick<WebLogin, "authenticate">,
 ): Interceptor {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const policy = policies(req.method);
     if (!policy || policy.access === Access.PUBLIC || policy.access === Access.DEV) return next(req);
-    if (policy.access === Access.AGENT) {
+    return authenticated(req, policy.access, next);
+  };
+
+  async function authenticated(req: UnaryRequest | StreamRequest, access: Access, next: Parameters<Interceptor>[0]) {
+    if (access === Access.AGENT) {
       if (!agents) throw unauthenticated("AGENT_CREDENTIAL_INVALID", "agents are not served here");
       const header = req.header.get("authorization");
       const token = bearerOf(header);
@@ -52,5 +56,5 @@ export function authnInterceptor(
     const cookie = csrf && cookies ? sessionCookieOf(req.header.get("cookie")) : undefined;
     if (cookie) req.contextValues.set(kPrincipal, await cookies!.authenticate(cookie, csrf!, req.contextValues.get(kClientIp)));
     return next(req);
-  };
+  }
 }

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 
 /**
  * Honors the client's deadline (connect-timeout-ms / grpc-timeout). connect-es only aborts the
@@ -8,27 +8,30 @@ import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryRe
  * passed ends with DEADLINE_EXCEEDED, not OK.
  */
 export function deadlineInterceptor(): Interceptor {
-  return (next) => async (req) => {
-    const expired = deadlineError(req.signal);
-    if (expired) throw expired;
-    if (req.stream) return endsAtDeadline(req.signal, await next(req));
-    let onAbort: (() => void) | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      onAbort = () => {
-        const err = deadlineError(req.signal);
-        if (err) reject(err);
-      };
-      req.signal.addEventListener("abort", onAbort, { once: true });
-    });
-    const work = next(req);
-    // The work may still settle after the caller was told DEADLINE_EXCEEDED: nobody is listening then.
-    work.catch(() => {});
-    try {
-      return await Promise.race([work, deadline]);
-    } finally {
-      req.signal.removeEventListener("abort", onAbort!);
-    }
-  };
+  // A call without a deadline has nothing to watch (and its signal need not be made).
+  return (next) => (req) => (req.header.has("grpc-timeout") || req.header.has("connect-timeout-ms") ? withDeadline(req, next) : next(req));
+}
+
+async function withDeadline(req: UnaryRequest | StreamRequest, next: (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>) {
+  const expired = deadlineError(req.signal);
+  if (expired) throw expired;
+  if (req.stream) return endsAtDeadline(req.signal, await next(req));
+  let onAbort: (() => void) | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      const err = deadlineError(req.signal);
+      if (err) reject(err);
+    };
+    req.signal.addEventListener("abort", onAbort, { once: true });
+  });
+  const work = next(req);
+  // The work may still settle after the caller was told DEADLINE_EXCEEDED: nobody is listening then.
+  work.catch(() => {});
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    req.signal.removeEventListener("abort", onAbort!);
+  }
 }
 
 function endsAtDeadline(signal: AbortSignal, res: StreamResponse | UnaryResponse): StreamResponse | UnaryResponse {

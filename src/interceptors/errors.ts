@@ -50,14 +50,14 @@ export const ERROR_DOMAIN = "warden";
 /** Every error leaves with a canonical code and a google.rpc.ErrorInfo; faults never leak details. */
 export function errorsInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
-    const convert = (err: unknown) => toConnectError(err, log, req.contextValues.get(kRequestId));
     let res;
     try {
       res = await next(req);
     } catch (err) {
-      throw convert(err);
+      throw toConnectError(err, log, req.contextValues.get(kRequestId));
     }
     if (!res.stream) return res;
+    const convert = (err: unknown) => toConnectError(err, log, req.contextValues.get(kRequestId));
     // A stream's handler runs while its messages are read, after this returned: its errors are converted as they leave.
     const messages = res.message;
     return {

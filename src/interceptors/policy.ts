@@ -54,10 +54,13 @@ export function policyInterceptor(opts: {
       method: `/${req.service.typeName}/${req.method.name}`,
     });
   };
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const policy = policies(req.method);
+    return policy?.access === Access.PUBLIC ? next(req) : enforced(req, policy, next);
+  };
+
+  async function enforced(req: UnaryRequest | StreamRequest, policy: Policy | undefined, next: Parameters<Interceptor>[0]) {
     if (!policy) throw permissionDenied("NO_POLICY", "method has no access policy");
-    if (policy.access === Access.PUBLIC) return next(req);
     // Set only by the backchannel listener's caller check: anywhere else this refuses.
     if (policy.access === Access.BACKCHANNEL) {
       if (!req.contextValues.get(kBackchannelCaller)) throw unauthenticated("UNAUTHENTICATED", "a backchannel caller's credential is required");
@@ -98,7 +101,7 @@ export function policyInterceptor(opts: {
         // The start-up check refuses any other access kind; should one slip through, it fails closed.
         throw permissionDenied("NO_POLICY", "caller may not use this method");
     }
-  };
+  }
 }
 
 /** A user's principal for this call, marked with whether its roles allow the method's permission. */

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import { kClientIp, kCredentialFailed } from "../context.js";
 import { DomainError } from "../domain/errors.js";
 import type { BruteForce, RateClass as Budget } from "../domain/ratelimit/brute-force.js";
@@ -23,9 +23,12 @@ const BUDGETS: Partial<Record<RateClass, Budget>> = {
  * gets it back when the credential was good. Sign-ups count whatever their outcome.
  */
 export function rateLimitInterceptor(engine: BruteForce): Interceptor {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const rateClass = policyOf(req.method)?.rateClass ?? RateClass.UNSPECIFIED;
-    if (rateClass === RateClass.UNSPECIFIED) return next(req);
+    return rateClass === RateClass.UNSPECIFIED ? next(req) : limited(req, rateClass, next);
+  };
+
+  async function limited(req: UnaryRequest | StreamRequest, rateClass: RateClass, next: Next) {
     const ip = req.contextValues.get(kClientIp);
     if (rateClass === RateClass.SIGNUP || rateClass === RateClass.DEVICE) {
       await engine.takeAddressQuota(rateClass === RateClass.SIGNUP ? "signup" : "device_challenge", ip);
@@ -53,8 +56,10 @@ export function rateLimitInterceptor(engine: BruteForce): Interceptor {
     }
     // A stream's handler runs while its messages are read: it is settled when it ends.
     return whenCallEnds(res, req.signal, (err) => void settle(err));
-  };
+  }
 }
+
+type Next = Parameters<Interceptor>[0];
 
 function isFault(err: unknown): boolean {
   if (err instanceof DomainError) return err.kind === "unavailable";

@@ -20,9 +20,14 @@ export function validationInterceptor(): Interceptor {
     if (result.kind === "error") throw result.error;
     throw invalid(result.violations);
   };
-  return (next) => async (req) => {
+  return (next) => (req) => {
     if (!req.stream) {
-      check(req.method.input, req.message);
+      // A refusal rejects the call's promise, as a throw in an async interceptor would.
+      try {
+        check(req.method.input, req.message);
+      } catch (err) {
+        return Promise.reject(err);
+      }
       return next(req);
     }
     const messages = req.message;

@@ -24,7 +24,8 @@ export class FastCall implements HandlerContext {
     readonly method: DescMethod,
     readonly requestHeader: NodeRequestHeaders,
     readonly values: ContextValues,
-    readonly url: string,
+    /** The URL's parts; the URL is made only if someone asks for it. */
+    private readonly origin: { secure: boolean; authority: string | undefined; path: string },
     protocolName: string,
     responseContentType: string,
     private readonly shutdown: AbortSignal,
@@ -39,6 +40,10 @@ export class FastCall implements HandlerContext {
       void this.signal;
       this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
     }
+  }
+
+  get url(): string {
+    return `${this.origin.secure ? "https" : "http"}://${this.origin.authority ?? "localhost"}${this.origin.path}`;
   }
 
   get service(): DescService {

@@ -36,9 +36,36 @@ export interface FastMethodOptions {
   acceptCompression: Compression[];
 }
 
-/** The request a call's interceptors see: the FastCall carries everything but the message. */
-export interface FastRequest extends UnaryRequest {
-  readonly call: FastCall;
+/**
+ * The request a call's interceptors see. Its abort signal is the call's, made when first read;
+ * an interceptor that spreads the request ({...req}) reads it then. `call` goes along with a
+ * spread, so the handler still finds its context.
+ */
+export class FastRequest implements UnaryRequest {
+  readonly stream = false as const;
+  readonly requestMethod = "POST";
+  readonly service: DescService;
+  readonly method: DescMethod & { methodKind: "unary" };
+  readonly header: Headers;
+  readonly contextValues: FastCall["values"];
+
+  constructor(
+    readonly call: FastCall,
+    readonly message: never,
+  ) {
+    this.method = call.method as never;
+    this.service = call.method.parent;
+    this.header = call.requestHeader;
+    this.contextValues = call.values;
+  }
+
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
+
+  get url(): string {
+    return this.call.url;
+  }
 }
 
 /**

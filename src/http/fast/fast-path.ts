@@ -9,7 +9,7 @@ import { kInputError, refusal } from "../input-gate.js";
 import { nestsDeeperThan } from "../json-depth.js";
 import { TooLarge, unwrapRequestMessage } from "../request-message.js";
 import { FastCall } from "./fast-call.js";
-import type { FastMethod, FastMethodOptions } from "./fast-methods.js";
+import { FastRequest, type FastMethod, type FastMethodOptions } from "./fast-methods.js";
 import { NodeRequestHeaders } from "./light-headers.js";
 import { asConnectError, compressionOf, deadlineOf, errorResponse, successResponse, wireOf, type Negotiated, type Wire, type WireResponse } from "./wire.js";
 
@@ -49,19 +49,20 @@ export class FastPath {
     if (!start) return false;
     const socket = stream.session?.socket;
     if (!socket) return false;
-    const url = `${"encrypted" in socket ? "https" : "http"}://${headers[":authority"] ?? "localhost"}${headers[":path"]}`;
+    const origin = { secure: "encrypted" in socket, authority: headers[":authority"], path: headers[":path"]! };
     const call = new FastCall(
       entry.method,
       start.header,
       this.opts.contextValues(socket, headers["x-forwarded-for"]),
-      url,
+      origin,
       start.wire.protocol,
       start.wire.responseContentType,
       this.opts.shutdown,
       start.timeoutMs,
     );
     stream.on("error", ignore);
-    stream.once("close", () => call.abort());
+    // Reset by the client before the answer went out.
+    stream.once("aborted", () => call.abort());
     const body = readBody(stream, start.cap, headers["content-length"]);
     this.run(entry, start, call, body)
       .then((res) => respondStream(stream, res))
@@ -77,12 +78,12 @@ export class FastPath {
     const start = this.admit(entry, req.headers, false);
     if (!start) return false;
     const socket = req.socket;
-    const url = `${"encrypted" in socket ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url}`;
+    const origin = { secure: "encrypted" in socket, authority: req.headers.host, path: req.url! };
     const call = new FastCall(
       entry.method,
       start.header,
       this.opts.contextValues(socket, req.headers["x-forwarded-for"]),
-      url,
+      origin,
       start.wire.protocol,
       start.wire.responseContentType,
       this.opts.shutdown,
@@ -121,20 +122,7 @@ export class FastPath {
     const { wire, compression } = start;
     try {
       const message = await this.decode(entry, wire, compression, call, await body);
-      const res = await entry.invoke({
-        stream: false,
-        service: entry.method.parent,
-        method: entry.method as never,
-        requestMethod: "POST",
-        url: call.url,
-        get signal() {
-          return call.signal;
-        },
-        header: call.requestHeader,
-        contextValues: call.values,
-        message: message as never,
-        call,
-      } as never);
+      const res = await entry.invoke(new FastRequest(call, message as never));
       replaceWith(call.responseHeader, res.header);
       replaceWith(call.responseTrailer, res.trailer);
       const bytes = entry.serialization.getO(wire.binary).serialize(res.message);
