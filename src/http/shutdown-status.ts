@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest } from "@connectrpc/connect";
+import { checkedAtStreamEnd } from "../interceptors/call-end.js";
 import { errorInfo } from "../interceptors/errors.js";
 
 /** What calls still running when the grace period ends are told: try another instance. */
@@ -16,14 +17,5 @@ export function shutdownStatusInterceptor(shutdown: AbortSignal): Interceptor {
 }
 
 async function whenStreamEnds(req: StreamRequest, next: Parameters<Interceptor>[0], shutdown: AbortSignal) {
-  const res = await next(req);
-  if (!res.stream) return res;
-  const messages = res.message;
-  return {
-    ...res,
-    message: (async function* () {
-      yield* messages;
-      if (shutdown.aborted) throw shuttingDown();
-    })(),
-  };
+  return checkedAtStreamEnd(await next(req), () => (shutdown.aborted ? shuttingDown() : undefined));
 }

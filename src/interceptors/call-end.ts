@@ -34,3 +34,17 @@ function abortOutcome(reason: unknown): ConnectError {
   const err = ConnectError.from(reason);
   return err.code === Code.DeadlineExceeded ? err : new ConnectError("the client went away", Code.Canceled, undefined, undefined, err);
 }
+
+/** A server stream that, once its messages are all out, ends with the error `check` returns, if any. */
+export function checkedAtStreamEnd<R extends StreamResponse | UnaryResponse>(res: R, check: () => ConnectError | undefined): R {
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      yield* messages;
+      const err = check();
+      if (err) throw err;
+    })(),
+  };
+}

@@ -1,3 +1,4 @@
+import { checkedAtStreamEnd } from "./call-end.js";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 
 /**
@@ -35,16 +36,7 @@ async function withDeadline(req: UnaryRequest | StreamRequest, next: (req: Unary
 }
 
 function endsAtDeadline(signal: AbortSignal, res: StreamResponse | UnaryResponse): StreamResponse | UnaryResponse {
-  if (!res.stream) return res;
-  const messages = res.message;
-  return {
-    ...res,
-    message: (async function* () {
-      yield* messages;
-      const expired = deadlineError(signal);
-      if (expired) throw expired;
-    })(),
-  };
+  return checkedAtStreamEnd(res, () => deadlineError(signal));
 }
 
 function deadlineError(signal: AbortSignal): ConnectError | undefined {
