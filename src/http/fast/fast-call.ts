@@ -38,7 +38,9 @@ export class FastCall implements HandlerContext {
       this.deadlineAt = Date.now() + timeoutMs;
       // Made now: the deadline interceptor listens to it.
       void this.signal;
-      this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+      // A deadline already passed aborts the call at once, as connect-es's deadline signal does.
+      if (timeoutMs <= 0) this.abort(deadlinePassed());
+      else this.timer = setTimeout(() => this.abort(deadlinePassed()), timeoutMs);
     }
   }
 
@@ -86,4 +88,8 @@ export class FastCall implements HandlerContext {
     if (this.onShutdown) this.shutdown.removeEventListener("abort", this.onShutdown);
     this.onShutdown = undefined;
   }
+}
+
+function deadlinePassed(): ConnectError {
+  return new ConnectError("the operation timed out", Code.DeadlineExceeded);
 }
