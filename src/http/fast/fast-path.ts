@@ -61,8 +61,9 @@ export class FastPath {
       start.timeoutMs,
     );
     stream.on("error", ignore);
-    // Reset by the client before the answer went out.
-    stream.once("aborted", () => call.abort());
+    // Reset by the client before the answer went out. (Shared listeners: no closure per call.)
+    (stream as CallStream)[kCall] = call;
+    stream.on("aborted", abortCall);
     const body = readBody(stream, start.cap, headers["content-length"]);
     this.run(entry, start, call, body)
       .then((res) => respondStream(stream, res))
@@ -110,10 +111,9 @@ export class FastPath {
     const wire = wireOf(raw["content-type"], http2);
     if (!wire) return undefined;
     const header = new NodeRequestHeaders(raw);
-    const get = (name: string) => header.get(name);
-    const deadline = deadlineOf(wire, get);
+    const deadline = deadlineOf(wire, header);
     if (!deadline) return undefined;
-    const compression = compressionOf(wire, this.opts.acceptCompression, get);
+    const compression = compressionOf(wire, this.opts.acceptCompression, header);
     if (!compression) return undefined;
     return { wire, header, compression, timeoutMs: deadline.timeoutMs, cap: wire.enveloped ? entry.limit + 5 : entry.limit };
   }
@@ -200,8 +200,24 @@ function respondStream(stream: http2.ServerHttp2Stream, res: WireResponse): void
   headers[":status"] = res.status;
   const trailer = res.trailer;
   stream.respond(headers, { waitForTrailers: trailer !== undefined });
-  if (trailer) stream.once("wantTrailers", () => stream.sendTrailers(trailer));
+  if (trailer) {
+    (stream as CallStream)[kTrailers] = trailer;
+    stream.on("wantTrailers", sendTrailers);
+  }
   stream.end(res.body);
+}
+
+const kCall = Symbol("fast call");
+const kTrailers = Symbol("trailers to send");
+type CallStream = http2.ServerHttp2Stream & { [kCall]?: FastCall; [kTrailers]?: http2.OutgoingHttpHeaders };
+
+function abortCall(this: CallStream): void {
+  this[kCall]?.abort();
+}
+
+function sendTrailers(this: CallStream): void {
+  const trailer = this[kTrailers];
+  if (trailer) this.sendTrailers(trailer);
 }
 
 /** connect-es copies the response's headers over the context's when an interceptor replaced them. */

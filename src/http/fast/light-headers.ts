@@ -8,11 +8,15 @@ import type { IncomingHttpHeaders } from "node:http";
  * repeated values with ", ", iteration is in name order.
  */
 export class LightHeaders implements Headers {
-  protected readonly map: Map<string, string[]>;
+  private entriesByName: Map<string, string[]> | undefined;
 
   constructor(init?: Iterable<[string, string]>) {
-    this.map = new Map();
     if (init) for (const [name, value] of init) this.append(name, value);
+  }
+
+  /** Made on first write: a call's trailers and a request's headers are mostly never written. */
+  protected get map(): Map<string, string[]> {
+    return (this.entriesByName ??= new Map());
   }
 
   append(name: string, value: string): void {
@@ -23,11 +27,11 @@ export class LightHeaders implements Headers {
   }
 
   delete(name: string): void {
-    this.map.delete(name.toLowerCase());
+    this.entriesByName?.delete(name.toLowerCase());
   }
 
   get(name: string): string | null {
-    const values = this.map.get(name.toLowerCase());
+    const values = this.entriesByName?.get(name.toLowerCase());
     return values ? values.join(", ") : null;
   }
 
@@ -36,7 +40,7 @@ export class LightHeaders implements Headers {
   }
 
   has(name: string): boolean {
-    return this.map.has(name.toLowerCase());
+    return this.entriesByName?.has(name.toLowerCase()) ?? false;
   }
 
   set(name: string, value: string): void {
@@ -48,7 +52,8 @@ export class LightHeaders implements Headers {
   }
 
   *entries(): HeadersIterator<[string, string]> {
-    for (const key of [...this.map.keys()].sort()) {
+    if (!this.entriesByName) return;
+    for (const key of [...this.entriesByName.keys()].sort()) {
       const values = this.map.get(key)!;
       // set-cookie is the one header the Fetch standard never joins.
       if (key === "set-cookie") for (const v of values) yield [key, v];
@@ -70,12 +75,13 @@ export class LightHeaders implements Headers {
 
   /** For node's writeHead / respond, as connect-node converts Headers: values joined, set-cookie kept apart. */
   toNode(into: Record<string, string | string[]> = {}): Record<string, string | string[]> {
-    for (const [key, values] of this.map) into[key] = key !== "set-cookie" ? values.join(", ") : values.length === 1 ? values[0]! : [...values];
+    if (this.entriesByName)
+      for (const [key, values] of this.entriesByName) into[key] = key !== "set-cookie" ? values.join(", ") : values.length === 1 ? values[0]! : [...values];
     return into;
   }
 
   get size(): number {
-    return this.map.size;
+    return this.entriesByName?.size ?? 0;
   }
 }
 

@@ -68,11 +68,13 @@ function enveloped(protocol: "grpc" | "grpc_web", binary: boolean, responseConte
   return { protocol, binary, enveloped: true, responseContentType, encodingHeader: "grpc-encoding", acceptEncodingHeader: "grpc-accept-encoding" };
 }
 
+const NO_DEADLINE = { timeoutMs: undefined };
+
 /** The call's deadline in ms, none, or undefined when the header is malformed (connect-node answers that). */
-export function deadlineOf(wire: Wire, get: (name: string) => string | null): { timeoutMs: number | undefined } | undefined {
-  const header = wire.protocol === "connect" ? get("connect-timeout-ms") : get("grpc-timeout");
-  if (header === null) return { timeoutMs: undefined };
-  const parsed = wire.protocol === "connect" ? parseConnectTimeout(header, Number.MAX_SAFE_INTEGER) : parseGrpcTimeout(header, Number.MAX_SAFE_INTEGER);
+export function deadlineOf(wire: Wire, header: Pick<Headers, "get">): { timeoutMs: number | undefined } | undefined {
+  const value = header.get(wire.protocol === "connect" ? "connect-timeout-ms" : "grpc-timeout");
+  if (value === null) return NO_DEADLINE;
+  const parsed = wire.protocol === "connect" ? parseConnectTimeout(value, Number.MAX_SAFE_INTEGER) : parseGrpcTimeout(value, Number.MAX_SAFE_INTEGER);
   return parsed.error ? undefined : { timeoutMs: parsed.timeoutMs };
 }
 
@@ -82,9 +84,9 @@ export interface Negotiated {
 }
 
 /** The compressions of the call, or undefined when the client's cannot be read (connect-node answers that). */
-export function compressionOf(wire: Wire, accept: Compression[], get: (name: string) => string | null): Negotiated | undefined {
-  const accepted = get(wire.acceptEncodingHeader);
-  const c = compressionNegotiate(accept, get(wire.encodingHeader), accepted, wire.acceptEncodingHeader);
+export function compressionOf(wire: Wire, accept: Compression[], header: Pick<Headers, "get">): Negotiated | undefined {
+  const accepted = header.get(wire.acceptEncodingHeader);
+  const c = compressionNegotiate(accept, header.get(wire.encodingHeader), accepted, wire.acceptEncodingHeader);
   if (c.error) return undefined;
   // Without an accept header connect-es would answer in the request's encoding, but connect-node
   // never does here: the input gate hands connect-es the request without its encoding header
