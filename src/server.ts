@@ -8,7 +8,7 @@ import type { App } from "./app.js";
 import { hostOf, listOf, portOf } from "./config.js";
 import { TrustedProxies } from "./domain/ratelimit/network.js";
 import { kClientIp, kPeerCertificate } from "./context.js";
-import { peerCertificateOf, peerCertificateOfSocket } from "./http/peer-certificate.js";
+import { peerCertificateOf } from "./http/peer-certificate.js";
 import { isIP } from "node:net";
 import { cleartextListener } from "./http/cleartext-listener.js";
 import { connectionLimits } from "./http/connection-limits.js";
@@ -128,27 +128,18 @@ async function startListener(app: App, spec: ListenerSpec): Promise<RunningServe
   let draining = false;
   const shutdown = new AbortController();
   const proxies = new TrustedProxies(listOf(config.trusted_proxies));
-  const rpc = rpcRequestListener(
-    spec.rpc(shutdown.signal),
-    (req) => {
-      const values = createContextValues();
-      values.set(kClientIp, clientIp(req));
-      if (spec.tls) values.set(kPeerCertificate, peerCertificateOf(req));
-      return values;
-    },
-    log,
-  );
+  /** A call's context from its connection: the client's address (through trusted proxies) and, with TLS, its certificate. */
+  const connectionContext = (socket: Socket | undefined, forwardedFor: string | string[] | undefined) => {
+    const values = createContextValues();
+    values.set(kClientIp, proxies.clientIp(socket?.remoteAddress ?? "", forwardedFor));
+    if (spec.tls) values.set(kPeerCertificate, peerCertificateOf(socket));
+    return values;
+  };
+  // HTTP/2's compatibility socket is a proxy; the session's socket is the connection itself.
+  const socketOf = (req: http.IncomingMessage | http2.Http2ServerRequest) => ("stream" in req ? req.stream.session?.socket : req.socket) as Socket | undefined;
+  const rpc = rpcRequestListener(spec.rpc(shutdown.signal), (req) => connectionContext(socketOf(req), req.headers["x-forwarded-for"]), log);
   const clientIp = (req: http.IncomingMessage | http2.Http2ServerRequest) => proxies.clientIp(req.socket?.remoteAddress ?? "", req.headers["x-forwarded-for"]);
-  const fast = spec.fast({
-    shutdown: shutdown.signal,
-    draining: () => draining,
-    contextValues: (socket, forwardedFor) => {
-      const values = createContextValues();
-      values.set(kClientIp, proxies.clientIp(socket.remoteAddress ?? "", forwardedFor));
-      if (spec.tls) values.set(kPeerCertificate, peerCertificateOfSocket(socket));
-      return values;
-    },
-  });
+  const fast = spec.fast({ shutdown: shutdown.signal, draining: () => draining, contextValues: connectionContext });
   const plain = spec.plainRoutes ? plainRoutes(app, () => draining, { tls: !!spec.tls, clientIp }) : async () => false;
   const cors = corsPolicy(spec.plainRoutes ? config.cors_allowed_origins : []);
   const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {

@@ -75,11 +75,26 @@ export class NotificationChannels {
   }
 
   async disable(caller: Principal, id: string, meta: RequestMeta): Promise<NotificationChannelRecord> {
+    return this.changed(caller, id, meta, "notification_channel.disable", (tx) => tx.notifications.disableChannel(id, this.d.clock.now()));
+  }
+
+  async delete(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
+    await this.changed(caller, id, meta, "notification_channel.delete", (tx) => tx.notifications.deleteChannel(id));
+  }
+
+  /** One change to a channel and its audit event, in one transaction; an unknown channel is NOT_FOUND. */
+  private changed(
+    caller: Principal,
+    id: string,
+    meta: RequestMeta,
+    eventType: "notification_channel.disable" | "notification_channel.delete",
+    change: (tx: { notifications: NotificationStore }) => Promise<NotificationChannelRecord | undefined>,
+  ): Promise<NotificationChannelRecord> {
     return this.d.store.transaction(async (tx) => {
-      const channel = await tx.notifications.disableChannel(id, this.d.clock.now());
+      const channel = await change(tx);
       if (!channel) throw notFound("NOT_FOUND", "notification channel");
       await this.d.audit.record(tx, {
-        eventType: "notification_channel.disable",
+        eventType,
         outcome: "success",
         ...auditActor(caller, meta),
         targetType: "notification_channel",
@@ -87,21 +102,6 @@ export class NotificationChannels {
         details: { name: channel.name },
       });
       return channel;
-    });
-  }
-
-  async delete(caller: Principal, id: string, meta: RequestMeta): Promise<void> {
-    await this.d.store.transaction(async (tx) => {
-      const channel = await tx.notifications.deleteChannel(id);
-      if (!channel) throw notFound("NOT_FOUND", "notification channel");
-      await this.d.audit.record(tx, {
-        eventType: "notification_channel.delete",
-        outcome: "success",
-        ...auditActor(caller, meta),
-        targetType: "notification_channel",
-        targetId: id,
-        details: { name: channel.name },
-      });
     });
   }
 }

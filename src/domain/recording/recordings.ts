@@ -125,7 +125,7 @@ export class Recordings {
  * Bytes a stream may hold received but not yet stored: while one batch of chunks is written,
  * the next ones are read from the stream, and go to the database together in one statement.
  */
-export const WRITE_AHEAD_BYTES = 1024 * 1024;
+const WRITE_AHEAD_BYTES = 1024 * 1024;
 
 /**
  * One stream's writing of one recording. Chunks are checked as they arrive and stored behind
@@ -202,10 +202,11 @@ export class RecordingWriter {
   }
 
   private async flush(): Promise<void> {
+    let at = this.next - this.queuedBytes;
     try {
       while (this.queued.length > 0) {
         const chunks = this.queued;
-        const at = this.next - this.queuedBytes;
+        at = this.next - this.queuedBytes;
         this.queued = [];
         this.queuedBytes = 0;
         const written = this.d.store.recordings.append(this.row.id, at, chunks);
@@ -213,7 +214,8 @@ export class RecordingWriter {
         if (!(await written)) return await this.lostRace();
       }
     } catch (err) {
-      this.failWith(err);
+      // A batch is one statement: none of it was stored, so the stored bytes end where it began.
+      this.failWith(err, at);
     } finally {
       this.flushing = undefined;
       this.batch = undefined;
@@ -223,17 +225,18 @@ export class RecordingWriter {
   /** Another stream of this recording wrote first, completed it, or discarded it. */
   private async lostRace(): Promise<void> {
     const now = await this.d.store.recordings.find(this.row.id);
-    if (!now || now.complete) return this.failWith(completed());
-    this.failWith(undefined);
-    this.next = now.sizeBytes;
-    this.hash = undefined;
-    this.failure = offsetMismatch(this.next, `the recording now ends at ${this.next}`);
+    if (!now || now.complete) return this.failWith(completed(), now?.sizeBytes ?? 0);
+    this.failWith(offsetMismatch(now.sizeBytes, `the recording now ends at ${now.sizeBytes}`), now.sizeBytes);
   }
 
-  /** What was waiting is dropped: the agent sends it again from where the stored bytes end. */
-  private failWith(err: unknown): void {
+  /**
+   * What was waiting is dropped (the agent sends it again from where the stored bytes end), and
+   * the hash is made from the stored bytes at the end, since it took in bytes that were not stored.
+   */
+  private failWith(err: unknown, storedEnd: number): void {
     this.failure = err;
-    this.next -= this.queuedBytes;
+    this.next = storedEnd;
+    this.hash = undefined;
     this.queued = [];
     this.queuedBytes = 0;
   }
